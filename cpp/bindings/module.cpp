@@ -1,0 +1,154 @@
+// pybind11 glue for mlflow_bridge._core: argument conversion and error
+// translation only. JSON crosses the boundary as text; the GIL is released
+// while the core does I/O.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "mlflow_bridge/http.h"
+#include "mlflow_bridge/local_client.h"
+#include "mlflow_bridge/logging.h"
+
+namespace py = pybind11;
+using namespace mlflow_bridge;
+
+namespace {
+
+struct StatusError : std::exception {
+  explicit StatusError(Status s) : status(std::move(s)) {}
+  const char* what() const noexcept override { return status.message().c_str(); }
+  Status status;
+};
+
+void Unwrap(const Status& s) {
+  if (!s.ok()) throw StatusError(s);
+}
+template <typename T>
+T Unwrap(StatusOr<T> s) {
+  if (!s.ok()) throw StatusError(s.status());
+  return std::move(s).value();
+}
+
+// Runs `fn` without the GIL, then raises its error (if any) with the GIL held.
+// A Python exception raised meanwhile (KeyboardInterrupt seen by Interrupted)
+// wins over the core's error.
+template <typename Fn>
+auto NoGil(Fn&& fn) {
+  std::optional<decltype(fn())> result;
+  {
+    py::gil_scoped_release release;
+    result.emplace(fn());
+  }
+  if (PyErr_Occurred()) throw py::error_already_set();
+  return Unwrap(std::move(*result));
+}
+
+// Lets Python's signal handlers run (Ctrl-C) while the core waits.
+bool Interrupted() {
+  py::gil_scoped_acquire gil;
+  return PyErr_Occurred() || PyErr_CheckSignals() != 0;
+}
+
+LocalDeployRequest MakeRequest(std::string name, std::string model_uri, std::string run_id, std::string flavor,
+                               std::string staged_model_dir, std::string python, const std::string& config_json) {
+  auto config = nlohmann::json::parse(config_json, nullptr, false);
+  if (config.is_discarded()) throw StatusError(InvalidParameterError("config is not valid JSON"));
+  return LocalDeployRequest{std::move(name), std::move(model_uri), std::move(run_id), std::move(flavor),
+                            std::move(staged_model_dir), std::move(python), std::move(config)};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "mlflow-bridge native core";
+  m.attr("__version__") = MLFLOW_BRIDGE_VERSION;
+
+  // Error(message) with .code (MLflow's error code name) and .message.
+  static py::handle error = py::exception<StatusError>(m, "Error").release();
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const StatusError& e) {
+      py::object err = error(py::str(e.status.message()));
+      err.attr("code") = py::str(std::string(StatusCodeName(e.status.code())));
+      err.attr("message") = py::str(e.status.message());
+      PyErr_SetObject(error.ptr(), err.ptr());
+    }
+  });
+
+  m.def("redact", &Redact, py::arg("text"));
+  m.def("set_log_level", [](const std::string& level) {
+    static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
+                                                             {"info", LogLevel::kInfo},
+                                                             {"warning", LogLevel::kWarning},
+                                                             {"error", LogLevel::kError},
+                                                             {"off", LogLevel::kOff}};
+    auto it = kLevels.find(level);
+    if (it == kLevels.end()) throw StatusError(InvalidParameterError("unknown log level '" + level + "'"));
+    SetLogLevel(it->second);
+  });
+
+  py::class_<HttpTransport, std::shared_ptr<HttpTransport>>(m, "Http")
+      .def(py::init([](long connect_timeout_ms, long timeout_ms, bool verify_tls, std::string ca_bundle,
+                       std::string client_cert, std::string client_key) {
+             TransportOptions o;
+             o.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
+             o.total_timeout = std::chrono::milliseconds(timeout_ms);
+             o.verify_tls = verify_tls;
+             o.ca_bundle = std::move(ca_bundle);
+             o.client_cert = std::move(client_cert);
+             o.client_key = std::move(client_key);
+             return MakeCurlTransport(o);
+           }),
+           py::arg("connect_timeout_ms") = 10000, py::arg("timeout_ms") = 60000, py::arg("verify_tls") = true,
+           py::arg("ca_bundle") = "", py::arg("client_cert") = "", py::arg("client_key") = "")
+      .def(
+          "request",
+          [](HttpTransport& t, std::string method, std::string url, HttpHeaders headers, py::bytes body) {
+            HttpRequest req{std::move(method), std::move(url), std::move(headers), std::string(body), std::nullopt};
+            HttpResponse r = NoGil([&] { return t.Send(req); });
+            return py::make_tuple(r.status_code, r.headers, py::bytes(r.body));
+          },
+          py::arg("method"), py::arg("url"), py::arg("headers") = HttpHeaders{}, py::arg("body") = py::bytes(""));
+
+  py::class_<LocalClient>(m, "LocalClient")
+      .def(py::init([](std::string home) { return LocalClient(LocalClientOptions{std::move(home), nullptr, nullptr, Interrupted}); }),
+           py::arg("home") = "")
+      .def_static("help", &LocalClient::Help)
+      .def(
+          "create",
+          [](LocalClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
+             std::string model_dir, std::string python, const std::string& config) {
+            auto req = MakeRequest(name, model_uri, run_id, flavor, model_dir, python, config);
+            return NoGil([&] { return c.Create(req); }).dump();
+          },
+          py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"),
+          py::arg("python"), py::arg("config"))
+      .def(
+          "update",
+          [](LocalClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
+             std::string model_dir, std::string python, const std::string& config) {
+            auto req = MakeRequest(name, model_uri, run_id, flavor, model_dir, python, config);
+            return NoGil([&] { return c.Update(req); }).dump();
+          },
+          py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"),
+          py::arg("python"), py::arg("config"))
+      .def(
+          "run_local",
+          [](LocalClient& c, std::string model_uri, std::string flavor, std::string model_dir, std::string python,
+             const std::string& config) {
+            auto req = MakeRequest("", model_uri, "", flavor, model_dir, python, config);
+            NoGil([&] { return c.RunLocal(req); });
+          },
+          py::arg("model_uri"), py::arg("flavor"), py::arg("model_dir"), py::arg("python"), py::arg("config"))
+      .def("check_new", [](LocalClient& c, const std::string& name) { Unwrap(c.CheckNew(name)); })
+      .def("delete", [](LocalClient& c, const std::string& name) { NoGil([&] { return c.Delete(name); }); })
+      .def("list", [](LocalClient& c) { return NoGil([&] { return c.List(); }).dump(); })
+      .def("get", [](LocalClient& c, const std::string& name) { return NoGil([&] { return c.Get(name); }).dump(); })
+      .def(
+          "predict",
+          [](LocalClient& c, const std::string& name, py::bytes body, const std::string& content_type) {
+            std::string payload = body;
+            return py::bytes(NoGil([&] { return c.Predict(name, payload, content_type); }));
+          },
+          py::arg("name"), py::arg("body"), py::arg("content_type"));
+}

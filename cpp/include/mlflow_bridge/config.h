@@ -1,0 +1,40 @@
+// Target configuration: a schema of keys (type, default, help) shared by
+// parsing, validation and target_help(). CLI values arrive as strings and SDK
+// values as JSON types; both are parsed into the key's type here, once.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mlflow_bridge/status.h"
+
+namespace mlflow_bridge {
+
+enum class ConfigType { kString, kInt, kFloat, kBool, kObject /* JSON object, e.g. env */ };
+
+struct ConfigKey {
+  std::string name;
+  ConfigType type = ConfigType::kString;
+  nlohmann::json default_value;  // null: no default (optional and unset)
+  std::string help;
+  // Inclusive bounds for kInt/kFloat.
+  std::optional<double> min;
+  std::optional<double> max;
+};
+
+using ConfigSchema = std::vector<ConfigKey>;
+
+// Validates `given` (a JSON object of key -> value, values strings or typed)
+// against `schema`: unknown keys are an error listing the valid ones; each value
+// is converted to its key's type or the error names the key and the expected
+// form. Returns every key of the schema, defaults filled in.
+StatusOr<nlohmann::json> ParseConfig(const ConfigSchema& schema, const nlohmann::json& given);
+
+// The "Config keys" section of target_help(): one entry per key with type,
+// default and description.
+std::string DescribeConfig(const ConfigSchema& schema);
+
+}  // namespace mlflow_bridge

@@ -1,0 +1,302 @@
+// The libcurl HttpTransport.
+//
+// Sharing: one CURLSH per transport shares the DNS cache and TLS sessions
+// between its easy handles, with one mutex per lock data type. Connections
+// are NOT put in the share (CURL_LOCK_DATA_CONNECT): libcurl documents a
+// shared connection cache as unsafe across concurrent threads (KNOWN_BUGS "A
+// shared connection cache is not thread-safe", curl/curl#4915, #9404, #13347).
+// Instead easy handles are pooled (a LIFO free list) and every handle keeps
+// its own connection cache, so sequential requests reuse the same connection
+// and concurrent requests each get their own.
+#include <curl/curl.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mlflow_bridge/http.h"
+#include "mlflow_bridge/logging.h"
+
+namespace mlflow_bridge {
+namespace internal {
+namespace {
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string HostOf(const std::string& url) {
+  std::string host = "(unknown)";
+  CURLU* u = curl_url();
+  if (u == nullptr) return host;
+  char* h = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK && curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK)
+    host = h;
+  curl_free(h);
+  curl_url_cleanup(u);
+  return host;
+}
+
+bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+std::string_view TrimWs(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
+std::string ShowHeaders(const HttpHeaders& headers) {
+  std::string out;
+  for (const auto& [k, v] : headers) out += "\n    " + k + ": " + (IsSensitiveHeader(k) ? "***" : v);
+  return out;
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* userdata) {
+  try {
+    static_cast<std::string*>(userdata)->append(data, size * n);
+    return size * n;
+  } catch (...) {
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+  }
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* userdata) {
+  auto* headers = static_cast<HttpHeaders*>(userdata);
+  try {
+    std::string_view line(data, size * n);
+    if (line.rfind("HTTP/", 0) == 0) {
+      headers->clear();  // a new response (after 1xx, or a proxy's CONNECT reply): keep only the last
+    } else if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+      if (!headers->empty()) {  // obsolete line folding: continues the previous value
+        headers->back().second.push_back(' ');
+        headers->back().second.append(TrimWs(line));
+      }
+    } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+      headers->emplace_back(std::string(TrimWs(line.substr(0, colon))), std::string(TrimWs(line.substr(colon + 1))));
+    }
+    return size * n;
+  } catch (...) {
+    return 0;
+  }
+}
+
+struct SList {
+  curl_slist* list = nullptr;
+  ~SList() { curl_slist_free_all(list); }
+  bool Append(const std::string& s) {
+    curl_slist* next = curl_slist_append(list, s.c_str());
+    if (next == nullptr) return false;
+    list = next;
+    return true;
+  }
+};
+
+class CurlTransport : public HttpTransport {
+ public:
+  explicit CurlTransport(const TransportOptions& options) : options_(options) {
+    GlobalInit();
+    share_ = curl_share_init();
+    if (share_ != nullptr) {
+      curl_share_setopt(share_, CURLSHOPT_LOCKFUNC, &CurlTransport::Lock);
+      curl_share_setopt(share_, CURLSHOPT_UNLOCKFUNC, &CurlTransport::Unlock);
+      curl_share_setopt(share_, CURLSHOPT_USERDATA, this);
+      curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+      curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    }
+  }
+
+  ~CurlTransport() override {
+    for (CURL* h : free_) curl_easy_cleanup(h);
+    if (share_ != nullptr) curl_share_cleanup(share_);
+  }
+
+  StatusOr<HttpResponse> Send(const HttpRequest& request) override {
+    try {
+      return SendImpl(request);
+    } catch (const std::exception& e) {
+      return InternalError(request.method + " " + Redact(request.url) + " failed: " + e.what());
+    }
+  }
+
+ private:
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
+    static_cast<CurlTransport*>(self)->locks_[Index(data)].lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* self) {
+    static_cast<CurlTransport*>(self)->locks_[Index(data)].unlock();
+  }
+  static size_t Index(curl_lock_data data) {
+    auto i = static_cast<size_t>(data);
+    return i < kLockCount ? i : 0;
+  }
+
+  CURL* Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      if (!free_.empty()) {
+        CURL* h = free_.back();
+        free_.pop_back();
+        return h;
+      }
+    }
+    CURL* h = curl_easy_init();
+    if (h != nullptr && share_ != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share_);
+    return h;
+  }
+
+  void Release(CURL* h) {
+    curl_easy_reset(h);  // options only: connections, sessions and the share stay
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (free_.size() < static_cast<size_t>(std::max(1L, options_.max_connections))) {
+      free_.push_back(h);
+      return;
+    }
+    curl_easy_cleanup(h);
+  }
+
+  StatusOr<HttpResponse> SendImpl(const HttpRequest& request) {
+    const std::string what = request.method + " " + Redact(request.url);
+    if (request.method.empty() || HasCrLf(request.method) || request.method.find(' ') != std::string::npos)
+      return InvalidParameterError("Invalid HTTP method for " + what);
+    SList headers;
+    bool has_content_type = false;
+    for (const auto& [k, v] : request.headers) {
+      if (k.empty() || HasCrLf(k) || HasCrLf(v) || k.find(':') != std::string::npos)
+        return InvalidParameterError("Invalid header '" + (HasCrLf(k) ? std::string("?") : k) + "' in " + what);
+      // "Name;" is how curl sends a header with an empty value.
+      if (!headers.Append(v.empty() ? k + ";" : k + ": " + v)) return InternalError("Out of memory building " + what);
+      has_content_type = has_content_type || curl_strequal(k.c_str(), "Content-Type");
+    }
+    // No "Expect: 100-continue" round trip; no made-up form Content-Type on bodies.
+    if (!headers.Append("Expect:") || (!has_content_type && !headers.Append("Content-Type:")))
+      return InternalError("Out of memory building " + what);
+
+    CURL* h = Acquire();
+    if (h == nullptr) return InternalError("Could not create a curl handle for " + what);
+    struct Releaser {
+      CurlTransport* t;
+      CURL* h;
+      ~Releaser() { t->Release(h); }
+    } releaser{this, h};
+
+    HttpResponse response;
+    char errbuf[CURL_ERROR_SIZE];
+    errbuf[0] = '\0';
+    long timeout_ms = static_cast<long>((request.timeout ? *request.timeout : options_.total_timeout).count());
+
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    if (!options_.ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    if (!options_.client_cert.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, options_.client_cert.c_str());
+    if (!options_.client_key.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, options_.client_key.c_str());
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, std::max(1L, options_.max_connections));
+    curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &response.headers);
+
+    const std::string& m = request.method;
+    if (m == "GET") {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (m == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+      if (m != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
+      if (m == "POST" || m == "PUT" || m == "PATCH" || !request.body.empty()) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+      }
+    }
+
+    const bool debug = GetLogLevel() <= LogLevel::kDebug;
+    if (debug) LogDebug("-> " + what + ShowHeaders(request.headers));
+    const auto start = std::chrono::steady_clock::now();
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) return CurlError(rc, errbuf, request, what);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status_code);
+    if (debug) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+      LogDebug("<- " + std::to_string(response.status_code) + " (" + std::to_string(response.body.size()) + " bytes, " +
+               std::to_string(ms.count()) + " ms) " + what + ShowHeaders(response.headers));
+    }
+    return response;
+  }
+
+  Status CurlError(CURLcode rc, const char* errbuf, const HttpRequest& request, const std::string& what) {
+    std::string detail = Redact(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+    std::string message = what + " failed: " + detail;
+    if (GetLogLevel() <= LogLevel::kDebug) LogDebug("<- error " + message);
+    switch (rc) {
+      case CURLE_COULDNT_CONNECT:
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR:
+      case CURLE_GOT_NOTHING:
+      case CURLE_PARTIAL_FILE:
+      case CURLE_HTTP2:
+      case CURLE_HTTP2_STREAM:
+        return UnavailableError(message);
+      case CURLE_SSL_CONNECT_ERROR:
+        // Usually a dropped handshake (transient); also what an https URL to a plain-HTTP port gives.
+        return UnavailableError(message + " (TLS handshake with " + HostOf(request.url) +
+                                " failed; check that the server speaks TLS on that port)");
+      case CURLE_OPERATION_TIMEDOUT:
+        return DeadlineExceededError(message);
+      case CURLE_PEER_FAILED_VERIFICATION:  // == CURLE_SSL_CACERT since 7.62
+      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      case CURLE_SSL_INVALIDCERTSTATUS:
+      case CURLE_SSL_ISSUER_ERROR:
+        return UnauthenticatedError("TLS verification failed for host " + HostOf(request.url) + " (" + what + "): " +
+                                    detail +
+                                    ". If the server uses a private CA, set a CA bundle (a PEM file of that CA); "
+                                    "or turn TLS verification off explicitly if you trust the network.");
+      case CURLE_URL_MALFORMAT:
+      case CURLE_UNSUPPORTED_PROTOCOL:
+      case CURLE_BAD_FUNCTION_ARGUMENT:
+        return InvalidParameterError(message);
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CRL_BADFILE:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_ENGINE_NOTFOUND:
+      case CURLE_SSL_ENGINE_SETFAILED:
+        return InvalidParameterError(message + " (check the TLS settings: CA bundle, client certificate and key)");
+      default:
+        return InternalError(message);
+    }
+  }
+
+  static constexpr size_t kLockCount = CURL_LOCK_DATA_LAST;
+  TransportOptions options_;
+  CURLSH* share_ = nullptr;
+  std::array<std::mutex, kLockCount> locks_;
+  std::mutex pool_mu_;
+  std::vector<CURL*> free_;
+};
+
+}  // namespace
+}  // namespace internal
+
+std::shared_ptr<HttpTransport> MakeCurlTransport(const TransportOptions& options) {
+  return std::make_shared<internal::CurlTransport>(options);
+}
+
+}  // namespace mlflow_bridge

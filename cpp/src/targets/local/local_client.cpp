@@ -1,0 +1,484 @@
+#include "mlflow_bridge/local_client.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+#include <ctime>
+#include <filesystem>
+#include <map>
+
+#include "mlflow_bridge/logging.h"
+#include "mlflow_bridge/retry.h"
+#include "targets/local/process.h"
+#include "targets/local/state_store.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace mlflow_bridge {
+namespace {
+
+using internal::ProcessId;
+using internal::StateStore;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kLogTailLines = 20;
+constexpr char kModelPathEnv[] = "__pyfunc_model_path__";  // mlflow.pyfunc.scoring_server._SERVER_MODEL_PATH
+constexpr char kRequestTimeoutEnv[] = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT";
+
+// Closes a file descriptor when it goes out of scope.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string NowIso(Clock& clock) {
+  std::time_t t = std::chrono::system_clock::to_time_t(clock.WallNow());
+  char buf[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string Url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+ProcessId Pid(const json& state) {
+  return ProcessId{state.value("pid", 0), state.value("pid_start_time", 0ULL)};
+}
+
+std::string LogTail(const std::string& log_path) { return Redact(internal::TailFile(log_path, kLogTailLines)); }
+
+std::string WithLog(std::string message, const std::string& log_path) {
+  std::string tail = LogTail(log_path);
+  if (tail.empty()) return message + " Its log (" + log_path + ") is empty.";
+  return message + " Last lines of its log (" + log_path + "):\n" + tail;
+}
+
+Status CheckFlavor(const std::string& flavor) {
+  if (flavor.empty() || flavor == "python_function") return OkStatus();
+  return InvalidParameterError("The local target serves models through the python_function flavor; flavor '" +
+                               flavor + "' is not supported. Omit --flavor or pass python_function.");
+}
+
+// The scoring server: MLflow's own (uvicorn), serving on the socket we pass as fd 3.
+internal::SpawnSpec ServerSpec(const std::string& python, const std::string& model_dir, const json& config,
+                               const std::string& log_path, int listen_fd) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : config["env"].items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  env[kModelPathEnv] = model_dir;
+  env[kRequestTimeoutEnv] = std::to_string(config["request_timeout_seconds"].get<int>());
+  env["PYTHONUNBUFFERED"] = "1";
+
+  internal::SpawnSpec spec;
+  spec.argv = {python, "-m", "uvicorn", "--fd", "3", "--workers", std::to_string(config["workers"].get<int>()),
+               "--timeout-graceful-shutdown", std::to_string(config["graceful_shutdown_seconds"].get<int>()),
+               "--no-access-log", "mlflow.pyfunc.scoring_server.app:app"};
+  for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
+  spec.log_path = log_path;
+  spec.listen_fd = listen_fd;
+  return spec;
+}
+
+// The scoring server's errors are {"error_code": ..., "message": ...}.
+Status AsStatus(const HttpResponse& response, const std::string& name) {
+  Status generic = HttpErrorStatus(response, "Deployment '" + name + "'");
+  auto body = json::parse(response.body, nullptr, false);
+  if (!body.is_object() || !body.contains("message") || !body["message"].is_string()) return generic;
+  std::string message = body["message"].get<std::string>();
+  if (response.status_code >= 400 && response.status_code < 500) {
+    return InvalidParameterError("Deployment '" + name + "' rejected the input: " + Redact(message));
+  }
+  return Status(generic.code(), "Deployment '" + name + "' failed to score: " + Redact(message));
+}
+
+// The config as shown by get/list: values of secret-looking env variables masked.
+json PublicConfig(json config) {
+  for (auto& [k, v] : config["env"].items()) {
+    if (IsSensitiveHeader(k)) v = "***";
+  }
+  return config;
+}
+
+}  // namespace
+
+struct LocalClient::Impl {
+  StateStore store;
+  std::shared_ptr<HttpTransport> transport;
+  std::shared_ptr<Clock> clock;
+  std::function<bool()> interrupted;
+
+  bool Healthy(int port) {
+    HttpRequest ping{"GET", Url(port) + "/ping", {}, "", milliseconds(2000)};
+    auto r = transport->Send(ping);
+    return r.ok() && r->status_code == 200;
+  }
+
+  // Waits until the new server listens on `fd` and answers /ping.
+  Status WaitReady(const std::string& name, const ProcessId& pid, int fd, const std::string& log_path,
+                   int timeout_seconds) {
+    auto start = clock->Now();
+    auto deadline = start + seconds(timeout_seconds);
+    auto next_progress = start + seconds(5);
+    bool steered = false;
+    LogInfo("Starting the model server for deployment '" + name + "' (pid " + std::to_string(pid.pid) + ")...");
+    while (true) {
+      if (!internal::IsAlive(pid)) {
+        return InternalError(WithLog("The model server for deployment '" + name + "' exited while starting.", log_path));
+      }
+      if (internal::IsListening(fd)) {
+        if (!steered) {
+          // New connections on the port now go to this server; it loaded its model before listening.
+          if (Status s = internal::SteerToNewest(fd); !s.ok()) LogWarning("traffic steering unavailable: " + s.message());
+          steered = true;
+        }
+        if (Healthy(internal::LocalPort(fd))) {
+          LogInfo("Deployment '" + name + "' is ready at " + Url(internal::LocalPort(fd)));
+          return OkStatus();
+        }
+      }
+      if (interrupted && interrupted()) {
+        return InternalError("Interrupted while waiting for deployment '" + name + "' to start.");
+      }
+      auto now = clock->Now();
+      if (now >= deadline) {
+        return DeadlineExceededError(WithLog("The model server for deployment '" + name + "' did not become ready within " +
+                                                 std::to_string(timeout_seconds) +
+                                                 " s. Raise the limit with -C timeout_seconds=N if the model is slow to load.",
+                                             log_path));
+      }
+      if (now >= next_progress) {
+        auto elapsed = std::chrono::duration_cast<seconds>(now - start).count();
+        LogInfo("Waiting for deployment '" + name + "' to become ready (" + std::to_string(elapsed) + " s of " +
+                std::to_string(timeout_seconds) + " s)...");
+        next_progress = now + seconds(5);
+      }
+      clock->SleepFor(milliseconds(100));
+    }
+  }
+
+  json Describe(const json& state, bool with_log) {
+    json info = {{"name", state["name"]},         {"model_uri", state["model_uri"]},
+                 {"run_id", state["run_id"]},     {"flavor", "python_function"},
+                 {"url", Url(state["port"])},     {"port", state["port"]},
+                 {"pid", state["pid"]},           {"revision", state["revision"]},
+                 {"created_at", state["created_at"]}, {"updated_at", state["updated_at"]},
+                 {"config", PublicConfig(state["config"])}};
+    if (!internal::IsAlive(Pid(state))) {
+      info["status"] = "exited";
+    } else {
+      info["status"] = Healthy(state["port"]) ? "ready" : "starting";
+    }
+    if (with_log) {
+      info["log_path"] = state["log_path"];
+      info["log_tail"] = LogTail(state["log_path"]);
+    }
+    return info;
+  }
+
+  StatusOr<json> LoadExisting(const std::string& name) {
+    auto loaded = store.Load(name);
+    if (!loaded.ok()) return loaded.status();
+    if (!loaded->has_value()) {
+      return NotFoundError("No local deployment named '" + name +
+                           "'. See the existing ones with `mlflow deployments list -t local`.");
+    }
+    return std::move(**loaded);
+  }
+
+  // Moves the staged model into the revision folder.
+  StatusOr<std::string> AdoptModel(const std::string& staged, const std::string& rev_dir) {
+    std::error_code ec;
+    if (!fs::is_directory(staged, ec)) return InvalidParameterError("The model folder " + staged + " does not exist.");
+    fs::create_directories(rev_dir, ec);
+    if (ec) return InternalError("cannot create " + rev_dir + ": " + ec.message());
+    std::string model_dir = rev_dir + "/model";
+    fs::rename(staged, model_dir, ec);
+    if (ec) {  // another filesystem: copy instead
+      ec.clear();
+      fs::copy(staged, model_dir, fs::copy_options::recursive, ec);
+      if (ec) return InternalError("cannot copy the model into " + model_dir + ": " + ec.message());
+    }
+    return model_dir;
+  }
+
+  // Starts a server for `state` on `fd` and waits for it; on failure stops it
+  // again. `spawned` runs once the process exists, before the wait.
+  StatusOr<ProcessId> StartServer(const json& state, int fd,
+                                  const std::function<Status(const ProcessId&)>& spawned = nullptr) {
+    std::string name = state["name"];
+    auto pid = internal::SpawnDetached(
+        ServerSpec(state["python"], state["model_dir"], state["config"], state["log_path"], fd));
+    if (!pid.ok()) return pid.status();
+    Status ready = spawned ? spawned(*pid) : OkStatus();
+    if (ready.ok()) ready = WaitReady(name, *pid, fd, state["log_path"], state["config"]["timeout_seconds"]);
+    if (!ready.ok()) {
+      (void)internal::StopProcess(*pid, seconds(5), *clock);
+      return ready;
+    }
+    return pid;
+  }
+};
+
+const ConfigSchema& LocalClient::Schema() {
+  static const ConfigSchema kSchema = {
+      {"port", ConfigType::kInt, 0, "Port on 127.0.0.1 to serve on; 0 picks a free port.", 0, 65535},
+      {"workers", ConfigType::kInt, 1, "Scoring server worker processes.", 1, 64},
+      {"timeout_seconds", ConfigType::kInt, 300,
+       "How long create and update wait for the server to answer /ping before they give up and clean up.", 1,
+       86400},
+      {"request_timeout_seconds", ConfigType::kInt, 60,
+       "Scoring timeout, of the server (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT) and of predict calls.", 1, 86400},
+      {"graceful_shutdown_seconds", ConfigType::kInt, 10,
+       "On update and delete, how long the old server may finish requests in flight before it is killed.", 0, 3600},
+      {"env", ConfigType::kObject, json::object(),
+       "Extra environment variables for the server, as a JSON object, e.g. '{\"OMP_NUM_THREADS\": \"1\"}'."},
+  };
+  return kSchema;
+}
+
+std::string LocalClient::Help() {
+  return "Target 'local': serves MLflow models on this machine with MLflow's scoring server, bound to 127.0.0.1.\n"
+         "\n"
+         "Target URI: local\n"
+         "\n"
+         "A deployment is a server process that outlives the command that created it. State lives under\n"
+         "$MLFLOW_BRIDGE_HOME/local (default ~/.mlflow-bridge/local), so list and get work from any process.\n"
+         "Model URIs: anything MLflow resolves (runs:/<run>/<path>, models:/<name>/<version>,\n"
+         "models:/<name>@<alias>, a local path). Only the python_function flavor is served.\n"
+         "update_deployment swaps models without downtime: the new server starts on the same port, takes\n"
+         "over once it answers /ping, then the old one stops; if it fails, the old one keeps serving.\n"
+         "\n"
+         "Config keys (-C key=value on the CLI, config={...} in the SDK):\n" +
+         DescribeConfig(Schema()) +
+         "\n"
+         "Examples:\n"
+         "  mlflow deployments create -t local --name churn -m models:/churn/1 -C port=5001\n"
+         "  mlflow deployments predict -t local --name churn --input-path input.json\n"
+         "  mlflow deployments update -t local --name churn -m models:/churn/2\n"
+         "  mlflow deployments delete -t local --name churn\n";
+}
+
+LocalClient::LocalClient(LocalClientOptions options) {
+  auto transport = options.transport ? options.transport : MakeCurlTransport();
+  auto clock = options.clock ? options.clock : SystemClock();
+  impl_ = std::make_shared<Impl>(
+      Impl{StateStore(internal::ResolveHome(options.home) + "/local"), transport, clock, options.interrupted});
+}
+
+Status LocalClient::CheckNew(const std::string& name) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(name));
+  auto existing = impl_->store.Load(name);
+  if (!existing.ok()) return existing.status();
+  if (!existing->has_value()) return OkStatus();
+  const json& s = **existing;
+  return AlreadyExistsError("A local deployment named '" + name + "' already exists (serving " +
+                            s.value("model_uri", std::string("?")) + " at " + Url(s.value("port", 0)) +
+                            "). Update it with `mlflow deployments update` or delete it first.");
+}
+
+StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(request.name));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
+  auto config = ParseConfig(Schema(), request.config);
+  if (!config.ok()) return config.status();
+  auto lock = impl_->store.Lock(request.name);
+  if (!lock.ok()) return lock.status();
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNew(request.name));
+  int port = (*config)["port"];
+  if (port != 0) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
+  auto bound = internal::BindSharedPort(port);
+  if (!bound.ok()) return bound.status();
+  Fd fd(*bound);
+
+  const int revision = 1;
+  std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
+  auto model_dir = impl_->AdoptModel(request.staged_model_dir, rev_dir);
+  if (!model_dir.ok()) {
+    (void)impl_->store.Remove(request.name);
+    return model_dir.status();
+  }
+  std::string now = NowIso(*impl_->clock);
+  json state = {{"name", request.name},       {"model_uri", request.model_uri},
+                {"run_id", request.run_id},   {"python", request.python_executable},
+                {"config_given", request.config}, {"config", *config},
+                {"port", internal::LocalPort(fd.get())}, {"revision", revision},
+                {"model_dir", *model_dir},    {"log_path", rev_dir + "/server.log"},
+                {"pid", 0},                   {"pid_start_time", 0},
+                {"created_at", now},          {"updated_at", now}};
+  auto pid = impl_->StartServer(state, fd.get(), [&](const ProcessId& id) {
+    state["pid"] = id.pid;
+    state["pid_start_time"] = id.start_time;
+    return impl_->store.Save(request.name, state);  // visible to `get` as "starting"
+  });
+  if (!pid.ok()) {
+    (void)impl_->store.Remove(request.name);
+    return pid.status().WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
+  }
+  return impl_->Describe(state, false);
+}
+
+StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(request.name));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
+  auto lock = impl_->store.Lock(request.name);
+  if (!lock.ok()) return lock.status();
+  auto loaded = impl_->LoadExisting(request.name);
+  if (!loaded.ok()) return loaded.status();
+  const json old = std::move(*loaded);
+
+  json given = old.value("config_given", json::object());
+  for (const auto& [k, v] : request.config.items()) given[k] = v;
+  auto config = ParseConfig(Schema(), given);
+  if (!config.ok()) return config.status();
+  int port = (*config)["port"];
+  if (port == 0) port = old["port"];
+  if (port != old["port"].get<int>()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
+  auto bound = internal::BindSharedPort(port);
+  if (!bound.ok()) return bound.status();
+  Fd fd(*bound);
+
+  int revision = old["revision"].get<int>() + 1;
+  std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
+  std::string model_dir = old["model_dir"];
+  if (!request.staged_model_dir.empty()) {
+    auto adopted = impl_->AdoptModel(request.staged_model_dir, rev_dir);
+    if (!adopted.ok()) return adopted.status();
+    model_dir = *adopted;
+  } else {
+    std::error_code ec;
+    fs::create_directories(rev_dir, ec);
+    if (ec) return InternalError("cannot create " + rev_dir + ": " + ec.message());
+  }
+  json state = old;
+  state["config_given"] = given;
+  state["config"] = *config;
+  state["port"] = port;
+  state["revision"] = revision;
+  state["model_dir"] = model_dir;
+  state["log_path"] = rev_dir + "/server.log";
+  state["updated_at"] = NowIso(*impl_->clock);
+  if (!request.staged_model_dir.empty()) {
+    state["model_uri"] = request.model_uri;
+    state["run_id"] = request.run_id;
+  }
+  if (!request.python_executable.empty()) state["python"] = request.python_executable;
+
+  auto pid = impl_->StartServer(state, fd.get());
+  if (!pid.ok()) {
+    std::error_code ec;
+    fs::remove_all(rev_dir, ec);
+    return pid.status().WithContext("Updating local deployment '" + request.name +
+                                    "' failed; the previous model keeps serving");
+  }
+  state["pid"] = pid->pid;
+  state["pid_start_time"] = pid->start_time;
+  Status saved = impl_->store.Save(request.name, state);
+  if (!saved.ok()) {
+    (void)internal::StopProcess(*pid, seconds(5), *impl_->clock);
+    return saved.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving");
+  }
+  // The new server has taken over the port; let the old one finish what it has.
+  (void)internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock);
+  std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
+  if (model_dir.rfind(old_rev_dir + "/", 0) != 0) {
+    std::error_code ec;
+    fs::remove_all(old_rev_dir, ec);
+  }
+  return impl_->Describe(state, false);
+}
+
+Status LocalClient::Delete(const std::string& name) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(name));
+  auto lock = impl_->store.Lock(name);
+  if (!lock.ok()) return lock.status();
+  auto loaded = impl_->store.Load(name);
+  if (!loaded.ok()) return loaded.status();
+  if (loaded->has_value()) {
+    const json& state = **loaded;
+    int grace = state["config"].value("graceful_shutdown_seconds", 10);
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::StopProcess(Pid(state), seconds(grace + 5), *impl_->clock));
+  }
+  return impl_->store.Remove(name);
+}
+
+StatusOr<json> LocalClient::List() {
+  auto names = impl_->store.Names();
+  if (!names.ok()) return names.status();
+  json out = json::array();
+  for (const auto& name : *names) {
+    auto state = impl_->store.Load(name);
+    if (state.ok() && state->has_value()) out.push_back(impl_->Describe(**state, false));
+  }
+  return out;
+}
+
+StatusOr<json> LocalClient::Get(const std::string& name) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(name));
+  auto state = impl_->LoadExisting(name);
+  if (!state.ok()) return state.status();
+  return impl_->Describe(*state, true);
+}
+
+StatusOr<std::string> LocalClient::Predict(const std::string& name, const std::string& body,
+                                           const std::string& content_type) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(name));
+  auto state = impl_->LoadExisting(name);
+  if (!state.ok()) return state.status();
+  if (!internal::IsAlive(Pid(*state))) {
+    return UnavailableError(WithLog("Local deployment '" + name +
+                                        "' is not running: its server has exited. Restart it with `mlflow "
+                                        "deployments update` or delete it.",
+                                    (*state)["log_path"]));
+  }
+  int timeout = (*state)["config"].value("request_timeout_seconds", 60);
+  HttpRequest req{"POST", Url((*state)["port"]) + "/invocations", {{"Content-Type", content_type}}, body,
+                  seconds(timeout)};
+  // Scoring has no side effects, so a call that could not get through may be tried again.
+  RetryPolicy retry{3, seconds(timeout)};
+  auto response = RetryLoop<HttpResponse>(retry, BackoffPolicy{}, Idempotency::kIdempotent, *impl_->clock,
+                                          "predict on '" + name + "'", [&]() { return impl_->transport->Send(req); });
+  if (!response.ok()) return response.status().WithContext("Scoring on local deployment '" + name + "' failed");
+  if (!response->ok()) return AsStatus(*response, name);
+  return std::move(response->body);
+}
+
+Status LocalClient::RunLocal(const LocalDeployRequest& request) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
+  auto config = ParseConfig(Schema(), request.config);
+  if (!config.ok()) return config.status();
+  int port = (*config)["port"];
+  if (port != 0) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
+  auto bound = internal::BindSharedPort(port);
+  if (!bound.ok()) return bound.status();
+  Fd fd(*bound);
+  auto spec = ServerSpec(request.python_executable, request.staged_model_dir, *config, "", fd.get());
+  LogInfo("Serving " + request.model_uri + " at " + Url(internal::LocalPort(fd.get())) + " (Ctrl-C stops it)");
+  auto code = internal::RunForeground(spec, impl_->interrupted,
+                                      seconds((*config)["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock);
+  if (!code.ok()) return code.status();
+  if (*code != 0 && *code != 128 + SIGINT && *code != 128 + SIGTERM) {
+    return InternalError("The model server exited with status " + std::to_string(*code) + ".");
+  }
+  return OkStatus();
+}
+
+}  // namespace mlflow_bridge

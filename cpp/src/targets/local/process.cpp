@@ -1,0 +1,271 @@
+#include "targets/local/process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+namespace mlflow_bridge::internal {
+namespace {
+
+std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// Field 22 of /proc/<pid>/stat (starttime), and the state letter (field 3).
+bool ReadProcStat(int pid, unsigned long long* start_time, char* state) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  auto close = line.rfind(')');  // comm may contain spaces and parentheses
+  if (close == std::string::npos) return false;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  std::vector<std::string> fields;
+  while (rest >> field) fields.push_back(field);
+  if (fields.size() < 20) return false;
+  *state = fields[0][0];
+  *start_time = std::stoull(fields[19]);
+  return true;
+}
+
+struct CArgs {
+  std::vector<std::string> storage;
+  std::vector<char*> ptrs;
+  explicit CArgs(const std::vector<std::string>& v) : storage(v) {
+    for (auto& s : storage) ptrs.push_back(s.data());
+    ptrs.push_back(nullptr);
+  }
+};
+
+// In the child, between fork and exec: only async-signal-safe calls.
+[[noreturn]] void ExecChild(const SpawnSpec& spec, int log_fd, char* const* argv, char* const* envp, int err_pipe) {
+  // Out of the way of the descriptors we are about to place.
+  err_pipe = fcntl(err_pipe, F_DUPFD_CLOEXEC, 100);
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) dup2(devnull, 0);
+  if (log_fd >= 0) {
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+  }
+  if (spec.listen_fd >= 0) {
+    if (spec.listen_fd != 3) {
+      dup2(spec.listen_fd, 3);
+    } else {
+      fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep FD_CLOEXEC
+    }
+  }
+  // Close everything else but the error pipe, which is close-on-exec.
+  unsigned first_free = spec.listen_fd >= 0 ? 4 : 3;
+  unsigned pipe_fd = static_cast<unsigned>(err_pipe);
+  syscall(SYS_close_range, first_free, pipe_fd - 1, 0);
+  syscall(SYS_close_range, pipe_fd + 1, ~0U, 0);
+  execve(argv[0], argv, envp);
+  int e = errno;
+  (void)!write(err_pipe, &e, sizeof e);
+  _exit(127);
+}
+
+StatusOr<ProcessId> Identify(int pid) {
+  ProcessId id{pid, 0};
+  char state = 0;
+  if (!ReadProcStat(pid, &id.start_time, &state)) return InternalError("process " + std::to_string(pid) + " vanished");
+  return id;
+}
+
+Status ExecError(const SpawnSpec& spec, int e) {
+  return InvalidParameterError("Cannot run '" + spec.argv[0] + "': " + std::strerror(e) +
+                               ". Check that the Python interpreter exists and is executable.");
+}
+
+}  // namespace
+
+StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec) {
+  if (spec.argv.empty()) return InvalidParameterError("no program to run");
+  CArgs argv(spec.argv), envp(spec.env);
+  int log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) return InternalError(Errno(("cannot open log file " + spec.log_path).c_str()));
+  int err_pipe[2], pid_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0 || pipe2(pid_pipe, O_CLOEXEC) != 0) {
+    close(log_fd);
+    return InternalError(Errno("pipe"));
+  }
+  pid_t child = fork();
+  if (child < 0) {
+    close(log_fd);
+    return InternalError(Errno("fork"));
+  }
+  if (child == 0) {
+    setsid();
+    pid_t grandchild = fork();
+    if (grandchild != 0) {
+      int pid = grandchild;  // -1 when fork failed
+      (void)!write(pid_pipe[1], &pid, sizeof pid);
+      _exit(0);
+    }
+    ExecChild(spec, log_fd, argv.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
+  }
+  close(log_fd);
+  close(err_pipe[1]);
+  close(pid_pipe[1]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  int pid = -1;
+  ssize_t n = read(pid_pipe[0], &pid, sizeof pid);
+  close(pid_pipe[0]);
+  int exec_errno = 0;
+  ssize_t m;
+  do {
+    m = read(err_pipe[0], &exec_errno, sizeof exec_errno);
+  } while (m < 0 && errno == EINTR);
+  close(err_pipe[0]);
+  if (n != sizeof pid || pid <= 0) return InternalError("could not start the server process (fork failed)");
+  if (m == sizeof exec_errno) return ExecError(spec, exec_errno);
+  return Identify(pid);
+}
+
+StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted,
+                            std::chrono::milliseconds grace, Clock& clock) {
+  if (spec.argv.empty()) return InvalidParameterError("no program to run");
+  CArgs argv(spec.argv), envp(spec.env);
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) return InternalError(Errno("pipe"));
+  pid_t child = fork();
+  if (child < 0) return InternalError(Errno("fork"));
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    ExecChild(spec, -1, argv.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
+  }
+  close(err_pipe[1]);
+  int exec_errno = 0;
+  ssize_t m;
+  do {
+    m = read(err_pipe[0], &exec_errno, sizeof exec_errno);
+  } while (m < 0 && errno == EINTR);
+  close(err_pipe[0]);
+  int status = 0;
+  std::optional<Clock::TimePoint> kill_at;
+  while (true) {
+    pid_t r = waitpid(child, &status, WNOHANG);
+    if (r == child || (r < 0 && errno != EINTR)) break;
+    if (!kill_at && interrupted && interrupted()) {
+      kill(child, SIGINT);
+      kill_at = clock.Now() + grace;
+    }
+    if (kill_at && clock.Now() >= *kill_at) kill(child, SIGKILL);
+    clock.SleepFor(std::chrono::milliseconds(50));
+  }
+  if (m == sizeof exec_errno) return ExecError(spec, exec_errno);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}
+
+bool IsAlive(const ProcessId& id) {
+  if (id.pid <= 0) return false;
+  unsigned long long start = 0;
+  char state = 0;
+  if (!ReadProcStat(id.pid, &start, &state)) return false;
+  return start == id.start_time && state != 'Z' && state != 'X';
+}
+
+Status StopProcess(const ProcessId& id, std::chrono::milliseconds grace, Clock& clock) {
+  if (!IsAlive(id)) return OkStatus();
+  // The server leads its own process group (setsid): stop its workers too.
+  if (kill(-id.pid, SIGTERM) != 0 && errno == ESRCH) kill(id.pid, SIGTERM);
+  auto deadline = clock.Now() + grace;
+  while (IsAlive(id) && clock.Now() < deadline) clock.SleepFor(std::chrono::milliseconds(50));
+  if (IsAlive(id)) {
+    kill(-id.pid, SIGKILL);
+    kill(id.pid, SIGKILL);
+    auto hard = clock.Now() + std::chrono::seconds(5);
+    while (IsAlive(id) && clock.Now() < hard) clock.SleepFor(std::chrono::milliseconds(50));
+    if (IsAlive(id)) return InternalError("process " + std::to_string(id.pid) + " did not stop after SIGKILL");
+  }
+  return OkStatus();
+}
+
+namespace {
+sockaddr_in Loopback(int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+Status PortInUse(int port) {
+  return InvalidParameterError("Port " + std::to_string(port) +
+                               " on 127.0.0.1 is already in use. Choose a free port with -C port=N, or omit "
+                               "'port' to pick one automatically.");
+}
+}  // namespace
+
+StatusOr<int> BindSharedPort(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return InternalError(Errno("socket"));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in addr = Loopback(port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    close(fd);
+    if (e == EADDRINUSE) return PortInUse(port);
+    errno = e;
+    return InternalError(Errno(("bind 127.0.0.1:" + std::to_string(port)).c_str()));
+  }
+  return fd;
+}
+
+Status CheckPortFree(int port) {
+  // Bound without SO_REUSEPORT, this fails if anything at all holds the port,
+  // including another of our own servers.
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return InternalError(Errno("socket"));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr = Loopback(port);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int e = errno;
+  close(fd);
+  if (rc != 0 && e == EADDRINUSE) return PortInUse(port);
+  if (rc != 0) return InvalidParameterError("Cannot use port " + std::to_string(port) + ": " + std::strerror(e));
+  return OkStatus();
+}
+
+int LocalPort(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
+bool IsListening(int fd) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v != 0;
+}
+
+Status SteerToNewest(int fd) {
+  // Sockets join a reuseport group in the order they start listening; the
+  // one about to replace the current server is index 1. With one socket the
+  // index is out of range and the kernel falls back to its hash: that socket.
+  sock_filter code[] = {BPF_STMT(BPF_RET | BPF_K, 1)};
+  sock_fprog prog{1, code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
+    return InternalError(Errno("SO_ATTACH_REUSEPORT_CBPF"));
+  }
+  return OkStatus();
+}
+
+}  // namespace mlflow_bridge::internal

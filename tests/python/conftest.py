@@ -1,0 +1,111 @@
+"""Fixtures: a local MLflow store with tiny models, and an isolated mlflow-bridge home."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MLFLOW = os.path.join(os.path.dirname(sys.executable), "mlflow")
+
+ROWS = pd.DataFrame({"x1": [1.0, 2.0, 3.0], "x2": [0.5, 1.0, 4.0]})
+
+
+class PythonModels:
+    """pyfunc models defined here so that they pickle by reference to this module."""
+
+
+def _sklearn(scale):
+    from sklearn.linear_model import LinearRegression
+
+    x = pd.DataFrame({"x1": [1.0, 2.0, 3.0, 4.0], "x2": [1.0, 3.0, 2.0, 5.0]})
+    return LinearRegression().fit(x, scale * (x["x1"] + x["x2"]))
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """Registers tiny models in a local MLflow store; returns their URIs.
+
+    tiny/1 (alias champion) predicts x1 + x2; tiny/2 predicts 2 * (x1 + x2).
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root}/mlflow.db"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["MLFLOW_ARTIFACTS_DESTINATION"] = str(root / "artifacts")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("bridge-tests")
+    out = {}
+    for version, scale in ((1, 1.0), (2, 2.0)):
+        model = _sklearn(scale)
+        with mlflow.start_run() as run:
+            mlflow.sklearn.log_model(
+                model,
+                name="model",
+                registered_model_name="tiny",
+                signature=infer_signature(ROWS, model.predict(ROWS)),
+            )
+        out[f"runs{version}"] = f"runs:/{run.info.run_id}/model"
+        out[f"run_id{version}"] = run.info.run_id
+        out[f"version{version}"] = f"models:/tiny/{version}"
+    mlflow.MlflowClient().set_registered_model_alias("tiny", "champion", 1)
+    out["alias"] = "models:/tiny@champion"
+
+    path = root / "local-model"
+    mlflow.sklearn.save_model(_sklearn(1.0), str(path), signature=infer_signature(ROWS, _sklearn(1.0).predict(ROWS)))
+    out["path"] = str(path)
+
+    import pyfunc_models
+
+    params_path = root / "params-model"
+    mlflow.pyfunc.save_model(
+        str(params_path),
+        python_model=pyfunc_models.Scale(),
+        code_paths=[pyfunc_models.__file__],
+        signature=infer_signature(pd.DataFrame({"x": [1.0]}), np.array([1.0]), params={"scale": 1.0}),
+    )
+    out["params"] = str(params_path)
+
+    crash_path = root / "crash-model"
+    mlflow.pyfunc.save_model(str(crash_path), python_model=pyfunc_models.CrashAtLoad(), code_paths=[pyfunc_models.__file__])
+    out["crash"] = str(crash_path)
+    return out
+
+
+def expected(scale, rows=ROWS):
+    return list(scale * (rows["x1"] + rows["x2"]))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh mlflow-bridge home; every deployment left in it is deleted afterwards."""
+    path = tmp_path / "bridge-home"
+    monkeypatch.setenv("MLFLOW_BRIDGE_HOME", str(path))
+    yield path
+    from mlflow_bridge import _core
+
+    core = _core.LocalClient(str(path))
+    import json
+
+    for d in json.loads(core.list()):
+        core.delete(d["name"])
+
+
+@pytest.fixture
+def client(home, models):
+    from mlflow.deployments import get_deploy_client
+
+    return get_deploy_client("local")
+
+
+def cli(*args, check=True, input_path=None):
+    """Runs `mlflow deployments ...` in a new process, as a user would."""
+    proc = subprocess.run([MLFLOW, "deployments", *args], capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mlflow deployments {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,0 +1,24 @@
+"""pyfunc models used by the tests (saved with code_paths, so the server can import them)."""
+
+import mlflow.pyfunc
+
+
+class Scale(mlflow.pyfunc.PythonModel):
+    """Predicts x * params['scale']."""
+
+    def predict(self, context, model_input, params=None):
+        scale = (params or {}).get("scale", 1.0)
+        return (model_input["x"] * scale).tolist()
+
+
+class CrashAtLoad(mlflow.pyfunc.PythonModel):
+    """A model whose server cannot start."""
+
+    def load_context(self, context):
+        import sys
+
+        print("debug: connecting with api_token=tok-SECRET-123", file=sys.stderr)
+        raise RuntimeError("boom: this model refuses to load")
+
+    def predict(self, context, model_input, params=None):
+        return model_input

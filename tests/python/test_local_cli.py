@@ -1,0 +1,82 @@
+"""Target `local` through the `mlflow deployments` CLI, each command in a new process."""
+
+import json
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+from conftest import MLFLOW, ROWS, cli, expected
+
+
+def test_cli_lifecycle_across_processes(home, models, tmp_path):
+    out = cli("create", "-t", "local", "--name", "wine", "-m", models["version1"], "-C", "workers=1")
+    assert "wine" in out.stdout
+
+    listed = cli("list", "-t", "local").stdout
+    assert "'name': 'wine'" in listed and "'status': 'ready'" in listed
+
+    got = cli("get", "-t", "local", "--name", "wine").stdout
+    assert "status: ready" in got and f"model_uri: {models['version1']}" in got
+
+    (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
+    out_path = tmp_path / "out.json"
+    cli("predict", "-t", "local", "--name", "wine", "--input-path", str(tmp_path / "in.json"), "--output-path", str(out_path))
+    assert json.loads(out_path.read_text())["predictions"] == pytest.approx(expected(1.0))
+    printed = cli("predict", "-t", "local", "--name", "wine", "--input-path", str(tmp_path / "in.json")).stdout
+    assert json.loads(printed.strip().splitlines()[-1])["predictions"] == pytest.approx(expected(1.0))
+
+    cli("update", "-t", "local", "--name", "wine", "-m", models["alias"].replace("champion", "champion"))
+    cli("update", "-t", "local", "--name", "wine", "-m", models["version2"])
+    cli("predict", "-t", "local", "--name", "wine", "--input-path", str(tmp_path / "in.json"), "--output-path", str(out_path))
+    assert json.loads(out_path.read_text())["predictions"] == pytest.approx(expected(2.0))
+    assert "revision: 3" in cli("get", "-t", "local", "--name", "wine").stdout
+
+    cli("delete", "-t", "local", "--name", "wine")
+    assert "wine" not in cli("list", "-t", "local").stdout
+    cli("delete", "-t", "local", "--name", "wine")  # idempotent
+
+
+def test_cli_errors_are_clear(home, models):
+    bad = cli("create", "-t", "local", "--name", "x", "-m", models["version1"], "-C", "port=abc", check=False)
+    assert bad.returncode != 0
+    assert "Config key 'port'" in bad.stderr and "abc" in bad.stderr
+    unknown = cli("create", "-t", "local", "--name", "x", "-m", models["version1"], "-C", "colour=red", check=False)
+    assert "Unknown config key 'colour'" in unknown.stderr and "timeout_seconds" in unknown.stderr
+    missing = cli("get", "-t", "local", "--name", "ghost", check=False)
+    assert missing.returncode != 0 and "No local deployment named 'ghost'" in missing.stderr
+
+
+def test_cli_help_lists_config_keys():
+    out = cli("help", "-t", "local").stdout
+    assert "timeout_seconds (int, default: 300)" in out
+
+
+def test_run_local_serves_in_the_foreground(home, models):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [MLFLOW, "deployments", "run-local", "-t", "local", "--name", "fg", "-m", models["version1"], "-C", f"port={port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(600):  # up to 60 s, then fail
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.1)
+        body = {"dataframe_split": json.loads(ROWS.to_json(orient="split", index=False))}
+        r = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=30)
+        assert r.json()["predictions"] == pytest.approx(expected(1.0))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert not (home / "local" / "deployments").exists()  # nothing persisted

@@ -1,0 +1,174 @@
+"""Target `local` through mlflow.deployments.get_deploy_client (the SDK)."""
+
+import json
+import os
+import signal
+import socket
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from conftest import ROWS, expected
+from mlflow.exceptions import MlflowException
+
+
+def approx(values):
+    return pytest.approx(list(values), rel=1e-6)
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("uri_key", ["runs1", "version1", "alias", "path"])
+def test_create_from_every_uri_form_then_predict(client, models, uri_key):
+    info = client.create_deployment("tiny", models[uri_key])
+    assert info["status"] == "ready"
+    assert info["model_uri"] == models[uri_key]
+    if uri_key != "path":
+        assert info["run_id"] == models["run_id1"]
+    result = client.predict("tiny", ROWS)
+    assert result["predictions"] == approx(expected(1.0))
+    got = client.get_deployment("tiny")
+    assert got["status"] == "ready" and got["url"].startswith("http://127.0.0.1:")
+    assert [d["name"] for d in client.list_deployments()] == ["tiny"]
+
+
+def test_the_users_model_folder_is_left_in_place(client, models):
+    before = sorted(os.listdir(models["path"]))
+    client.create_deployment("in-place", models["path"])
+    assert sorted(os.listdir(models["path"])) == before
+
+
+def test_predict_accepts_what_the_sdk_passes(client, models):
+    client.create_deployment("tiny", models["version1"])
+    want = approx(expected(1.0))
+    assert client.predict("tiny", ROWS)["predictions"] == want
+    split = {"dataframe_split": {"columns": ["x1", "x2"], "data": ROWS.values.tolist()}}
+    assert client.predict("tiny", split)["predictions"] == want
+    records = {"dataframe_records": ROWS.to_dict(orient="records")}
+    assert client.predict("tiny", records)["predictions"] == want
+    assert client.predict("tiny", {"x1": ROWS["x1"].tolist(), "x2": ROWS["x2"].tolist()})["predictions"] == want
+    assert client.predict("tiny", ROWS.to_dict(orient="records"))["predictions"] == want
+    assert client.predict("tiny", json.dumps(records))["predictions"] == want
+    assert client.predict("tiny", ROWS.to_csv(index=False))["predictions"] == want
+
+
+def test_predict_numpy_and_params(client, models):
+    client.create_deployment("scale", models["params"])
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    assert client.predict("scale", frame)["predictions"] == approx([1.0, 2.0])
+    assert client.predict("scale", frame, params={"scale": 3.0})["predictions"] == approx([3.0, 6.0])
+    assert client.predict("scale", {"x": np.array([1.5, 2.5])})["predictions"] == approx([1.5, 2.5])
+
+
+def test_get_reports_starting_then_ready_and_exited_with_log_tail(client, models):
+    info = client.create_deployment("tiny", models["version1"])
+    os.kill(info["pid"], signal.SIGKILL)
+    got = client.get_deployment("tiny")
+    assert got["status"] == "exited"
+    assert "Uvicorn running" in got["log_tail"] or "Application startup complete" in got["log_tail"]
+    with pytest.raises(MlflowException, match="not running") as e:
+        client.predict("tiny", ROWS)
+    assert e.value.error_code == "TEMPORARILY_UNAVAILABLE"
+
+
+def test_update_swaps_models_without_downtime(client, models):
+    first = client.create_deployment("tiny", models["version1"])
+    url = first["url"] + "/invocations"
+    body = {"dataframe_split": {"columns": ["x1", "x2"], "data": ROWS.values.tolist()}}
+    stop = threading.Event()
+    seen, errors = [], []
+
+    def hammer():
+        session = requests.Session()  # keep-alive, as a real client would
+        for _ in range(20000):  # bounded; stops as soon as the update is done
+            if stop.is_set():
+                return
+            try:
+                r = session.post(url, json=body, timeout=30)
+                if r.status_code != 200:
+                    errors.append(r.status_code)
+                else:
+                    seen.append(r.json()["predictions"][0])
+            except requests.RequestException as e:  # pragma: no cover - what the test is about
+                errors.append(repr(e))
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        second = client.update_deployment("tiny", models["version2"])
+    finally:
+        stop.set()
+        worker.join()
+    assert errors == []
+    assert second["port"] == first["port"] and second["pid"] != first["pid"]
+    assert not alive(first["pid"])
+    assert second["revision"] == 2 and second["model_uri"] == models["version2"]
+    assert client.predict("tiny", ROWS)["predictions"] == approx(expected(2.0))
+    assert seen[0] == pytest.approx(expected(1.0)[0])
+
+
+def test_update_keeps_model_and_changes_config(client, models):
+    client.create_deployment("tiny", models["version1"], config={"workers": 1})
+    updated = client.update_deployment("tiny", config={"workers": "2"})
+    assert updated["config"]["workers"] == 2 and updated["model_uri"] == models["version1"]
+    assert client.predict("tiny", ROWS)["predictions"] == approx(expected(1.0))
+
+
+def test_failed_update_leaves_the_old_model_serving(client, models):
+    first = client.create_deployment("tiny", models["version1"])
+    with pytest.raises(MlflowException, match="previous model keeps serving") as e:
+        client.update_deployment("tiny", models["crash"])
+    assert "boom: this model refuses to load" in e.value.message
+    got = client.get_deployment("tiny")
+    assert got["status"] == "ready" and got["pid"] == first["pid"] and got["revision"] == 1
+    assert client.predict("tiny", ROWS)["predictions"] == approx(expected(1.0))
+
+
+def test_delete_stops_the_server_and_is_idempotent(client, models, home):
+    info = client.create_deployment("tiny", models["version1"])
+    client.delete_deployment("tiny")
+    assert not alive(info["pid"])
+    assert client.list_deployments() == []
+    client.delete_deployment("tiny")
+    with socket.socket() as s:  # the port is free again
+        s.bind(("127.0.0.1", info["port"]))
+
+
+def test_fixed_port(client, models):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    info = client.create_deployment("tiny", models["version1"], config={"port": port})
+    assert info["port"] == port
+    assert requests.get(f"http://127.0.0.1:{port}/ping").status_code == 200
+
+
+def test_env_secrets_are_masked_in_get(client, models):
+    client.create_deployment("tiny", models["version1"], config={"env": {"MY_API_TOKEN": "s3cr3t-value", "MODE": "x"}})
+    text = json.dumps(client.get_deployment("tiny")) + json.dumps(client.list_deployments())
+    assert "s3cr3t-value" not in text
+    assert client.get_deployment("tiny")["config"]["env"] == {"MY_API_TOKEN": "***", "MODE": "x"}
+
+
+def test_target_help_documents_every_key():
+    from mlflow_bridge.targets import local
+
+    text = local.target_help()
+    for key in ("port", "workers", "timeout_seconds", "request_timeout_seconds", "graceful_shutdown_seconds", "env"):
+        assert f"  {key} (" in text
+    assert "default: 0" in text and "Target URI: local" in text
+
+
+def test_wrong_target_uri_is_rejected():
+    from mlflow_bridge.targets.local import LocalDeploymentClient
+
+    with pytest.raises(MlflowException, match="local target's URI"):
+        LocalDeploymentClient("local:/something")
