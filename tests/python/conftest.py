@@ -37,8 +37,8 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root}/mlflow.db"
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    os.environ["MLFLOW_ARTIFACTS_DESTINATION"] = str(root / "artifacts")
     mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment("bridge-tests", artifact_location=(root / "artifacts").as_uri())
     mlflow.set_experiment("bridge-tests")
     out = {}
     for version, scale in ((1, 1.0), (2, 2.0)):

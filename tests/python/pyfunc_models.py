@@ -15,10 +15,7 @@ class CrashAtLoad(mlflow.pyfunc.PythonModel):
     """A model whose server cannot start."""
 
     def load_context(self, context):
-        import sys
-
-        print("debug: connecting with api_token=tok-SECRET-123", file=sys.stderr)
-        raise RuntimeError("boom: this model refuses to load")
+        raise RuntimeError("boom: this model refuses to load (api_token=tok-SECRET-123)")
 
     def predict(self, context, model_input, params=None):
         return model_input

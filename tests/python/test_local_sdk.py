@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,8 @@ def test_predict_numpy_and_params(client, models):
 def test_get_reports_starting_then_ready_and_exited_with_log_tail(client, models):
     info = client.create_deployment("tiny", models["version1"])
     os.kill(info["pid"], signal.SIGKILL)
+    while alive(info["pid"]):
+        time.sleep(0.01)
     got = client.get_deployment("tiny")
     assert got["status"] == "exited"
     assert "Uvicorn running" in got["log_tail"] or "Application startup complete" in got["log_tail"]
@@ -138,7 +141,8 @@ def test_delete_stops_the_server_and_is_idempotent(client, models, home):
     assert not alive(info["pid"])
     assert client.list_deployments() == []
     client.delete_deployment("tiny")
-    with socket.socket() as s:  # the port is free again
+    with socket.socket() as s:  # the port is free again (no listener; TIME_WAIT is fine)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", info["port"]))
 
 

@@ -26,6 +26,9 @@ struct HttpRequest {
   std::string body;
   // Overrides the transport's total timeout for this request when set.
   std::optional<std::chrono::milliseconds> timeout;
+  // Open a new connection and close it afterwards, e.g. to reach whichever
+  // server now owns a port rather than the one a pooled connection leads to.
+  bool fresh_connection = false;
 };
 
 struct HttpResponse {

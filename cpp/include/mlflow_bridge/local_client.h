@@ -52,7 +52,8 @@ class LocalClient {
   // Stops the server and removes the deployment; deleting what is not there is OK.
   Status Delete(const std::string& name);
   StatusOr<nlohmann::json> List();
-  // Live status: starting / ready / exited, with the tail of the server's log.
+  // Live status: starting / ready / unresponsive (alive, was ready, no answer to
+  // /ping) / exited, with the tail of the server's log.
   StatusOr<nlohmann::json> Get(const std::string& name);
   // POSTs `body` to the deployment's /invocations and returns the response body.
   StatusOr<std::string> Predict(const std::string& name, const std::string& body,

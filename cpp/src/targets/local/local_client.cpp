@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/retry.h"
@@ -126,8 +127,17 @@ struct LocalClient::Impl {
   std::shared_ptr<Clock> clock;
   std::function<bool()> interrupted;
 
+  // Locks a fixed port for the caller and checks that nothing holds it.
+  StatusOr<internal::FileLock> ClaimPort(int port) {
+    auto lock = store.LockPort(port);
+    if (!lock.ok()) return lock.status();
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
+    return lock;
+  }
+
+  // A fresh connection: a pooled one may lead to the server this one replaces.
   bool Healthy(int port) {
-    HttpRequest ping{"GET", Url(port) + "/ping", {}, "", milliseconds(2000)};
+    HttpRequest ping{"GET", Url(port) + "/ping", {}, "", milliseconds(2000), /*fresh_connection=*/true};
     auto r = transport->Send(ping);
     return r.ok() && r->status_code == 200;
   }
@@ -184,8 +194,10 @@ struct LocalClient::Impl {
                  {"config", PublicConfig(state["config"])}};
     if (!internal::IsAlive(Pid(state))) {
       info["status"] = "exited";
-    } else {
-      info["status"] = Healthy(state["port"]) ? "ready" : "starting";
+    } else if (Healthy(state["port"])) {
+      info["status"] = "ready";
+    } else {  // alive but not answering: still loading, or stuck after it was ready
+      info["status"] = state.contains("ready_at") ? "unresponsive" : "starting";
     }
     if (with_log) {
       info["log_path"] = state["log_path"];
@@ -304,7 +316,12 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
   if (!lock.ok()) return lock.status();
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNew(request.name));
   int port = (*config)["port"];
-  if (port != 0) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
+  std::optional<internal::FileLock> port_lock;
+  if (port != 0) {
+    auto locked = impl_->ClaimPort(port);
+    if (!locked.ok()) return locked.status();
+    port_lock.emplace(std::move(*locked));
+  }
   auto bound = internal::BindSharedPort(port);
   if (!bound.ok()) return bound.status();
   Fd fd(*bound);
@@ -333,6 +350,8 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
     (void)impl_->store.Remove(request.name);
     return pid.status().WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
   }
+  state["ready_at"] = NowIso(*impl_->clock);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->store.Save(request.name, state));
   return impl_->Describe(state, false);
 }
 
@@ -351,7 +370,12 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   if (!config.ok()) return config.status();
   int port = (*config)["port"];
   if (port == 0) port = old["port"];
-  if (port != old["port"].get<int>()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
+  std::optional<internal::FileLock> port_lock;
+  if (port != old["port"].get<int>()) {
+    auto locked = impl_->ClaimPort(port);
+    if (!locked.ok()) return locked.status();
+    port_lock.emplace(std::move(*locked));
+  }
   auto bound = internal::BindSharedPort(port);
   if (!bound.ok()) return bound.status();
   Fd fd(*bound);
@@ -391,6 +415,7 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   }
   state["pid"] = pid->pid;
   state["pid_start_time"] = pid->start_time;
+  state["ready_at"] = NowIso(*impl_->clock);
   Status saved = impl_->store.Save(request.name, state);
   if (!saved.ok()) {
     (void)internal::StopProcess(*pid, seconds(5), *impl_->clock);
@@ -398,10 +423,12 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   }
   // The new server has taken over the port; let the old one finish what it has.
   (void)internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock);
+  // Remove the old revision, and the older one whose model it kept, unless the new one uses it.
   std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
-  if (model_dir.rfind(old_rev_dir + "/", 0) != 0) {
+  std::string old_model_rev = fs::path(old["model_dir"].get<std::string>()).parent_path();
+  for (const std::string& dir : {old_rev_dir, old_model_rev}) {
     std::error_code ec;
-    fs::remove_all(old_rev_dir, ec);
+    if (model_dir.rfind(dir + "/", 0) != 0) fs::remove_all(dir, ec);
   }
   return impl_->Describe(state, false);
 }

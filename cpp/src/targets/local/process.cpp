@@ -106,13 +106,13 @@ StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec) {
     return InternalError(Errno("fork"));
   }
   if (child == 0) {
-    setsid();
     pid_t grandchild = fork();
     if (grandchild != 0) {
       int pid = grandchild;  // -1 when fork failed
       (void)!write(pid_pipe[1], &pid, sizeof pid);
       _exit(0);
     }
+    setsid();  // the server leads its own session and process group
     ExecChild(spec, log_fd, argv.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
   }
   close(log_fd);

@@ -3,6 +3,7 @@
 //   <root>/deployments/<name>/rev-<n>/model     the model a revision serves
 //   <root>/deployments/<name>/rev-<n>/server.log
 //   <root>/locks/<name>.lock                    serialises changes to <name>
+//   <root>/locks/port-<n>.lock                  serialises claims on port <n>
 #pragma once
 
 #include <optional>
@@ -40,8 +41,12 @@ class StateStore {
   Status Remove(const std::string& name) const;
   StatusOr<std::vector<std::string>> Names() const;
   StatusOr<FileLock> Lock(const std::string& name) const;
+  // Serialises claims on a fixed port between processes: a server binds its
+  // port before it listens, and a bound port looks free until then.
+  StatusOr<FileLock> LockPort(int port) const;
 
  private:
+  StatusOr<FileLock> LockFile(const std::string& file) const;
   std::string root_;
 };
 

@@ -1,0 +1,715 @@
+// LocalClient end to end, with tests/servers/fake_scoring_server.py standing
+// in for MLflow's scoring server (run through tests/cpp/fake_python.sh in
+// place of the Python interpreter).
+#include "mlflow_bridge/local_client.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "targets/local/process.h"
+
+namespace mlflow_bridge {
+namespace {
+
+namespace fs = std::filesystem;
+using internal::IsAlive;
+using internal::ProcessId;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+const fs::path kFakePython = fs::path(__FILE__).parent_path() / "fake_python.sh";
+constexpr char kModelPathEnv[] = "__pyfunc_model_path__";
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+template <typename Pred>
+bool WaitFor(Pred pred, milliseconds limit = milliseconds(10'000)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return pred();
+}
+
+bool Zombie(int pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z';
+}
+
+// Live processes whose model path lies under `root`: our servers, found
+// through their environment, whatever state.json says.
+std::vector<int> ServersUnder(const fs::path& root) {
+  std::vector<int> pids;
+  std::string needle = std::string(kModelPathEnv) + "=" + root.string();
+  DIR* proc = opendir("/proc");
+  if (!proc) return pids;
+  while (dirent* e = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    std::ifstream in("/proc/" + std::string(e->d_name) + "/environ", std::ios::binary);
+    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream vars(env);
+    std::string var;
+    while (std::getline(vars, var, '\0')) {
+      if (var.rfind(needle, 0) == 0 && !Zombie(static_cast<int>(pid))) {
+        pids.push_back(static_cast<int>(pid));
+        break;
+      }
+    }
+  }
+  closedir(proc);
+  return pids;
+}
+
+int PlainListener() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 16) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+const char kBody[] = R"({"inputs": [[1, 2.5], [3, "x"]]})";
+
+class LocalClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(access(kFakePython.c_str(), X_OK), 0) << kFakePython << " is missing or not executable";
+    std::string tmpl = (fs::temp_directory_path() / "mlflow-bridge-local-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    home_ = root_ / "home";
+    client_ = std::make_unique<LocalClient>(Options());
+  }
+
+  void TearDown() override {
+    if (client_) {
+      auto listed = client_->List();
+      if (listed.ok()) {
+        for (const auto& d : *listed) {
+          Status s = client_->Delete(d["name"].get<std::string>());
+          EXPECT_TRUE(s.ok()) << s.ToString();
+        }
+      }
+    }
+    auto left = ServersUnder(root_);
+    EXPECT_TRUE(left.empty()) << left.size() << " server process(es) left behind, first pid " << left.front();
+    for (int pid : left) kill(pid, SIGKILL);
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  LocalClientOptions Options() const {
+    LocalClientOptions options;
+    options.home = home_.string();
+    return options;
+  }
+
+  // A downloaded ("staged") model folder for the fake server.
+  std::string Model(const std::string& name, const std::string& behaviour = "ok") {
+    fs::path dir = root_ / ("staged-" + std::to_string(++models_));
+    fs::create_directories(dir);
+    std::ofstream(dir / "name") << name << "\n";
+    if (!behaviour.empty()) std::ofstream(dir / "behaviour") << behaviour << "\n";
+    std::ofstream(dir / "MLmodel") << "flavors:\n  python_function: {}\n";
+    return dir.string();
+  }
+
+  LocalDeployRequest Request(const std::string& name, const std::string& model_dir, json config = json::object()) {
+    LocalDeployRequest r;
+    r.name = name;
+    r.model_uri = "models:/" + name + "/" + std::to_string(models_);
+    r.run_id = "run-" + std::to_string(models_);
+    r.flavor = "python_function";
+    r.staged_model_dir = model_dir;
+    r.python_executable = kFakePython.string();
+    if (!config.contains("timeout_seconds")) config["timeout_seconds"] = 20;  // bounds a broken test
+    r.config = config;
+    return r;
+  }
+
+  json CreateOk(const std::string& name, const std::string& model_name, json config = json::object()) {
+    auto created = client_->Create(Request(name, Model(model_name), config));
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return created.ok() ? *created : json();
+  }
+
+  fs::path DeploymentDir(const std::string& name) const { return home_ / "local" / "deployments" / name; }
+
+  json StateFile(const std::string& name) const {
+    return json::parse(ReadFile(DeploymentDir(name) / "state.json"), nullptr, false);
+  }
+
+  ProcessId Pid(const std::string& name) const {
+    json s = StateFile(name);
+    if (!s.is_object()) return {};
+    return ProcessId{s.value("pid", 0), s.value("pid_start_time", 0ULL)};
+  }
+
+  // The "model" field of a prediction, or the error.
+  std::string PredictModel(LocalClient& client, const std::string& name) {
+    auto r = client.Predict(name, kBody, "application/json");
+    if (!r.ok()) return "error: " + r.status().ToString();
+    json body = json::parse(*r, nullptr, false);
+    if (!body.is_object()) return "not json: " + *r;
+    EXPECT_EQ(body["predictions"], json::parse(kBody)["inputs"]);
+    return body.value("model", "no model field: " + *r);
+  }
+  std::string PredictModel(const std::string& name) { return PredictModel(*client_, name); }
+
+  fs::path root_;
+  fs::path home_;
+  std::unique_ptr<LocalClient> client_;
+  int models_ = 0;
+};
+
+TEST_F(LocalClientTest, FakePythonIsUsable) {
+  // The fake rejects an argv that is not the client's.
+  std::string cmd = kFakePython.string() + " -m notuvicorn >/dev/null 2>&1";
+  EXPECT_NE(std::system(cmd.c_str()), 0);
+}
+
+TEST_F(LocalClientTest, CreateGetPredict) {
+  json created = CreateOk("churn", "model-v1");
+  ASSERT_TRUE(created.is_object());
+  EXPECT_EQ(created["name"], "churn");
+  EXPECT_EQ(created["status"], "ready");
+  EXPECT_EQ(created["revision"], 1);
+  EXPECT_EQ(created["flavor"], "python_function");
+  int port = created["port"];
+  EXPECT_GT(port, 0);
+  EXPECT_EQ(created["url"], "http://127.0.0.1:" + std::to_string(port));
+
+  auto got = client_->Get("churn");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ((*got)["status"], "ready");
+  EXPECT_EQ((*got)["port"], port);
+  EXPECT_EQ((*got)["model_uri"], "models:/churn/1");
+  EXPECT_EQ((*got)["run_id"], "run-1");
+  EXPECT_EQ((*got)["pid"], created["pid"]);
+  EXPECT_EQ((*got)["config"]["workers"], 1);
+  EXPECT_NE((*got)["log_tail"].get<std::string>().find("listening"), std::string::npos) << (*got)["log_tail"];
+  EXPECT_TRUE(fs::exists((*got)["log_path"].get<std::string>()));
+
+  EXPECT_TRUE(IsAlive(Pid("churn")));
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+  // The staged model was moved into the deployment.
+  EXPECT_TRUE(fs::exists(DeploymentDir("churn") / "rev-1" / "model" / "name"));
+
+  EXPECT_EQ(PredictModel("churn"), "model-v1");
+
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0]["name"], "churn");
+  EXPECT_EQ((*listed)[0]["status"], "ready");
+
+  // Another client (another process, in real life) sees the same deployment.
+  LocalClient other(Options());
+  EXPECT_EQ(PredictModel(other, "churn"), "model-v1");
+}
+
+TEST_F(LocalClientTest, CreateOnFixedPort) {
+  int probe = PlainListener();
+  ASSERT_GE(probe, 0);
+  int port = internal::LocalPort(probe);
+  close(probe);
+  json created = CreateOk("fixed", "m", {{"port", std::to_string(port)}, {"workers", "2"}});
+  ASSERT_TRUE(created.is_object());
+  EXPECT_EQ(created["port"], port);
+  EXPECT_EQ(created["config"]["workers"], 2);
+  EXPECT_EQ(PredictModel("fixed"), "m");
+}
+
+TEST_F(LocalClientTest, CheckNew) {
+  EXPECT_TRUE(client_->CheckNew("fresh").ok());
+  EXPECT_EQ(client_->CheckNew("bad name").code(), StatusCode::kInvalidParameterValue);
+  CreateOk("taken", "m");
+  Status s = client_->CheckNew("taken");
+  EXPECT_EQ(s.code(), StatusCode::kResourceAlreadyExists) << s.ToString();
+}
+
+TEST_F(LocalClientTest, CreateExistingNameFailsAndLeavesFirstAlone) {
+  json first = CreateOk("dup", "first");
+  ASSERT_TRUE(first.is_object());
+  ProcessId pid = Pid("dup");
+
+  std::string second_model = Model("second");
+  auto again = client_->Create(Request("dup", second_model));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kResourceAlreadyExists) << again.status().ToString();
+  EXPECT_NE(again.status().message().find("dup"), std::string::npos);
+
+  EXPECT_TRUE(fs::exists(second_model));  // not consumed
+  EXPECT_TRUE(IsAlive(pid));
+  EXPECT_EQ(Pid("dup").pid, pid.pid);
+  auto got = client_->Get("dup");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)["revision"], 1);
+  EXPECT_EQ((*got)["port"], first["port"]);
+  EXPECT_EQ((*got)["status"], "ready");
+  EXPECT_EQ(PredictModel("dup"), "first");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+}
+
+TEST_F(LocalClientTest, InvalidName) {
+  for (const char* name : {"", "bad/name", "..", "-x", "a b"}) {
+    auto r = client_->Create(Request(name, Model("m")));
+    ASSERT_FALSE(r.ok()) << name;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << name << ": " << r.status().ToString();
+  }
+  EXPECT_EQ(client_->Get("bad/name").status().code(), StatusCode::kInvalidParameterValue);
+  EXPECT_EQ(client_->Delete("bad/name").code(), StatusCode::kInvalidParameterValue);
+  EXPECT_FALSE(fs::exists(home_ / "local" / "deployments" / "bad"));
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+}
+
+TEST_F(LocalClientTest, MissingDeployment) {
+  auto got = client_->Get("ghost");
+  EXPECT_EQ(got.status().code(), StatusCode::kResourceDoesNotExist) << got.status().ToString();
+  EXPECT_NE(got.status().message().find("ghost"), std::string::npos);
+  auto predicted = client_->Predict("ghost", kBody, "application/json");
+  EXPECT_EQ(predicted.status().code(), StatusCode::kResourceDoesNotExist) << predicted.status().ToString();
+  auto updated = client_->Update(Request("ghost", Model("m")));
+  EXPECT_EQ(updated.status().code(), StatusCode::kResourceDoesNotExist) << updated.status().ToString();
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  EXPECT_FALSE(fs::exists(DeploymentDir("ghost")));
+}
+
+TEST_F(LocalClientTest, UnknownConfigKeyListsValidOnes) {
+  auto r = client_->Create(Request("cfg", Model("m"), {{"prot", "5000"}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue);
+  const std::string& msg = r.status().message();
+  EXPECT_NE(msg.find("prot"), std::string::npos) << msg;
+  for (const char* key : {"port", "workers", "timeout_seconds", "request_timeout_seconds", "graceful_shutdown_seconds",
+                          "env"}) {
+    EXPECT_NE(msg.find(key), std::string::npos) << key << " missing from: " << msg;
+  }
+  // A bad value names the key.
+  r = client_->Create(Request("cfg", Model("m"), {{"workers", "many"}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue);
+  EXPECT_NE(r.status().message().find("workers"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(fs::exists(DeploymentDir("cfg")));
+  EXPECT_TRUE(ServersUnder(root_).empty());
+}
+
+TEST_F(LocalClientTest, UnsupportedFlavor) {
+  LocalDeployRequest r = Request("flv", Model("m"));
+  r.flavor = "sklearn";
+  auto created = client_->Create(r);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), StatusCode::kInvalidParameterValue);
+  EXPECT_NE(created.status().message().find("sklearn"), std::string::npos);
+}
+
+TEST_F(LocalClientTest, MissingModelFolder) {
+  auto created = client_->Create(Request("nomodel", (root_ / "does-not-exist").string()));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), StatusCode::kInvalidParameterValue) << created.status().ToString();
+  EXPECT_FALSE(fs::exists(DeploymentDir("nomodel")));
+  EXPECT_TRUE(client_->List()->empty());
+}
+
+TEST_F(LocalClientTest, PortInUse) {
+  int held = PlainListener();
+  ASSERT_GE(held, 0);
+  int port = internal::LocalPort(held);
+  auto r = client_->Create(Request("busy", Model("m"), {{"port", port}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(std::to_string(port)), std::string::npos) << r.status().message();
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  EXPECT_FALSE(fs::exists(DeploymentDir("busy")));
+  EXPECT_TRUE(ServersUnder(root_).empty());
+  close(held);
+}
+
+TEST_F(LocalClientTest, PortOfAnotherDeployment) {
+  json first = CreateOk("one", "m1");
+  ASSERT_TRUE(first.is_object());
+  auto r = client_->Create(Request("two", Model("m2"), {{"port", first["port"]}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(DeploymentDir("two")));
+  EXPECT_EQ(PredictModel("one"), "m1");
+}
+
+// The port is held by a socket bound with BindSharedPort that does not listen
+// yet: the state of a deployment whose server is still loading its model.
+TEST_F(LocalClientTest, PortClaimedByAServerStillStarting) {
+  // The first server binds its port before it listens; a second create on the
+  // same port meanwhile must not share it.
+  auto probe = internal::BindSharedPort(0);
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  int port = internal::LocalPort(*probe);
+  close(*probe);
+  StatusOr<json> first = InternalError("not run");
+  std::thread starter([&] { first = client_->Create(Request("first", Model("m1", "slow"), {{"port", port}})); });
+  while (!fs::exists(DeploymentDir("first") / "state.json") && !first.ok()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  LocalClient other(Options());
+  auto late = other.Create(Request("late", Model("m2"), {{"port", port}}));
+  starter.join();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_FALSE(late.ok()) << "both deployments would share port " << port;
+  EXPECT_EQ(late.status().code(), StatusCode::kInvalidParameterValue) << late.status().ToString();
+  EXPECT_EQ(PredictModel("first"), "m1");
+}
+
+TEST_F(LocalClientTest, CrashAtStartLeavesNothing) {
+  auto r = client_->Create(Request("crashy", Model("m", "crash")));
+  ASSERT_FALSE(r.ok());
+  const std::string& msg = r.status().message();
+  EXPECT_NE(msg.find("MODEL LOAD FAILED"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("simulated crash"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("crashy"), std::string::npos) << msg;
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  EXPECT_FALSE(fs::exists(DeploymentDir("crashy")));
+  EXPECT_TRUE(ServersUnder(root_).empty());
+  EXPECT_EQ(client_->Get("crashy").status().code(), StatusCode::kResourceDoesNotExist);
+  // The name is free again.
+  CreateOk("crashy", "fixed");
+  EXPECT_EQ(PredictModel("crashy"), "fixed");
+}
+
+TEST_F(LocalClientTest, HangTimesOutAndLeavesNothing) {
+  auto r = client_->Create(Request("slow", Model("m", "hang"), {{"timeout_seconds", 1}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("timeout_seconds"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("model loading hangs"), std::string::npos) << r.status().message();
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  EXPECT_FALSE(fs::exists(DeploymentDir("slow")));
+  EXPECT_TRUE(ServersUnder(root_).empty());
+}
+
+TEST_F(LocalClientTest, FailingPingTimesOutAndLeavesNothing) {
+  auto r = client_->Create(Request("sick", Model("m", "fail_ping"), {{"timeout_seconds", 1}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(DeploymentDir("sick")));
+  EXPECT_TRUE(ServersUnder(root_).empty());
+}
+
+TEST_F(LocalClientTest, UpdateToNewModel) {
+  json created = CreateOk("upd", "v1");
+  ASSERT_TRUE(created.is_object());
+  ProcessId old_pid = Pid("upd");
+  ASSERT_TRUE(IsAlive(old_pid));
+
+  auto updated = client_->Update(Request("upd", Model("v2")));
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ((*updated)["port"], created["port"]);
+  EXPECT_EQ((*updated)["revision"], 2);
+  EXPECT_EQ((*updated)["status"], "ready");
+  EXPECT_NE((*updated)["pid"], created["pid"]);
+  EXPECT_EQ((*updated)["model_uri"], "models:/upd/2");
+  EXPECT_EQ((*updated)["created_at"], created["created_at"]);
+
+  ProcessId new_pid = Pid("upd");
+  EXPECT_EQ(new_pid.pid, (*updated)["pid"].get<int>());
+  EXPECT_TRUE(IsAlive(new_pid));
+  EXPECT_FALSE(IsAlive(old_pid));
+  EXPECT_EQ(PredictModel("upd"), "v2");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+  // The old revision's folder is gone with its model.
+  EXPECT_FALSE(fs::exists(DeploymentDir("upd") / "rev-1"));
+  EXPECT_TRUE(fs::exists(DeploymentDir("upd") / "rev-2" / "model" / "name"));
+}
+
+TEST_F(LocalClientTest, UpdateConfigOnlyKeepsModel) {
+  json created = CreateOk("cfgupd", "v1");
+  ASSERT_TRUE(created.is_object());
+  auto updated = client_->Update(Request("cfgupd", "", {{"workers", 2}}));
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ((*updated)["revision"], 2);
+  EXPECT_EQ((*updated)["config"]["workers"], 2);
+  EXPECT_EQ((*updated)["model_uri"], created["model_uri"]);
+  EXPECT_EQ((*updated)["port"], created["port"]);
+  EXPECT_EQ(PredictModel("cfgupd"), "v1");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+
+  // A later update with a new model frees the first model too.
+  updated = client_->Update(Request("cfgupd", Model("v3")));
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ((*updated)["revision"], 3);
+  EXPECT_EQ((*updated)["config"]["workers"], 2);  // config given earlier is kept
+  EXPECT_EQ(PredictModel("cfgupd"), "v3");
+  EXPECT_TRUE(fs::exists(DeploymentDir("cfgupd") / "rev-3" / "model"));
+  EXPECT_FALSE(fs::exists(DeploymentDir("cfgupd") / "rev-2"));
+  EXPECT_FALSE(fs::exists(DeploymentDir("cfgupd") / "rev-1"))
+      << "rev-1 (the first model, unused since revision 3) was left on disk";
+}
+
+TEST_F(LocalClientTest, UpdateWithoutDowntime) {
+  json created = CreateOk("live", "v1");
+  ASSERT_TRUE(created.is_object());
+
+  std::atomic<bool> done{false};
+  std::atomic<int> calls{0};
+  std::atomic<int> first_ok{0};
+  std::vector<std::string> errors;
+  std::vector<std::string> seen;
+  std::thread predictor([&] {
+    LocalClient other(Options());
+    while (!done && calls < 3000) {
+      std::string model = PredictModel(other, "live");
+      ++calls;
+      if (model == "v1" || model == "v2") {
+        if (seen.empty() || seen.back() != model) seen.push_back(model);
+        first_ok = 1;
+      } else {
+        errors.push_back(model);
+      }
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return first_ok.load() == 1 || calls >= 3000; }));
+
+  auto updated = client_->Update(Request("live", Model("v2")));
+  // A few more calls after the old server stopped.
+  int after = calls.load();
+  WaitFor([&] { return calls >= after + 20 || calls >= 3000; }, milliseconds(5000));
+  done = true;
+  predictor.join();
+
+  RecordProperty("predictions", calls.load());
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_TRUE(errors.empty()) << errors.size() << " of " << calls << " predictions failed during the update, first: "
+                              << errors.front();
+  EXPECT_GT(calls.load(), 0);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front(), "v1");
+  EXPECT_EQ(seen.back(), "v2");
+  EXPECT_EQ(PredictModel("live"), "v2");
+}
+
+TEST_F(LocalClientTest, UpdateToCrashingModelKeepsOldServing) {
+  json created = CreateOk("keep", "good");
+  ASSERT_TRUE(created.is_object());
+  ProcessId pid = Pid("keep");
+
+  auto updated = client_->Update(Request("keep", Model("bad", "crash")));
+  ASSERT_FALSE(updated.ok());
+  EXPECT_NE(updated.status().message().find("simulated crash"), std::string::npos) << updated.status().message();
+  EXPECT_NE(updated.status().message().find("previous model keeps serving"), std::string::npos)
+      << updated.status().message();
+
+  EXPECT_TRUE(IsAlive(pid));
+  EXPECT_EQ(PredictModel("keep"), "good");
+  auto got = client_->Get("keep");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ((*got)["revision"], 1);
+  EXPECT_EQ((*got)["pid"], pid.pid);
+  EXPECT_EQ((*got)["status"], "ready");
+  EXPECT_EQ((*got)["model_uri"], created["model_uri"]);
+  EXPECT_FALSE(fs::exists(DeploymentDir("keep") / "rev-2"));
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+
+  // And a hanging one times out with the same outcome.
+  updated = client_->Update(Request("keep", Model("stuck", "hang"), {{"timeout_seconds", 1}}));
+  ASSERT_FALSE(updated.ok());
+  EXPECT_EQ(updated.status().code(), StatusCode::kDeadlineExceeded) << updated.status().ToString();
+  EXPECT_EQ(PredictModel("keep"), "good");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+  // The failed update's config (timeout_seconds=1) was not kept either.
+  EXPECT_EQ(client_->Get("keep").value()["config"]["timeout_seconds"], 20);
+}
+
+// The new server listens but its health route fails: the update must not go
+// through, even though the client has a kept-alive connection to the old
+// server on the same host and port (the health check must reach the new one).
+TEST_F(LocalClientTest, UpdateToUnhealthyModelKeepsOldServing) {
+  json created = CreateOk("ping", "good");
+  ASSERT_TRUE(created.is_object());
+  ProcessId pid = Pid("ping");
+  EXPECT_EQ(PredictModel("ping"), "good");  // a pooled connection to the old server
+
+  auto updated = client_->Update(Request("ping", Model("sick", "fail_ping"), {{"timeout_seconds", 2}}));
+  EXPECT_FALSE(updated.ok()) << "Update to a model whose /ping fails succeeded: " << updated->dump();
+  if (!updated.ok()) {
+    EXPECT_EQ(updated.status().code(), StatusCode::kDeadlineExceeded) << updated.status().ToString();
+  }
+  EXPECT_TRUE(IsAlive(pid));
+  EXPECT_EQ(PredictModel("ping"), "good");
+  auto got = client_->Get("ping");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)["revision"], 1);
+  EXPECT_EQ((*got)["status"], "ready");
+}
+
+// The same through a client that has no connection to the old server.
+TEST_F(LocalClientTest, UpdateToUnhealthyModelFromFreshClient) {
+  CreateOk("ping2", "good");
+  ProcessId pid = Pid("ping2");
+  LocalClient fresh(Options());
+  auto updated = fresh.Update(Request("ping2", Model("sick", "fail_ping"), {{"timeout_seconds", 2}}));
+  ASSERT_FALSE(updated.ok());
+  EXPECT_EQ(updated.status().code(), StatusCode::kDeadlineExceeded) << updated.status().ToString();
+  EXPECT_TRUE(IsAlive(pid));
+  EXPECT_EQ(PredictModel(fresh, "ping2"), "good");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+}
+
+TEST_F(LocalClientTest, UpdateWithUnknownConfigKey) {
+  CreateOk("cfgbad", "v1");
+  auto updated = client_->Update(Request("cfgbad", Model("v2"), {{"bogus", 1}}));
+  ASSERT_FALSE(updated.ok());
+  EXPECT_EQ(updated.status().code(), StatusCode::kInvalidParameterValue);
+  EXPECT_NE(updated.status().message().find("workers"), std::string::npos) << updated.status().message();
+  EXPECT_EQ(PredictModel("cfgbad"), "v1");
+}
+
+TEST_F(LocalClientTest, DeleteStopsAndIsIdempotent) {
+  CreateOk("gone", "m");
+  ProcessId pid = Pid("gone");
+  ASSERT_TRUE(IsAlive(pid));
+  Status s = client_->Delete("gone");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(IsAlive(pid));
+  EXPECT_FALSE(fs::exists(DeploymentDir("gone")));
+  EXPECT_EQ(client_->Get("gone").status().code(), StatusCode::kResourceDoesNotExist);
+  EXPECT_EQ(client_->Predict("gone", kBody, "application/json").status().code(), StatusCode::kResourceDoesNotExist);
+  EXPECT_TRUE(client_->List()->empty());
+  EXPECT_TRUE(ServersUnder(root_).empty());
+  s = client_->Delete("gone");
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  s = client_->Delete("never-was");
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST_F(LocalClientTest, PredictBadBody) {
+  CreateOk("strict", "m");
+  auto r = client_->Predict("strict", "this is not json", "application/json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("The body is not valid JSON"), std::string::npos) << r.status().message();
+
+  r = client_->Predict("strict", R"({"instances": [1]})", "application/json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("must be an object with the key 'inputs'"), std::string::npos)
+      << r.status().message();
+  // Still serving.
+  EXPECT_EQ(PredictModel("strict"), "m");
+}
+
+TEST_F(LocalClientTest, PredictAfterServerDied) {
+  CreateOk("dead", "m");
+  ProcessId pid = Pid("dead");
+  ASSERT_TRUE(IsAlive(pid));
+  ASSERT_EQ(kill(pid.pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return !IsAlive(pid); }));
+
+  auto r = client_->Predict("dead", kBody, "application/json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("dead"), std::string::npos) << r.status().message();
+  auto got = client_->Get("dead");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)["status"], "exited");
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0]["status"], "exited");
+  // Update brings it back on the same port.
+  auto updated = client_->Update(Request("dead", Model("revived")));
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(PredictModel("dead"), "revived");
+}
+
+TEST_F(LocalClientTest, InterruptedCreateLeavesNothing) {
+  LocalClientOptions options = Options();
+  std::atomic<int> polls{0};
+  options.interrupted = [&] { return ++polls >= 3; };
+  LocalClient client(options);
+  auto r = client.Create(Request("stopme", Model("m", "hang")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nterrupted"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(DeploymentDir("stopme")));
+  EXPECT_TRUE(ServersUnder(root_).empty());
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+}
+
+TEST_F(LocalClientTest, InterruptedUpdateKeepsOldServing) {
+  CreateOk("keep2", "good");
+  LocalClientOptions options = Options();
+  std::atomic<int> polls{0};
+  options.interrupted = [&] { return ++polls >= 3; };
+  LocalClient client(options);
+  auto r = client.Update(Request("keep2", Model("m", "hang")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(PredictModel("keep2"), "good");
+  EXPECT_EQ(client_->Get("keep2").value()["revision"], 1);
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+}
+
+TEST_F(LocalClientTest, EnvReachesServerAndSecretsAreMasked) {
+  json created = CreateOk("envy", "m", {{"env", {{"OMP_NUM_THREADS", "1"}, {"HF_TOKEN", "hunter2"}}}});
+  ASSERT_TRUE(created.is_object());
+  ProcessId pid = Pid("envy");
+  std::string environ = ReadFile("/proc/" + std::to_string(pid.pid) + "/environ");
+  EXPECT_NE(environ.find(std::string("OMP_NUM_THREADS=1") + '\0'), std::string::npos);
+  EXPECT_NE(environ.find(std::string("HF_TOKEN=hunter2") + '\0'), std::string::npos);
+  EXPECT_NE(environ.find("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=60"), std::string::npos);
+  auto got = client_->Get("envy");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)["config"]["env"]["OMP_NUM_THREADS"], "1");
+  EXPECT_EQ((*got)["config"]["env"]["HF_TOKEN"], "***");
+  EXPECT_EQ(got->dump().find("hunter2"), std::string::npos) << got->dump();
+  EXPECT_EQ(created.dump().find("hunter2"), std::string::npos) << created.dump();
+  auto listed = client_->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->dump().find("hunter2"), std::string::npos) << listed->dump();
+}
+
+TEST_F(LocalClientTest, RunLocalReportsServerFailure) {
+  LocalDeployRequest r = Request("", Model("m", "crash"));
+  Status s = client_->RunLocal(r);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("status 1"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(ServersUnder(root_).empty());
+}
+
+}  // namespace
+}  // namespace mlflow_bridge
