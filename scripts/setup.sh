@@ -25,5 +25,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== installing PyPI packages and mlflow-bridge"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q "setuptools>=68" wheel "pybind11>=2.12" "cmake>=3.20" ninja
+.venv/bin/python -m pip install -q "setuptools>=77" wheel "pybind11>=2.12" "cmake>=3.20" ninja
 .venv/bin/python -m pip install -q --no-build-isolation ".[test]"

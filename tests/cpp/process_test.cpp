@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -444,6 +445,29 @@ TEST(ProcessTest, CheckPortFreeFailsOnListeningSharedPort) {
   int port = LocalPort(*fd);
   Status s = CheckPortFree(port);
   EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue) << s.ToString();
+  close(*fd);
+}
+
+TEST(ProcessTest, AcceptedConnectionsHaveNoDelay) {
+  // The server takes the socket as a bare fd and cannot set TCP_NODELAY
+  // itself; accepted connections must inherit it from the listening socket.
+  auto fd = BindSharedPort(0);
+  ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+  ASSERT_EQ(listen(*fd, 16), 0);
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(LocalPort(*fd)));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int accepted = accept(*fd, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  int nodelay = 0;
+  socklen_t len = sizeof nodelay;
+  ASSERT_EQ(getsockopt(accepted, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+  EXPECT_NE(nodelay, 0);
+  close(accepted);
+  close(client);
   close(*fd);
 }
 
