@@ -56,6 +56,18 @@ LocalDeployRequest MakeRequest(std::string name, std::string model_uri, std::str
                             std::move(staged_model_dir), std::move(python), std::move(config)};
 }
 
+// create and update: the same arguments, a JSON description back.
+auto Deploy(StatusOr<nlohmann::json> (LocalClient::*method)(const LocalDeployRequest&)) {
+  return [method](LocalClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
+                  std::string model_dir, std::string python, const std::string& config) {
+    auto req = MakeRequest(name, model_uri, run_id, flavor, model_dir, python, config);
+    return NoGil([&] { return (c.*method)(req); }).dump();
+  };
+}
+#define DEPLOY_ARGS                                                                                      \
+  py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"), \
+      py::arg("python"), py::arg("config")
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -114,24 +126,8 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init([](std::string home) { return LocalClient(LocalClientOptions{std::move(home), nullptr, nullptr, Interrupted}); }),
            py::arg("home") = "")
       .def_static("help", &LocalClient::Help)
-      .def(
-          "create",
-          [](LocalClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
-             std::string model_dir, std::string python, const std::string& config) {
-            auto req = MakeRequest(name, model_uri, run_id, flavor, model_dir, python, config);
-            return NoGil([&] { return c.Create(req); }).dump();
-          },
-          py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"),
-          py::arg("python"), py::arg("config"))
-      .def(
-          "update",
-          [](LocalClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
-             std::string model_dir, std::string python, const std::string& config) {
-            auto req = MakeRequest(name, model_uri, run_id, flavor, model_dir, python, config);
-            return NoGil([&] { return c.Update(req); }).dump();
-          },
-          py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"),
-          py::arg("python"), py::arg("config"))
+      .def("create", Deploy(&LocalClient::Create), DEPLOY_ARGS)
+      .def("update", Deploy(&LocalClient::Update), DEPLOY_ARGS)
       .def(
           "run_local",
           [](LocalClient& c, std::string model_uri, std::string flavor, std::string model_dir, std::string python,

@@ -111,6 +111,12 @@ Status AsStatus(const HttpResponse& response, const std::string& name) {
   return Status(generic.code(), "Deployment '" + name + "' failed to score: " + Redact(message));
 }
 
+struct PortClaim {
+  PortClaim(std::optional<internal::FileLock> l, int socket) : lock(std::move(l)), fd(socket) {}
+  std::optional<internal::FileLock> lock;
+  Fd fd;
+};
+
 // The config as shown by get/list: values of secret-looking env variables masked.
 json PublicConfig(json config) {
   for (auto& [k, v] : config["env"].items()) {
@@ -127,12 +133,20 @@ struct LocalClient::Impl {
   std::shared_ptr<Clock> clock;
   std::function<bool()> interrupted;
 
-  // Locks a fixed port for the caller and checks that nothing holds it.
-  StatusOr<internal::FileLock> ClaimPort(int port) {
-    auto lock = store.LockPort(port);
-    if (!lock.ok()) return lock.status();
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
-    return lock;
+  // A bound socket on `port` for a new server. With `claim`, the port must be
+  // free and stays locked against other claims until the claim is dropped
+  // (by then the new server listens, or has given the port up).
+  StatusOr<std::unique_ptr<PortClaim>> OpenPort(int port, bool claim) {
+    std::optional<internal::FileLock> lock;
+    if (claim) {
+      auto locked = store.LockPort(port);
+      if (!locked.ok()) return locked.status();
+      lock.emplace(std::move(*locked));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
+    }
+    auto bound = internal::BindSharedPort(port);
+    if (!bound.ok()) return bound.status();
+    return std::make_unique<PortClaim>(std::move(lock), *bound);
   }
 
   // A fresh connection: a pooled one may lead to the server this one replaces.
@@ -316,15 +330,9 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
   if (!lock.ok()) return lock.status();
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNew(request.name));
   int port = (*config)["port"];
-  std::optional<internal::FileLock> port_lock;
-  if (port != 0) {
-    auto locked = impl_->ClaimPort(port);
-    if (!locked.ok()) return locked.status();
-    port_lock.emplace(std::move(*locked));
-  }
-  auto bound = internal::BindSharedPort(port);
-  if (!bound.ok()) return bound.status();
-  Fd fd(*bound);
+  auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
+  if (!opened.ok()) return opened.status();
+  const Fd& fd = (*opened)->fd;
 
   const int revision = 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
@@ -370,15 +378,10 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   if (!config.ok()) return config.status();
   int port = (*config)["port"];
   if (port == 0) port = old["port"];
-  std::optional<internal::FileLock> port_lock;
-  if (port != old["port"].get<int>()) {
-    auto locked = impl_->ClaimPort(port);
-    if (!locked.ok()) return locked.status();
-    port_lock.emplace(std::move(*locked));
-  }
-  auto bound = internal::BindSharedPort(port);
-  if (!bound.ok()) return bound.status();
-  Fd fd(*bound);
+  // The same port: join the running server's socket group; another: claim it.
+  auto opened = impl_->OpenPort(port, /*claim=*/port != old["port"].get<int>());
+  if (!opened.ok()) return opened.status();
+  const Fd& fd = (*opened)->fd;
 
   int revision = old["revision"].get<int>() + 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);

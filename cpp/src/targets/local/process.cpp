@@ -84,6 +84,18 @@ StatusOr<ProcessId> Identify(int pid) {
   return id;
 }
 
+// The errno a child wrote to its close-on-exec pipe when exec failed; 0 when
+// exec succeeded (the pipe closed empty). Closes the read end.
+int ReadExecErrno(int fd) {
+  int e = 0;
+  ssize_t m;
+  do {
+    m = read(fd, &e, sizeof e);
+  } while (m < 0 && errno == EINTR);
+  close(fd);
+  return m == sizeof e ? e : 0;
+}
+
 Status ExecError(const SpawnSpec& spec, int e) {
   return InvalidParameterError("Cannot run '" + spec.argv[0] + "': " + std::strerror(e) +
                                ". Check that the Python interpreter exists and is executable.");
@@ -124,14 +136,9 @@ StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec) {
   int pid = -1;
   ssize_t n = read(pid_pipe[0], &pid, sizeof pid);
   close(pid_pipe[0]);
-  int exec_errno = 0;
-  ssize_t m;
-  do {
-    m = read(err_pipe[0], &exec_errno, sizeof exec_errno);
-  } while (m < 0 && errno == EINTR);
-  close(err_pipe[0]);
+  int exec_errno = ReadExecErrno(err_pipe[0]);
   if (n != sizeof pid || pid <= 0) return InternalError("could not start the server process (fork failed)");
-  if (m == sizeof exec_errno) return ExecError(spec, exec_errno);
+  if (exec_errno != 0) return ExecError(spec, exec_errno);
   return Identify(pid);
 }
 
@@ -148,12 +155,7 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
     ExecChild(spec, -1, argv.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
   }
   close(err_pipe[1]);
-  int exec_errno = 0;
-  ssize_t m;
-  do {
-    m = read(err_pipe[0], &exec_errno, sizeof exec_errno);
-  } while (m < 0 && errno == EINTR);
-  close(err_pipe[0]);
+  int exec_errno = ReadExecErrno(err_pipe[0]);
   int status = 0;
   std::optional<Clock::TimePoint> kill_at;
   while (true) {
@@ -166,7 +168,7 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
     if (kill_at && clock.Now() >= *kill_at) kill(child, SIGKILL);
     clock.SleepFor(std::chrono::milliseconds(50));
   }
-  if (m == sizeof exec_errno) return ExecError(spec, exec_errno);
+  if (exec_errno != 0) return ExecError(spec, exec_errno);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
 }
