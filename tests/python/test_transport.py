@@ -104,3 +104,97 @@ def test_redaction():
     assert "hunter2" not in _core.redact("password=hunter2")
     assert "AKIAIOSFODNN7EXAMPLE" not in _core.redact("key id AKIAIOSFODNN7EXAMPLE")
     assert _core.redact("nothing secret here") == "nothing secret here"
+
+
+class ConnectProxy(threading.Thread):
+    """A minimal HTTPS proxy: answers CONNECT host:port and tunnels bytes both ways."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        import socket
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connects = []
+
+    def run(self):
+        import socket
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            line = head.split(b"\r\n")[0].decode()
+            self.connects.append(line)
+            host, port = line.split()[1].rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+
+
+def test_https_proxy_is_honoured_and_tls_still_verified(tls_server, monkeypatch):
+    srv, ca_file = tls_server
+    proxy = ConnectProxy()
+    proxy.start()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    url = f"https://localhost:{srv.server_address[1]}/via-proxy"
+    status, _, body = _core.Http(ca_bundle=ca_file).request("GET", url)
+    assert (status, body) == (200, b"hello")
+    assert proxy.connects == [f"CONNECT localhost:{srv.server_address[1]} HTTP/1.1"]
+    with pytest.raises(_core.Error) as e:  # through the proxy, verification is still on
+        _core.Http().request("GET", url)
+    assert e.value.code == "UNAUTHENTICATED"
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    proxy.connects.clear()
+    _core.Http(ca_bundle=ca_file).request("GET", url)
+    assert proxy.connects == []
+    proxy.sock.close()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "INVALID_PARAMETER_VALUE",
+        "RESOURCE_DOES_NOT_EXIST",
+        "RESOURCE_ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+        "TEMPORARILY_UNAVAILABLE",
+        "DEADLINE_EXCEEDED",
+        "INTERNAL_ERROR",
+    ],
+)
+def test_core_errors_become_mlflow_exceptions_with_the_same_code(code):
+    from mlflow_bridge._errors import to_mlflow_exception
+
+    err = _core.Error("what failed")
+    err.code, err.message = code, "what failed"
+    e = to_mlflow_exception(err)
+    assert e.error_code == code and e.message == "what failed"
+
+
+def test_a_core_error_reaches_python_with_its_code():
+    with pytest.raises(_core.Error) as e:
+        _core.Http().request("GET", "ftp://example.invalid/")
+    assert e.value.code == "INVALID_PARAMETER_VALUE"
