@@ -18,12 +18,15 @@ int main() {
   using nlohmann::json;
   using namespace mlflow_bridge;
   try {
-    json in = json::parse(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    // Read it all first: nlohmann's iterator adapter spins on istreambuf_iterator with libstdc++ 12.
+    const std::string text(std::istreambuf_iterator<char>(std::cin), {});
+    json in = json::parse(text);
     HttpRequest r;
     r.method = in.value("method", "GET");
     r.url = in.at("url").get<std::string>();
     r.body = in.value("body", "");
-    for (const auto& [k, v] : in.value("headers", json::object()).items()) r.headers.emplace_back(k, v.get<std::string>());
+    const json headers = in.value("headers", json::object());
+    for (const auto& [k, v] : headers.items()) r.headers.emplace_back(k, v.get<std::string>());
 
     std::tm tm{};
     const std::string t = in.value("time", "");
