@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))  # loopback stand-ins
 MLFLOW = os.path.join(os.path.dirname(sys.executable), "mlflow")
 
 ROWS = pd.DataFrame({"x1": [1.0, 2.0, 3.0], "x2": [0.5, 1.0, 4.0]})
@@ -109,3 +110,28 @@ def cli(*args, check=True, input_path=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"mlflow deployments {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto on 127.0.0.1 with the SageMaker extensions (tests/servers/moto_sagemaker.py)."""
+    import moto_sagemaker
+
+    server = moto_sagemaker.MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch, tmp_path):
+    """Points every AWS client at moto with test credentials and no shared config."""
+    moto_server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var, raising=False)
+    return moto_server
