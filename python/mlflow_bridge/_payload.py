@@ -75,3 +75,62 @@ def to_response(body: bytes) -> PredictionsResponse:
         return PredictionsResponse.from_json(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise MlflowException(f"The deployment answered with something that is not JSON: {e}") from None
+
+
+def _rows(inputs):
+    """How many rows `inputs` has along its first axis, or None when it cannot be split."""
+    if isinstance(inputs, (pd.DataFrame, pd.Series, np.ndarray, list, tuple)):
+        return len(inputs)
+    if isinstance(inputs, dict) and not any(k in inputs for k in _SCORING_KEYS):
+        lengths = {len(v) for v in inputs.values() if isinstance(v, (list, tuple, np.ndarray, pd.Series))}
+        if len(lengths) == 1 and len(inputs) == sum(
+            isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in inputs.values()
+        ):
+            return lengths.pop()
+    return None
+
+
+def _slice(inputs, start, stop):
+    if isinstance(inputs, (pd.DataFrame, pd.Series)):
+        return inputs.iloc[start:stop]
+    if isinstance(inputs, dict):
+        return {k: v[start:stop] for k, v in inputs.items()}
+    return inputs[start:stop]
+
+
+def to_requests(inputs, params=None, limit=None):
+    """Like to_request, but splits the rows of `inputs` into several bodies of at
+    most `limit` bytes each (a platform's payload limit). Returns a list of
+    (body, content type), in row order."""
+    body, content_type = to_request(inputs, params)
+    if limit is None or len(body) <= limit:
+        return [(body, content_type)]
+    rows = _rows(inputs)
+    if not rows:
+        raise _invalid(
+            f"The input is {len(body)} bytes, over the payload limit of {limit} bytes, and cannot be split "
+            "by rows. Pass a DataFrame, a list or an array so that it can be sent in parts."
+        )
+    if rows == 1:
+        raise _invalid(f"One row of the input is {len(body)} bytes, over the payload limit of {limit} bytes.")
+    half = rows // 2
+    return to_requests(_slice(inputs, 0, half), params, limit) + to_requests(_slice(inputs, half, rows), params, limit)
+
+
+def merge_responses(bodies) -> PredictionsResponse:
+    """Joins the answers to the parts of one split input back into one response, in order."""
+    responses = [to_response(b) for b in bodies]
+    if len(responses) == 1:
+        return responses[0]
+    merged = None
+    for r in responses:
+        predictions = r.get("predictions")
+        if merged is None:
+            merged = predictions
+        elif isinstance(merged, list) and isinstance(predictions, list):
+            merged = merged + predictions
+        elif isinstance(merged, dict) and isinstance(predictions, dict) and merged.keys() == predictions.keys():
+            merged = {k: list(merged[k]) + list(predictions[k]) for k in merged}
+        else:
+            raise MlflowException("The answers to the parts of a split input have different shapes; send less data at once.")
+    return PredictionsResponse({"predictions": merged})
