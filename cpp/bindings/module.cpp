@@ -7,6 +7,7 @@
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/local_client.h"
 #include "mlflow_bridge/logging.h"
+#include "mlflow_bridge/sagemaker_client.h"
 
 namespace py = pybind11;
 using namespace mlflow_bridge;
@@ -67,6 +68,24 @@ auto Deploy(StatusOr<nlohmann::json> (LocalClient::*method)(const LocalDeployReq
 #define DEPLOY_ARGS                                                                                      \
   py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"), \
       py::arg("python"), py::arg("config")
+
+nlohmann::json ParseJson(const std::string& text, const char* what) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw StatusError(InvalidParameterError(std::string(what) + " is not valid JSON"));
+  return j;
+}
+
+auto SageMakerDeploy(StatusOr<nlohmann::json> (SageMakerClient::*method)(const SageMakerDeployRequest&)) {
+  return [method](SageMakerClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
+                  std::string model_dir, std::string mlflow_version, const std::string& config) {
+    SageMakerDeployRequest req{std::move(name),      std::move(model_uri),      std::move(run_id), std::move(flavor),
+                               std::move(model_dir), std::move(mlflow_version), ParseJson(config, "config")};
+    return NoGil([&] { return (c.*method)(req); }).dump();
+  };
+}
+#define SAGEMAKER_DEPLOY_ARGS                                                                            \
+  py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"), \
+      py::arg("mlflow_version"), py::arg("config")
 
 }  // namespace
 
@@ -147,4 +166,32 @@ PYBIND11_MODULE(_core, m) {
             return py::bytes(NoGil([&] { return c.Predict(name, payload, content_type); }));
           },
           py::arg("name"), py::arg("body"), py::arg("content_type"));
+
+  py::class_<SageMakerClient, std::shared_ptr<SageMakerClient>>(m, "SageMakerClient")
+      .def(py::init([](std::string region, std::string assume_role_arn, std::string work_dir) {
+             SageMakerClientOptions options;
+             options.interrupted = Interrupted;
+             options.work_dir = std::move(work_dir);
+             return Unwrap(SageMakerClient::Make({std::move(region), std::move(assume_role_arn)}, options));
+           }),
+           py::arg("region"), py::arg("assume_role_arn") = "", py::arg("work_dir") = "")
+      .def_static("help", &SageMakerClient::Help)
+      .def_readonly_static("max_payload", &SageMakerClient::kMaxPayloadBytes)
+      .def("create", SageMakerDeploy(&SageMakerClient::CreateDeployment), SAGEMAKER_DEPLOY_ARGS)
+      .def("update", SageMakerDeploy(&SageMakerClient::UpdateDeployment), SAGEMAKER_DEPLOY_ARGS)
+      .def("delete",
+           [](SageMakerClient& c, const std::string& name, const std::string& config) {
+             auto parsed = ParseJson(config, "config");
+             NoGil([&] { return c.DeleteDeployment(name, parsed); });
+           })
+      .def("get", [](SageMakerClient& c, const std::string& name) { return NoGil([&] { return c.GetDeployment(name); }).dump(); })
+      .def("list", [](SageMakerClient& c) { return NoGil([&] { return c.ListDeployments(); }).dump(); })
+      .def("predict", [](SageMakerClient& c, const std::string& name, const std::vector<py::bytes>& bodies,
+                         const std::string& content_type) {
+        std::vector<std::string> payloads(bodies.begin(), bodies.end());
+        std::vector<std::string> answers = NoGil([&] { return c.Predict(name, payloads, content_type); });
+        py::list out;
+        for (const auto& a : answers) out.append(py::bytes(a));
+        return out;
+      });
 }

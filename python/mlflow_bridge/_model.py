@@ -20,6 +20,12 @@ def download(model_uri: str, flavor=None):
     Returns (staging, model_dir, run_id): model_dir lies inside staging; the core
     moves it into the deployment, and the caller removes staging afterwards.
     """
+    if flavor not in (None, "python_function"):
+        raise MlflowException(
+            f"Models are served through the python_function flavor; flavor '{flavor}' is not supported. "
+            "Omit --flavor or pass python_function.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
     if not model_uri or not isinstance(model_uri, str):
         raise MlflowException("A model URI is required (-m/--model-uri).", error_code=INVALID_PARAMETER_VALUE)
     staging_root = os.path.join(home(), "staging")

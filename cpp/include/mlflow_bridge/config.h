@@ -21,8 +21,8 @@ struct ConfigKey {
   nlohmann::json default_value;  // null: no default (optional and unset)
   std::string help;
   // Inclusive bounds for kInt/kFloat.
-  std::optional<double> min;
-  std::optional<double> max;
+  std::optional<double> min{};
+  std::optional<double> max{};
 };
 
 using ConfigSchema = std::vector<ConfigKey>;

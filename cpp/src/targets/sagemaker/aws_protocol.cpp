@@ -1,0 +1,339 @@
+#include "targets/sagemaker/aws_protocol.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "auth/sigv4.h"
+#include "mlflow_bridge/logging.h"
+
+namespace mlflow_bridge::internal {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+template <size_t N>
+bool OneOf(std::string_view code, const std::array<std::string_view, N>& codes) {
+  return std::find(codes.begin(), codes.end(), code) != codes.end();
+}
+
+// At most `n` bytes of `s`, not cutting a UTF-8 sequence in half, "..." when cut.
+std::string Excerpt(std::string_view s, size_t n) {
+  if (s.size() <= n) return std::string(s);
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "...";
+}
+
+// "aws.protocoltests#Code:http://internal.amazon.com/..." -> "Code" (as botocore does).
+std::string CleanErrorCode(std::string_view code) {
+  code = Trim(code);
+  if (size_t colon = code.find(':'); colon != std::string_view::npos) code = code.substr(0, colon);
+  if (size_t hash = code.rfind('#'); hash != std::string_view::npos) code = code.substr(hash + 1);
+  return std::string(Trim(code));
+}
+
+// The first line of a service message, bounded (STS appends the canonical
+// request to SignatureDoesNotMatch on later lines).
+std::string FirstLine(std::string_view message) {
+  message = Trim(message);
+  message = message.substr(0, message.find('\n'));
+  return Excerpt(Trim(message), 1000);
+}
+
+std::string JsonString(const nlohmann::json& object, std::initializer_list<const char*> keys) {
+  for (const char* key : keys) {
+    auto it = object.find(key);
+    if (it != object.end() && it->is_string()) return it->get<std::string>();
+  }
+  return "";
+}
+
+// ---- the mapping table ----
+
+// Not processed: botocore's standard-mode throttling codes, minus the
+// ambiguous LimitExceededException and TransactionInProgressException, plus
+// SageMaker Runtime's ModelNotReadyException (the model never saw the request).
+constexpr std::array<std::string_view, 13> kNotProcessed = {
+    "Throttling",         "ThrottlingException",     "ThrottledException",
+    "RequestThrottled",   "RequestThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "SlowDown",              "ProvisionedThroughputExceededException",
+    "BandwidthLimitExceeded", "PriorRequestNotComplete", "EC2ThrottledException",
+    "ModelNotReadyException"};
+
+constexpr std::array<std::string_view, 7> kNotFound = {
+    "ResourceNotFound", "ResourceNotFoundException", "NoSuchBucket", "NoSuchKey", "NoSuchUpload", "NoSuchEntity",
+    "RepositoryNotFoundException"};
+
+// Callers decide when "already exists" is fine: BucketAlreadyOwnedByYou after a
+// lost CreateBucket reply, for instance, means the bucket is there and ours.
+constexpr std::array<std::string_view, 7> kAlreadyExists = {
+    "ResourceInUse",          "ResourceAlreadyExists", "ResourceAlreadyExistsException",
+    "BucketAlreadyOwnedByYou", "BucketAlreadyExists",  "ConflictException",
+    "RepositoryAlreadyExistsException"};
+
+constexpr std::array<std::string_view, 2> kPermissionDenied = {"AccessDenied", "AccessDeniedException"};
+
+constexpr std::array<std::string_view, 12> kUnauthenticated = {
+    "AuthFailure",                "InvalidClientTokenId",       "InvalidAccessKeyId",          "SignatureDoesNotMatch",
+    "IncompleteSignature",        "InvalidSignatureException",   "ExpiredToken",
+    "ExpiredTokenException",      "UnrecognizedClientException", "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException", "RequestExpired"};
+
+constexpr std::array<std::string_view, 4> kUnavailable = {"ServiceUnavailable", "ServiceUnavailableException",
+                                                          "RequestTimeout", "RequestTimeoutException"};
+
+// Transient only when the status says the server failed.
+constexpr std::array<std::string_view, 4> kServerFault = {"InternalFailure", "InternalError", "InternalServerError",
+                                                          "InternalServerException"};
+
+StatusCode MapAwsError(const AwsError& e, long http_status, StatusCode by_http) {
+  const std::string& code = e.code;
+  if (code == "ValidationException" || code == "ValidationError") {
+    const std::string m = ToLower(e.message);
+    if (m.find("could not find") != std::string::npos || m.find("does not exist") != std::string::npos ||
+        m.find("not found") != std::string::npos)
+      return StatusCode::kResourceDoesNotExist;
+    return StatusCode::kInvalidParameterValue;
+  }
+  if (OneOf(code, kNotFound)) return StatusCode::kResourceDoesNotExist;
+  if (OneOf(code, kAlreadyExists)) return StatusCode::kResourceAlreadyExists;
+  if (OneOf(code, kPermissionDenied)) return StatusCode::kPermissionDenied;
+  if (OneOf(code, kUnauthenticated)) return StatusCode::kUnauthenticated;
+  if (OneOf(code, kNotProcessed) || OneOf(code, kUnavailable)) return StatusCode::kTemporarilyUnavailable;
+  if (OneOf(code, kServerFault) && http_status >= 500) return StatusCode::kTemporarilyUnavailable;
+  // A quota (instances of a type, endpoints per account) the user must raise.
+  if (code == "ResourceLimitExceeded") return StatusCode::kInvalidParameterValue;
+  // SageMaker Runtime: the model container answered with an error of its own.
+  if (code == "ModelError") return StatusCode::kInvalidParameterValue;
+  if (http_status >= 400 && http_status < 500) {
+    switch (http_status) {
+      case 401: case 403: case 404: case 408: case 409: case 410: case 429:
+        return by_http;  // the HTTP status says more than an unknown code
+      default:
+        return StatusCode::kInvalidParameterValue;
+    }
+  }
+  return by_http;
+}
+
+// SageMaker Runtime's ModelError: {"OriginalStatusCode": 400, "OriginalMessage": "...",
+// "LogStreamArn": "...", "message": "Received client error (400) from primary ..."}.
+std::string ModelErrorText(const AwsError& e) {
+  if (!e.body.is_object()) return "";
+  std::string original = JsonString(e.body, {"OriginalMessage"});
+  if (original.empty()) return "";
+  std::string text = "the model replied";
+  auto status = e.body.find("OriginalStatusCode");
+  if (status != e.body.end() && status->is_number_integer())
+    text += " with HTTP " + std::to_string(status->get<long long>());
+  text += ": " + Excerpt(Trim(original), 2000);
+  if (std::string logs = JsonString(e.body, {"LogStreamArn"}); !logs.empty()) text += " (logs: " + logs + ")";
+  return text;
+}
+
+Status AwsErrorStatusImpl(const HttpResponse& r, std::string_view what, const std::optional<AwsError>& error) {
+  Status by_http = HttpErrorStatus(r, what);
+  if (!error || error->code.empty()) return by_http;
+  StatusCode code = MapAwsError(*error, r.status_code, by_http.code());
+  std::string message = error->code == "ModelError" ? ModelErrorText(*error) : "";
+  if (message.empty()) message = error->message;
+  std::string text = std::string(what) + ": " + error->code;
+  if (!message.empty()) text += ": " + Redact(message);
+  Status out(code, std::move(text));
+  if (by_http.retry_after()) out.set_retry_after(*by_http.retry_after());
+  return out;
+}
+
+Status Scrubbed(const Status& s, const AwsCredentials& c) {
+  Status out(s.code(), ScrubSecrets(s.message(), {c.secret_access_key, c.session_token}));
+  if (s.retry_after()) out.set_retry_after(*s.retry_after());
+  return out;
+}
+
+}  // namespace
+
+std::optional<AwsError> ParseAwsError(const HttpResponse& response) {
+  AwsError error;
+  std::string_view body = Trim(response.body);
+  bool found = false;
+  if (!body.empty() && body.front() == '{') {
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) {
+      error.body = j;
+      error.message = FirstLine(JsonString(j, {"message", "Message"}));
+      error.code = CleanErrorCode(JsonString(j, {"__type"}));
+      if (error.code.empty()) {
+        if (auto h = response.Header("x-amzn-ErrorType")) error.code = CleanErrorCode(*h);
+      }
+      if (error.code.empty()) error.code = CleanErrorCode(JsonString(j, {"code", "Code"}));
+      found = true;
+    }
+  } else if (!body.empty() && body.front() == '<') {
+    // <Error> bare (S3), in <ErrorResponse> (STS, IAM) or in <Errors> (moto's IAM mode).
+    if (std::optional<std::string> block = XmlTagText(body, "Error")) {
+      error.code = CleanErrorCode(XmlTagText(*block, "Code").value_or(""));
+      error.message = FirstLine(XmlTagText(*block, "Message").value_or(""));
+      found = true;
+    }
+  }
+  if (error.code.empty()) {  // e.g. a HEAD reply without a body
+    if (auto h = response.Header("x-amzn-ErrorType")) {
+      error.code = CleanErrorCode(*h);
+      found = true;
+    }
+  }
+  // Query-compatible JSON services say what the query protocol would have: "Code;Sender".
+  if (auto h = response.Header("x-amzn-query-error")) {
+    std::string_view v = *h;
+    if (std::string code = CleanErrorCode(v.substr(0, v.find(';'))); !code.empty()) {
+      error.code = code;
+      found = true;
+    }
+  }
+  if (!found || error.code.empty()) return std::nullopt;
+  return error;
+}
+
+bool IsAwsNotProcessedError(std::string_view code) { return OneOf(code, kNotProcessed); }
+
+Status AwsErrorStatus(const HttpResponse& r, std::string_view what) {
+  return AwsErrorStatusImpl(r, what, ParseAwsError(r));
+}
+
+// ---------------------------------------------------------------- AwsCaller
+
+AwsCaller::AwsCaller(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
+                     std::shared_ptr<Clock> clock, RetryPolicy retry, BackoffPolicy backoff)
+    : transport_(std::move(transport)),
+      credentials_(std::move(credentials)),
+      clock_(std::move(clock)),
+      retry_(retry),
+      backoff_(backoff) {}
+
+StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, const HttpRequest& request, Idempotency idempotency,
+                                       std::string_view what, bool s3_body_hash, AwsCredentials* used) const {
+  if (!transport_ || !credentials_ || !clock_) return InternalError(std::string(what) + ": AwsCaller is not set up");
+
+  // RetryLoop is always told kIdempotent; the attempt itself decides, by the
+  // rule in the header, which failures of a non-idempotent call may be tried
+  // again. One that may not is kept in `final_status` and the loop is stopped
+  // with a non-transient stand-in, which is then replaced by it.
+  std::optional<Status> final_status;
+  bool final_as_is = false;  // credentials errors: no attempt count appended
+  int attempts = 0;
+  const Status stop(StatusCode::kInternalError, "not retried");
+
+  std::function<StatusOr<HttpResponse>()> attempt = [&]() -> StatusOr<HttpResponse> {
+    ++attempts;
+    StatusOr<AwsCredentials> credentials = credentials_->GetCredentials();
+    if (!credentials.ok()) {
+      final_status = credentials.status();
+      final_as_is = true;
+      return stop;
+    }
+    const AwsCredentials& c = *credentials;
+    if (used != nullptr) *used = c;
+
+    HttpRequest signed_request = request;
+    SigV4Params params;
+    params.region = service.region;
+    params.service = service.signing_name;
+    params.now = clock_->WallNow();
+    params.sign_body_hash_header = s3_body_hash;
+    if (Status s = SignV4(signed_request, c, params); !s.ok()) {
+      final_status = Scrubbed(s.WithContext(what), c);
+      return stop;
+    }
+
+    StatusOr<HttpResponse> response = transport_->Send(signed_request);
+    Status failure;
+    bool not_processed = false;
+    if (!response.ok()) {
+      failure = Scrubbed(response.status().WithContext(what), c);
+    } else if (response->ok()) {
+      return response;
+    } else {
+      // Secrets out of the body before any excerpt of it is taken (an excerpt could cut one in half).
+      response->body = ScrubSecrets(std::move(response->body), {c.secret_access_key, c.session_token});
+      std::optional<AwsError> error = ParseAwsError(*response);
+      not_processed = error && IsAwsNotProcessedError(error->code);
+      failure = Scrubbed(AwsErrorStatusImpl(*response, what, error), c);
+    }
+    if (idempotency == Idempotency::kNonIdempotent && IsTransient(failure) && !not_processed) {
+      final_status = failure;
+      return stop;
+    }
+    return failure;
+  };
+
+  StatusOr<HttpResponse> result =
+      RetryLoop<HttpResponse>(retry_, backoff_, Idempotency::kIdempotent, *clock_, what, attempt);
+  if (final_status) {
+    if (final_as_is || attempts <= 1) return *final_status;
+    Status out(final_status->code(),
+               final_status->message() + " (after " + std::to_string(attempts) + " attempts)");
+    if (final_status->retry_after()) out.set_retry_after(*final_status->retry_after());
+    return out;
+  }
+  return result;
+}
+
+StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::string_view target,
+                                             const nlohmann::json& body, Idempotency idempotency,
+                                             std::string_view what) const {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = service.endpoint + "/";
+  request.headers = {{"Content-Type", "application/x-amz-json-1.1"}, {"X-Amz-Target", std::string(target)}};
+  try {
+    request.body = body.is_null() ? "{}" : body.dump();
+  } catch (const nlohmann::json::exception& e) {  // invalid UTF-8 in a string
+    return InvalidParameterError(std::string(what) + ": the request cannot be sent as JSON: " + e.what());
+  }
+  AwsCredentials used;
+  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, false, &used);
+  if (!response.ok()) return response.status();
+  std::string_view text = Trim(response->body);
+  if (text.empty()) return nlohmann::json::object();
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded())
+    return InternalError(std::string(what) + ": the reply (HTTP " + std::to_string(response->status_code) +
+                         ") is not JSON: " +
+                         Redact(Excerpt(ScrubSecrets(std::string(text), {used.secret_access_key, used.session_token}),
+                                        200)));
+  return parsed;
+}
+
+StatusOr<HttpResponse> AwsCaller::RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
+                                           std::string_view what, bool s3_body_hash) const {
+  if (request.url.empty() || request.url.front() != '/') request.url.insert(0, "/");
+  request.url.insert(0, service.endpoint);
+  return Call(service, request, idempotency, what, s3_body_hash);
+}
+
+StatusOr<std::string> AwsCaller::QueryCall(const AwsService& service, std::string form_body, Idempotency idempotency,
+                                           std::string_view what) const {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = service.endpoint + "/";
+  request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+  request.body = std::move(form_body);
+  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, false);
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
+}
+
+}  // namespace mlflow_bridge::internal

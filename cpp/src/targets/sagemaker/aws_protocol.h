@@ -1,0 +1,136 @@
+// The AWS wire protocols the sagemaker-endpoints target speaks, below its stub:
+// the AWS AsStatus (AwsErrorStatus) and AwsCaller, which signs a request with
+// SigV4, sends it through the HttpTransport inside the one RetryLoop and turns
+// a non-2xx reply into a Status. Three protocol flavours:
+//  - JSON 1.1 (SageMaker, ECR): POST / with X-Amz-Target;
+//  - REST (SageMaker Runtime, S3): any method and path;
+//  - query (STS): POST / with a form body, XML replies.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "mlflow_bridge/aws.h"
+#include "mlflow_bridge/clock.h"
+#include "mlflow_bridge/http.h"
+#include "mlflow_bridge/retry.h"
+#include "mlflow_bridge/status.h"
+
+namespace mlflow_bridge::internal {
+
+// An AWS error reply, as far as it could be read.
+struct AwsError {
+  std::string code;     // "ValidationException" (namespace prefix and ":suffix" stripped)
+  std::string message;  // first line of the service's message, as sent (not yet redacted)
+  nlohmann::json body;  // the JSON body when it was JSON (e.g. ModelError's OriginalMessage); null otherwise
+};
+
+// Reads the error code and message of a non-2xx reply:
+//  - JSON (JSON 1.0/1.1, rest-json): {"__type": "prefix#Code:suffix"} or the
+//    x-amzn-ErrorType header ("Code:http://...") or {"code"|"Code": ...};
+//    the x-amzn-query-error header ("Code;Sender") wins when present;
+//    message from "message" | "Message";
+//  - XML (S3, STS, IAM, moto's IAM-mode AccessDenied): <Error><Code/><Message/></Error>,
+//    bare or inside <ErrorResponse> or <Errors>.
+// nullopt when no error code can be found (an HTML page from a proxy, an empty body).
+std::optional<AwsError> ParseAwsError(const HttpResponse& response);
+
+// Whether an AWS error code means that the service rejected the request
+// without processing it (throttling and its kin, a model not yet loaded), so
+// that even a non-idempotent call may be sent again.
+bool IsAwsNotProcessedError(std::string_view code);
+
+// The AWS AsStatus: a non-2xx reply as a Status whose message reads
+// "<what>: <Code>: <message>" (message through Redact()). Mapping:
+//  - RESOURCE_DOES_NOT_EXIST: ResourceNotFound(Exception), NoSuchBucket, NoSuchKey,
+//    NoSuchUpload, NoSuchEntity, RepositoryNotFoundException, and a
+//    ValidationException/ValidationError whose message says "Could not find",
+//    "does not exist" or "not found" (SageMaker reports most missing resources so);
+//  - RESOURCE_ALREADY_EXISTS: ResourceInUse, ResourceAlreadyExists(Exception),
+//    BucketAlreadyOwnedByYou, BucketAlreadyExists, ConflictException,
+//    RepositoryAlreadyExistsException;
+//  - PERMISSION_DENIED: AccessDenied, AccessDeniedException;
+//  - UNAUTHENTICATED: AuthFailure, InvalidClientTokenId, InvalidAccessKeyId, SignatureDoesNotMatch,
+//    IncompleteSignature, InvalidSignatureException, ExpiredToken(Exception),
+//    UnrecognizedClientException, MissingAuthenticationToken(Exception), RequestExpired;
+//  - TEMPORARILY_UNAVAILABLE (retryable): the throttling family (see
+//    IsAwsNotProcessedError), ServiceUnavailable(Exception), and InternalFailure /
+//    InternalError / InternalServerError with a 5xx status;
+//  - INVALID_PARAMETER_VALUE: ResourceLimitExceeded (a quota the user must raise),
+//    ModelError (SageMaker Runtime: the model's own reply, OriginalMessage included),
+//    ValidationException and any other code with a 4xx status but 401/403/404/409/429,
+//    which keep their HTTP meaning;
+//  - anything else, and replies without an AWS error code: HttpErrorStatus(r, what).
+// Retry-After is kept (through HttpErrorStatus) when the reply has one.
+Status AwsErrorStatus(const HttpResponse& r, std::string_view what);
+
+// Where and how to reach one AWS service.
+struct AwsService {
+  std::string signing_name;  // "sagemaker", "sts", "ecr", "s3"
+  std::string endpoint;      // base URL, no trailing slash: "https://api.sagemaker.eu-west-1.amazonaws.com"
+  std::string region;        // signing region
+};
+
+// Signs, sends (with retries) and checks AWS calls. Cheap to copy; thread-safe
+// when the transport, provider and clock are.
+//
+// Retry rule (the one place it is decided): an attempt's failure is retried
+// when RetryLoop would retry it for an idempotent call (TEMPORARILY_UNAVAILABLE
+// or DEADLINE_EXCEEDED) and
+//  - the call is Idempotency::kIdempotent, or
+//  - the call is kNonIdempotent but the failure is an AWS reply whose code says
+//    the request was not processed (IsAwsNotProcessedError: ThrottlingException,
+//    TooManyRequestsException, ... as AWS documents them), so that sending it again
+//    cannot do the work twice.
+// A transport failure (no reply: the request may or may not have been
+// processed), a 5xx (ServiceUnavailable, InternalFailure) or a timeout of a
+// non-idempotent call is returned at once: a CreateModel retried after a lost
+// reply could fail with "already exists" or, worse, do the work twice.
+// A credentials error is returned as is, never retried here (the provider has
+// its own retries and its message already says how to fix it).
+//
+// Every attempt fetches the credentials from the provider (which caches them)
+// and signs the request anew at clock->WallNow(), so that a retry after a long
+// back-off is not rejected as expired and refreshed credentials are used.
+// Messages never contain the secret access key nor the session token.
+class AwsCaller {
+ public:
+  AwsCaller(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
+            std::shared_ptr<Clock> clock = SystemClock(), RetryPolicy retry = {}, BackoffPolicy backoff = {});
+
+  // JSON 1.1: POST / with Content-Type application/x-amz-json-1.1 and
+  // X-Amz-Target `target` ("SageMaker.CreateModel"); the parsed reply ({} when empty).
+  StatusOr<nlohmann::json> JsonCall(const AwsService& service, std::string_view target, const nlohmann::json& body,
+                                    Idempotency idempotency, std::string_view what) const;
+
+  // REST: `request.url` is relative to service.endpoint and percent-encoded for
+  // the wire ("/endpoints/my%20ep/invocations"). The raw reply on 2xx.
+  // s3_body_hash: also send and sign x-amz-content-sha256 (S3 requires it).
+  StatusOr<HttpResponse> RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
+                                  std::string_view what, bool s3_body_hash = false) const;
+
+  // Query protocol (STS): POST / with the form body
+  // ("Action=GetCallerIdentity&Version=2011-06-15"); the reply body (XML) on 2xx.
+  StatusOr<std::string> QueryCall(const AwsService& service, std::string form_body, Idempotency idempotency,
+                                  std::string_view what) const;
+
+  Clock& clock() const { return *clock_; }
+
+ private:
+  // `used` (when not null) receives the credentials of the last attempt, for
+  // scrubbing messages built from the reply afterwards.
+  StatusOr<HttpResponse> Call(const AwsService& service, const HttpRequest& request, Idempotency idempotency,
+                              std::string_view what, bool s3_body_hash, AwsCredentials* used = nullptr) const;
+
+  std::shared_ptr<HttpTransport> transport_;
+  std::shared_ptr<AwsCredentialsProvider> credentials_;
+  std::shared_ptr<Clock> clock_;
+  RetryPolicy retry_;
+  BackoffPolicy backoff_;
+};
+
+}  // namespace mlflow_bridge::internal

@@ -1,0 +1,638 @@
+#include "mlflow_bridge/sagemaker_client.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <regex>
+
+#include "common/archive.h"
+#include "mlflow_bridge/logging.h"
+#include "targets/sagemaker/s3_client.h"
+#include "targets/sagemaker/stub.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace mlflow_bridge {
+namespace {
+
+using internal::SageMakerStub;
+using internal::S3Client;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kManagedByKey[] = "app.kubernetes.io/managed-by";
+constexpr char kManagedBy[] = "mlflow-bridge";
+constexpr char kModelUriKey[] = "mlflow.model_uri";
+constexpr char kRunIdKey[] = "mlflow.run_id";
+
+Status ValidateName(const std::string& name) {
+  static const std::regex kName("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}");
+  if (std::regex_match(name, kName)) return OkStatus();
+  return InvalidParameterError("Invalid deployment name '" + name +
+                               "': SageMaker endpoint names have 1 to 63 letters, digits and hyphens, and start and "
+                               "end with a letter or digit.");
+}
+
+// name + infix + 20 hex characters, at most 63 long, as MLflow's own target names them.
+std::string UniqueName(const std::string& base, const std::string& infix) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char hex[21];
+  snprintf(hex, sizeof hex, "%016llx%04x", static_cast<unsigned long long>(rng()), static_cast<unsigned>(rng() & 0xffff));
+  std::string suffix = infix + hex;
+  std::string head = base.substr(0, 63 - suffix.size());
+  while (!head.empty() && head.back() == '-') head.pop_back();
+  return head + suffix;
+}
+
+json Tag(const std::string& key, const std::string& value) { return {{"Key", key}, {"Value", value}}; }
+
+json UserTags(const json& config) {
+  json tags = json::array();
+  for (const auto& [k, v] : config["tags"].items()) tags.push_back(Tag(k, v.is_string() ? v.get<std::string>() : v.dump()));
+  return tags;
+}
+
+bool IsManaged(const json& tags) {
+  for (const auto& t : tags) {
+    if (t.value("Key", "") == kManagedByKey && t.value("Value", "") == kManagedBy) return true;
+  }
+  return false;
+}
+
+std::string TagValue(const json& tags, const std::string& key) {
+  for (const auto& t : tags) {
+    if (t.value("Key", "") == key) return t.value("Value", "");
+  }
+  return "";
+}
+
+// What MLflow's sagemaker target puts into the container's environment, plus the user's.
+json ContainerEnv(const json& config) {
+  json env = {{"MLFLOW_DEPLOYMENT_FLAVOR_NAME", "python_function"}, {"SERVING_ENVIRONMENT", "SageMaker"}};
+  for (const char* proxy : {"http_proxy", "https_proxy", "no_proxy"}) {
+    if (const char* v = std::getenv(proxy)) env[proxy] = v;
+  }
+  for (const auto& [k, v] : config["env"].items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return env;
+}
+
+bool IsEmpty(const json& v) { return v.is_null() || (v.is_object() && v.empty()); }
+
+}  // namespace
+
+struct SageMakerClient::Impl {
+  SageMakerTarget target;
+  SageMakerClientOptions options;
+
+  // One session per call: region, endpoint and role may come from the call's config.
+  struct Session {
+    json config;
+    std::string region;
+    std::shared_ptr<SageMakerStub> stub;
+    std::shared_ptr<S3Client> s3;
+  };
+
+  StatusOr<json> Parse(const json& given) const {
+    auto config = ParseConfig(Schema(), given);
+    if (!config.ok()) return config.status();
+    json& c = *config;
+    std::string mode = c["mode"];
+    if (mode != "create" && mode != "replace" && mode != "add") {
+      return InvalidParameterError("Config key 'mode' must be one of create, replace, add; got '" + mode + "'.");
+    }
+    if (!c["archive"].get<bool>() && !c["synchronous"].get<bool>()) {
+      return InvalidParameterError(
+          "Config keys 'synchronous=false' and 'archive=false' cannot go together: resources can only be cleaned "
+          "up after SageMaker has finished. Set archive=true or synchronous=true.");
+    }
+    if (!IsEmpty(c["serverless_config"]) && !IsEmpty(c["async_inference_config"])) {
+      return InvalidParameterError("Config keys 'serverless_config' and 'async_inference_config' cannot go together.");
+    }
+    return config;
+  }
+
+  StatusOr<Session> Open(const json& given) {
+    auto config = Parse(given);
+    if (!config.ok()) return config.status();
+    Session s;
+    s.config = std::move(*config);
+    s.region = s.config["region_name"].get<std::string>().empty() ? target.region : s.config["region_name"].get<std::string>();
+    if (!IsValidRegionName(s.region)) {
+      return InvalidParameterError("'" + s.region + "' is not an AWS region. Use a region name like eu-west-1, in the "
+                                   "target URI (sagemaker-endpoints:/eu-west-1) or with -C region_name=...");
+    }
+    std::string endpoint_url = s.config["endpoint_url"];
+    auto credentials = options.credentials ? options.credentials : MakeDefaultAwsCredentialsProvider();
+    std::string role = s.config["assume_role_arn"].get<std::string>().empty() ? target.assume_role_arn
+                                                                              : s.config["assume_role_arn"].get<std::string>();
+    if (!role.empty()) {
+      AssumeRoleOptions assume;
+      assume.role_arn = role;
+      assume.role_session_name = "mlflow-bridge";
+      assume.region = s.region;
+      assume.endpoint_url = endpoint_url;
+      credentials = MakeCachingAwsCredentialsProvider(
+          MakeAssumeRoleAwsCredentialsProvider(assume, credentials, options.transport, options.clock), options.clock);
+    }
+    internal::AwsCaller caller(options.transport, credentials, options.clock);
+    internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url};
+    if (endpoint_url.empty()) overrides = {};
+    s.stub = std::make_shared<SageMakerStub>(caller, s.region, internal::ResolveSageMakerEndpoints(s.region, overrides));
+    s.s3 = std::make_shared<S3Client>(options.transport, credentials, options.clock, s.region, endpoint_url);
+    return s;
+  }
+
+  // -------------------------------------------------------------- waiting
+  // Polls DescribeEndpoint with growing intervals until `done` says so.
+  // `done` returns OK to stop, a non-OK Status to fail, or nullopt to go on.
+  StatusOr<json> Wait(Session& s, const std::string& name, const std::string& what,
+                      const std::function<std::optional<Status>(const StatusOr<json>&)>& done) {
+    auto start = options.clock->Now();
+    auto deadline = start + seconds(s.config["timeout_seconds"].get<int>());
+    milliseconds interval(static_cast<long>(1000 * s.config["poll_interval_seconds"].get<double>()));
+    auto next_progress = start;
+    while (true) {
+      auto described = s.stub->DescribeEndpoint({{"EndpointName", name}});
+      if (auto verdict = done(described)) {
+        if (!verdict->ok()) return *verdict;
+        return described.ok() ? *described : json::object();
+      }
+      auto now = options.clock->Now();
+      if (now >= next_progress) {
+        auto elapsed = std::chrono::duration_cast<seconds>(now - start).count();
+        std::string status = described.ok() ? described->value("EndpointStatus", "?") : "?";
+        LogInfo("Waiting for SageMaker endpoint '" + name + "' to " + what + ": " + status + " (" +
+                std::to_string(elapsed) + " s of " + std::to_string(s.config["timeout_seconds"].get<int>()) + " s)");
+        next_progress = now + seconds(15);
+      }
+      if (options.interrupted && options.interrupted()) {
+        return InternalError("Interrupted while waiting for SageMaker endpoint '" + name + "' to " + what + ".");
+      }
+      if (now + interval > deadline) {
+        return DeadlineExceededError("SageMaker endpoint '" + name + "' did not " + what + " within " +
+                                     std::to_string(s.config["timeout_seconds"].get<int>()) +
+                                     " s. Raise -C timeout_seconds=N, or check the endpoint in the SageMaker console.");
+      }
+      options.clock->SleepFor(interval);
+      interval = std::min(milliseconds(30'000), interval * 3 / 2);
+    }
+  }
+
+  static Status FailureOf(const json& endpoint, const std::string& name) {
+    std::string reason = endpoint.value("FailureReason", "SageMaker gave no reason.");
+    return InternalError("SageMaker endpoint '" + name + "' went to " + endpoint.value("EndpointStatus", "Failed") +
+                         ": " + Redact(reason));
+  }
+
+  // -------------------------------------------------------------- pieces
+  StatusOr<std::string> Image(Session& s, const std::string& mlflow_version) {
+    std::string image = s.config["image_url"];
+    if (!image.empty()) return image;
+    if (const char* env = std::getenv("MLFLOW_SAGEMAKER_DEPLOY_IMG_URL"); env && *env) return std::string(env);
+    auto repo = s.stub->DescribeRepositories("mlflow-pyfunc");
+    if (!repo.ok()) {
+      return Status(repo.status().code(),
+                    "No image to serve the model with: set -C image_url=<ECR image>, or push MLflow's image to the ECR "
+                    "repository 'mlflow-pyfunc' (mlflow sagemaker build-and-push-container). " +
+                        repo.status().message());
+    }
+    return *repo + ":" + mlflow_version;
+  }
+
+  StatusOr<std::string> ExecutionRole(Session& s) {
+    std::string role = s.config["execution_role_arn"];
+    if (!role.empty()) return role;
+    // An assumed role can be passed on: arn:aws:sts::<acct>:assumed-role/<role>/<session>.
+    auto me = s.stub->GetCallerIdentity();
+    if (!me.ok()) return me.status();
+    static const std::regex kAssumed(R"(arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.*)");
+    std::smatch m;
+    if (std::regex_match(me->arn, m, kAssumed)) return "arn:" + m[1].str() + ":iam::" + m[2].str() + ":role/" + m[3].str();
+    return InvalidParameterError("No execution role for the model: the caller (" + me->arn +
+                                 ") is not a role. Pass the IAM role SageMaker should use with -C execution_role_arn=arn:aws:iam::<account>:role/<name>.");
+  }
+
+  StatusOr<std::string> Bucket(Session& s) {
+    std::string bucket = s.config["bucket"];
+    if (bucket.empty()) {
+      auto me = s.stub->GetCallerIdentity();
+      if (!me.ok()) return me.status();
+      bucket = "mlflow-sagemaker-" + s.region + "-" + me->account;
+    }
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(s.s3->EnsureBucket(bucket));
+    return bucket;
+  }
+
+  // Packs and uploads the model; returns the S3 URL.
+  StatusOr<std::string> Upload(Session& s, const SageMakerDeployRequest& request, const std::string& bucket,
+                               const std::string& model_name) {
+    std::string dir = options.work_dir.empty() ? fs::temp_directory_path().string() : options.work_dir;
+    std::string archive = dir + "/" + model_name + ".tar.gz";
+    struct Remove {
+      std::string path;
+      ~Remove() { std::error_code ec; fs::remove(path, ec); }
+    } remove_archive{archive};
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::WriteTar(request.model_dir, archive));
+    internal::S3UploadOptions upload;
+    upload.tags = {{"SageMaker", "true"}, {kManagedByKey, kManagedBy}};
+    return s.s3->UploadFile(bucket, model_name + "/model.tar.gz", archive, upload);
+  }
+
+  json Variant(const Session& s, const std::string& variant, const std::string& model_name, double weight) {
+    json v = {{"VariantName", variant}, {"ModelName", model_name}, {"InitialVariantWeight", weight}};
+    if (!IsEmpty(s.config["serverless_config"])) {
+      v["ServerlessConfig"] = s.config["serverless_config"];
+    } else {
+      v["InstanceType"] = s.config["instance_type"];
+      v["InitialInstanceCount"] = s.config["instance_count"];
+    }
+    return v;
+  }
+
+  // What one deploy created, so that a failure can take it all back.
+  struct Created {
+    std::vector<std::string> s3_urls, models, configs, endpoints;
+  };
+
+  void Rollback(Session& s, const Created& c) {
+    for (const auto& e : c.endpoints) (void)s.stub->DeleteEndpoint({{"EndpointName", e}});
+    for (const auto& e : c.endpoints) {
+      (void)Wait(s, e, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
+        if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
+        return std::nullopt;
+      });
+    }
+    for (const auto& cfg : c.configs) (void)s.stub->DeleteEndpointConfig({{"EndpointConfigName", cfg}});
+    for (const auto& m : c.models) (void)s.stub->DeleteModel({{"ModelName", m}});
+    DeleteObjects(s, c.s3_urls);
+  }
+
+  void DeleteObjects(Session& s, const std::vector<std::string>& urls) {
+    for (const auto& url : urls) {
+      auto parts = S3Client::ParseS3Url(url);
+      if (parts.ok()) (void)s.s3->DeleteObject(parts->first, parts->second);
+    }
+  }
+
+  // New model from the request: upload and CreateModel. Records what it made in `created`.
+  StatusOr<std::string> NewModel(Session& s, const SageMakerDeployRequest& request, Created& created) {
+    auto image = Image(s, request.mlflow_version);
+    if (!image.ok()) return image.status();
+    auto role = ExecutionRole(s);
+    if (!role.ok()) return role.status();
+    auto bucket = Bucket(s);
+    if (!bucket.ok()) return bucket.status();
+    std::string model_name = UniqueName(request.name, "-model-");
+    auto url = Upload(s, request, *bucket, model_name);
+    if (!url.ok()) return url.status();
+    created.s3_urls.push_back(*url);
+    json tags = UserTags(s.config);
+    tags.push_back(Tag(kManagedByKey, kManagedBy));
+    tags.push_back(Tag(kModelUriKey, request.model_uri));
+    if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
+    json model = {{"ModelName", model_name},
+                  {"PrimaryContainer", {{"Image", *image}, {"ModelDataUrl", *url}, {"Environment", ContainerEnv(s.config)}}},
+                  {"ExecutionRoleArn", *role},
+                  {"Tags", tags}};
+    if (!IsEmpty(s.config["vpc_config"])) model["VpcConfig"] = s.config["vpc_config"];
+    auto made = s.stub->CreateModel(model);
+    if (!made.ok()) return made.status();
+    created.models.push_back(model_name);
+    return model_name;
+  }
+
+  StatusOr<std::string> NewConfig(Session& s, const std::string& name, const json& variants, Created& created) {
+    std::string config_name = UniqueName(name, "-config-");
+    json cfg = {{"EndpointConfigName", config_name},
+                {"ProductionVariants", variants},
+                {"Tags", json::array({Tag(kManagedByKey, kManagedBy), Tag("app_name", name)})}};
+    if (!IsEmpty(s.config["async_inference_config"])) cfg["AsyncInferenceConfig"] = s.config["async_inference_config"];
+    if (!IsEmpty(s.config["data_capture_config"])) cfg["DataCaptureConfig"] = s.config["data_capture_config"];
+    auto made = s.stub->CreateEndpointConfig(cfg);
+    if (!made.ok()) return made.status();
+    created.configs.push_back(config_name);
+    return config_name;
+  }
+
+  json Describe(const json& endpoint, const json& tags) {
+    json variants = json::array();
+    for (const auto& v : endpoint.value("ProductionVariants", json::array())) {
+      variants.push_back({{"name", v.value("VariantName", "")},
+                          {"weight", v.value("CurrentWeight", v.value("DesiredWeight", 0.0))},
+                          {"instance_count", v.value("CurrentInstanceCount", 0)}});
+    }
+    json out = {{"name", endpoint.value("EndpointName", "")},
+                {"flavor", "python_function"},
+                {"status", endpoint.value("EndpointStatus", "")},
+                {"endpoint_arn", endpoint.value("EndpointArn", "")},
+                {"endpoint_config_name", endpoint.value("EndpointConfigName", "")},
+                {"model_uri", TagValue(tags, kModelUriKey)},
+                {"run_id", TagValue(tags, kRunIdKey)},
+                {"variants", variants},
+                {"creation_time", endpoint.value("CreationTime", json())},
+                {"last_modified_time", endpoint.value("LastModifiedTime", json())}};
+    if (endpoint.contains("FailureReason")) out["failure_reason"] = Redact(endpoint.value("FailureReason", ""));
+    return out;
+  }
+
+  StatusOr<json> DescribeWithTags(Session& s, const std::string& name) {
+    auto endpoint = s.stub->DescribeEndpoint({{"EndpointName", name}});
+    if (!endpoint.ok()) {
+      if (endpoint.status().code() == StatusCode::kResourceDoesNotExist) {
+        return NotFoundError("No SageMaker endpoint named '" + name + "' in " + s.region +
+                             ". See the existing ones with `mlflow deployments list -t sagemaker-endpoints:/" + s.region + "`.");
+      }
+      return endpoint.status();
+    }
+    auto tags = s.stub->ListTags({{"ResourceArn", endpoint->value("EndpointArn", "")}});
+    return Describe(*endpoint, tags.ok() ? tags->value("Tags", json::array()) : json::array());
+  }
+};
+
+StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget target, SageMakerClientOptions options) {
+  if (!target.region.empty() && !IsValidRegionName(target.region)) {
+    return InvalidParameterError("'" + target.region + "' is not an AWS region. Use sagemaker-endpoints:/<region>, "
+                                 "e.g. sagemaker-endpoints:/eu-west-1.");
+  }
+  static const std::regex kRole(R"(arn:aws[a-z-]*:iam::\d{12}:role/.+)");
+  if (!target.assume_role_arn.empty() && !std::regex_match(target.assume_role_arn, kRole)) {
+    return InvalidParameterError("'" + target.assume_role_arn + "' is not an IAM role ARN "
+                                 "(arn:aws:iam::<account>:role/<name>).");
+  }
+  if (target.region.empty()) target.region = "us-west-2";  // MLflow's own default
+  if (!options.transport) options.transport = MakeCurlTransport();
+  if (!options.clock) options.clock = SystemClock();
+  return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::make_shared<Impl>(Impl{target, options})));
+}
+
+const ConfigSchema& SageMakerClient::Schema() {
+  static const ConfigSchema kSchema = {
+      {"execution_role_arn", ConfigType::kString, "",
+       "IAM role SageMaker runs the model with. Default: the caller's role when the caller is an assumed role."},
+      {"bucket", ConfigType::kString, "", "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
+      {"image_url", ConfigType::kString, "",
+       "Serving image. Default: $MLFLOW_SAGEMAKER_DEPLOY_IMG_URL, else ECR repository mlflow-pyfunc tagged with the MLflow version."},
+      {"region_name", ConfigType::kString, "", "AWS region; default: the target URI's (us-west-2 without one)."},
+      {"assume_role_arn", ConfigType::kString, "", "Role to assume for every AWS call; default: the target URI's."},
+      {"endpoint_url", ConfigType::kString, "",
+       "Base URL of the AWS APIs (e.g. a local stand-in); also AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>."},
+      {"archive", ConfigType::kBool, false, "Keep replaced models, endpoint configs and S3 archives instead of deleting them."},
+      {"instance_type", ConfigType::kString, "ml.m4.xlarge", "Instance type of the production variant."},
+      {"instance_count", ConfigType::kInt, 1, "Instances of the production variant.", 1, 1000},
+      {"vpc_config", ConfigType::kObject, json::object(), "VpcConfig of the model: {\"SecurityGroupIds\": [...], \"Subnets\": [...]}."},
+      {"data_capture_config", ConfigType::kObject, json::object(), "DataCaptureConfig of the endpoint config."},
+      {"synchronous", ConfigType::kBool, true, "Wait until the endpoint is InService (or deleted)."},
+      {"timeout_seconds", ConfigType::kInt, 1200, "How long to wait when synchronous.", 1, 86400},
+      {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.", 0.01, 300},
+      {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
+      {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
+      {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
+      {"async_inference_config", ConfigType::kObject, json::object(), "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
+      {"serverless_config", ConfigType::kObject, json::object(), "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
+      {"mode", ConfigType::kString, "create",
+       "create (create_deployment); replace (update default: the new model takes all traffic, the old is removed) or add "
+       "(update: the new model joins as another variant with weight 0)."},
+  };
+  return kSchema;
+}
+
+std::string SageMakerClient::Help() {
+  return "Target 'sagemaker-endpoints': serves MLflow models on AWS SageMaker real-time endpoints.\n"
+         "\n"
+         "Target URI: sagemaker-endpoints:/<region>[/<assume-role-arn>]   e.g. sagemaker-endpoints:/eu-west-1\n"
+         "\n"
+         "A deployment is a SageMaker endpoint. create packs the model as model.tar.gz, uploads it to S3, and calls\n"
+         "CreateModel, CreateEndpointConfig and CreateEndpoint; update (mode replace or add) makes a new model and\n"
+         "endpoint config and calls UpdateEndpoint. When a call fails, what it created is deleted again.\n"
+         "Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else ~/.aws/credentials and\n"
+         "~/.aws/config (AWS_PROFILE); the role in the target URI is assumed through STS. Unknown config keys are errors.\n"
+         "\n"
+         "Config keys (-C key=value on the CLI, config={...} in the SDK):\n" +
+         DescribeConfig(Schema()) +
+         "\n"
+         "Examples:\n"
+         "  mlflow deployments create -t sagemaker-endpoints:/eu-west-1 --name churn -m models:/churn@champion \\\n"
+         "      -C execution_role_arn=arn:aws:iam::123456789012:role/sagemaker -C instance_type=ml.m5.large\n"
+         "  mlflow deployments predict -t sagemaker-endpoints:/eu-west-1 --name churn --input-path rows.json\n";
+}
+
+StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& request) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(request.name));
+  auto session = impl_->Open(request.config);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  if (s.config["mode"] != "create") {
+    return InvalidParameterError("create_deployment only creates (mode=create); use update_deployment with mode=" +
+                                 s.config["mode"].get<std::string>() + ".");
+  }
+  auto existing = s.stub->DescribeEndpoint({{"EndpointName", request.name}});
+  if (existing.ok()) {
+    return AlreadyExistsError("A SageMaker endpoint named '" + request.name + "' already exists in " + s.region +
+                              ". Update it with `mlflow deployments update` or delete it first.");
+  }
+  if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
+
+  Impl::Created created;
+  auto fail = [&](const Status& why) {
+    LogWarning("Creating '" + request.name + "' failed; deleting what it created.");
+    impl_->Rollback(s, created);
+    return why.WithContext("Creating SageMaker deployment '" + request.name + "' failed; nothing was left behind");
+  };
+  auto model = impl_->NewModel(s, request, created);
+  if (!model.ok()) return fail(model.status());
+  std::string variant = s.config["variant_name"].get<std::string>().empty() ? *model : s.config["variant_name"].get<std::string>();
+  auto config_name = impl_->NewConfig(s, request.name, json::array({impl_->Variant(s, variant, *model, 1.0)}), created);
+  if (!config_name.ok()) return fail(config_name.status());
+  json tags = UserTags(s.config);
+  tags.push_back(Tag(kManagedByKey, kManagedBy));
+  tags.push_back(Tag(kModelUriKey, request.model_uri));
+  if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
+  auto endpoint = s.stub->CreateEndpoint({{"EndpointName", request.name}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
+  if (!endpoint.ok()) return fail(endpoint.status());
+  created.endpoints.push_back(request.name);
+  if (s.config["synchronous"].get<bool>()) {
+    auto done = impl_->Wait(s, request.name, "be InService", [&](const StatusOr<json>& d) -> std::optional<Status> {
+      if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
+      std::string status = d->value("EndpointStatus", "");
+      if (status == "InService") return OkStatus();
+      if (status == "Failed" || status == "OutOfService") return Impl::FailureOf(*d, request.name);
+      return std::nullopt;
+    });
+    if (!done.ok()) return fail(done.status());
+  }
+  return impl_->DescribeWithTags(s, request.name);
+}
+
+StatusOr<json> SageMakerClient::UpdateDeployment(const SageMakerDeployRequest& request) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(request.name));
+  json given = request.config;
+  if (!given.contains("mode")) given["mode"] = "replace";
+  auto session = impl_->Open(given);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  std::string mode = s.config["mode"];
+  if (mode == "create") return InvalidParameterError("update_deployment takes mode=replace or mode=add, not create.");
+  auto current = impl_->DescribeWithTags(s, request.name);
+  if (!current.ok()) return current.status();
+  auto old_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", (*current)["endpoint_config_name"]}});
+  if (!old_config.ok()) return old_config.status();
+
+  Impl::Created created;
+  auto fail = [&](const Status& why) {
+    impl_->Rollback(s, created);
+    return why.WithContext("Updating SageMaker deployment '" + request.name + "' failed; the endpoint keeps its previous model");
+  };
+  auto model = impl_->NewModel(s, request, created);
+  if (!model.ok()) return fail(model.status());
+  std::string variant = s.config["variant_name"].get<std::string>().empty() ? *model : s.config["variant_name"].get<std::string>();
+  json variants = json::array();
+  if (mode == "add") {
+    variants = old_config->value("ProductionVariants", json::array());
+    for (const auto& v : variants) {
+      if (v.value("VariantName", "") == variant) {
+        return fail(InvalidParameterError("The endpoint already has a variant named '" + variant +
+                                          "'. Choose another with -C variant_name=..."));
+      }
+    }
+  }
+  variants.push_back(impl_->Variant(s, variant, *model, mode == "add" ? 0.0 : 1.0));
+  auto config_name = impl_->NewConfig(s, request.name, variants, created);
+  if (!config_name.ok()) return fail(config_name.status());
+  auto updated = s.stub->UpdateEndpoint({{"EndpointName", request.name}, {"EndpointConfigName", *config_name}});
+  if (!updated.ok()) return fail(updated.status());
+  if (s.config["synchronous"].get<bool>()) {
+    auto done = impl_->Wait(s, request.name, "finish updating", [&](const StatusOr<json>& d) -> std::optional<Status> {
+      if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
+      std::string status = d->value("EndpointStatus", "");
+      if (status == "InService") {
+        if (d->value("EndpointConfigName", "") == *config_name) return OkStatus();
+        return InternalError("SageMaker rolled the update of '" + request.name + "' back" +
+                             (d->contains("FailureReason") ? ": " + Redact(d->value("FailureReason", "")) : "."));
+      }
+      if (status == "Failed" || status == "UpdateRollbackFailed") return Impl::FailureOf(*d, request.name);
+      return std::nullopt;
+    });
+    if (!done.ok()) {
+      // The endpoint is on its previous config again (or failed); our new config and model are unused.
+      return fail(done.status());
+    }
+    if (!s.config["archive"].get<bool>()) {
+      // What the endpoint no longer uses: the old config, and in replace mode the old models and archives.
+      if (mode == "replace") {
+        std::vector<std::string> urls;
+        for (const auto& v : old_config->value("ProductionVariants", json::array())) {
+          std::string old_model = v.value("ModelName", "");
+          auto described = s.stub->DescribeModel({{"ModelName", old_model}});
+          if (described.ok()) urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
+          (void)s.stub->DeleteModel({{"ModelName", old_model}});
+        }
+        impl_->DeleteObjects(s, urls);
+      }
+      (void)s.stub->DeleteEndpointConfig({{"EndpointConfigName", old_config->value("EndpointConfigName", "")}});
+    }
+  }
+  auto out = impl_->DescribeWithTags(s, request.name);
+  if (out.ok() && mode == "replace") {
+    json tags = json::array({Tag(kModelUriKey, request.model_uri), Tag(kRunIdKey, request.run_id)});
+    (void)s.stub->AddTags({{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}});
+    (*out)["model_uri"] = request.model_uri;
+    (*out)["run_id"] = request.run_id;
+  }
+  return out;
+}
+
+Status SageMakerClient::DeleteDeployment(const std::string& name, const json& config) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(name));
+  json given = config.is_object() ? config : json::object();
+  if (!given.contains("timeout_seconds")) given["timeout_seconds"] = 300;
+  auto session = impl_->Open(given);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  auto endpoint = s.stub->DescribeEndpoint({{"EndpointName", name}});
+  if (!endpoint.ok()) {
+    return endpoint.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : endpoint.status();
+  }
+  auto endpoint_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", endpoint->value("EndpointConfigName", "")}});
+  auto deleted = s.stub->DeleteEndpoint({{"EndpointName", name}});
+  if (!deleted.ok() && deleted.status().code() != StatusCode::kResourceDoesNotExist) return deleted.status();
+  if (!s.config["synchronous"].get<bool>()) return OkStatus();
+  auto gone = impl_->Wait(s, name, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
+    if (!d.ok()) {
+      if (d.status().code() == StatusCode::kResourceDoesNotExist) return OkStatus();
+      if (!IsTransient(d.status())) return d.status();
+    }
+    return std::nullopt;
+  });
+  if (!gone.ok()) return gone.status();
+  if (!s.config["archive"].get<bool>() && endpoint_config.ok()) {
+    Impl::Created leftovers;
+    leftovers.configs.push_back(endpoint_config->value("EndpointConfigName", ""));
+    for (const auto& v : endpoint_config->value("ProductionVariants", json::array())) {
+      std::string model = v.value("ModelName", "");
+      auto described = s.stub->DescribeModel({{"ModelName", model}});
+      if (described.ok()) leftovers.s3_urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
+      leftovers.models.push_back(model);
+    }
+    impl_->Rollback(s, leftovers);
+  }
+  return OkStatus();
+}
+
+StatusOr<json> SageMakerClient::GetDeployment(const std::string& name) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(name));
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  return impl_->DescribeWithTags(*session, name);
+}
+
+StatusOr<json> SageMakerClient::ListDeployments() {
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  json out = json::array();
+  json page_request = {{"MaxResults", 100}};
+  while (true) {
+    auto page = s.stub->ListEndpoints(page_request);
+    if (!page.ok()) return page.status();
+    for (const auto& e : page->value("Endpoints", json::array())) {
+      auto tags = s.stub->ListTags({{"ResourceArn", e.value("EndpointArn", "")}});
+      if (!tags.ok()) {
+        if (tags.status().code() == StatusCode::kResourceDoesNotExist) continue;  // deleted meanwhile
+        return tags.status();
+      }
+      json t = tags->value("Tags", json::array());
+      if (!IsManaged(t)) continue;
+      out.push_back({{"name", e.value("EndpointName", "")},
+                     {"status", e.value("EndpointStatus", "")},
+                     {"endpoint_arn", e.value("EndpointArn", "")},
+                     {"model_uri", TagValue(t, kModelUriKey)},
+                     {"creation_time", e.value("CreationTime", json())}});
+    }
+    if (!page->contains("NextToken") || (*page)["NextToken"].get<std::string>().empty()) break;
+    page_request["NextToken"] = (*page)["NextToken"];
+  }
+  return out;
+}
+
+StatusOr<std::vector<std::string>> SageMakerClient::Predict(const std::string& name, const std::vector<std::string>& bodies,
+                                                            const std::string& content_type) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(name));
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  std::vector<std::string> answers;
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    auto r = session->stub->InvokeEndpoint(name, bodies[i], content_type, "application/json");
+    if (!r.ok()) {
+      std::string part = bodies.size() > 1 ? " (part " + std::to_string(i + 1) + " of " + std::to_string(bodies.size()) + ")" : "";
+      return r.status().WithContext("Scoring on SageMaker endpoint '" + name + "' failed" + part);
+    }
+    answers.push_back(std::move(r->body));
+  }
+  return answers;
+}
+
+}  // namespace mlflow_bridge

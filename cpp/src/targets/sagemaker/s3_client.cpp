@@ -1,0 +1,662 @@
+#include "targets/sagemaker/s3_client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <openssl/evp.h>
+
+#include "auth/sigv4.h"
+#include "mlflow_bridge/logging.h"
+#include "targets/sagemaker/aws_protocol.h"
+
+namespace mlflow_bridge::internal {
+namespace {
+
+constexpr uint64_t kMiB = S3UploadOptions::kMiB;
+constexpr uint64_t kMaxPartSize = 5ULL * 1024 * kMiB;      // 5 GiB, S3's maximum part (and PutObject) size
+constexpr size_t kMaxKeyBytes = 1024;
+constexpr std::string_view kDefaultContentType = "application/x-gzip";
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool EndsWith(std::string_view s, std::string_view p) { return s.size() >= p.size() && s.substr(s.size() - p.size()) == p; }
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string XmlEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string S3Url(const std::string& bucket, const std::string& key) { return "s3://" + bucket + "/" + key; }
+
+std::string FormatMiB(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", static_cast<double>(bytes) / static_cast<double>(kMiB));
+  return buf;
+}
+
+// Replies S3 documents as "try again" (the request was not carried out), so
+// that even CreateMultipartUpload / CompleteMultipartUpload may be sent again:
+// AWS's throttling family (SlowDown among it) plus S3's InternalError and
+// ServiceUnavailable ("We encountered an internal error. Please try again.").
+bool IsThrottlingOrBusyCode(std::string_view code) {
+  return IsAwsNotProcessedError(code) || code == "InternalError" || code == "ServiceUnavailable";
+}
+
+// A 200 reply whose body is an <Error> document (CompleteMultipartUpload can
+// fail after S3 has started sending its 200).
+bool IsErrorDocument(std::string_view body) {
+  return XmlTagText(body, "Error").has_value() && body.find("<CompleteMultipartUploadResult") == std::string_view::npos;
+}
+
+Status ErrorDocumentStatus(const HttpResponse& response, std::string_view what) {
+  std::string code = XmlTagText(response.body, "Code").value_or("");
+  std::string message = XmlTagText(response.body, "Message").value_or("");
+  message = message.substr(0, message.find('\n'));
+  if (message.size() > 500) message = message.substr(0, 500) + "...";
+  StatusCode sc = StatusCode::kInternalError;
+  if (code == "AccessDenied") sc = StatusCode::kPermissionDenied;
+  else if (code == "NoSuchUpload" || code == "NoSuchKey" || code == "NoSuchBucket") sc = StatusCode::kResourceDoesNotExist;
+  else if (IsThrottlingOrBusyCode(code)) sc = StatusCode::kTemporarilyUnavailable;
+  else if (StartsWith(code, "Invalid") || code == "EntityTooSmall" || code == "MalformedXML") sc = StatusCode::kInvalidParameterValue;
+  std::string text = std::string(what) + ": " + (code.empty() ? "error" : code);
+  if (!message.empty()) text += ": " + Redact(message);
+  text += " (in an HTTP " + std::to_string(response.status_code) + " reply)";
+  return Status(sc, std::move(text));
+}
+
+Status MakeTransient(const Status& s) {
+  if (IsTransient(s)) return s;
+  Status out(StatusCode::kTemporarilyUnavailable, s.message());
+  if (s.retry_after()) out.set_retry_after(*s.retry_after());
+  return out;
+}
+
+// 120 s plus one second per 128 KiB: generous for slow links, bounded.
+std::chrono::milliseconds UploadTimeout(uint64_t bytes) {
+  return std::chrono::milliseconds(120'000 + static_cast<int64_t>(bytes / (128 * 1024)) * 1000);
+}
+
+std::string TaggingHeader(const std::map<std::string, std::string>& tags) {
+  std::string out;
+  for (const auto& [k, v] : tags) {
+    if (!out.empty()) out += '&';
+    out += UriEncode(k) + "=" + UriEncode(v);
+  }
+  return out;
+}
+
+Status ValidateKey(const std::string& key) {
+  if (key.empty()) return InvalidParameterError("S3 object key must not be empty");
+  if (key.size() > kMaxKeyBytes)
+    return InvalidParameterError("S3 object key is " + std::to_string(key.size()) + " bytes long; at most " +
+                                 std::to_string(kMaxKeyBytes) + " are allowed");
+  size_t pos = 0;
+  while (pos <= key.size()) {
+    size_t slash = key.find('/', pos);
+    if (slash == std::string::npos) slash = key.size();
+    std::string_view seg = std::string_view(key).substr(pos, slash - pos);
+    if (seg == "." || seg == "..")
+      return InvalidParameterError("S3 object key '" + key +
+                                   "' has a '.' or '..' path segment, which HTTP clients rewrite; choose another key");
+    pos = slash + 1;
+  }
+  return OkStatus();
+}
+
+Status ValidateUploadOptions(const S3UploadOptions& opts) {
+  if (opts.part_size < S3UploadOptions::kMinPartSize || opts.part_size > kMaxPartSize)
+    return InvalidParameterError("S3 upload part_size " + std::to_string(opts.part_size) +
+                                 " is out of range: parts must be 5 MiB (5242880 bytes) to 5 GiB");
+  if (Lower(opts.content_type).find("x-www-form-urlencoded") != std::string::npos)
+    return InvalidParameterError("S3 upload content_type must not be '" + opts.content_type +
+                                 "' (S3 stand-ins parse such bodies as forms); use e.g. application/x-gzip or "
+                                 "application/octet-stream");
+  if (opts.tags.size() > 10)
+    return InvalidParameterError("S3 objects take at most 10 tags; " + std::to_string(opts.tags.size()) + " given");
+  // S3's tag alphabet: letters, digits and spaces (any in UTF-8) and + - = . _ : / @.
+  auto valid_chars = [](const std::string& s) {
+    for (unsigned char c : s)
+      if (c < 0x80 && !std::isalnum(c) && c != ' ' && std::string_view("+-=._:/@").find(static_cast<char>(c)) ==
+                                                          std::string_view::npos)
+        return false;
+    return true;
+  };
+  for (const auto& [k, v] : opts.tags) {
+    if (k.empty() || k.size() > 128)
+      return InvalidParameterError("S3 object tag key '" + k + "' must be 1 to 128 characters long");
+    if (v.size() > 256)
+      return InvalidParameterError("S3 object tag '" + k + "' has a value longer than 256 characters");
+    if (!valid_chars(k) || !valid_chars(v))
+      return InvalidParameterError("S3 object tag '" + k + "=" + v +
+                                   "' has characters S3 does not allow: use letters, digits, spaces and + - = . _ : / @");
+  }
+  return OkStatus();
+}
+
+// Size of a regular, readable file, or INVALID_PARAMETER_VALUE naming it.
+StatusOr<uint64_t> ReadableFileSize(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st))
+    return InvalidParameterError("cannot upload '" + path + "' to S3: the file does not exist");
+  if (!fs::is_regular_file(st))
+    return InvalidParameterError("cannot upload '" + path + "' to S3: not a regular file");
+  uint64_t size = fs::file_size(path, ec);
+  if (ec) return InvalidParameterError("cannot upload '" + path + "' to S3: cannot read its size: " + ec.message());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidParameterError("cannot upload '" + path + "' to S3: the file cannot be opened for reading");
+  return size;
+}
+
+// Reads exactly buffer.size() bytes.
+Status ReadExactly(std::ifstream& in, std::string& buffer, const std::string& path) {
+  if (buffer.empty()) return OkStatus();
+  in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  if (static_cast<size_t>(in.gcount()) != buffer.size())
+    return InvalidParameterError("cannot upload '" + path + "' to S3: reading the file failed (did it change while "
+                                 "being uploaded?)");
+  return OkStatus();
+}
+
+// Logs every ~10% of a long upload.
+class ProgressLog {
+ public:
+  ProgressLog(std::string what, uint64_t total) : what_(std::move(what)), total_(total) {}
+  void Report(uint64_t sent) {
+    if (total_ == 0) return;
+    int pct = static_cast<int>(sent * 100 / total_);
+    if (pct < next_pct_ && sent < total_) return;
+    LogInfo(what_ + ": " + std::to_string(pct) + "% (" + FormatMiB(sent) + " of " + FormatMiB(total_) + " MiB) sent");
+    next_pct_ = (pct / 10 + 1) * 10;
+  }
+
+ private:
+  std::string what_;
+  uint64_t total_;
+  int next_pct_ = 10;
+};
+
+}  // namespace
+
+std::optional<std::string> MultipartETag(const std::vector<std::string>& part_etags) {
+  if (part_etags.empty()) return std::nullopt;
+  std::string digests;
+  for (std::string e : part_etags) {
+    if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
+    if (e.size() != 32) return std::nullopt;
+    for (size_t i = 0; i < 32; i += 2) {
+      int hi = std::isxdigit(static_cast<unsigned char>(e[i])) ? std::stoi(e.substr(i, 1), nullptr, 16) : -1;
+      int lo = std::isxdigit(static_cast<unsigned char>(e[i + 1])) ? std::stoi(e.substr(i + 1, 1), nullptr, 16) : -1;
+      if (hi < 0 || lo < 0) return std::nullopt;
+      digests.push_back(static_cast<char>(hi * 16 + lo));
+    }
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(digests.data(), digests.size(), md, &n, EVP_md5(), nullptr) != 1) return std::nullopt;
+  return "\"" + HexEncode(std::string_view(reinterpret_cast<const char*>(md), n)) + "-" +
+         std::to_string(part_etags.size()) + "\"";
+}
+
+struct S3Client::CallSpec {
+  std::string what;              // "S3 PutObject s3://bucket/key", for messages and logs
+  bool idempotent = true;        // retry any transient failure, not only S3's "try again" replies
+  bool error_in_200 = false;     // a 2xx reply may carry an <Error> document
+  // Non-2xx replies handed back as they are (for the caller to interpret).
+  std::function<bool(const HttpResponse&)> accept;
+};
+
+S3Client::S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
+                   std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override,
+                   S3ClientOptions options)
+    : transport_(std::move(transport)),
+      credentials_(std::move(credentials)),
+      clock_(std::move(clock)),
+      region_(std::move(region)),
+      options_(std::move(options)) {
+  endpoint_ = ResolveAwsEndpoint("s3", "s3", region_, endpoint_override);
+  // Virtual-hosted style only on AWS's own regional endpoint; anything
+  // configured (override, AWS_ENDPOINT_URL[_S3]) is addressed path style.
+  const std::string prefix = "https://s3." + region_ + ".";
+  bool configured = !endpoint_override.empty();
+  if (!configured && StartsWith(endpoint_, prefix)) {
+    std::string rest = endpoint_.substr(prefix.size());  // "amazonaws.com"
+    if (!rest.empty() && rest.find_first_of("/:?#@") == std::string::npos && StartsWith(rest, "amazonaws.")) {
+      scheme_ = "https";
+      virtual_host_ = region_ == "us-east-1" ? "s3." + rest : "s3." + region_ + "." + rest;
+    }
+  }
+}
+
+Status S3Client::CheckReady() const {
+  if (!transport_ || !credentials_ || !clock_) return InternalError("S3 client built without a transport, credentials or clock");
+  if (!IsValidRegionName(region_))
+    return InvalidParameterError("'" + region_ + "' is not an AWS region name (expected e.g. us-west-2)");
+  return OkStatus();
+}
+
+bool S3Client::IsValidBucketName(const std::string& b) {
+  if (b.size() < 3 || b.size() > 63) return false;
+  for (char c : b)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-')) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(b.front()) || !alnum(b.back())) return false;
+  if (b.find("..") != std::string::npos || b.find(".-") != std::string::npos || b.find("-.") != std::string::npos)
+    return false;
+  // Not formatted as an IP address (four dot-separated numbers).
+  int dots = 0;
+  bool digits_only = true;
+  for (char c : b) {
+    if (c == '.') ++dots;
+    else if (!(c >= '0' && c <= '9')) digits_only = false;
+  }
+  if (digits_only && dots == 3) return false;
+  if (StartsWith(b, "xn--") || StartsWith(b, "sthree-") || EndsWith(b, "-s3alias") || EndsWith(b, "--ol-s3")) return false;
+  return true;
+}
+
+namespace {
+Status BucketNameError(const std::string& bucket) {
+  return InvalidParameterError("'" + bucket +
+                               "' is not a valid S3 bucket name: use 3 to 63 lowercase letters, digits, dots and "
+                               "hyphens, starting and ending with a letter or digit");
+}
+}  // namespace
+
+std::string S3Client::ObjectUrl(const std::string& bucket, const std::string& key, const std::string& query) const {
+  std::string path = key.empty() ? std::string() : "/" + UriEncode(key, /*encode_slash=*/false);
+  std::string url;
+  if (!virtual_host_.empty() && bucket.find('.') == std::string::npos) {
+    url = scheme_ + "://" + bucket + "." + virtual_host_ + (path.empty() ? "/" : path);
+  } else {
+    url = endpoint_ + "/" + UriEncode(bucket) + path;
+  }
+  if (!query.empty()) url += "?" + query;
+  return url;
+}
+
+StatusOr<HttpResponse> S3Client::Call(const CallSpec& spec, HttpRequest& request, bool* no_reply) {
+  // Set when a failure must not be retried although it is transient (a
+  // dropped connection during a non-idempotent call): the loop is stopped
+  // with a marker and this is returned instead.
+  std::optional<Status> stop;
+  int attempts = 0;
+  bool last_no_reply = false;
+  bool stop_as_is = false;           // no attempt count appended (credentials errors)
+  std::vector<std::string> secrets;  // of the last attempt's credentials, kept out of messages
+  RetryPolicy retry = options_.retry;
+  if (request.timeout) retry.deadline += *request.timeout;  // one slow upload attempt must not spend it all
+
+  auto classify = [&](const HttpResponse& resp, Status error) -> Status {
+    std::string code = XmlTagText(resp.body, "Code").value_or("");
+    bool try_again = IsThrottlingOrBusyCode(code) || resp.status_code == 503 || resp.status_code == 429;
+    bool idempotent_retry = resp.status_code == 500 || resp.status_code == 502 || resp.status_code == 504 ||
+                            code == "RequestTimeout" || IsTransient(error);
+    if (try_again || (spec.idempotent && idempotent_retry)) return MakeTransient(error);
+    if (IsTransient(error)) {
+      stop = error;
+      return InternalError("stop");
+    }
+    return error;
+  };
+
+  StatusOr<HttpResponse> result = RetryLoop<HttpResponse>(
+      retry, options_.backoff, Idempotency::kIdempotent, *clock_, spec.what, [&]() -> StatusOr<HttpResponse> {
+        ++attempts;
+        StatusOr<AwsCredentials> creds = credentials_->GetCredentials();
+        if (!creds.ok()) {  // as AwsCaller: not retried here, returned as is (the provider has its own retries)
+          stop = creds.status();
+          stop_as_is = true;
+          return InternalError("stop");
+        }
+        secrets = {creds->secret_access_key, creds->session_token};
+        SigV4Params params;
+        params.region = region_;
+        params.service = "s3";
+        params.now = clock_->WallNow();
+        params.sign_body_hash_header = true;
+        if (Status s = SignV4(request, *creds, params); !s.ok()) return s.WithContext(spec.what);
+        StatusOr<HttpResponse> sent = transport_->Send(request);
+        last_no_reply = !sent.ok();
+        if (!sent.ok()) {
+          Status e = sent.status().WithContext(spec.what);
+          if (!spec.idempotent && IsTransient(e)) {
+            stop = e;
+            return InternalError("stop");
+          }
+          return e;
+        }
+        HttpResponse& resp = *sent;
+        if (resp.ok()) {
+          if (!spec.error_in_200 || !IsErrorDocument(resp.body)) return std::move(resp);
+          return classify(resp, ErrorDocumentStatus(resp, spec.what));
+        }
+        if (spec.accept && spec.accept(resp)) return std::move(resp);
+        return classify(resp, AwsErrorStatus(resp, spec.what));
+      });
+  if (no_reply) *no_reply = !result.ok() && last_no_reply;
+  if (result.ok()) return result;
+  Status failure = stop ? *stop : result.status();
+  if (stop && !stop_as_is && attempts > 1)
+    failure = Status(failure.code(), failure.message() + " (after " + std::to_string(attempts) + " attempts)");
+  std::vector<std::string_view> scrub(secrets.begin(), secrets.end());
+  Status out(failure.code(), ScrubSecrets(failure.message(), scrub));
+  if (failure.retry_after()) out.set_retry_after(*failure.retry_after());
+  return out;
+}
+
+Status S3Client::EnsureBucket(const std::string& bucket) {
+  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckReady());
+
+  HttpRequest head;
+  head.method = "HEAD";
+  head.url = ObjectUrl(bucket, "");
+  CallSpec spec;
+  spec.what = "S3 HeadBucket " + bucket;
+  spec.accept = [](const HttpResponse& r) {
+    return r.status_code == 404 || r.status_code == 403 || r.status_code == 301 || r.status_code == 400;
+  };
+  StatusOr<HttpResponse> got = Call(spec, head);
+  if (!got.ok()) return got.status();
+  const HttpResponse& r = *got;
+  std::optional<std::string> bucket_region = r.Header("x-amz-bucket-region");
+  if (r.ok()) return OkStatus();
+  if (r.status_code == 403)
+    return PermissionDeniedError("S3 bucket '" + bucket +
+                                 "' exists but is not accessible: it belongs to another AWS account, or the "
+                                 "credentials (" + credentials_->Describe() +
+                                 ") are not valid or lack access to it (s3:ListBucket); choose another bucket name, or check the "
+                                 "credentials and their permissions");
+  if ((r.status_code == 301 || r.status_code == 400) && bucket_region && *bucket_region != region_)
+    return InvalidParameterError("S3 bucket '" + bucket + "' is in region " + *bucket_region + ", not " + region_ +
+                                 "; use a bucket in " + region_ + " or deploy to " + *bucket_region);
+  if (r.status_code != 404) return AwsErrorStatus(r, spec.what);
+
+  LogInfo("Creating S3 bucket '" + bucket + "' in " + region_);
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = ObjectUrl(bucket, "");
+  if (region_ != "us-east-1") {
+    put.headers.emplace_back("Content-Type", "application/xml");
+    put.body =
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>" +
+        XmlEscape(region_) + "</LocationConstraint></CreateBucketConfiguration>";
+  }
+  CallSpec create;
+  create.what = "S3 CreateBucket " + bucket;
+  // Idempotent in effect: a retry of a create that went through finds the
+  // bucket already ours, which is success.
+  create.idempotent = true;
+  create.accept = [](const HttpResponse& r) { return r.status_code == 409; };
+  StatusOr<HttpResponse> created = Call(create, put);
+  if (!created.ok()) return created.status();
+  if (created->ok()) return OkStatus();
+  std::string code = XmlTagText(created->body, "Code").value_or("");
+  if (code == "BucketAlreadyOwnedByYou") return OkStatus();
+  if (code == "BucketAlreadyExists")
+    return AlreadyExistsError("S3 bucket name '" + bucket +
+                              "' is taken by another AWS account (bucket names are global); choose another bucket");
+  return AwsErrorStatus(*created, create.what);
+}
+
+StatusOr<std::string> S3Client::UploadFile(const std::string& bucket, const std::string& key, const std::string& path,
+                                           const S3UploadOptions& opts_in) {
+  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateKey(key));
+  S3UploadOptions opts = opts_in;
+  if (opts.content_type.empty()) opts.content_type = std::string(kDefaultContentType);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateUploadOptions(opts));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckReady());
+  StatusOr<uint64_t> size = ReadableFileSize(path);
+  if (!size.ok()) return size.status();
+
+  bool multipart = *size > 0 && (*size >= opts.multipart_threshold || *size > kMaxPartSize);
+  Status s = multipart ? MultipartUpload(bucket, key, path, *size, opts) : PutObject(bucket, key, path, *size, opts);
+  if (!s.ok()) return s;
+  return S3Url(bucket, key);
+}
+
+Status S3Client::PutObject(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
+                           const S3UploadOptions& opts) {
+  HttpRequest req;
+  req.method = "PUT";
+  req.url = ObjectUrl(bucket, key);
+  req.headers.emplace_back("Content-Type", opts.content_type);
+  if (!opts.tags.empty()) req.headers.emplace_back("x-amz-tagging", TaggingHeader(opts.tags));
+  req.timeout = UploadTimeout(size);
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return InvalidParameterError("cannot upload '" + path + "' to S3: the file cannot be opened for reading");
+    req.body.resize(size);
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadExactly(in, req.body, path));
+  }
+  CallSpec spec;
+  spec.what = "S3 PutObject " + S3Url(bucket, key);
+  StatusOr<HttpResponse> r = Call(spec, req);
+  if (!r.ok()) return r.status();
+  if (opts.progress) opts.progress(size, size);
+  return OkStatus();
+}
+
+Status S3Client::MultipartUpload(const std::string& bucket, const std::string& key, const std::string& path,
+                                 uint64_t size, const S3UploadOptions& opts) {
+  uint64_t part_size = opts.part_size;
+  const uint64_t max_parts = S3UploadOptions::kMaxParts;
+  if ((size + part_size - 1) / part_size > max_parts) {
+    uint64_t needed = (size + max_parts - 1) / max_parts;
+    part_size = (needed + kMiB - 1) / kMiB * kMiB;
+    if (part_size > kMaxPartSize)
+      return InvalidParameterError("cannot upload '" + path + "' to S3: " + FormatMiB(size) +
+                                   " MiB is more than S3's maximum object size");
+    LogInfo("S3 upload of '" + path + "': part size raised to " + FormatMiB(part_size) +
+            " MiB to stay within 10,000 parts");
+  }
+  const uint64_t parts = (size + part_size - 1) / part_size;
+  LogInfo("Uploading '" + path + "' (" + FormatMiB(size) + " MiB) to " + S3Url(bucket, key) + " in " +
+          std::to_string(parts) + (parts == 1 ? " part" : " parts"));
+
+  // CreateMultipartUpload
+  HttpRequest create;
+  create.method = "POST";
+  create.url = ObjectUrl(bucket, key, "uploads");
+  create.headers.emplace_back("Content-Type", opts.content_type);
+  if (!opts.tags.empty()) create.headers.emplace_back("x-amz-tagging", TaggingHeader(opts.tags));
+  CallSpec create_spec;
+  create_spec.what = "S3 CreateMultipartUpload " + S3Url(bucket, key);
+  create_spec.idempotent = false;
+  StatusOr<HttpResponse> created = Call(create_spec, create);
+  if (!created.ok()) return created.status();
+  std::string upload_id = XmlTagText(created->body, "UploadId").value_or("");
+  if (upload_id.empty())
+    return InternalError(create_spec.what + ": the reply has no UploadId: " + Redact(created->body.substr(0, 300)));
+
+  std::vector<std::string> etags;
+  Status s = UploadParts(bucket, key, path, size, part_size, upload_id, opts, &etags);
+  bool outcome_unknown = false;
+  if (s.ok()) {
+    HttpRequest complete;
+    complete.method = "POST";
+    complete.url = ObjectUrl(bucket, key, "uploadId=" + UriEncode(upload_id));
+    complete.headers.emplace_back("Content-Type", "application/xml");
+    complete.body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+    for (size_t i = 0; i < etags.size(); ++i)
+      complete.body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + XmlEscape(etags[i]) +
+                       "</ETag></Part>";
+    complete.body += "</CompleteMultipartUpload>";
+    // S3 assembles the object before answering: allow it time.
+    complete.timeout = std::chrono::milliseconds(300'000);
+    CallSpec complete_spec;
+    complete_spec.what = "S3 CompleteMultipartUpload " + S3Url(bucket, key);
+    complete_spec.idempotent = false;
+    complete_spec.error_in_200 = true;
+    StatusOr<HttpResponse> done = Call(complete_spec, complete, &outcome_unknown);
+    if (done.ok()) return OkStatus();
+    s = done.status();
+  }
+  // Leave nothing behind (parts are billed until aborted); report the original error.
+  bool gone = false;
+  Status aborted = AbortMultipartUpload(bucket, key, upload_id, &gone);
+  if (!aborted.ok()) {
+    LogWarning("could not abort the failed multipart upload of " + S3Url(bucket, key) + ": " + aborted.ToString());
+    return Status(s.code(), s.message() + "; aborting the multipart upload (id " + upload_id +
+                                ") failed too: " + aborted.message());
+  }
+  // CompleteMultipartUpload got no reply and the upload is gone: S3 may have
+  // completed it. If the object is exactly what we uploaded, that is success.
+  if (outcome_unknown && gone) {
+    std::optional<std::string> expected = MultipartETag(etags);
+    if (expected && ObjectHasETag(bucket, key, *expected)) {
+      LogInfo("S3 CompleteMultipartUpload of " + S3Url(bucket, key) +
+              " lost its reply, but the object is complete (ETag " + *expected + ")");
+      return OkStatus();
+    }
+  }
+  return s;
+}
+
+Status S3Client::UploadParts(const std::string& bucket, const std::string& key, const std::string& path,
+                             uint64_t size, uint64_t part_size, const std::string& upload_id,
+                             const S3UploadOptions& opts, std::vector<std::string>* etags) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidParameterError("cannot upload '" + path + "' to S3: the file cannot be opened for reading");
+  const std::string url = S3Url(bucket, key);
+  ProgressLog log("S3 upload to " + url, size);
+  std::string buffer;  // one part at a time; its allocation is reused
+  uint64_t sent = 0;
+  for (int part = 1; sent < size; ++part) {
+    const uint64_t n = std::min(part_size, size - sent);
+    buffer.resize(n);
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadExactly(in, buffer, path));
+    HttpRequest req;
+    req.method = "PUT";
+    req.url = ObjectUrl(bucket, key, "partNumber=" + std::to_string(part) + "&uploadId=" + UriEncode(upload_id));
+    req.headers.emplace_back("Content-Type", "application/octet-stream");
+    req.timeout = UploadTimeout(n);
+    req.body = std::move(buffer);
+    CallSpec spec;
+    spec.what = "S3 UploadPart " + std::to_string(part) + " of " + url;
+    StatusOr<HttpResponse> r = Call(spec, req);
+    buffer = std::move(req.body);
+    if (!r.ok()) return r.status();
+    std::string etag = r->Header("ETag").value_or("");
+    if (etag.empty()) return InternalError(spec.what + ": the reply has no ETag header");
+    if (etag.front() != '"') etag = "\"" + etag + "\"";
+    etags->push_back(std::move(etag));
+    sent += n;
+    if (opts.progress) opts.progress(sent, size);
+    log.Report(sent);
+  }
+  return OkStatus();
+}
+
+Status S3Client::AbortMultipartUpload(const std::string& bucket, const std::string& key, const std::string& upload_id,
+                                      bool* gone) {
+  HttpRequest req;
+  req.method = "DELETE";
+  req.url = ObjectUrl(bucket, key, "uploadId=" + UriEncode(upload_id));
+  CallSpec spec;
+  spec.what = "S3 AbortMultipartUpload " + S3Url(bucket, key);
+  spec.accept = [](const HttpResponse& r) { return r.status_code == 404; };  // already gone
+  StatusOr<HttpResponse> r = Call(spec, req);
+  if (!r.ok()) return r.status();
+  *gone = r->status_code == 404;
+  return OkStatus();
+}
+
+bool S3Client::ObjectHasETag(const std::string& bucket, const std::string& key, const std::string& etag) {
+  HttpRequest req;
+  req.method = "HEAD";
+  req.url = ObjectUrl(bucket, key);
+  CallSpec spec;
+  spec.what = "S3 HeadObject " + S3Url(bucket, key);
+  StatusOr<HttpResponse> r = Call(spec, req);
+  return r.ok() && r->Header("ETag").value_or("") == etag;
+}
+
+Status S3Client::DeleteObject(const std::string& bucket, const std::string& key) {
+  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateKey(key));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckReady());
+  HttpRequest req;
+  req.method = "DELETE";
+  req.url = ObjectUrl(bucket, key);
+  CallSpec spec;
+  spec.what = "S3 DeleteObject " + S3Url(bucket, key);
+  spec.accept = [](const HttpResponse& r) { return r.status_code == 404; };  // NoSuchKey / NoSuchBucket: gone already
+  StatusOr<HttpResponse> r = Call(spec, req);
+  return r.ok() ? OkStatus() : r.status();
+}
+
+StatusOr<std::pair<std::string, std::string>> S3Client::ParseS3Url(const std::string& url) {
+  auto bad = [&](std::string_view why) {
+    return InvalidParameterError("'" + Redact(url) + "' is not an S3 object URL (" + std::string(why) +
+                                 "); expected s3://bucket/key or https://bucket.s3.region.amazonaws.com/key");
+  };
+  std::string bucket, key;
+  if (StartsWith(Lower(url.substr(0, 5)), "s3://")) {
+    std::string rest = url.substr(5);
+    size_t slash = rest.find('/');
+    bucket = rest.substr(0, slash);
+    if (slash != std::string::npos) key = rest.substr(slash + 1);
+  } else {
+    std::string scheme = Lower(url.substr(0, url.find(':')));
+    if (scheme != "https" && scheme != "http") return bad("unknown scheme");
+    StatusOr<ParsedUrl> parsed = ParseUrl(url);
+    if (!parsed.ok()) return bad("malformed URL");
+    std::string host = Lower(parsed->host);
+    if (!EndsWith(host, ".amazonaws.com") && !EndsWith(host, ".amazonaws.com.cn")) return bad("not an S3 host");
+    std::vector<std::string> labels;
+    for (size_t pos = 0;;) {
+      size_t dot = host.find('.', pos);
+      labels.push_back(host.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos));
+      if (dot == std::string::npos) break;
+      pos = dot + 1;
+    }
+    size_t s3 = labels.size();
+    for (size_t i = 0; i < labels.size(); ++i) {
+      if (labels[i] == "s3" || StartsWith(labels[i], "s3-")) {
+        s3 = i;
+        break;
+      }
+    }
+    if (s3 == labels.size()) return bad("not an S3 host");
+    std::string path = PercentDecode(parsed->path);
+    if (!path.empty() && path.front() == '/') path.erase(0, 1);
+    if (s3 == 0) {  // path style: s3.region.amazonaws.com/bucket/key
+      size_t slash = path.find('/');
+      bucket = path.substr(0, slash);
+      if (slash != std::string::npos) key = path.substr(slash + 1);
+    } else {  // virtual-hosted: bucket.s3.region.amazonaws.com/key
+      for (size_t i = 0; i < s3; ++i) bucket += (i ? "." : "") + labels[i];
+      key = path;
+    }
+  }
+  if (bucket.empty()) return bad("no bucket");
+  if (key.empty()) return bad("no object key");
+  return std::make_pair(bucket, key);
+}
+
+}  // namespace mlflow_bridge::internal

@@ -1,0 +1,144 @@
+// A small S3 client for what the sagemaker-endpoints target needs: make sure
+// the model bucket exists, upload a model archive (PutObject, or a multipart
+// upload streamed from the file one part at a time), delete it again.
+//
+// Every request is signed with SigV4 (service "s3", x-amz-content-sha256
+// sent and signed) at clock->WallNow(), and signed again on every retry
+// attempt. Retries go through RetryLoop: PUT object/part, HEAD, GET, DELETE
+// and PUT bucket (made idempotent by accepting BucketAlreadyOwnedByYou) retry
+// any transient failure; CreateMultipartUpload and CompleteMultipartUpload
+// retry only the replies S3 documents as "try again" (throttling, SlowDown,
+// 503, InternalError), never a dropped connection or a timeout.
+//
+// URLs: with an endpoint override, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
+// (moto, MinIO, ...), path style: endpoint/bucket/key. With the default
+// endpoint, virtual-hosted style: https://bucket.s3.region.amazonaws.com/key
+// (https://bucket.s3.amazonaws.com/key in us-east-1), except for bucket names
+// with dots (their TLS certificate would not match): path style on the
+// regional endpoint. Keys are URI-encoded segment by segment ('/' kept).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mlflow_bridge/aws.h"
+#include "mlflow_bridge/clock.h"
+#include "mlflow_bridge/http.h"
+#include "mlflow_bridge/retry.h"
+#include "mlflow_bridge/status.h"
+
+namespace mlflow_bridge::internal {
+
+struct S3UploadOptions {
+  static constexpr uint64_t kMiB = 1024 * 1024;
+  static constexpr uint64_t kMinPartSize = 5 * kMiB;  // S3's minimum for all parts but the last
+  static constexpr int kMaxParts = 10'000;             // S3's maximum
+
+  // Size of each part of a multipart upload; at least 5 MiB. Raised
+  // automatically (to whole MiB) when the file would need more than 10,000 parts.
+  uint64_t part_size = 8 * kMiB;
+  // Files of at least this size go up as multipart uploads; smaller ones
+  // (and empty ones) with a single PutObject.
+  uint64_t multipart_threshold = 8 * kMiB;
+  // The object's Content-Type; empty means the default. Never
+  // application/x-www-form-urlencoded (some S3 stand-ins, moto among them,
+  // parse such a body as a form and store nothing): INVALID_PARAMETER_VALUE.
+  std::string content_type = "application/x-gzip";
+  // Object tags (at most 10; key 1-128, value 0-256 characters), sent as the
+  // x-amz-tagging header of PutObject / CreateMultipartUpload.
+  std::map<std::string, std::string> tags;
+  // Called after each part (once for PutObject) with the bytes sent so far
+  // and the file size; the last call has sent == total.
+  std::function<void(uint64_t sent, uint64_t total)> progress;
+};
+// The name the task brief uses.
+using UploadOptions = S3UploadOptions;
+
+struct S3ClientOptions {
+  RetryPolicy retry;
+  BackoffPolicy backoff;
+};
+
+// The ETag S3 gives an object assembled from parts with these ETags (MD5s in
+// hex, quoted or not): "hex(MD5(md5_1 || ... || md5_n))-n", quoted; nullopt
+// when a part ETag is not an MD5 (e.g. SSE-KMS).
+std::optional<std::string> MultipartETag(const std::vector<std::string>& part_etags);
+
+class S3Client {
+ public:
+  // `region` is the bucket's region and the signing region; `endpoint_override`
+  // (empty: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's default) is
+  // resolved once, here, with ResolveAwsEndpoint.
+  S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
+           std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override = "",
+           S3ClientOptions options = {});
+
+  // Creates the bucket unless it exists (HEAD bucket first). A bucket that
+  // exists but is not accessible (403: another account's, or the credentials
+  // lack access) is PERMISSION_DENIED; one in another region is
+  // INVALID_PARAMETER_VALUE naming its region.
+  Status EnsureBucket(const std::string& bucket);
+
+  // Uploads the file at `path` to s3://bucket/key and returns that URL.
+  // A failed multipart upload is aborted (nothing is left behind) and the
+  // original error returned. A missing or unreadable file is
+  // INVALID_PARAMETER_VALUE naming the path.
+  StatusOr<std::string> UploadFile(const std::string& bucket, const std::string& key, const std::string& path,
+                                   const S3UploadOptions& opts = {});
+
+  // Deletes the object; an object (or bucket) that does not exist is OK.
+  Status DeleteObject(const std::string& bucket, const std::string& key);
+
+  // (bucket, key) of s3://bucket/key, or of the https forms S3 and SageMaker
+  // report: https://bucket.s3.region.amazonaws.com/key,
+  // https://bucket.s3.amazonaws.com/key, https://bucket.s3-region.amazonaws.com/key,
+  // https://s3.region.amazonaws.com/bucket/key (keys percent-decoded there).
+  // Both parts must be non-empty.
+  static StatusOr<std::pair<std::string, std::string>> ParseS3Url(const std::string& url);
+
+  // S3's bucket naming rules (general purpose buckets).
+  static bool IsValidBucketName(const std::string& bucket);
+
+  // The request URL of an object (key empty: of the bucket) with `query`
+  // (already encoded, without '?'); exposed for tests.
+  std::string ObjectUrl(const std::string& bucket, const std::string& key, const std::string& query = "") const;
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  struct CallSpec;
+  // Signs and sends `request` (re-signing every attempt) under the retry
+  // policy. *no_reply (when given) tells whether the final failure got no
+  // HTTP reply at all, i.e. whether the call's outcome is unknown.
+  StatusOr<HttpResponse> Call(const CallSpec& spec, HttpRequest& request, bool* no_reply = nullptr);
+  Status CheckReady() const;
+  Status PutObject(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
+                   const S3UploadOptions& opts);
+  Status MultipartUpload(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
+                         const S3UploadOptions& opts);
+  Status UploadParts(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
+                     uint64_t part_size, const std::string& upload_id, const S3UploadOptions& opts,
+                     std::vector<std::string>* etags);
+  // *gone: the upload no longer existed (NoSuchUpload).
+  Status AbortMultipartUpload(const std::string& bucket, const std::string& key, const std::string& upload_id,
+                              bool* gone);
+  // Whether the object exists with exactly this ETag.
+  bool ObjectHasETag(const std::string& bucket, const std::string& key, const std::string& etag);
+
+  std::shared_ptr<HttpTransport> transport_;
+  std::shared_ptr<AwsCredentialsProvider> credentials_;
+  std::shared_ptr<Clock> clock_;
+  std::string region_;
+  std::string endpoint_;       // no trailing slash
+  std::string virtual_host_;   // "s3.region.amazonaws.com" when virtual-hosted style applies; else empty
+  std::string scheme_;         // of virtual-hosted URLs
+  S3ClientOptions options_;
+};
+
+}  // namespace mlflow_bridge::internal

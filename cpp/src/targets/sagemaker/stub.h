@@ -1,0 +1,118 @@
+// The Stub layer of the sagemaker-endpoints target: one method per AWS call
+// (SageMaker, SageMaker Runtime, STS, ECR). Each builds the request, signs and
+// sends it through AwsCaller (which owns the retry rule), parses the reply and
+// returns StatusOr. No waiting, no orchestration: that is the client's job.
+//
+// Requests and replies of the SageMaker API are the API's own JSON shapes
+// (https://docs.aws.amazon.com/sagemaker/latest/APIReference/), passed through
+// as nlohmann::json.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "mlflow_bridge/status.h"
+#include "targets/sagemaker/aws_protocol.h"
+
+namespace mlflow_bridge::internal {
+
+// Base URLs (no trailing slash) of the services the target talks to.
+struct SageMakerEndpoints {
+  std::string api;      // SageMaker:          https://api.sagemaker.<region>.amazonaws.com
+  std::string runtime;  // SageMaker Runtime:  https://runtime.sagemaker.<region>.amazonaws.com
+  std::string sts;      // STS:                https://sts.<region>.amazonaws.com
+  std::string ecr;      // ECR:                https://api.ecr.<region>.amazonaws.com
+};
+
+// Resolves each endpoint as the AWS SDKs do (ResolveAwsEndpoint): the override
+// in `overrides` when not empty (configuration), else AWS_ENDPOINT_URL_<SERVICE>
+// (AWS_ENDPOINT_URL_SAGEMAKER, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
+// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_ECR), else AWS_ENDPOINT_URL, else the
+// regional default.
+SageMakerEndpoints ResolveSageMakerEndpoints(std::string_view region, const SageMakerEndpoints& overrides = {});
+
+// Largest InvokeEndpoint payload SageMaker real-time endpoints accept (6 MB).
+inline constexpr size_t kMaxInvokePayloadBytes = 6291456;
+
+struct InvokeResult {
+  std::string body;
+  std::string content_type;       // the reply's Content-Type
+  std::string invoked_variant;    // x-Amzn-Invoked-Production-Variant
+  std::string custom_attributes;  // X-Amzn-SageMaker-Custom-Attributes of the reply, if any
+};
+
+struct CallerIdentity {
+  std::string account;  // "123456789012"
+  std::string arn;      // "arn:aws:iam::123456789012:user/alice"
+  std::string user_id;
+};
+
+struct EcrAuthorization {
+  std::string token;           // base64 of "AWS:<password>"; a secret: never log it
+  std::string proxy_endpoint;  // "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+  std::chrono::system_clock::time_point expires_at;
+};
+
+class SageMakerStub {
+ public:
+  SageMakerStub(AwsCaller caller, std::string region, SageMakerEndpoints endpoints);
+
+  // ---- SageMaker (JSON 1.1, X-Amz-Target: SageMaker.<Op>) ----
+  // Create* and UpdateEndpoint are not idempotent (only "not processed"
+  // throttling replies are retried); Describe*, List*, Delete*, AddTags and
+  // UpdateEndpointWeightsAndCapacities are (deleting what is already gone is
+  // the caller's concern: it gets RESOURCE_DOES_NOT_EXIST).
+  StatusOr<nlohmann::json> CreateModel(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> DescribeModel(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> DeleteModel(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> CreateEndpointConfig(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> DescribeEndpointConfig(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> DeleteEndpointConfig(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> CreateEndpoint(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> DescribeEndpoint(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> UpdateEndpoint(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> UpdateEndpointWeightsAndCapacities(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> DeleteEndpoint(const nlohmann::json& request) const;
+  // One page: the request may carry NextToken, MaxResults, NameContains, SortBy, StatusEquals.
+  StatusOr<nlohmann::json> ListEndpoints(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> ListTags(const nlohmann::json& request) const;
+  StatusOr<nlohmann::json> AddTags(const nlohmann::json& request) const;
+
+  // ---- SageMaker Runtime (REST: POST /endpoints/{name}/invocations) ----
+  // Not idempotent (a model may have side effects): only ModelNotReadyException
+  // and throttling are retried. A ModelError (424: the model's own error reply)
+  // is INVALID_PARAMETER_VALUE with the model's message. Empty accept,
+  // custom_attributes and target_variant are not sent. A body over 6 MB is
+  // refused here (INVALID_PARAMETER_VALUE) without a call.
+  StatusOr<InvokeResult> InvokeEndpoint(std::string_view endpoint_name, std::string body,
+                                        std::string_view content_type, std::string_view accept = "",
+                                        std::string_view custom_attributes = "",
+                                        std::string_view target_variant = "") const;
+
+  // ---- STS (query protocol) ----
+  StatusOr<CallerIdentity> GetCallerIdentity() const;
+
+  // ---- ECR (JSON 1.1, X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Op>) ----
+  // The repositoryUri of `repository_name` in the caller's registry.
+  StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const;
+  StatusOr<EcrAuthorization> GetAuthorizationToken() const;
+
+  const std::string& region() const { return region_; }
+  const SageMakerEndpoints& endpoints() const { return endpoints_; }
+
+ private:
+  StatusOr<nlohmann::json> SageMakerCall(std::string_view operation, const nlohmann::json& request,
+                                         Idempotency idempotency) const;
+  StatusOr<nlohmann::json> EcrCall(std::string_view operation, const nlohmann::json& request,
+                                   std::string_view what) const;
+
+  AwsCaller caller_;
+  std::string region_;
+  SageMakerEndpoints endpoints_;
+  AwsService api_, runtime_, sts_, ecr_;
+};
+
+}  // namespace mlflow_bridge::internal

@@ -1,0 +1,100 @@
+"""MLflow deployment target `sagemaker-endpoints`: AWS SageMaker real-time endpoints.
+
+Target URI: ``sagemaker-endpoints:/<region>[/<assume-role-arn>]``. See ``target_help()``.
+"""
+
+import json
+import os
+import urllib.parse
+
+import mlflow
+from mlflow.deployments import BaseDeploymentClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from mlflow_bridge import _core, _model, _payload
+from mlflow_bridge._errors import translate_errors
+from mlflow_bridge.targets.local import _config_json, _no_endpoint
+
+
+def _parse_target(target_uri):
+    parsed = urllib.parse.urlparse(target_uri)
+    if parsed.scheme not in ("sagemaker-endpoints", "") or parsed.netloc:
+        raise MlflowException(
+            f"Invalid target URI '{target_uri}': use sagemaker-endpoints:/<region>[/<assume-role-arn>].",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    path = parsed.path if parsed.scheme else ""
+    region, _, role = path.strip("/").partition("/")
+    return region, role.strip("/")
+
+
+class SageMakerDeploymentClient(BaseDeploymentClient):
+    """Deploys models to SageMaker real-time endpoints (one endpoint per deployment)."""
+
+    def __init__(self, target_uri):
+        super().__init__(target_uri)
+        region, role = _parse_target(target_uri)
+        work_dir = os.path.join(_model.home(), "sagemaker")
+        os.makedirs(work_dir, exist_ok=True)
+        self._client = translate_errors(_core.SageMakerClient)(region, role, work_dir)
+
+    def _deploy(self, method, name, model_uri, flavor, config):
+        config = _config_json(config)
+        staging = None
+        try:
+            staging, model_dir, run_id = _model.download(model_uri, flavor)
+            return json.loads(method(name, model_uri, run_id, flavor or "", model_dir, mlflow.__version__, config))
+        finally:
+            _model.cleanup(staging)
+
+    @translate_errors
+    def create_deployment(self, name, model_uri, flavor=None, config=None, endpoint=None):
+        _no_endpoint(endpoint)
+        return self._deploy(self._client.create, name, model_uri, flavor, config)
+
+    @translate_errors
+    def update_deployment(self, name, model_uri=None, flavor=None, config=None, endpoint=None):
+        _no_endpoint(endpoint)
+        if model_uri is None:
+            raise MlflowException(
+                "update_deployment on SageMaker needs a model URI (-m): each update serves a new model.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        return self._deploy(self._client.update, name, model_uri, flavor, config)
+
+    @translate_errors
+    def delete_deployment(self, name, config=None, endpoint=None):
+        _no_endpoint(endpoint)
+        self._client.delete(name, _config_json(config))
+
+    @translate_errors
+    def list_deployments(self, endpoint=None):
+        _no_endpoint(endpoint)
+        return json.loads(self._client.list())
+
+    @translate_errors
+    def get_deployment(self, name, endpoint=None):
+        _no_endpoint(endpoint)
+        return json.loads(self._client.get(name))
+
+    @translate_errors
+    def predict(self, deployment_name=None, inputs=None, endpoint=None, params=None):
+        _no_endpoint(endpoint)
+        if not deployment_name:
+            raise MlflowException("predict needs a deployment name.", error_code=INVALID_PARAMETER_VALUE)
+        parts = _payload.to_requests(inputs, params, limit=_core.SageMakerClient.max_payload)
+        content_type = parts[0][1]
+        answers = self._client.predict(deployment_name, [body for body, _ in parts], content_type)
+        return _payload.merge_responses(answers)
+
+
+def run_local(name, model_uri, flavor=None, config=None):
+    """Serves the model on this machine with MLflow's scoring server, as the endpoint would."""
+    from mlflow_bridge.targets import local
+
+    local.run_local(name, model_uri, flavor, None)
+
+
+def target_help():
+    return _core.SageMakerClient.help()

@@ -1,0 +1,228 @@
+"""Target `sagemaker-endpoints` end to end against moto (tests/servers/moto_sagemaker.py)."""
+
+import io
+import json
+import tarfile
+
+import boto3
+import moto_sagemaker
+import pandas as pd
+import pytest
+from conftest import ROWS, cli
+from mlflow.deployments import get_deploy_client
+from mlflow.exceptions import MlflowException
+from mlflow_bridge import _payload
+
+REGION = "eu-west-1"
+TARGET = f"sagemaker-endpoints:/{REGION}"
+ACCOUNT = "123456789012"
+BUCKET = f"mlflow-sagemaker-{REGION}-{ACCOUNT}"
+BASE = {
+    "execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/sagemaker",
+    "image_url": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/mlflow-pyfunc:test",
+    "poll_interval_seconds": "0.01",
+}
+
+
+@pytest.fixture
+def sm(aws):
+    return boto3.client("sagemaker", region_name=REGION)
+
+
+@pytest.fixture
+def s3(aws):
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def client(aws, home, models):
+    return get_deploy_client(TARGET)
+
+
+def config(**extra):
+    return {**BASE, **extra}
+
+
+def resources(sm, s3):
+    """Everything that exists in SageMaker and our bucket."""
+    objects = []
+    if BUCKET in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        objects = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    return {
+        "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
+        "configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
+        "models": [m["ModelName"] for m in sm.list_models()["Models"]],
+        "objects": objects,
+    }
+
+
+def test_create_get_list_delete(client, models, sm, s3):
+    info = client.create_deployment("churn", models["version1"], config=config(tags={"team": "risk"}))
+    assert info["name"] == "churn" and info["status"] == "InService"
+    assert info["model_uri"] == models["version1"] and info["run_id"] == models["run_id1"]
+
+    endpoint = sm.describe_endpoint(EndpointName="churn")
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
+    assert tags["app.kubernetes.io/managed-by"] == "mlflow-bridge" and tags["team"] == "risk"
+    cfg = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    [variant] = cfg["ProductionVariants"]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m4.xlarge", 1)
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    container = model["PrimaryContainer"]
+    assert container["Image"] == BASE["image_url"]
+    assert container["Environment"]["MLFLOW_DEPLOYMENT_FLAVOR_NAME"] == "python_function"
+    assert container["ModelDataUrl"] == f"s3://{BUCKET}/{variant['ModelName']}/model.tar.gz"
+    archive = s3.get_object(Bucket=BUCKET, Key=f"{variant['ModelName']}/model.tar.gz")["Body"].read()
+    names = tarfile.open(fileobj=io.BytesIO(archive)).getnames()
+    assert "MLmodel" in names  # the model folder's entries at the archive root, as SageMaker expects
+
+    assert client.get_deployment("churn")["status"] == "InService"
+    assert [d["name"] for d in client.list_deployments()] == ["churn"]
+
+    client.delete_deployment("churn")
+    assert resources(sm, s3) == {"endpoints": [], "configs": [], "models": [], "objects": []}
+    client.delete_deployment("churn")  # idempotent
+
+
+def test_list_pages_and_shows_only_ours(client, models, sm):
+    sm.create_model(ModelName="m", ExecutionRoleArn=BASE["execution_role_arn"], PrimaryContainer={"Image": "i"})
+    sm.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[{"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
+    )
+    ours = [f"ours-{i:03d}" for i in range(103)]
+    for name in ours:
+        sm.create_endpoint(
+            EndpointName=name, EndpointConfigName="c", Tags=[{"Key": "app.kubernetes.io/managed-by", "Value": "mlflow-bridge"}]
+        )
+    for name in ("someone-else-1", "someone-else-2"):
+        sm.create_endpoint(EndpointName=name, EndpointConfigName="c")
+    assert sorted(d["name"] for d in client.list_deployments()) == ours
+
+
+def test_update_replace_and_add(client, models, sm, s3):
+    client.create_deployment("churn", models["version1"], config=config())
+    first = resources(sm, s3)
+
+    replaced = client.update_deployment("churn", models["version2"], config=config())
+    assert replaced["model_uri"] == models["version2"] and replaced["status"] == "InService"
+    now = resources(sm, s3)
+    assert len(now["models"]) == 1 and now["models"] != first["models"]  # the old model is gone
+    assert now["configs"] != first["configs"] and len(now["configs"]) == 1
+    assert len(now["objects"]) == 1 and now["objects"] != first["objects"]
+
+    added = client.update_deployment("churn", models["version1"], config=config(mode="add", variant_name="challenger"))
+    weights = {v["name"]: v["weight"] for v in added["variants"]}
+    assert set(weights) == {now["models"][0], "challenger"}
+    assert weights["challenger"] == 0
+    assert len(resources(sm, s3)["models"]) == 2
+
+
+def test_predict_including_a_payload_over_6_mb(client, models, aws):
+    client.create_deployment("churn", models["version1"], config=config())
+    aws.queue_invoke_results(REGION, [{"Body": '{"predictions": [1.5, 3.0, 7.0]}', "ContentType": "application/json"}])
+    assert client.predict("churn", ROWS)["predictions"] == [1.5, 3.0, 7.0]
+
+    big = pd.DataFrame({"x1": [float(i) for i in range(400_000)], "x2": [0.25] * 400_000})
+    parts = _payload.to_requests(big, limit=6291456)
+    assert len(parts) > 1 and all(len(b) <= 6291456 for b, _ in parts)
+    sizes = [len(json.loads(b)["dataframe_split"]["data"]) for b, _ in parts]
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    aws.queue_invoke_results(
+        REGION, [{"Body": json.dumps({"predictions": list(range(s, s + n))}), "ContentType": "application/json"} for s, n in zip(starts, sizes)]
+    )
+    assert client.predict("churn", big)["predictions"] == list(range(400_000))
+
+
+def test_failed_endpoint_is_reported_and_cleaned_up(client, models, sm, s3):
+    moto_sagemaker.set_defaults(create=["Creating", "Failed:The primary container failed the ping health check."])
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("churn", models["version1"], config=config())
+    assert "failed the ping health check" in e.value.message and "nothing was left behind" in e.value.message
+    assert resources(sm, s3) == {"endpoints": [], "configs": [], "models": [], "objects": []}
+
+
+def test_throttling_is_retried(client, models):
+    moto_sagemaker.inject_fault("DescribeEndpoint", "ThrottlingException", "Rate exceeded", times=2)
+    moto_sagemaker.inject_fault("CreateModel", "ThrottlingException", "Rate exceeded", times=1)
+    assert client.create_deployment("churn", models["version1"], config=config())["status"] == "InService"
+
+
+def test_access_denied_is_clear_and_leaves_nothing(client, models, sm, s3):
+    moto_sagemaker.inject_fault("CreateEndpointConfig", "AccessDeniedException", "User is not authorized", times=1)
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("churn", models["version1"], config=config())
+    assert e.value.error_code == "PERMISSION_DENIED" and "not authorized" in e.value.message
+    assert resources(sm, s3)["models"] == [] and resources(sm, s3)["objects"] == []
+
+
+def test_timeout_is_clear_and_cleans_up(client, models, sm, s3):
+    moto_sagemaker.set_defaults(create=["Creating"])
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("churn", models["version1"], config=config(timeout_seconds="1"))
+    assert e.value.error_code == "DEADLINE_EXCEEDED" and "timeout_seconds" in e.value.message
+    assert resources(sm, s3)["endpoints"] == [] and resources(sm, s3)["models"] == []
+
+
+def test_missing_credentials(client, models, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(MlflowException) as e:
+        client.list_deployments()
+    assert e.value.error_code == "UNAUTHENTICATED" and "AWS_ACCESS_KEY_ID" in e.value.message
+
+
+def test_bad_input(client, models):
+    for bad, words in [
+        ({"instance_count": "many"}, ["instance_count"]),
+        ({"colour": "red"}, ["Unknown config key 'colour'", "execution_role_arn"]),
+        ({"mode": "sideways"}, ["mode"]),
+        ({"synchronous": "false", "archive": "false"}, ["synchronous", "archive"]),
+    ]:
+        with pytest.raises(MlflowException) as e:
+            client.create_deployment("churn", models["version1"], config=config(**bad))
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+        for w in words:
+            assert w in e.value.message
+    with pytest.raises(MlflowException, match="Invalid deployment name"):
+        client.create_deployment("no_underscores", models["version1"], config=config())
+    with pytest.raises(MlflowException, match="not an AWS region"):
+        get_deploy_client("sagemaker-endpoints:/moon-1").list_deployments()
+    client.create_deployment("churn", models["version1"], config=config())
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("churn", models["version1"], config=config())
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(MlflowException) as e:
+        client.get_deployment("ghost")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_cli(aws, home, models, tmp_path, sm):
+    cfg = [arg for k, v in BASE.items() for arg in ("-C", f"{k}={v}")]
+    cli("create", "-t", TARGET, "--name", "wine", "-m", models["version1"], *cfg)
+    assert "wine" in cli("list", "-t", TARGET).stdout
+    assert "status: InService" in cli("get", "-t", TARGET, "--name", "wine").stdout
+    (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
+    aws.queue_invoke_results(REGION, [{"Body": '{"predictions": [1, 2, 3]}', "ContentType": "application/json"}])
+    out = cli("predict", "-t", TARGET, "--name", "wine", "--input-path", str(tmp_path / "in.json")).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == {"predictions": [1, 2, 3]}
+    cli("delete", "-t", TARGET, "--name", "wine")
+    assert sm.list_endpoints()["Endpoints"] == []
+
+
+def test_asynchronous_create_returns_at_once(client, models, sm):
+    moto_sagemaker.set_defaults(create=["Creating", "Creating", "InService"])
+    info = client.create_deployment("churn", models["version1"], config=config(synchronous="false", archive="true"))
+    assert info["status"] == "Creating"
+    assert [sm.describe_endpoint(EndpointName="churn")["EndpointStatus"] for _ in range(2)] == ["Creating", "InService"]
+
+
+def test_failed_update_keeps_the_previous_model(client, models, sm, s3):
+    client.create_deployment("churn", models["version1"], config=config())
+    before = resources(sm, s3)
+    moto_sagemaker.set_defaults(update=["Updating", "Failed:Model server did not start."])
+    with pytest.raises(MlflowException) as e:
+        client.update_deployment("churn", models["version2"], config=config())
+    assert "did not start" in e.value.message and "keeps its previous model" in e.value.message
+    after = resources(sm, s3)
+    assert (after["models"], after["configs"], after["objects"]) == (before["models"], before["configs"], before["objects"])
