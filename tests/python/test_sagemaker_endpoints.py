@@ -226,3 +226,60 @@ def test_failed_update_keeps_the_previous_model(client, models, sm, s3):
     assert "did not start" in e.value.message and "keeps its previous model" in e.value.message
     after = resources(sm, s3)
     assert (after["models"], after["configs"], after["objects"]) == (before["models"], before["configs"], before["objects"])
+
+
+def test_blue_green_deployment_config_is_sent(client, models):
+    client.create_deployment("churn", models["version1"], config=config())
+    policy = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "churn-5xx"}]},
+    }
+    client.update_deployment("churn", models["version2"], config=config(deployment_config=json.dumps(policy)))
+    assert moto_sagemaker.UPDATE_REQUESTS[-1]["DeploymentConfig"] == policy
+
+
+def test_role_in_the_target_uri_is_assumed(aws, home, models, sm):
+    client = get_deploy_client(f"{TARGET}/arn:aws:iam::{ACCOUNT}:role/deployer")
+    info = client.create_deployment("churn", models["version1"], config=config())
+    assert info["status"] == "InService"
+    assert [d["name"] for d in client.list_deployments()] == ["churn"]
+    with pytest.raises(MlflowException, match="not an IAM role ARN"):
+        get_deploy_client(f"{TARGET}/not-a-role")
+
+
+def test_side_by_side_with_mlflows_own_sagemaker_target(aws, home, models, sm, s3, monkeypatch):
+    """MLflow's built-in `sagemaker` target and ours, on the same moto and model: same resources."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    theirs = get_deploy_client(f"sagemaker:/{REGION}")
+    shared = {k: BASE[k] for k in ("execution_role_arn", "image_url")}
+    theirs.create_deployment("theirs", models["version1"], config=dict(shared))
+    ours = get_deploy_client(TARGET)
+    ours.create_deployment("ours", models["version1"], config=config())
+
+    def describe(name):
+        endpoint = sm.describe_endpoint(EndpointName=name)
+        cfg = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        [variant] = cfg["ProductionVariants"]
+        model = sm.describe_model(ModelName=variant["ModelName"])
+        container = model["PrimaryContainer"]
+        bucket, _, key = container["ModelDataUrl"][len("s3://") :].partition("/")
+        archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        members = sorted(m.name for m in tarfile.open(fileobj=io.BytesIO(archive)) if m.isfile())
+        return {
+            "status": endpoint["EndpointStatus"],
+            "model_name_shape": variant["ModelName"].split("-model-")[0] + "-model-" + "x" * len(variant["ModelName"].split("-model-")[1]),
+            "variant": {k: variant[k] for k in ("InstanceType", "InitialInstanceCount", "InitialVariantWeight")},
+            "variant_is_model": variant["VariantName"] == variant["ModelName"],
+            "image": container["Image"],
+            "environment": container["Environment"],
+            "bucket": bucket,
+            "key_shape": key == f"{variant['ModelName']}/model.tar.gz",
+            "archive": members,
+            "role": model["ExecutionRoleArn"],
+        }
+
+    a, b = describe("theirs"), describe("ours")
+    a["model_name_shape"] = a["model_name_shape"].replace("theirs", "ours")
+    assert a == b

@@ -96,7 +96,7 @@ def inject_fault(action, code="ThrottlingException", message="Rate exceeded",
 
 def clear():
     with _lock:
-        _faults.clear(); _scripts.clear(); _deleting.clear()
+        _faults.clear(); _scripts.clear(); _deleting.clear(); UPDATE_REQUESTS.clear()
     set_defaults()
 
 
@@ -116,7 +116,11 @@ def _fault_response(f):
 
 
 # ---------------------------------------------------------------- patches
+UPDATE_REQUESTS = []  # the parameters of every UpdateEndpoint, for assertions
+
+
 def _update_endpoint(self):
+    UPDATE_REQUESTS.append(json.loads(self.body or "{}"))
     be = self.sagemaker_backend
     name = self._get_param("EndpointName")
     cfg_name = self._get_param("EndpointConfigName")

@@ -393,6 +393,10 @@ const ConfigSchema& SageMakerClient::Schema() {
       {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
       {"async_inference_config", ConfigType::kObject, json::object(), "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
       {"serverless_config", ConfigType::kObject, json::object(), "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
+      {"deployment_config", ConfigType::kObject, json::object(),
+       "DeploymentConfig for updates: blue/green traffic shifting "
+       "({\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": {\"Type\": \"CANARY\", ...}}}) and "
+       "AutoRollbackConfiguration alarms."},
       {"mode", ConfigType::kString, "create",
        "create (create_deployment); replace (update default: the new model takes all traffic, the old is removed) or add "
        "(update: the new model joins as another variant with weight 0)."},
@@ -502,7 +506,9 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const SageMakerDeployRequest& r
   variants.push_back(impl_->Variant(s, variant, *model, mode == "add" ? 0.0 : 1.0));
   auto config_name = impl_->NewConfig(s, request.name, variants, created);
   if (!config_name.ok()) return fail(config_name.status());
-  auto updated = s.stub->UpdateEndpoint({{"EndpointName", request.name}, {"EndpointConfigName", *config_name}});
+  json update = {{"EndpointName", request.name}, {"EndpointConfigName", *config_name}};
+  if (!IsEmpty(s.config["deployment_config"])) update["DeploymentConfig"] = s.config["deployment_config"];
+  auto updated = s.stub->UpdateEndpoint(update);
   if (!updated.ok()) return fail(updated.status());
   if (s.config["synchronous"].get<bool>()) {
     auto done = impl_->Wait(s, request.name, "finish updating", [&](const StatusOr<json>& d) -> std::optional<Status> {
