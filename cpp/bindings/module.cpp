@@ -76,16 +76,16 @@ nlohmann::json ParseJson(const std::string& text, const char* what) {
 }
 
 auto SageMakerDeploy(StatusOr<nlohmann::json> (SageMakerClient::*method)(const SageMakerDeployRequest&)) {
-  return [method](SageMakerClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
-                  std::string model_dir, std::string mlflow_version, const std::string& config) {
-    SageMakerDeployRequest req{std::move(name),      std::move(model_uri),      std::move(run_id), std::move(flavor),
-                               std::move(model_dir), std::move(mlflow_version), ParseJson(config, "config")};
+  return [method](SageMakerClient& c, std::string name, std::string endpoint, std::string model_uri, std::string run_id,
+                  std::string flavor, std::string model_dir, std::string mlflow_version, const std::string& config) {
+    SageMakerDeployRequest req{std::move(name),   std::move(endpoint),  std::move(model_uri),      std::move(run_id),
+                               std::move(flavor), std::move(model_dir), std::move(mlflow_version), ParseJson(config, "config")};
     return NoGil([&] { return (c.*method)(req); }).dump();
   };
 }
 #define SAGEMAKER_DEPLOY_ARGS                                                                            \
-  py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"), \
-      py::arg("mlflow_version"), py::arg("config")
+  py::arg("name"), py::arg("endpoint"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), \
+      py::arg("model_dir"), py::arg("mlflow_version"), py::arg("config")
 
 }  // namespace
 
@@ -180,16 +180,24 @@ PYBIND11_MODULE(_core, m) {
       .def("create", SageMakerDeploy(&SageMakerClient::CreateDeployment), SAGEMAKER_DEPLOY_ARGS)
       .def("update", SageMakerDeploy(&SageMakerClient::UpdateDeployment), SAGEMAKER_DEPLOY_ARGS)
       .def("delete",
-           [](SageMakerClient& c, const std::string& name, const std::string& config) {
+           [](SageMakerClient& c, const std::string& name, const std::string& endpoint, const std::string& config) {
              auto parsed = ParseJson(config, "config");
-             NoGil([&] { return c.DeleteDeployment(name, parsed); });
+             NoGil([&] { return c.DeleteDeployment(name, endpoint, parsed); });
            })
-      .def("get", [](SageMakerClient& c, const std::string& name) { return NoGil([&] { return c.GetDeployment(name); }).dump(); })
-      .def("list", [](SageMakerClient& c) { return NoGil([&] { return c.ListDeployments(); }).dump(); })
+      .def("get",
+           [](SageMakerClient& c, const std::string& name, const std::string& endpoint) {
+             return NoGil([&] { return c.GetDeployment(name, endpoint); }).dump();
+           })
+      .def("list", [](SageMakerClient& c, const std::string& endpoint) { return NoGil([&] { return c.ListDeployments(endpoint); }).dump(); })
+      .def("update_endpoint",
+           [](SageMakerClient& c, const std::string& endpoint, const std::string& config) {
+             auto parsed = ParseJson(config, "config");
+             return NoGil([&] { return c.UpdateEndpointWeights(endpoint, parsed); }).dump();
+           })
       .def("predict", [](SageMakerClient& c, const std::string& name, const std::vector<py::bytes>& bodies,
-                         const std::string& content_type) {
+                         const std::string& content_type, const std::string& endpoint) {
         std::vector<std::string> payloads(bodies.begin(), bodies.end());
-        std::vector<std::string> answers = NoGil([&] { return c.Predict(name, payloads, content_type); });
+        std::vector<std::string> answers = NoGil([&] { return c.Predict(name, payloads, content_type, endpoint); });
         py::list out;
         for (const auto& a : answers) out.append(py::bytes(a));
         return out;

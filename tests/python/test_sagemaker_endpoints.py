@@ -283,3 +283,45 @@ def test_side_by_side_with_mlflows_own_sagemaker_target(aws, home, models, sm, s
     a, b = describe("theirs"), describe("ours")
     a["model_name_shape"] = a["model_name_shape"].replace("theirs", "ours")
     assert a == b
+
+
+def test_mlflow_endpoints_are_sagemaker_endpoints_and_deployments_are_variants(client, models, aws, sm, s3):
+    client.create_endpoint("shop", config={"model_uri": models["version1"], "deployment_name": "blue", **BASE})
+    green = client.create_deployment("green", models["version2"], config=config(), endpoint="shop")
+    assert (green["name"], green["endpoint"], green["weight"], green["model_uri"]) == ("green", "shop", 0, models["version2"])
+    assert [d["name"] for d in client.list_deployments(endpoint="shop")] == ["blue", "green"]
+    assert client.get_deployment("blue", endpoint="shop")["model_uri"] == models["version1"]
+    assert [e["name"] for e in client.list_endpoints()] == ["shop"]
+
+    client.update_endpoint("shop", config={"weights": '{"blue": 90, "green": 10}', **BASE})
+    weights = {v["name"]: v["weight"] for v in client.get_endpoint("shop")["variants"]}
+    assert weights == {"blue": 90, "green": 10}
+    with pytest.raises(MlflowException, match="no deployment named 'purple'"):
+        client.update_endpoint("shop", config={"weights": {"purple": 1}})
+    out = cli("update-endpoint", "-t", TARGET, "--endpoint", "shop", "-C", 'weights={"blue": 50, "green": 50}', "-C", "poll_interval_seconds=0.01")
+    assert out.returncode == 0
+    assert {v["name"]: v["weight"] for v in client.get_endpoint("shop")["variants"]} == {"blue": 50, "green": 50}
+
+    aws.queue_invoke_results(REGION, [{"Body": '{"predictions": [42]}', "ContentType": "application/json"}])
+    assert client.predict("green", ROWS, endpoint="shop")["predictions"] == [42]
+
+    old_green_model = client.get_deployment("green", endpoint="shop")["model_name"]
+    updated = client.update_deployment("green", models["version1"], config=config(), endpoint="shop")
+    assert updated["model_uri"] == models["version1"] and updated["model_name"] != old_green_model
+    assert updated["weight"] == 50  # the variant keeps its weight
+    assert old_green_model not in resources(sm, s3)["models"]
+
+    client.delete_deployment("green", endpoint="shop")
+    assert [d["name"] for d in client.list_deployments(endpoint="shop")] == ["blue"]
+    assert len(resources(sm, s3)["models"]) == 1
+    with pytest.raises(MlflowException, match="last deployment"):
+        client.delete_deployment("blue", endpoint="shop")
+    client.delete_deployment("green", endpoint="shop")  # already gone: fine
+
+    client.delete_endpoint("shop")
+    assert resources(sm, s3) == {"endpoints": [], "configs": [], "models": [], "objects": []}
+
+
+def test_create_endpoint_needs_a_model(client):
+    with pytest.raises(MlflowException, match="needs a model"):
+        client.create_endpoint("shop", config=BASE)

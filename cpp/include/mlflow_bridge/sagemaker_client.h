@@ -1,9 +1,10 @@
 // Target `sagemaker-endpoints`: AWS SageMaker real-time endpoints.
 //
-// A deployment is a SageMaker endpoint serving one MLflow model: the model is
-// packed as model.tar.gz, uploaded to S3, registered with CreateModel, and
-// served through an endpoint config and an endpoint. Everything a call creates
-// is deleted again when the call fails: nothing is orphaned.
+// MLflow's concepts map onto SageMaker's: an MLflow endpoint is a SageMaker
+// endpoint and its deployments are production variants; a deployment made
+// without an endpoint is a SageMaker endpoint of its own. A model is packed as
+// model.tar.gz, uploaded to S3 and registered with CreateModel. Everything a
+// call creates is deleted again when the call fails: nothing is orphaned.
 #pragma once
 
 #include <functional>
@@ -28,7 +29,8 @@ struct SageMakerTarget {
 };
 
 struct SageMakerDeployRequest {
-  std::string name;            // the SageMaker endpoint
+  std::string name;            // the deployment: a SageMaker endpoint, or a variant of `endpoint`
+  std::string endpoint;        // the MLflow endpoint (SageMaker endpoint) it belongs to; empty: none
   std::string model_uri;       // as the user gave it
   std::string run_id;          // from the MLmodel file; may be empty
   std::string flavor;          // empty or "python_function"
@@ -51,17 +53,26 @@ class SageMakerClient {
   // Fails on a region that does not exist or a malformed role ARN.
   static StatusOr<std::shared_ptr<SageMakerClient>> Make(SageMakerTarget target, SageMakerClientOptions options = {});
 
+  // Without an endpoint: a new SageMaker endpoint. With one: a new variant of
+  // it (weight initial_weight), or the endpoint itself with this first variant.
   StatusOr<nlohmann::json> CreateDeployment(const SageMakerDeployRequest& request);
-  // mode replace (default) or add; see Help().
+  // Without an endpoint: mode replace (default) or add. With one: the variant
+  // gets the new model and keeps its weight.
   StatusOr<nlohmann::json> UpdateDeployment(const SageMakerDeployRequest& request);
-  // Deleting what is not there is OK. config: archive, synchronous, timeout_seconds, region_name, endpoint_url.
-  Status DeleteDeployment(const std::string& name, const nlohmann::json& config);
-  StatusOr<nlohmann::json> GetDeployment(const std::string& name);
-  // Endpoints this plugin manages (tag app.kubernetes.io/managed-by=mlflow-bridge), all pages.
-  StatusOr<nlohmann::json> ListDeployments();
-  // One InvokeEndpoint per body (each within SageMaker's 6 MB); the answers in order.
+  // Without an endpoint: the SageMaker endpoint with all it uses. With one: the
+  // variant (not the last one). Deleting what is not there is OK.
+  Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config);
+  StatusOr<nlohmann::json> GetDeployment(const std::string& name, const std::string& endpoint);
+  // Without an endpoint: the SageMaker endpoints this plugin manages (tag
+  // app.kubernetes.io/managed-by=mlflow-bridge), all pages. With one: its variants.
+  StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint);
+  // Sets the variants' traffic weights (and instance counts):
+  // config {"weights": {"variant": 90, ...}, "instance_counts": {"variant": 2}}.
+  StatusOr<nlohmann::json> UpdateEndpointWeights(const std::string& endpoint, const nlohmann::json& config);
+  // One InvokeEndpoint per body (each within SageMaker's 6 MB); the answers in
+  // order. With an endpoint, the call goes to the deployment's variant.
   StatusOr<std::vector<std::string>> Predict(const std::string& name, const std::vector<std::string>& bodies,
-                                             const std::string& content_type);
+                                             const std::string& content_type, const std::string& endpoint = "");
 
   static const ConfigSchema& Schema();
   static std::string Help();

@@ -14,7 +14,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_bridge import _core, _model, _payload
 from mlflow_bridge._errors import translate_errors
-from mlflow_bridge.targets.local import _config_json, _no_endpoint
+from mlflow_bridge.targets.local import _config_json
 
 
 def _parse_target(target_uri):
@@ -30,7 +30,11 @@ def _parse_target(target_uri):
 
 
 class SageMakerDeploymentClient(BaseDeploymentClient):
-    """Deploys models to SageMaker real-time endpoints (one endpoint per deployment)."""
+    """Deploys models to SageMaker real-time endpoints.
+
+    An MLflow endpoint is a SageMaker endpoint and its deployments are production
+    variants; a deployment without an endpoint is a SageMaker endpoint of its own.
+    """
 
     def __init__(self, target_uri):
         super().__init__(target_uri)
@@ -39,54 +43,83 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
         os.makedirs(work_dir, exist_ok=True)
         self._client = translate_errors(_core.SageMakerClient)(region, role, work_dir)
 
-    def _deploy(self, method, name, model_uri, flavor, config):
+    def _deploy(self, method, name, endpoint, model_uri, flavor, config):
         config = _config_json(config)
         staging = None
         try:
             staging, model_dir, run_id = _model.download(model_uri, flavor)
-            return json.loads(method(name, model_uri, run_id, flavor or "", model_dir, mlflow.__version__, config))
+            return json.loads(
+                method(name, endpoint or "", model_uri, run_id, flavor or "", model_dir, mlflow.__version__, config)
+            )
         finally:
             _model.cleanup(staging)
 
     @translate_errors
     def create_deployment(self, name, model_uri, flavor=None, config=None, endpoint=None):
-        _no_endpoint(endpoint)
-        return self._deploy(self._client.create, name, model_uri, flavor, config)
+        return self._deploy(self._client.create, name, endpoint, model_uri, flavor, config)
 
     @translate_errors
     def update_deployment(self, name, model_uri=None, flavor=None, config=None, endpoint=None):
-        _no_endpoint(endpoint)
         if model_uri is None:
             raise MlflowException(
                 "update_deployment on SageMaker needs a model URI (-m): each update serves a new model.",
                 error_code=INVALID_PARAMETER_VALUE,
             )
-        return self._deploy(self._client.update, name, model_uri, flavor, config)
+        return self._deploy(self._client.update, name, endpoint, model_uri, flavor, config)
 
     @translate_errors
     def delete_deployment(self, name, config=None, endpoint=None):
-        _no_endpoint(endpoint)
-        self._client.delete(name, _config_json(config))
+        self._client.delete(name, endpoint or "", _config_json(config))
 
     @translate_errors
     def list_deployments(self, endpoint=None):
-        _no_endpoint(endpoint)
-        return json.loads(self._client.list())
+        return json.loads(self._client.list(endpoint or ""))
 
     @translate_errors
     def get_deployment(self, name, endpoint=None):
-        _no_endpoint(endpoint)
-        return json.loads(self._client.get(name))
+        return json.loads(self._client.get(name, endpoint or ""))
 
     @translate_errors
     def predict(self, deployment_name=None, inputs=None, endpoint=None, params=None):
-        _no_endpoint(endpoint)
-        if not deployment_name:
-            raise MlflowException("predict needs a deployment name.", error_code=INVALID_PARAMETER_VALUE)
+        if not deployment_name and not endpoint:
+            raise MlflowException("predict needs a deployment name or an endpoint.", error_code=INVALID_PARAMETER_VALUE)
+        # A deployment of an endpoint is addressed as its variant; an endpoint alone splits traffic by weight.
+        name, variant_of = (deployment_name, endpoint or "") if deployment_name else (endpoint, "")
         parts = _payload.to_requests(inputs, params, limit=_core.SageMakerClient.max_payload)
-        content_type = parts[0][1]
-        answers = self._client.predict(deployment_name, [body for body, _ in parts], content_type)
+        answers = self._client.predict(name, [body for body, _ in parts], parts[0][1], variant_of)
         return _payload.merge_responses(answers)
+
+    @translate_errors
+    def create_endpoint(self, name, config=None):
+        """A SageMaker endpoint cannot be empty: config names its first deployment's model
+        (model_uri, and optionally deployment_name, default "primary"); other keys as for create."""
+        config = dict(config or {})
+        model_uri = config.pop("model_uri", None)
+        if not model_uri:
+            raise MlflowException(
+                "A SageMaker endpoint needs a model to start with: pass -C model_uri=<model> "
+                "(and optionally -C deployment_name=<name>), or create its first deployment with --endpoint.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        deployment = config.pop("deployment_name", "primary")
+        self._deploy(self._client.create, deployment, name, model_uri, None, config)
+        return json.loads(self._client.get(name, ""))
+
+    @translate_errors
+    def update_endpoint(self, endpoint, config=None):
+        return json.loads(self._client.update_endpoint(endpoint, _config_json(config)))
+
+    @translate_errors
+    def delete_endpoint(self, endpoint):
+        self._client.delete(endpoint, "", "{}")
+
+    @translate_errors
+    def list_endpoints(self):
+        return json.loads(self._client.list(""))
+
+    @translate_errors
+    def get_endpoint(self, endpoint):
+        return json.loads(self._client.get(endpoint, ""))
 
 
 def run_local(name, model_uri, flavor=None, config=None):

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 #include <regex>
+#include <set>
 
 #include "common/archive.h"
 #include "mlflow_bridge/logging.h"
@@ -305,17 +306,144 @@ struct SageMakerClient::Impl {
     return model_name;
   }
 
-  StatusOr<std::string> NewConfig(Session& s, const std::string& name, const json& variants, Created& created) {
+  // A new endpoint config with `variants`. Async inference and data capture
+  // come from the call's config, else from `previous` (the config it replaces).
+  StatusOr<std::string> NewConfig(Session& s, const std::string& name, const json& variants, Created& created,
+                                  const json& previous = json::object()) {
     std::string config_name = UniqueName(name, "-config-");
     json cfg = {{"EndpointConfigName", config_name},
                 {"ProductionVariants", variants},
                 {"Tags", json::array({Tag(kManagedByKey, kManagedBy), Tag("app_name", name)})}};
-    if (!IsEmpty(s.config["async_inference_config"])) cfg["AsyncInferenceConfig"] = s.config["async_inference_config"];
-    if (!IsEmpty(s.config["data_capture_config"])) cfg["DataCaptureConfig"] = s.config["data_capture_config"];
+    for (const auto& [key, field] : {std::pair<const char*, const char*>{"async_inference_config", "AsyncInferenceConfig"},
+                                     {"data_capture_config", "DataCaptureConfig"}}) {
+      if (!IsEmpty(s.config[key])) {
+        cfg[field] = s.config[key];
+      } else if (previous.contains(field)) {
+        cfg[field] = previous[field];
+      }
+    }
     auto made = s.stub->CreateEndpointConfig(cfg);
     if (!made.ok()) return made.status();
     created.configs.push_back(config_name);
     return config_name;
+  }
+
+  // Deletes the endpoint config `old_config` and the models (with their S3
+  // archives) of its variants that `keep` no longer uses.
+  void DeleteUnused(Session& s, const json& old_config, const json& keep) {
+    std::set<std::string> kept;
+    for (const auto& v : keep) kept.insert(v.value("ModelName", ""));
+    Created leftovers;
+    leftovers.configs.push_back(old_config.value("EndpointConfigName", ""));
+    for (const auto& v : old_config.value("ProductionVariants", json::array())) {
+      std::string model = v.value("ModelName", "");
+      if (kept.count(model)) continue;
+      auto described = s.stub->DescribeModel({{"ModelName", model}});
+      if (described.ok()) leftovers.s3_urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
+      leftovers.models.push_back(model);
+    }
+    Rollback(s, leftovers);
+  }
+
+  StatusOr<json> DescribeCurrent(Session& s, const std::string& endpoint) {
+    auto current = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
+    if (!current.ok() && current.status().code() == StatusCode::kResourceDoesNotExist) {
+      return NotFoundError("No SageMaker endpoint named '" + endpoint + "' in " + s.region +
+                           ". See the existing ones with `mlflow deployments list -t sagemaker-endpoints:/" + s.region + "`.");
+    }
+    return current;
+  }
+
+  // Moves an existing endpoint onto a new endpoint config whose variants
+  // `change` derives from the current ones (and from a new model made from
+  // `request`, when there is one); `change` returning null means nothing to do.
+  // On failure, what this made is deleted and the endpoint keeps what it had;
+  // on success (archive=false), what the endpoint no longer uses is deleted.
+  Status Rollout(Session& s, const std::optional<SageMakerDeployRequest>& request, const std::string& endpoint,
+                 const std::string& what, const std::function<StatusOr<json>(json, const std::string&)>& change) {
+    auto current = DescribeCurrent(s, endpoint);
+    if (!current.ok()) return current.status();
+    auto old_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    if (!old_config.ok()) return old_config.status();
+    Created created;
+    auto fail = [&](const Status& why) {
+      Rollback(s, created);
+      return why.WithContext(what + " failed; the endpoint keeps its previous model");
+    };
+    std::string model;
+    if (request) {
+      auto made = NewModel(s, *request, created);
+      if (!made.ok()) return fail(made.status());
+      model = *made;
+    }
+    // The variants as they serve now: weights and instance counts set since the
+    // config was made (UpdateEndpointWeightsAndCapacities) carry over.
+    json serving = old_config->value("ProductionVariants", json::array());
+    for (auto& v : serving) {
+      for (const auto& live : current->value("ProductionVariants", json::array())) {
+        if (live.value("VariantName", "") != v.value("VariantName", "")) continue;
+        if (live.contains("CurrentWeight")) v["InitialVariantWeight"] = live["CurrentWeight"];
+        if (live.contains("CurrentInstanceCount") && v.contains("InitialInstanceCount")) {
+          v["InitialInstanceCount"] = live["CurrentInstanceCount"];
+        }
+      }
+    }
+    auto variants = change(serving, model);
+    if (!variants.ok()) return fail(variants.status());
+    if (variants->is_null()) return OkStatus();
+    auto config_name = NewConfig(s, endpoint, *variants, created, *old_config);
+    if (!config_name.ok()) return fail(config_name.status());
+    json update = {{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}};
+    if (!IsEmpty(s.config["deployment_config"])) update["DeploymentConfig"] = s.config["deployment_config"];
+    auto updated = s.stub->UpdateEndpoint(update);
+    if (!updated.ok()) return fail(updated.status());
+    if (!s.config["synchronous"].get<bool>()) return OkStatus();
+    auto done = Wait(s, endpoint, "finish updating", [&](const StatusOr<json>& d) -> std::optional<Status> {
+      if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
+      std::string status = d->value("EndpointStatus", "");
+      if (status == "InService") {
+        if (d->value("EndpointConfigName", "") == *config_name) return OkStatus();
+        return InternalError("SageMaker rolled the update of '" + endpoint + "' back" +
+                             (d->contains("FailureReason") ? ": " + Redact(d->value("FailureReason", "")) : "."));
+      }
+      if (status == "Failed" || status == "UpdateRollbackFailed") return FailureOf(*d, endpoint);
+      return std::nullopt;
+    });
+    if (!done.ok()) return fail(done.status());
+    if (!s.config["archive"].get<bool>()) DeleteUnused(s, *old_config, *variants);
+    return OkStatus();
+  }
+
+  // A deployment of an MLflow endpoint: one production variant.
+  StatusOr<json> DescribeVariant(Session& s, const std::string& name, const std::string& endpoint) {
+    auto current = DescribeCurrent(s, endpoint);
+    if (!current.ok()) return current.status();
+    auto cfg = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    if (!cfg.ok()) return cfg.status();
+    for (const auto& v : cfg->value("ProductionVariants", json::array())) {
+      if (v.value("VariantName", "") != name) continue;
+      json live = json::object();
+      for (const auto& pv : current->value("ProductionVariants", json::array())) {
+        if (pv.value("VariantName", "") == name) live = pv;
+      }
+      json tags = json::array();
+      auto model = s.stub->DescribeModel({{"ModelName", v.value("ModelName", "")}});
+      if (model.ok()) {
+        auto t = s.stub->ListTags({{"ResourceArn", model->value("ModelArn", "")}});
+        if (t.ok()) tags = t->value("Tags", json::array());
+      }
+      return json{{"name", name},
+                  {"flavor", "python_function"},
+                  {"endpoint", endpoint},
+                  {"status", current->value("EndpointStatus", "")},
+                  {"model_name", v.value("ModelName", "")},
+                  {"model_uri", TagValue(tags, kModelUriKey)},
+                  {"run_id", TagValue(tags, kRunIdKey)},
+                  {"weight", live.value("CurrentWeight", v.value("InitialVariantWeight", 0.0))},
+                  {"instance_count", live.value("CurrentInstanceCount", v.value("InitialInstanceCount", 0))},
+                  {"instance_type", v.value("InstanceType", "")}};
+    }
+    return NotFoundError("Endpoint '" + endpoint + "' has no deployment named '" + name + "'.");
   }
 
   json Describe(const json& endpoint, const json& tags) {
@@ -340,14 +468,8 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<json> DescribeWithTags(Session& s, const std::string& name) {
-    auto endpoint = s.stub->DescribeEndpoint({{"EndpointName", name}});
-    if (!endpoint.ok()) {
-      if (endpoint.status().code() == StatusCode::kResourceDoesNotExist) {
-        return NotFoundError("No SageMaker endpoint named '" + name + "' in " + s.region +
-                             ". See the existing ones with `mlflow deployments list -t sagemaker-endpoints:/" + s.region + "`.");
-      }
-      return endpoint.status();
-    }
+    auto endpoint = DescribeCurrent(s, name);
+    if (!endpoint.ok()) return endpoint.status();
     auto tags = s.stub->ListTags({{"ResourceArn", endpoint->value("EndpointArn", "")}});
     return Describe(*endpoint, tags.ok() ? tags->value("Tags", json::array()) : json::array());
   }
@@ -388,6 +510,8 @@ const ConfigSchema& SageMakerClient::Schema() {
       {"synchronous", ConfigType::kBool, true, "Wait until the endpoint is InService (or deleted)."},
       {"timeout_seconds", ConfigType::kInt, 1200, "How long to wait when synchronous.", 1, 86400},
       {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.", 0.01, 300},
+      {"initial_weight", ConfigType::kFloat, 0.0,
+       "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.", 0, 1e6},
       {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
       {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
       {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
@@ -426,6 +550,8 @@ std::string SageMakerClient::Help() {
 
 StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(request.name));
+  const std::string endpoint = request.endpoint.empty() ? request.name : request.endpoint;
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(endpoint));
   auto session = impl_->Open(request.config);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
@@ -433,46 +559,66 @@ StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& r
     return InvalidParameterError("create_deployment only creates (mode=create); use update_deployment with mode=" +
                                  s.config["mode"].get<std::string>() + ".");
   }
-  auto existing = s.stub->DescribeEndpoint({{"EndpointName", request.name}});
+  auto existing = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
   if (existing.ok()) {
-    return AlreadyExistsError("A SageMaker endpoint named '" + request.name + "' already exists in " + s.region +
-                              ". Update it with `mlflow deployments update` or delete it first.");
+    if (request.endpoint.empty()) {
+      return AlreadyExistsError("A SageMaker endpoint named '" + endpoint + "' already exists in " + s.region +
+                                ". Update it with `mlflow deployments update` or delete it first.");
+    }
+    // A new deployment of an existing MLflow endpoint: one more variant.
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->Rollout(s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
+                          [&](json variants, const std::string& model) -> StatusOr<json> {
+                            for (const auto& v : variants) {
+                              if (v.value("VariantName", "") == request.name) {
+                                return AlreadyExistsError("Endpoint '" + endpoint + "' already has a deployment named '" +
+                                                          request.name + "'.");
+                              }
+                            }
+                            variants.push_back(impl_->Variant(s, request.name, model, s.config["initial_weight"].get<double>()));
+                            return variants;
+                          }));
+    return impl_->DescribeVariant(s, request.name, endpoint);
   }
   if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
 
   Impl::Created created;
   auto fail = [&](const Status& why) {
-    LogWarning("Creating '" + request.name + "' failed; deleting what it created.");
+    LogWarning("Creating '" + endpoint + "' failed; deleting what it created.");
     impl_->Rollback(s, created);
     return why.WithContext("Creating SageMaker deployment '" + request.name + "' failed; nothing was left behind");
   };
   auto model = impl_->NewModel(s, request, created);
   if (!model.ok()) return fail(model.status());
-  std::string variant = s.config["variant_name"].get<std::string>().empty() ? *model : s.config["variant_name"].get<std::string>();
-  auto config_name = impl_->NewConfig(s, request.name, json::array({impl_->Variant(s, variant, *model, 1.0)}), created);
+  std::string variant = !request.endpoint.empty() ? request.name
+                        : s.config["variant_name"].get<std::string>().empty() ? *model
+                                                                                : s.config["variant_name"].get<std::string>();
+  auto config_name = impl_->NewConfig(s, endpoint, json::array({impl_->Variant(s, variant, *model, 1.0)}), created);
   if (!config_name.ok()) return fail(config_name.status());
   json tags = UserTags(s.config);
   tags.push_back(Tag(kManagedByKey, kManagedBy));
   tags.push_back(Tag(kModelUriKey, request.model_uri));
   if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
-  auto endpoint = s.stub->CreateEndpoint({{"EndpointName", request.name}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
-  if (!endpoint.ok()) return fail(endpoint.status());
-  created.endpoints.push_back(request.name);
+  auto made = s.stub->CreateEndpoint({{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
+  if (!made.ok()) return fail(made.status());
+  created.endpoints.push_back(endpoint);
   if (s.config["synchronous"].get<bool>()) {
-    auto done = impl_->Wait(s, request.name, "be InService", [&](const StatusOr<json>& d) -> std::optional<Status> {
+    auto done = impl_->Wait(s, endpoint, "be InService", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
       std::string status = d->value("EndpointStatus", "");
       if (status == "InService") return OkStatus();
-      if (status == "Failed" || status == "OutOfService") return Impl::FailureOf(*d, request.name);
+      if (status == "Failed" || status == "OutOfService") return Impl::FailureOf(*d, endpoint);
       return std::nullopt;
     });
     if (!done.ok()) return fail(done.status());
   }
-  return impl_->DescribeWithTags(s, request.name);
+  if (!request.endpoint.empty()) return impl_->DescribeVariant(s, request.name, endpoint);
+  return impl_->DescribeWithTags(s, endpoint);
 }
 
 StatusOr<json> SageMakerClient::UpdateDeployment(const SageMakerDeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(request.name));
+  const std::string endpoint = request.endpoint.empty() ? request.name : request.endpoint;
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(endpoint));
   json given = request.config;
   if (!given.contains("mode")) given["mode"] = "replace";
   auto session = impl_->Open(given);
@@ -480,68 +626,30 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const SageMakerDeployRequest& r
   Impl::Session& s = *session;
   std::string mode = s.config["mode"];
   if (mode == "create") return InvalidParameterError("update_deployment takes mode=replace or mode=add, not create.");
-  auto current = impl_->DescribeWithTags(s, request.name);
-  if (!current.ok()) return current.status();
-  auto old_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", (*current)["endpoint_config_name"]}});
-  if (!old_config.ok()) return old_config.status();
-
-  Impl::Created created;
-  auto fail = [&](const Status& why) {
-    impl_->Rollback(s, created);
-    return why.WithContext("Updating SageMaker deployment '" + request.name + "' failed; the endpoint keeps its previous model");
-  };
-  auto model = impl_->NewModel(s, request, created);
-  if (!model.ok()) return fail(model.status());
-  std::string variant = s.config["variant_name"].get<std::string>().empty() ? *model : s.config["variant_name"].get<std::string>();
-  json variants = json::array();
-  if (mode == "add") {
-    variants = old_config->value("ProductionVariants", json::array());
+  std::string what = "Updating SageMaker deployment '" + request.name + "'";
+  Status rolled = impl_->Rollout(s, request, endpoint, what, [&](json variants, const std::string& model) -> StatusOr<json> {
+    if (!request.endpoint.empty()) {  // the variant named like the deployment gets the new model
+      for (auto& v : variants) {
+        if (v.value("VariantName", "") == request.name) {
+          v["ModelName"] = model;
+          return variants;
+        }
+      }
+      return NotFoundError("Endpoint '" + endpoint + "' has no deployment named '" + request.name + "'.");
+    }
+    std::string variant = s.config["variant_name"].get<std::string>().empty() ? model : s.config["variant_name"].get<std::string>();
+    if (mode == "replace") return json::array({impl_->Variant(s, variant, model, 1.0)});
     for (const auto& v : variants) {
       if (v.value("VariantName", "") == variant) {
-        return fail(InvalidParameterError("The endpoint already has a variant named '" + variant +
-                                          "'. Choose another with -C variant_name=..."));
+        return InvalidParameterError("The endpoint already has a variant named '" + variant + "'. Choose another with -C variant_name=...");
       }
     }
-  }
-  variants.push_back(impl_->Variant(s, variant, *model, mode == "add" ? 0.0 : 1.0));
-  auto config_name = impl_->NewConfig(s, request.name, variants, created);
-  if (!config_name.ok()) return fail(config_name.status());
-  json update = {{"EndpointName", request.name}, {"EndpointConfigName", *config_name}};
-  if (!IsEmpty(s.config["deployment_config"])) update["DeploymentConfig"] = s.config["deployment_config"];
-  auto updated = s.stub->UpdateEndpoint(update);
-  if (!updated.ok()) return fail(updated.status());
-  if (s.config["synchronous"].get<bool>()) {
-    auto done = impl_->Wait(s, request.name, "finish updating", [&](const StatusOr<json>& d) -> std::optional<Status> {
-      if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
-      std::string status = d->value("EndpointStatus", "");
-      if (status == "InService") {
-        if (d->value("EndpointConfigName", "") == *config_name) return OkStatus();
-        return InternalError("SageMaker rolled the update of '" + request.name + "' back" +
-                             (d->contains("FailureReason") ? ": " + Redact(d->value("FailureReason", "")) : "."));
-      }
-      if (status == "Failed" || status == "UpdateRollbackFailed") return Impl::FailureOf(*d, request.name);
-      return std::nullopt;
-    });
-    if (!done.ok()) {
-      // The endpoint is on its previous config again (or failed); our new config and model are unused.
-      return fail(done.status());
-    }
-    if (!s.config["archive"].get<bool>()) {
-      // What the endpoint no longer uses: the old config, and in replace mode the old models and archives.
-      if (mode == "replace") {
-        std::vector<std::string> urls;
-        for (const auto& v : old_config->value("ProductionVariants", json::array())) {
-          std::string old_model = v.value("ModelName", "");
-          auto described = s.stub->DescribeModel({{"ModelName", old_model}});
-          if (described.ok()) urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
-          (void)s.stub->DeleteModel({{"ModelName", old_model}});
-        }
-        impl_->DeleteObjects(s, urls);
-      }
-      (void)s.stub->DeleteEndpointConfig({{"EndpointConfigName", old_config->value("EndpointConfigName", "")}});
-    }
-  }
-  auto out = impl_->DescribeWithTags(s, request.name);
+    variants.push_back(impl_->Variant(s, variant, model, 0.0));
+    return variants;
+  });
+  if (!rolled.ok()) return rolled;
+  if (!request.endpoint.empty()) return impl_->DescribeVariant(s, request.name, endpoint);
+  auto out = impl_->DescribeWithTags(s, endpoint);
   if (out.ok() && mode == "replace") {
     json tags = json::array({Tag(kModelUriKey, request.model_uri), Tag(kRunIdKey, request.run_id)});
     (void)s.stub->AddTags({{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}});
@@ -551,13 +659,30 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const SageMakerDeployRequest& r
   return out;
 }
 
-Status SageMakerClient::DeleteDeployment(const std::string& name, const json& config) {
+Status SageMakerClient::DeleteDeployment(const std::string& name, const std::string& endpoint_name, const json& config) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(name));
   json given = config.is_object() ? config : json::object();
   if (!given.contains("timeout_seconds")) given["timeout_seconds"] = 300;
   auto session = impl_->Open(given);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
+  if (!endpoint_name.empty()) {  // one variant of an endpoint
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(endpoint_name));
+    Status removed = impl_->Rollout(s, std::nullopt, endpoint_name, "Deleting deployment '" + name + "' of endpoint '" + endpoint_name + "'",
+                                  [&](json variants, const std::string&) -> StatusOr<json> {
+                                    json kept = json::array();
+                                    for (const auto& v : variants) {
+                                      if (v.value("VariantName", "") != name) kept.push_back(v);
+                                    }
+                                    if (kept.size() == variants.size()) return json();  // not there: nothing to do
+                                    if (kept.empty()) {
+                                      return InvalidParameterError("'" + name + "' is the last deployment of endpoint '" + endpoint_name +
+                                                                   "'; delete the endpoint instead.");
+                                    }
+                                    return kept;
+                                  });
+    return removed.code() == StatusCode::kResourceDoesNotExist ? OkStatus() : removed;
+  }
   auto endpoint = s.stub->DescribeEndpoint({{"EndpointName", name}});
   if (!endpoint.ok()) {
     return endpoint.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : endpoint.status();
@@ -574,31 +699,33 @@ Status SageMakerClient::DeleteDeployment(const std::string& name, const json& co
     return std::nullopt;
   });
   if (!gone.ok()) return gone.status();
-  if (!s.config["archive"].get<bool>() && endpoint_config.ok()) {
-    Impl::Created leftovers;
-    leftovers.configs.push_back(endpoint_config->value("EndpointConfigName", ""));
-    for (const auto& v : endpoint_config->value("ProductionVariants", json::array())) {
-      std::string model = v.value("ModelName", "");
-      auto described = s.stub->DescribeModel({{"ModelName", model}});
-      if (described.ok()) leftovers.s3_urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
-      leftovers.models.push_back(model);
-    }
-    impl_->Rollback(s, leftovers);
-  }
+  if (!s.config["archive"].get<bool>() && endpoint_config.ok()) impl_->DeleteUnused(s, *endpoint_config, json::array());
   return OkStatus();
 }
 
-StatusOr<json> SageMakerClient::GetDeployment(const std::string& name) {
+StatusOr<json> SageMakerClient::GetDeployment(const std::string& name, const std::string& endpoint) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(name));
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
+  if (!endpoint.empty()) return impl_->DescribeVariant(*session, name, endpoint);
   return impl_->DescribeWithTags(*session, name);
 }
 
-StatusOr<json> SageMakerClient::ListDeployments() {
+StatusOr<json> SageMakerClient::ListDeployments(const std::string& endpoint) {
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
+  if (!endpoint.empty()) {
+    auto described = impl_->DescribeWithTags(s, endpoint);
+    if (!described.ok()) return described.status();
+    json out = json::array();
+    for (const auto& v : (*described)["variants"]) {
+      auto variant = impl_->DescribeVariant(s, v["name"], endpoint);
+      if (!variant.ok()) return variant.status();
+      out.push_back(*variant);
+    }
+    return out;
+  }
   json out = json::array();
   json page_request = {{"MaxResults", 100}};
   while (true) {
@@ -624,17 +751,78 @@ StatusOr<json> SageMakerClient::ListDeployments() {
   return out;
 }
 
+StatusOr<json> SageMakerClient::UpdateEndpointWeights(const std::string& endpoint, const json& config) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(endpoint));
+  json given = config.is_object() ? config : json::object();
+  json weights = json::object(), counts = json::object();
+  for (auto [key, into] : {std::pair<const char*, json*>{"weights", &weights}, {"instance_counts", &counts}}) {
+    if (!given.contains(key)) continue;
+    json v = given[key];
+    if (v.is_string()) v = json::parse(v.get<std::string>(), nullptr, false);
+    if (!v.is_object()) {
+      return InvalidParameterError(std::string("Config key '") + key + "' must be a JSON object of deployment -> number, e.g. " +
+                                   "'{\"blue\": 90, \"green\": 10}'.");
+    }
+    *into = v;
+    given.erase(key);
+  }
+  if (weights.empty() && counts.empty()) {
+    return InvalidParameterError("update_endpoint needs -C weights='{\"<deployment>\": <weight>, ...}' and/or "
+                                 "-C instance_counts='{\"<deployment>\": <count>}'.");
+  }
+  auto session = impl_->Open(given);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  auto current = impl_->DescribeWithTags(s, endpoint);
+  if (!current.ok()) return current.status();
+  std::set<std::string> known;
+  for (const auto& v : (*current)["variants"]) known.insert(v["name"].get<std::string>());
+  json desired = json::array();
+  std::set<std::string> named;
+  for (const auto* m : {&weights, &counts}) {
+    for (const auto& [k, v] : m->items()) {
+      if (!known.count(k)) return NotFoundError("Endpoint '" + endpoint + "' has no deployment named '" + k + "'.");
+      if (!v.is_number() || v.get<double>() < 0) {
+        return InvalidParameterError("The value for deployment '" + k + "' must be a number >= 0, got " + v.dump() + ".");
+      }
+      named.insert(k);
+    }
+  }
+  for (const auto& k : named) {
+    json d = {{"VariantName", k}};
+    if (weights.contains(k)) d["DesiredWeight"] = weights[k];
+    if (counts.contains(k)) d["DesiredInstanceCount"] = counts[k].get<int>();
+    desired.push_back(d);
+  }
+  auto updated = s.stub->UpdateEndpointWeightsAndCapacities({{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
+  if (!updated.ok()) return updated.status();
+  if (s.config["synchronous"].get<bool>()) {
+    auto done = impl_->Wait(s, endpoint, "apply the new weights", [&](const StatusOr<json>& d) -> std::optional<Status> {
+      if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
+      std::string status = d->value("EndpointStatus", "");
+      if (status == "InService") return OkStatus();
+      if (status == "Failed") return Impl::FailureOf(*d, endpoint);
+      return std::nullopt;
+    });
+    if (!done.ok()) return done.status();
+  }
+  return impl_->DescribeWithTags(s, endpoint);
+}
+
 StatusOr<std::vector<std::string>> SageMakerClient::Predict(const std::string& name, const std::vector<std::string>& bodies,
-                                                            const std::string& content_type) {
+                                                            const std::string& content_type, const std::string& endpoint) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(name));
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
+  // With an endpoint, the deployment is a variant: address it directly.
+  const std::string& target = endpoint.empty() ? name : endpoint;
+  const std::string variant = endpoint.empty() ? "" : name;
   std::vector<std::string> answers;
   for (size_t i = 0; i < bodies.size(); ++i) {
-    auto r = session->stub->InvokeEndpoint(name, bodies[i], content_type, "application/json");
+    auto r = session->stub->InvokeEndpoint(target, bodies[i], content_type, "application/json", "", variant);
     if (!r.ok()) {
       std::string part = bodies.size() > 1 ? " (part " + std::to_string(i + 1) + " of " + std::to_string(bodies.size()) + ")" : "";
-      return r.status().WithContext("Scoring on SageMaker endpoint '" + name + "' failed" + part);
+      return r.status().WithContext("Scoring on SageMaker endpoint '" + target + "' failed" + part);
     }
     answers.push_back(std::move(r->body));
   }
