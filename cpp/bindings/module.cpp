@@ -37,7 +37,11 @@ auto NoGil(Fn&& fn) {
   std::optional<decltype(fn())> result;
   {
     py::gil_scoped_release release;
-    result.emplace(fn());
+    try {
+      result.emplace(fn());
+    } catch (const std::exception& e) {  // the core should not throw; if it does, it is still an MLflow error
+      result.emplace(InternalError(std::string("unexpected error in the native core: ") + e.what()));
+    }
   }
   if (PyErr_Occurred()) throw py::error_already_set();
   return Unwrap(std::move(*result));

@@ -1,5 +1,6 @@
 """Resolving and downloading model URIs: MLflow's job, kept in Python."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -7,19 +8,32 @@ import tempfile
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
+from mlflow.protos import databricks_pb2
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+
+from mlflow_bridge import _core
 
 
 def home() -> str:
     return os.environ.get("MLFLOW_BRIDGE_HOME") or os.path.join(os.path.expanduser("~"), ".mlflow-bridge")
 
 
-def download(model_uri: str, flavor=None):
-    """Downloads `model_uri` into a fresh staging folder under the mlflow-bridge home.
+@contextlib.contextmanager
+def staged(model_uri, flavor=None):
+    """Downloads `model_uri` into a fresh staging folder under the mlflow-bridge
+    home and yields (model_dir, run_id); the folder is removed afterwards (the
+    core may have moved the model out of it meanwhile). A None URI yields ("", "")."""
+    if model_uri is None:
+        yield "", ""
+        return
+    staging, model_dir, run_id = _download(model_uri, flavor)
+    try:
+        yield model_dir, run_id
+    finally:
+        _remove(staging)
 
-    Returns (staging, model_dir, run_id): model_dir lies inside staging; the core
-    moves it into the deployment, and the caller removes staging afterwards.
-    """
+
+def _download(model_uri: str, flavor=None):
     if flavor not in (None, "python_function"):
         raise MlflowException(
             f"Models are served through the python_function flavor; flavor '{flavor}' is not supported. "
@@ -39,10 +53,14 @@ def download(model_uri: str, flavor=None):
         model = Model.load(os.path.join(path, "MLmodel"))
     except Exception as e:  # MLflow raises many kinds here; all mean "cannot use this URI"
         _remove(staging)
+        # Keep MLflow's own code (e.g. PERMISSION_DENIED); a missing model otherwise.
+        code = e.error_code if isinstance(e, MlflowException) else "RESOURCE_DOES_NOT_EXIST"
+        if code in ("INTERNAL_ERROR", "BAD_REQUEST", "INVALID_PARAMETER_VALUE"):
+            code = "RESOURCE_DOES_NOT_EXIST"
         raise MlflowException(
-            f"Cannot load the model at '{model_uri}': {e}. Check the URI (runs:/<run-id>/<path>, "
+            f"Cannot load the model at '{model_uri}': {_core.redact(str(e))}. Check the URI (runs:/<run-id>/<path>, "
             "models:/<name>/<version>, models:/<name>@<alias> or a local path) and MLFLOW_TRACKING_URI.",
-            error_code=RESOURCE_DOES_NOT_EXIST,
+            error_code=getattr(databricks_pb2, code, RESOURCE_DOES_NOT_EXIST),
         ) from None
     if "python_function" not in model.flavors:
         _remove(staging)
@@ -56,9 +74,3 @@ def download(model_uri: str, flavor=None):
 
 def _remove(path):
     shutil.rmtree(path, ignore_errors=True)
-
-
-def cleanup(staging):
-    """Removes a staging folder (what the core did not take of it)."""
-    if staging:
-        _remove(staging)

@@ -42,7 +42,7 @@ TEST(RedactTest, BearerAndBasicAnywhere) {
 
 TEST(RedactTest, KeyValuePairs) {
   EXPECT_EQ(Redact("password=hunter2"), "password=***");
-  EXPECT_EQ(Redact("db_passwd: hunter2 next"), "db_passwd: *** next");
+  EXPECT_EQ(Redact("db_passwd: hunter2 next"), "db_passwd: ***");  // a header-like line: all of its value
   EXPECT_EQ(Redact("client_secret=abc&grant_type=client_credentials"),
             "client_secret=***&grant_type=client_credentials");
   EXPECT_EQ(Redact("{\"access_token\": \"eyJ.abc\", \"expires_in\": 3600}"),

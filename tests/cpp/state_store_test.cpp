@@ -145,7 +145,7 @@ TEST_F(StateStoreTest, LockCreatesLockFile) {
   {
     auto lock = store.Lock("m");
     ASSERT_TRUE(lock.ok()) << lock.status().ToString();
-    EXPECT_TRUE(fs::exists(root_ / "locks/m.lock"));
+    EXPECT_TRUE(fs::exists(root_ / "locks/deployments/m.lock"));
   }
   // Released on destruction: it can be taken again (would block forever otherwise).
   auto again = store.Lock("m");

@@ -141,3 +141,25 @@ def test_model_without_pyfunc_flavor_and_bad_flavor(client, models, tmp_path, ho
 def test_endpoints_are_not_part_of_local(client, models):
     e = error_of(client.create_deployment, "tiny", models["version1"], endpoint="ep")
     assert "no endpoints" in e.message
+
+
+def test_update_of_a_dead_deployment_does_not_take_another_ones_port(client, models):
+    import signal
+    import time
+
+    first = client.create_deployment("first", models["version1"])
+    os.kill(first["pid"], signal.SIGKILL)
+    while client.get_deployment("first")["status"] != "exited":
+        time.sleep(0.05)
+    client.create_deployment("second", models["version2"], config={"port": first["port"]})
+    e = error_of(client.update_deployment, "first", models["version1"])
+    assert "already in use" in e.message
+    assert client.predict("second", ROWS)["predictions"] == pytest.approx([3.0, 6.0, 14.0])
+
+
+def test_a_name_like_a_port_lock_is_fine(client, models):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    info = client.create_deployment(f"port-{port}", models["version1"], config={"port": port})
+    assert info["port"] == port

@@ -325,3 +325,48 @@ def test_mlflow_endpoints_are_sagemaker_endpoints_and_deployments_are_variants(c
 def test_create_endpoint_needs_a_model(client):
     with pytest.raises(MlflowException, match="needs a model"):
         client.create_endpoint("shop", config=BASE)
+
+
+def test_what_mlflow_bridge_did_not_create_is_never_deleted(client, models, sm, s3):
+    s3.create_bucket(Bucket="training", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="training", Key="job/output/model.tar.gz", Body=b"weights")
+    sm.create_model(
+        ModelName="from-training",
+        ExecutionRoleArn=BASE["execution_role_arn"],
+        PrimaryContainer={"Image": "i", "ModelDataUrl": "s3://training/job/output/model.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="console-config",
+        ProductionVariants=[{"VariantName": "v", "ModelName": "from-training", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
+    )
+    sm.create_endpoint(EndpointName="console", EndpointConfigName="console-config")
+
+    client.update_deployment("console", models["version1"], config=config())
+    assert "from-training" in resources(sm, s3)["models"]
+    assert "console-config" in resources(sm, s3)["configs"]
+    client.delete_deployment("console")
+    left = resources(sm, s3)
+    assert left["endpoints"] == [] and left["models"] == ["from-training"] and left["configs"] == ["console-config"]
+    assert s3.get_object(Bucket="training", Key="job/output/model.tar.gz")["Body"].read() == b"weights"
+
+
+def test_execution_role_defaults_to_the_assumed_role_with_its_path(aws, home, models, sm):
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName="deployer", Path="/service-role/", AssumeRolePolicyDocument="{}")
+    client = get_deploy_client(f"{TARGET}/arn:aws:iam::{ACCOUNT}:role/service-role/deployer")
+    cfg = {k: v for k, v in config().items() if k != "execution_role_arn"}
+    client.create_deployment("churn", models["version1"], config=cfg)
+    endpoint = sm.describe_endpoint(EndpointName="churn")
+    model = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"][0]["ModelName"]
+    assert sm.describe_model(ModelName=model)["ExecutionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/service-role/deployer"
+
+
+def test_an_update_still_running_at_the_timeout_is_not_rolled_back(client, models, sm, s3):
+    client.create_deployment("churn", models["version1"], config=config())
+    moto_sagemaker.set_defaults(update=["Updating"])
+    with pytest.raises(MlflowException) as e:
+        client.update_deployment("churn", models["version2"], config=config(timeout_seconds="1"))
+    assert e.value.error_code == "DEADLINE_EXCEEDED" and "still updating" in e.value.message
+    endpoint = sm.describe_endpoint(EndpointName="churn")
+    assert endpoint["EndpointConfigName"] in resources(sm, s3)["configs"]  # what it updates onto is still there
+    assert len(resources(sm, s3)["models"]) == 2

@@ -276,7 +276,8 @@ std::string Redact(std::string_view text) {
 bool IsSensitiveHeader(std::string_view name) {
   static constexpr std::array<std::string_view, 6> kExact = {
       "authorization", "proxy-authorization", "cookie", "set-cookie", "x-amz-security-token", "x-api-key"};
-  static constexpr std::array<std::string_view, 6> kParts = {"token", "secret", "password", "key", "signature", "credential"};
+  static constexpr std::array<std::string_view, 7> kParts = {"token", "secret",    "pass",      "pwd",
+                                                             "key",   "signature", "credential"};
   std::string n = ToLower(name);
   for (std::string_view e : kExact)
     if (n == e) return true;

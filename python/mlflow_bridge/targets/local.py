@@ -46,16 +46,8 @@ class LocalDeploymentClient(BaseDeploymentClient):
 
     def _deploy(self, method, name, model_uri, flavor, config):
         config = _config_json(config)
-        staging = model_dir = None
-        run_id = ""
-        try:
-            if model_uri is not None:
-                staging, model_dir, run_id = _model.download(model_uri, flavor)
-            return json.loads(
-                method(name, model_uri or "", run_id, flavor or "", model_dir or "", sys.executable, config)
-            )
-        finally:
-            _model.cleanup(staging)
+        with _model.staged(model_uri, flavor) as (model_dir, run_id):
+            return json.loads(method(name, model_uri or "", run_id, flavor or "", model_dir, sys.executable, config))
 
     @translate_errors
     def create_deployment(self, name, model_uri, flavor=None, config=None, endpoint=None):
@@ -74,6 +66,11 @@ class LocalDeploymentClient(BaseDeploymentClient):
     @translate_errors
     def delete_deployment(self, name, config=None, endpoint=None):
         _no_endpoint(endpoint)
+        if config:
+            raise MlflowException(
+                f"delete_deployment on the local target takes no config; got {sorted(config)}.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
         self._client.delete(name)
 
     @translate_errors
@@ -97,14 +94,10 @@ class LocalDeploymentClient(BaseDeploymentClient):
 
 def run_local(name, model_uri, flavor=None, config=None):
     """Serves the model in the foreground on 127.0.0.1 until interrupted."""
-    staging = None
-    try:
-        staging, model_dir, _ = _model.download(model_uri, flavor)
+    with _model.staged(model_uri, flavor) as (model_dir, _):
         translate_errors(_core.LocalClient(_model.home()).run_local)(
             model_uri, flavor or "", model_dir, sys.executable, _config_json(config)
         )
-    finally:
-        _model.cleanup(staging)
 
 
 def target_help():

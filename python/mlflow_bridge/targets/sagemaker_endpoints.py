@@ -45,14 +45,10 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
 
     def _deploy(self, method, name, endpoint, model_uri, flavor, config):
         config = _config_json(config)
-        staging = None
-        try:
-            staging, model_dir, run_id = _model.download(model_uri, flavor)
+        with _model.staged(model_uri, flavor) as (model_dir, run_id):
             return json.loads(
                 method(name, endpoint or "", model_uri, run_id, flavor or "", model_dir, mlflow.__version__, config)
             )
-        finally:
-            _model.cleanup(staging)
 
     @translate_errors
     def create_deployment(self, name, model_uri, flavor=None, config=None, endpoint=None):

@@ -120,7 +120,7 @@ struct PortClaim {
 // The config as shown by get/list: values of secret-looking env variables masked.
 json PublicConfig(json config) {
   for (auto& [k, v] : config["env"].items()) {
-    if (IsSensitiveHeader(k)) v = "***";
+    v = IsSensitiveHeader(k) ? "***" : Redact(v.is_string() ? v.get<std::string>() : v.dump());
   }
   return config;
 }
@@ -359,7 +359,11 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
     return pid.status().WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
   }
   state["ready_at"] = NowIso(*impl_->clock);
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->store.Save(request.name, state));
+  if (Status saved = impl_->store.Save(request.name, state); !saved.ok()) {
+    (void)internal::StopProcess(*pid, seconds(5), *impl_->clock);
+    (void)impl_->store.Remove(request.name);
+    return saved.WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
+  }
   return impl_->Describe(state, false);
 }
 
@@ -378,8 +382,10 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   if (!config.ok()) return config.status();
   int port = (*config)["port"];
   if (port == 0) port = old["port"];
-  // The same port: join the running server's socket group; another: claim it.
-  auto opened = impl_->OpenPort(port, /*claim=*/port != old["port"].get<int>());
+  // The same port with the old server alive: join its socket group. Otherwise
+  // claim the port: it may have been taken since the old server exited.
+  bool join = port == old["port"].get<int>() && internal::IsAlive(Pid(old));
+  auto opened = impl_->OpenPort(port, /*claim=*/!join);
   if (!opened.ok()) return opened.status();
   const Fd& fd = (*opened)->fd;
 
@@ -496,10 +502,9 @@ Status LocalClient::RunLocal(const LocalDeployRequest& request) {
   auto config = ParseConfig(Schema(), request.config);
   if (!config.ok()) return config.status();
   int port = (*config)["port"];
-  if (port != 0) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckPortFree(port));
-  auto bound = internal::BindSharedPort(port);
-  if (!bound.ok()) return bound.status();
-  Fd fd(*bound);
+  auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
+  if (!opened.ok()) return opened.status();
+  const Fd& fd = (*opened)->fd;
   auto spec = ServerSpec(request.python_executable, request.staged_model_dir, *config, "", fd.get());
   LogInfo("Serving " + request.model_uri + " at " + Url(internal::LocalPort(fd.get())) + " (Ctrl-C stops it)");
   auto code = internal::RunForeground(spec, impl_->interrupted,

@@ -92,14 +92,14 @@ StatusOr<std::vector<std::string>> StateStore::Names() const {
   return names;
 }
 
-StatusOr<FileLock> StateStore::Lock(const std::string& name) const { return LockFile(name + ".lock"); }
+StatusOr<FileLock> StateStore::Lock(const std::string& name) const { return LockFile("deployments", name); }
 
-StatusOr<FileLock> StateStore::LockPort(int port) const { return LockFile("port-" + std::to_string(port) + ".lock"); }
+StatusOr<FileLock> StateStore::LockPort(int port) const { return LockFile("ports", std::to_string(port)); }
 
-StatusOr<FileLock> StateStore::LockFile(const std::string& file) const {
+StatusOr<FileLock> StateStore::LockFile(const std::string& kind, const std::string& id) const {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(MakePrivateDirs(root_));
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(MakePrivateDirs(root_ + "/locks"));
-  std::string path = root_ + "/locks/" + file;
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(MakePrivateDirs(root_ + "/locks/" + kind));
+  std::string path = root_ + "/locks/" + kind + "/" + id + ".lock";
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return InternalError("cannot open " + path + ": " + std::strerror(errno));
   while (flock(fd, LOCK_EX) != 0) {

@@ -2,8 +2,8 @@
 //   <root>/deployments/<name>/state.json        what `get` and `list` read
 //   <root>/deployments/<name>/rev-<n>/model     the model a revision serves
 //   <root>/deployments/<name>/rev-<n>/server.log
-//   <root>/locks/<name>.lock                    serialises changes to <name>
-//   <root>/locks/port-<n>.lock                  serialises claims on port <n>
+//   <root>/locks/deployments/<name>.lock        serialises changes to <name>
+//   <root>/locks/ports/<n>.lock                 serialises claims on port <n>
 #pragma once
 
 #include <optional>
@@ -46,7 +46,7 @@ class StateStore {
   StatusOr<FileLock> LockPort(int port) const;
 
  private:
-  StatusOr<FileLock> LockFile(const std::string& file) const;
+  StatusOr<FileLock> LockFile(const std::string& kind, const std::string& id) const;
   std::string root_;
 };
 

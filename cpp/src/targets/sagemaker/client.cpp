@@ -88,6 +88,7 @@ bool IsEmpty(const json& v) { return v.is_null() || (v.is_object() && v.empty())
 struct SageMakerClient::Impl {
   SageMakerTarget target;
   SageMakerClientOptions options;
+  bool interrupted_ = false;  // the last wait ended because the user interrupted it
 
   // One session per call: region, endpoint and role may come from the call's config.
   struct Session {
@@ -140,7 +141,7 @@ struct SageMakerClient::Impl {
           MakeAssumeRoleAwsCredentialsProvider(assume, credentials, options.transport, options.clock), options.clock);
     }
     internal::AwsCaller caller(options.transport, credentials, options.clock);
-    internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url};
+    internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url, endpoint_url};
     if (endpoint_url.empty()) overrides = {};
     s.stub = std::make_shared<SageMakerStub>(caller, s.region, internal::ResolveSageMakerEndpoints(s.region, overrides));
     s.s3 = std::make_shared<S3Client>(options.transport, credentials, options.clock, s.region, endpoint_url);
@@ -171,6 +172,7 @@ struct SageMakerClient::Impl {
         next_progress = now + seconds(15);
       }
       if (options.interrupted && options.interrupted()) {
+        interrupted_ = true;
         return InternalError("Interrupted while waiting for SageMaker endpoint '" + name + "' to " + what + ".");
       }
       if (now + interval > deadline) {
@@ -207,14 +209,19 @@ struct SageMakerClient::Impl {
   StatusOr<std::string> ExecutionRole(Session& s) {
     std::string role = s.config["execution_role_arn"];
     if (!role.empty()) return role;
-    // An assumed role can be passed on: arn:aws:sts::<acct>:assumed-role/<role>/<session>.
+    // As MLflow's target does: the caller's own role, looked up in IAM for its full ARN (with its path).
     auto me = s.stub->GetCallerIdentity();
     if (!me.ok()) return me.status();
-    static const std::regex kAssumed(R"(arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.*)");
+    static const std::regex kAssumed(R"(arn:aws[a-z-]*:sts::\d{12}:assumed-role/([^/]+)/.*)");
     std::smatch m;
-    if (std::regex_match(me->arn, m, kAssumed)) return "arn:" + m[1].str() + ":iam::" + m[2].str() + ":role/" + m[3].str();
-    return InvalidParameterError("No execution role for the model: the caller (" + me->arn +
-                                 ") is not a role. Pass the IAM role SageMaker should use with -C execution_role_arn=arn:aws:iam::<account>:role/<name>.");
+    if (!std::regex_match(me->arn, m, kAssumed)) {
+      return InvalidParameterError("No execution role for the model: the caller (" + me->arn +
+                                   ") is not a role. Pass the IAM role SageMaker should use with -C "
+                                   "execution_role_arn=arn:aws:iam::<account>:role/<name>.");
+    }
+    auto arn = s.stub->GetRoleArn(m[1].str());
+    if (!arn.ok()) return arn.status().WithContext("Looking up the execution role (or pass -C execution_role_arn=...)");
+    return arn;
   }
 
   StatusOr<std::string> Bucket(Session& s) {
@@ -287,10 +294,12 @@ struct SageMakerClient::Impl {
     if (!role.ok()) return role.status();
     auto bucket = Bucket(s);
     if (!bucket.ok()) return bucket.status();
+    // Each resource is recorded before the call that makes it: a reply lost on
+    // the way may hide that it exists, and deleting what is not there is harmless.
     std::string model_name = UniqueName(request.name, "-model-");
+    created.s3_urls.push_back("s3://" + *bucket + "/" + model_name + "/model.tar.gz");
     auto url = Upload(s, request, *bucket, model_name);
     if (!url.ok()) return url.status();
-    created.s3_urls.push_back(*url);
     json tags = UserTags(s.config);
     tags.push_back(Tag(kManagedByKey, kManagedBy));
     tags.push_back(Tag(kModelUriKey, request.model_uri));
@@ -300,9 +309,9 @@ struct SageMakerClient::Impl {
                   {"ExecutionRoleArn", *role},
                   {"Tags", tags}};
     if (!IsEmpty(s.config["vpc_config"])) model["VpcConfig"] = s.config["vpc_config"];
+    created.models.push_back(model_name);
     auto made = s.stub->CreateModel(model);
     if (!made.ok()) return made.status();
-    created.models.push_back(model_name);
     return model_name;
   }
 
@@ -322,24 +331,38 @@ struct SageMakerClient::Impl {
         cfg[field] = previous[field];
       }
     }
+    created.configs.push_back(config_name);
     auto made = s.stub->CreateEndpointConfig(cfg);
     if (!made.ok()) return made.status();
-    created.configs.push_back(config_name);
     return config_name;
   }
 
+  // Whether mlflow-bridge made the resource (its tag says so). What we did not
+  // make (e.g. a model from a training job) is never deleted.
+  bool Ours(Session& s, const std::string& arn) {
+    auto tags = s.stub->ListTags({{"ResourceArn", arn}});
+    return tags.ok() && IsManaged(tags->value("Tags", json::array()));
+  }
+
   // Deletes the endpoint config `old_config` and the models (with their S3
-  // archives) of its variants that `keep` no longer uses.
+  // archives) of its variants that `keep` no longer uses, when they are ours.
   void DeleteUnused(Session& s, const json& old_config, const json& keep) {
     std::set<std::string> kept;
     for (const auto& v : keep) kept.insert(v.value("ModelName", ""));
     Created leftovers;
-    leftovers.configs.push_back(old_config.value("EndpointConfigName", ""));
+    if (Ours(s, old_config.value("EndpointConfigArn", ""))) {
+      leftovers.configs.push_back(old_config.value("EndpointConfigName", ""));
+    }
     for (const auto& v : old_config.value("ProductionVariants", json::array())) {
       std::string model = v.value("ModelName", "");
       if (kept.count(model)) continue;
       auto described = s.stub->DescribeModel({{"ModelName", model}});
-      if (described.ok()) leftovers.s3_urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
+      if (!described.ok()) continue;
+      if (!Ours(s, described->value("ModelArn", ""))) {
+        LogInfo("Keeping model '" + model + "' and its data: mlflow-bridge did not create them.");
+        continue;
+      }
+      leftovers.s3_urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
       leftovers.models.push_back(model);
     }
     Rollback(s, leftovers);
@@ -409,7 +432,16 @@ struct SageMakerClient::Impl {
       if (status == "Failed" || status == "UpdateRollbackFailed") return FailureOf(*d, endpoint);
       return std::nullopt;
     });
-    if (!done.ok()) return fail(done.status());
+    if (!done.ok()) {
+      if (done.status().code() == StatusCode::kDeadlineExceeded || interrupted_) {
+        // SageMaker goes on updating onto the new config: taking it away now would break the endpoint.
+        return Status(done.status().code(),
+                      done.status().message() + " SageMaker is still updating endpoint '" + endpoint +
+                          "' to endpoint config '" + *config_name + "'; it was not rolled back. Follow it with "
+                          "`mlflow deployments get`; if the update fails, SageMaker returns to the previous config.");
+      }
+      return fail(done.status());
+    }
     if (!s.config["archive"].get<bool>()) DeleteUnused(s, *old_config, *variants);
     return OkStatus();
   }
@@ -598,9 +630,9 @@ StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& r
   tags.push_back(Tag(kManagedByKey, kManagedBy));
   tags.push_back(Tag(kModelUriKey, request.model_uri));
   if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
+  created.endpoints.push_back(endpoint);  // it did not exist a moment ago
   auto made = s.stub->CreateEndpoint({{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
   if (!made.ok()) return fail(made.status());
-  created.endpoints.push_back(endpoint);
   if (s.config["synchronous"].get<bool>()) {
     auto done = impl_->Wait(s, endpoint, "be InService", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());

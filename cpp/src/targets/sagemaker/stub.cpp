@@ -38,6 +38,7 @@ SageMakerEndpoints ResolveSageMakerEndpoints(std::string_view region, const Sage
   e.runtime = OrDefault(overrides.runtime, "sagemaker-runtime", "runtime.sagemaker", region);
   e.sts = OrDefault(overrides.sts, "sts", "sts", region);
   e.ecr = OrDefault(overrides.ecr, "ecr", "api.ecr", region);
+  e.iam = OrDefault(overrides.iam, "iam", "iam", region);
   return e;
 }
 
@@ -48,6 +49,10 @@ SageMakerStub::SageMakerStub(AwsCaller caller, std::string region, SageMakerEndp
   runtime_ = AwsService{"sagemaker", endpoints_.runtime, region_};
   sts_ = AwsService{"sts", endpoints_.sts, region_};
   ecr_ = AwsService{"ecr", endpoints_.ecr, region_};
+  // IAM is global: its one endpoint per partition signs for the partition's first region.
+  iam_ = AwsService{"iam", endpoints_.iam, region_.rfind("cn-", 0) == 0 ? "cn-north-1"
+                                           : region_.rfind("us-gov-", 0) == 0 ? "us-gov-west-1"
+                                                                              : "us-east-1"};
 }
 
 // ---------------------------------------------------------------- SageMaker
@@ -150,6 +155,16 @@ StatusOr<CallerIdentity> SageMakerStub::GetCallerIdentity() const {
   id.user_id = XmlTagText(*xml, "UserId").value_or("");
   if (id.account.empty() || id.arn.empty()) return InternalError(what + ": the reply has no Account or Arn");
   return id;
+}
+
+StatusOr<std::string> SageMakerStub::GetRoleArn(std::string_view role_name) const {
+  const std::string what = "IAM GetRole '" + std::string(role_name) + "'";
+  StatusOr<std::string> xml = caller_.QueryCall(iam_, "Action=GetRole&RoleName=" + UriEncode(role_name) + "&Version=2010-05-08",
+                                                Idempotency::kIdempotent, what);
+  if (!xml.ok()) return xml.status();
+  auto arn = XmlTagText(*xml, "Arn");
+  if (!arn || arn->empty()) return InternalError(what + ": the reply has no Arn");
+  return *arn;
 }
 
 // ---------------------------------------------------------------- ECR

@@ -25,6 +25,7 @@ struct SageMakerEndpoints {
   std::string runtime;  // SageMaker Runtime:  https://runtime.sagemaker.<region>.amazonaws.com
   std::string sts;      // STS:                https://sts.<region>.amazonaws.com
   std::string ecr;      // ECR:                https://api.ecr.<region>.amazonaws.com
+  std::string iam;      // IAM (global):       https://iam.amazonaws.com
 };
 
 // Resolves each endpoint as the AWS SDKs do (ResolveAwsEndpoint): the override
@@ -95,6 +96,10 @@ class SageMakerStub {
   // ---- STS (query protocol) ----
   StatusOr<CallerIdentity> GetCallerIdentity() const;
 
+  // ---- IAM (query protocol, global; signed for us-east-1) ----
+  // The ARN of role `role_name`, path included (arn:aws:iam::<acct>:role/service-role/<name>).
+  StatusOr<std::string> GetRoleArn(std::string_view role_name) const;
+
   // ---- ECR (JSON 1.1, X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Op>) ----
   // The repositoryUri of `repository_name` in the caller's registry.
   StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const;
@@ -112,7 +117,7 @@ class SageMakerStub {
   AwsCaller caller_;
   std::string region_;
   SageMakerEndpoints endpoints_;
-  AwsService api_, runtime_, sts_, ecr_;
+  AwsService api_, runtime_, sts_, ecr_, iam_;
 };
 
 }  // namespace mlflow_bridge::internal
