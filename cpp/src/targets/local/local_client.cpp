@@ -41,6 +41,10 @@ class Fd {
     if (fd_ >= 0) close(fd_);
   }
   int get() const { return fd_; }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
 
  private:
   int fd_;
@@ -248,15 +252,17 @@ struct LocalClient::Impl {
 
   // Starts a server for `state` on `fd` and waits for it; on failure stops it
   // again. `spawned` runs once the process exists, before the wait.
-  StatusOr<ProcessId> StartServer(const json& state, int fd,
+  StatusOr<ProcessId> StartServer(const json& state, Fd& fd,
                                   const std::function<Status(const ProcessId&)>& spawned = nullptr) {
     std::string name = state["name"];
     auto pid = internal::SpawnDetached(
-        ServerSpec(state["python"], state["model_dir"], state["config"], state["log_path"], fd));
+        ServerSpec(state["python"], state["model_dir"], state["config"], state["log_path"], fd.get()));
     if (!pid.ok()) return pid.status();
     Status ready = spawned ? spawned(*pid) : OkStatus();
-    if (ready.ok()) ready = WaitReady(name, *pid, fd, state["log_path"], state["config"]["timeout_seconds"]);
+    if (ready.ok()) ready = WaitReady(name, *pid, fd.get(), state["log_path"], state["config"]["timeout_seconds"]);
     if (!ready.ok()) {
+      // Our copy of the socket first: while it listens, new connections would be steered to it and wait.
+      fd.Close();
       (void)internal::StopProcess(*pid, seconds(5), *clock);
       return ready;
     }
@@ -332,7 +338,7 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
   int port = (*config)["port"];
   auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
   if (!opened.ok()) return opened.status();
-  const Fd& fd = (*opened)->fd;
+  Fd& fd = (*opened)->fd;
 
   const int revision = 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
@@ -349,7 +355,7 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
                 {"model_dir", *model_dir},    {"log_path", rev_dir + "/server.log"},
                 {"pid", 0},                   {"pid_start_time", 0},
                 {"created_at", now},          {"updated_at", now}};
-  auto pid = impl_->StartServer(state, fd.get(), [&](const ProcessId& id) {
+  auto pid = impl_->StartServer(state, fd, [&](const ProcessId& id) {
     state["pid"] = id.pid;
     state["pid_start_time"] = id.start_time;
     return impl_->store.Save(request.name, state);  // visible to `get` as "starting"
@@ -387,17 +393,21 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   bool join = port == old["port"].get<int>() && internal::IsAlive(Pid(old));
   auto opened = impl_->OpenPort(port, /*claim=*/!join);
   if (!opened.ok()) return opened.status();
-  const Fd& fd = (*opened)->fd;
+  Fd& fd = (*opened)->fd;
 
   int revision = old["revision"].get<int>() + 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
+  std::error_code ec;
+  fs::remove_all(rev_dir, ec);  // left by an update that failed before it could clean up
   std::string model_dir = old["model_dir"];
   if (!request.staged_model_dir.empty()) {
     auto adopted = impl_->AdoptModel(request.staged_model_dir, rev_dir);
-    if (!adopted.ok()) return adopted.status();
+    if (!adopted.ok()) {
+      fs::remove_all(rev_dir, ec);
+      return adopted.status();
+    }
     model_dir = *adopted;
   } else {
-    std::error_code ec;
     fs::create_directories(rev_dir, ec);
     if (ec) return InternalError("cannot create " + rev_dir + ": " + ec.message());
   }
@@ -415,9 +425,8 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   }
   if (!request.python_executable.empty()) state["python"] = request.python_executable;
 
-  auto pid = impl_->StartServer(state, fd.get());
+  auto pid = impl_->StartServer(state, fd);
   if (!pid.ok()) {
-    std::error_code ec;
     fs::remove_all(rev_dir, ec);
     return pid.status().WithContext("Updating local deployment '" + request.name +
                                     "' failed; the previous model keeps serving");
@@ -428,6 +437,7 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   Status saved = impl_->store.Save(request.name, state);
   if (!saved.ok()) {
     (void)internal::StopProcess(*pid, seconds(5), *impl_->clock);
+    fs::remove_all(rev_dir, ec);
     return saved.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving");
   }
   // The new server has taken over the port; let the old one finish what it has.

@@ -108,15 +108,22 @@ StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec) {
   CArgs argv(spec.argv), envp(spec.env);
   int log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) return InternalError(Errno(("cannot open log file " + spec.log_path).c_str()));
-  int err_pipe[2], pid_pipe[2];
+  int err_pipe[2] = {-1, -1}, pid_pipe[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {log_fd, err_pipe[0], err_pipe[1], pid_pipe[0], pid_pipe[1]}) {
+      if (fd >= 0) close(fd);
+    }
+  };
   if (pipe2(err_pipe, O_CLOEXEC) != 0 || pipe2(pid_pipe, O_CLOEXEC) != 0) {
-    close(log_fd);
-    return InternalError(Errno("pipe"));
+    Status s = InternalError(Errno("pipe"));
+    close_all();
+    return s;
   }
   pid_t child = fork();
   if (child < 0) {
-    close(log_fd);
-    return InternalError(Errno("fork"));
+    Status s = InternalError(Errno("fork"));
+    close_all();
+    return s;
   }
   if (child == 0) {
     pid_t grandchild = fork();
@@ -132,9 +139,13 @@ StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec) {
   close(err_pipe[1]);
   close(pid_pipe[1]);
   int status = 0;
-  waitpid(child, &status, 0);
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
   int pid = -1;
-  ssize_t n = read(pid_pipe[0], &pid, sizeof pid);
+  ssize_t n;
+  do {
+    n = read(pid_pipe[0], &pid, sizeof pid);
+  } while (n < 0 && errno == EINTR);
   close(pid_pipe[0]);
   int exec_errno = ReadExecErrno(err_pipe[0]);
   if (n != sizeof pid || pid <= 0) return InternalError("could not start the server process (fork failed)");
@@ -149,7 +160,12 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
   int err_pipe[2];
   if (pipe2(err_pipe, O_CLOEXEC) != 0) return InternalError(Errno("pipe"));
   pid_t child = fork();
-  if (child < 0) return InternalError(Errno("fork"));
+  if (child < 0) {
+    Status s = InternalError(Errno("fork"));
+    close(err_pipe[0]);
+    close(err_pipe[1]);
+    return s;
+  }
   if (child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     ExecChild(spec, -1, argv.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
