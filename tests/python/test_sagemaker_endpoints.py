@@ -370,3 +370,20 @@ def test_an_update_still_running_at_the_timeout_is_not_rolled_back(client, model
     endpoint = sm.describe_endpoint(EndpointName="churn")
     assert endpoint["EndpointConfigName"] in resources(sm, s3)["configs"]  # what it updates onto is still there
     assert len(resources(sm, s3)["models"]) == 2
+
+
+def test_a_large_model_goes_up_in_parts(client, models, sm, s3, tmp_path):
+    import os
+    import shutil
+
+    big = tmp_path / "big-model"
+    shutil.copytree(models["path"], big)
+    (big / "weights.bin").write_bytes(os.urandom(20 * 1024 * 1024))  # incompressible: a multipart upload
+    client.create_deployment("big", str(big), config=config())
+    [key] = resources(sm, s3)["objects"]
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ContentLength"] > 20 * 1024 * 1024
+    assert head["ETag"].strip('"').endswith("-3")  # three 8 MiB parts
+    archive = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as t:
+        assert t.extractfile("weights.bin").read() == (big / "weights.bin").read_bytes()
