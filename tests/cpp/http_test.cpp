@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
@@ -21,6 +23,8 @@
 
 namespace mlflow_bridge {
 namespace {
+
+using ::mlflow_bridge::testing::ScopedEnv;
 
 using std::chrono::milliseconds;
 
@@ -218,24 +222,6 @@ ServerResponse Echo(const ServerRequest& r) {
   resp.body = r.method + " " + r.target + " " + r.body;
   return resp;
 }
-
-// Sets (or unsets, with nullptr) an environment variable for a scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) ::setenv(name, value, 1);
-    else ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
-    else ::unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 // A port nobody listens on: bound, then closed.
 int ClosedPort() {

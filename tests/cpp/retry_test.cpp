@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.h"
+
 #include <vector>
 
 #include "mlflow_bridge/logging.h"
@@ -9,25 +11,9 @@
 namespace mlflow_bridge {
 namespace {
 
+using ::mlflow_bridge::testing::FakeClock;
+
 using std::chrono::milliseconds;
-
-// Time stands still except when the code under test sleeps.
-class FakeClock : public Clock {
- public:
-  TimePoint Now() override { return now_; }
-  void SleepFor(milliseconds d) override {
-    sleeps.push_back(d);
-    now_ += d;
-  }
-  std::chrono::system_clock::time_point WallNow() override {
-    return std::chrono::system_clock::time_point(now_.time_since_epoch());
-  }
-  void Advance(milliseconds d) { now_ += d; }
-  std::vector<milliseconds> sleeps;
-
- private:
-  TimePoint now_{};
-};
 
 // Silences (and counts) log lines for the duration of a test.
 class RetryTest : public ::testing::Test {

@@ -1,6 +1,8 @@
 #include "targets/sagemaker/s3_client.h"
 
 #include <gtest/gtest.h>
+
+#include "test_support.h"
 #include <stdlib.h>
 
 #include <chrono>
@@ -23,30 +25,13 @@
 namespace mlflow_bridge::internal {
 namespace {
 
+using ::mlflow_bridge::testing::FakeClock;
+using ::mlflow_bridge::testing::ScopedEnv;
+
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 constexpr uint64_t kMiB = 1024 * 1024;
-
-// Time stands still except when the code under test sleeps (or a test moves it).
-class FakeClock : public Clock {
- public:
-  TimePoint Now() override { return now_; }
-  void SleepFor(milliseconds d) override {
-    sleeps.push_back(d);
-    now_ += d;
-  }
-  std::chrono::system_clock::time_point WallNow() override {
-    // 2024-05-01T12:00:00Z plus the fake time elapsed.
-    return std::chrono::system_clock::time_point(std::chrono::seconds(1714564800)) +
-           std::chrono::duration_cast<std::chrono::system_clock::duration>(now_.time_since_epoch());
-  }
-  void Advance(milliseconds d) { now_ += d; }
-  std::vector<milliseconds> sleeps;
-
- private:
-  TimePoint now_{};
-};
 
 // A MockTransport whose requests take `latency` of fake time each.
 class SlowMockTransport : public MockTransport {
@@ -63,24 +48,6 @@ class SlowMockTransport : public MockTransport {
 };
 
 const AwsCredentials kCreds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "", std::nullopt};
-
-// Unsets an environment variable for the lifetime of the object.
-class ScopedEnv {
- public:
-  ScopedEnv(std::string name, const char* value) : name_(std::move(name)) {
-    if (const char* old = getenv(name_.c_str())) old_ = old;
-    if (value) setenv(name_.c_str(), value, 1);
-    else unsetenv(name_.c_str());
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_.c_str(), old_->c_str(), 1);
-    else unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 std::string QueryOf(const std::string& url) {
   size_t q = url.find('?');
@@ -162,7 +129,7 @@ class S3ClientTest : public ::testing::Test {
     EXPECT_EQ(*FindHeader(copy.headers, "Authorization"), auth);
   }
 
-  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(::mlflow_bridge::testing::Utc(2024, 5, 1, 12, 0, 0));
   std::shared_ptr<MockTransport> mock_ = std::make_shared<MockTransport>();
   std::string dir_;
   std::map<std::string, std::string> contents_;

@@ -2,6 +2,8 @@
 // MockTransport: what goes on the wire (method, URL, headers, body, SigV4),
 // how AWS error replies map onto Status codes, and the retry rule.
 #include <gtest/gtest.h>
+
+#include "test_support.h"
 #include <stdlib.h>
 
 #include <algorithm>
@@ -25,6 +27,9 @@
 namespace mlflow_bridge::internal {
 namespace {
 
+using ::mlflow_bridge::testing::ScopedEnv;
+using ::mlflow_bridge::testing::FakeClock;
+
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::system_clock;
@@ -44,46 +49,6 @@ system_clock::time_point Utc(int y, int mo, int d, int h, int mi, int s) {
   tm.tm_sec = s;
   return system_clock::from_time_t(timegm(&tm));
 }
-
-// Sets (or unsets, with nullopt) environment variables and restores them.
-class ScopedEnv {
- public:
-  ScopedEnv() = default;
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-      if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
-      else unsetenv(it->first.c_str());
-    }
-  }
-  void Set(const std::string& name, std::optional<std::string> value) {
-    const char* old = std::getenv(name.c_str());
-    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-    if (value) setenv(name.c_str(), value->c_str(), 1);
-    else unsetenv(name.c_str());
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
-// Time stands still except when the code under test sleeps (or a test advances it).
-class FakeClock : public Clock {
- public:
-  TimePoint Now() override { return steady_; }
-  void SleepFor(milliseconds d) override {
-    sleeps.push_back(d);
-    steady_ += d;
-    wall_ += d;
-  }
-  system_clock::time_point WallNow() override { return wall_; }
-  std::vector<milliseconds> sleeps;
-
- private:
-  TimePoint steady_{};
-  system_clock::time_point wall_ = Utc(2024, 1, 1, 0, 0, 0);
-};
 
 // Counts GetCredentials() calls; can be told to fail.
 class CountingProvider : public AwsCredentialsProvider {

@@ -2,6 +2,8 @@
 // botocore, and the AWS credential providers, endpoint resolution and region
 // names.
 #include <gtest/gtest.h>
+
+#include "test_support.h"
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -27,6 +29,9 @@
 
 namespace mlflow_bridge {
 namespace {
+
+using ::mlflow_bridge::testing::ScopedEnv;
+using ::mlflow_bridge::testing::FakeClock;
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
@@ -559,49 +564,6 @@ TEST(SigV4, ParseAwsIniFile) {
 
 // ============================================================ credential providers
 
-// Sets (or unsets, with nullopt) environment variables and restores them.
-class ScopedEnv {
- public:
-  ScopedEnv() = default;
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-      if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
-      else unsetenv(it->first.c_str());
-    }
-  }
-  void Set(const std::string& name, std::optional<std::string> value) {
-    const char* old = std::getenv(name.c_str());
-    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-    if (value) setenv(name.c_str(), value->c_str(), 1);
-    else unsetenv(name.c_str());
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
-class FakeClock : public Clock {
- public:
-  TimePoint Now() override { return steady_; }
-  void SleepFor(milliseconds d) override {
-    sleeps.push_back(d);
-    steady_ += d;
-    wall_ += d;
-  }
-  system_clock::time_point WallNow() override { return wall_; }
-  void AdvanceWall(std::chrono::seconds d) {
-    wall_ += d;
-    steady_ += d;
-  }
-  std::vector<milliseconds> sleeps;
-
- private:
-  TimePoint steady_{};
-  system_clock::time_point wall_ = Utc(2024, 1, 1, 0, 0, 0);
-};
-
 constexpr const char* kSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 constexpr const char* kToken = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN/abc+def==";
 
@@ -817,10 +779,10 @@ TEST_F(AwsEnvTest, CachingRefreshesNearExpiration) {
   auto cache = MakeCachingAwsCredentialsProvider(inner, clock);
 
   EXPECT_EQ(cache->GetCredentials()->access_key_id, "AKIA1");
-  clock->AdvanceWall(std::chrono::minutes(54));  // 6 minutes left: still good
+  clock->Advance(std::chrono::minutes(54));  // 6 minutes left: still good
   EXPECT_EQ(cache->GetCredentials()->access_key_id, "AKIA1");
   EXPECT_EQ(inner->calls, 1);
-  clock->AdvanceWall(std::chrono::minutes(2));  // 4 minutes left: refresh
+  clock->Advance(std::chrono::minutes(2));  // 4 minutes left: refresh
   EXPECT_EQ(cache->GetCredentials()->access_key_id, "AKIA2");
   EXPECT_EQ(inner->calls, 2);
   EXPECT_EQ(cache->GetCredentials()->access_key_id, "AKIA2");
@@ -834,7 +796,7 @@ TEST_F(AwsEnvTest, CachingKeepsLongTermCredentialsAndDoesNotCacheErrors) {
   auto cache = MakeCachingAwsCredentialsProvider(inner, clock);
   EXPECT_EQ(cache->GetCredentials().status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_TRUE(cache->GetCredentials().ok());
-  clock->AdvanceWall(std::chrono::hours(24 * 365));
+  clock->Advance(std::chrono::hours(24 * 365));
   EXPECT_TRUE(cache->GetCredentials().ok());
   EXPECT_EQ(inner->calls, 2);
 }
@@ -846,11 +808,11 @@ TEST_F(AwsEnvTest, CachingUsesStillValidCredentialsWhenRefreshFails) {
       AwsCredentials{"AKIA1", "s", "t", t0 + std::chrono::minutes(10)}, UnavailableError("sts down")});
   auto cache = MakeCachingAwsCredentialsProvider(inner, clock);
   EXPECT_TRUE(cache->GetCredentials().ok());
-  clock->AdvanceWall(std::chrono::minutes(7));  // refresh due, fails, old ones still valid
+  clock->Advance(std::chrono::minutes(7));  // refresh due, fails, old ones still valid
   auto c = cache->GetCredentials();
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->access_key_id, "AKIA1");
-  clock->AdvanceWall(std::chrono::minutes(4));  // expired: the error comes through
+  clock->Advance(std::chrono::minutes(4));  // expired: the error comes through
   EXPECT_EQ(cache->GetCredentials().status().code(), StatusCode::kTemporarilyUnavailable);
 }
 
@@ -1081,7 +1043,7 @@ TEST_F(AssumeRoleTest, CachedAssumeRoleCallsStsOncePerLifetime) {
   auto cached = MakeCachingAwsCredentialsProvider(Make(), clock_);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(cached->GetCredentials().ok());
   EXPECT_EQ(transport_->requests().size(), 1u);
-  clock_->AdvanceWall(std::chrono::minutes(56));
+  clock_->Advance(std::chrono::minutes(56));
   ASSERT_TRUE(cached->GetCredentials().ok());
   EXPECT_EQ(transport_->requests().size(), 2u);
 }
