@@ -13,18 +13,13 @@
 #include <utility>
 
 #include "auth/sigv4.h"
+#include "common/strings.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge {
 namespace internal {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
   if (pos + n > s.size()) return false;

@@ -6,14 +6,12 @@
 
 #include "mlflow_bridge/aws.h"
 
-namespace mlflow_bridge {
-namespace {
+#include "common/strings.h"
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
+namespace mlflow_bridge {
+
+using internal::Trim;
+namespace {
 
 std::string CleanUrl(std::string_view url) {
   url = Trim(url);
@@ -33,16 +31,14 @@ bool AllLower(std::string_view s) {
   return true;
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
 // The DNS suffix of the region's partition.
 std::string_view DnsSuffix(std::string_view region) {
-  if (StartsWith(region, "cn-")) return "amazonaws.com.cn";
-  if (StartsWith(region, "us-isob-")) return "sc2s.sgov.gov";
-  if (StartsWith(region, "us-isof-")) return "csp.hci.ic.gov";
-  if (StartsWith(region, "us-iso-")) return "c2s.ic.gov";
-  if (StartsWith(region, "eu-isoe-")) return "cloud.adc-e.uk";
-  if (StartsWith(region, "eusc-")) return "amazonaws.eu";
+  if (region.starts_with("cn-")) return "amazonaws.com.cn";
+  if (region.starts_with("us-isob-")) return "sc2s.sgov.gov";
+  if (region.starts_with("us-isof-")) return "csp.hci.ic.gov";
+  if (region.starts_with("us-iso-")) return "c2s.ic.gov";
+  if (region.starts_with("eu-isoe-")) return "cloud.adc-e.uk";
+  if (region.starts_with("eusc-")) return "amazonaws.eu";
   return "amazonaws.com";
 }
 
@@ -64,7 +60,7 @@ bool IsValidRegionName(std::string_view region) {
     if (parts.size() != 4 || parts[1].size() != 2 || !AllLower(parts[1])) return false;
   } else {
     if (parts[0].size() != 2 || !AllLower(parts[0])) return false;
-    if (parts.size() == 4 && parts[1] != "gov" && !(StartsWith(parts[1], "iso") && AllLower(parts[1]))) return false;
+    if (parts.size() == 4 && parts[1] != "gov" && !(parts[1].starts_with("iso") && AllLower(parts[1]))) return false;
   }
   if (!AllLower(parts[parts.size() - 2])) return false;
   std::string_view number = parts.back();
@@ -95,7 +91,7 @@ std::string ResolveAwsEndpoint(std::string_view service_id, std::string_view end
   const std::string_view suffix = DnsSuffix(region);
   if (endpoint_prefix == "iam") {  // global service: one endpoint per partition
     if (suffix == "amazonaws.com") {
-      return StartsWith(region, "us-gov-") ? "https://iam.us-gov.amazonaws.com" : "https://iam.amazonaws.com";
+      return region.starts_with("us-gov-") ? "https://iam.us-gov.amazonaws.com" : "https://iam.amazonaws.com";
     }
   }
   return "https://" + std::string(endpoint_prefix) + "." + std::string(region) + "." + std::string(suffix);

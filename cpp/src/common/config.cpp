@@ -6,9 +6,12 @@
 #include <cstdlib>
 #include <limits>
 
+#include "common/strings.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge {
+
+using internal::ToLower;
 namespace {
 
 using nlohmann::json;
@@ -65,11 +68,6 @@ Status BadValue(const ConfigKey& key, const json& value) {
 
 bool InBounds(const ConfigKey& key, double v) { return (!key.min || v >= *key.min) && (!key.max || v <= *key.max); }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::optional<long long> ParseInt(const std::string& s) {
   std::string_view v = s;
   if (!v.empty() && v.front() == '+') v.remove_prefix(1);
@@ -120,7 +118,7 @@ StatusOr<json> Convert(const ConfigKey& key, const json& v) {
     case ConfigType::kBool: {
       if (v.is_boolean()) return v;
       if (v.is_string()) {
-        std::string s = Lower(v.get<std::string>());
+        std::string s = ToLower(v.get<std::string>());
         if (s == "true" || s == "1" || s == "yes") return json(true);
         if (s == "false" || s == "0" || s == "no") return json(false);
       }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mlflow_bridge/http.h"
+#include "common/strings.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge {
@@ -43,12 +44,6 @@ std::string HostOf(const std::string& url) {
 
 bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
-std::string_view TrimWs(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
-
 std::string ShowHeaders(const HttpHeaders& headers) {
   std::string out;
   for (const auto& [k, v] : headers) out += "\n    " + k + ": " + (IsSensitiveHeader(k) ? "***" : v);
@@ -73,10 +68,10 @@ size_t OnHeader(char* data, size_t size, size_t n, void* userdata) {
     } else if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
       if (!headers->empty()) {  // obsolete line folding: continues the previous value
         headers->back().second.push_back(' ');
-        headers->back().second.append(TrimWs(line));
+        headers->back().second.append(Trim(line));
       }
     } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-      headers->emplace_back(std::string(TrimWs(line.substr(0, colon))), std::string(TrimWs(line.substr(colon + 1))));
+      headers->emplace_back(std::string(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
     }
     return size * n;
   } catch (...) {

@@ -7,23 +7,12 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.h"
 #include "auth/sigv4.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge::internal {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 template <size_t N>
 bool OneOf(std::string_view code, const std::array<std::string_view, N>& codes) {

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/strings.h"
 #include "auth/sigv4.h"
 #include "mlflow_bridge/logging.h"
 #include "targets/sagemaker/aws_protocol.h"
@@ -23,15 +24,6 @@ constexpr uint64_t kMiB = S3UploadOptions::kMiB;
 constexpr uint64_t kMaxPartSize = 5ULL * 1024 * kMiB;      // 5 GiB, S3's maximum part (and PutObject) size
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr std::string_view kDefaultContentType = "application/x-gzip";
-
-bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-bool EndsWith(std::string_view s, std::string_view p) { return s.size() >= p.size() && s.substr(s.size() - p.size()) == p; }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string XmlEscape(std::string_view s) {
   std::string out;
@@ -78,7 +70,7 @@ Status ErrorDocumentStatus(const HttpResponse& response, std::string_view what) 
   if (code == "AccessDenied") sc = StatusCode::kPermissionDenied;
   else if (code == "NoSuchUpload" || code == "NoSuchKey" || code == "NoSuchBucket") sc = StatusCode::kResourceDoesNotExist;
   else if (IsThrottlingOrBusyCode(code)) sc = StatusCode::kTemporarilyUnavailable;
-  else if (StartsWith(code, "Invalid") || code == "EntityTooSmall" || code == "MalformedXML") sc = StatusCode::kInvalidParameterValue;
+  else if (code.starts_with("Invalid") || code == "EntityTooSmall" || code == "MalformedXML") sc = StatusCode::kInvalidParameterValue;
   std::string text = std::string(what) + ": " + (code.empty() ? "error" : code);
   if (!message.empty()) text += ": " + Redact(message);
   text += " (in an HTTP " + std::to_string(response.status_code) + " reply)";
@@ -128,7 +120,7 @@ Status ValidateUploadOptions(const S3UploadOptions& opts) {
   if (opts.part_size < S3UploadOptions::kMinPartSize || opts.part_size > kMaxPartSize)
     return InvalidParameterError("S3 upload part_size " + std::to_string(opts.part_size) +
                                  " is out of range: parts must be 5 MiB (5242880 bytes) to 5 GiB");
-  if (Lower(opts.content_type).find("x-www-form-urlencoded") != std::string::npos)
+  if (ToLower(opts.content_type).find("x-www-form-urlencoded") != std::string::npos)
     return InvalidParameterError("S3 upload content_type must not be '" + opts.content_type +
                                  "' (S3 stand-ins parse such bodies as forms); use e.g. application/x-gzip or "
                                  "application/octet-stream");
@@ -241,9 +233,9 @@ S3Client::S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<Aws
   // configured (override, AWS_ENDPOINT_URL[_S3]) is addressed path style.
   const std::string prefix = "https://s3." + region_ + ".";
   bool configured = !endpoint_override.empty();
-  if (!configured && StartsWith(endpoint_, prefix)) {
+  if (!configured && endpoint_.starts_with(prefix)) {
     std::string rest = endpoint_.substr(prefix.size());  // "amazonaws.com"
-    if (!rest.empty() && rest.find_first_of("/:?#@") == std::string::npos && StartsWith(rest, "amazonaws.")) {
+    if (!rest.empty() && rest.find_first_of("/:?#@") == std::string::npos && rest.starts_with("amazonaws.")) {
       scheme_ = "https";
       virtual_host_ = region_ == "us-east-1" ? "s3." + rest : "s3." + region_ + "." + rest;
     }
@@ -273,7 +265,7 @@ bool S3Client::IsValidBucketName(const std::string& b) {
     else if (!(c >= '0' && c <= '9')) digits_only = false;
   }
   if (digits_only && dots == 3) return false;
-  if (StartsWith(b, "xn--") || StartsWith(b, "sthree-") || EndsWith(b, "-s3alias") || EndsWith(b, "--ol-s3")) return false;
+  if (b.starts_with("xn--") || b.starts_with("sthree-") || b.ends_with("-s3alias") || b.ends_with("--ol-s3")) return false;
   return true;
 }
 
@@ -616,18 +608,18 @@ StatusOr<std::pair<std::string, std::string>> S3Client::ParseS3Url(const std::st
                                  "); expected s3://bucket/key or https://bucket.s3.region.amazonaws.com/key");
   };
   std::string bucket, key;
-  if (StartsWith(Lower(url.substr(0, 5)), "s3://")) {
+  if (ToLower(url.substr(0, 5)) == "s3://") {
     std::string rest = url.substr(5);
     size_t slash = rest.find('/');
     bucket = rest.substr(0, slash);
     if (slash != std::string::npos) key = rest.substr(slash + 1);
   } else {
-    std::string scheme = Lower(url.substr(0, url.find(':')));
+    std::string scheme = ToLower(url.substr(0, url.find(':')));
     if (scheme != "https" && scheme != "http") return bad("unknown scheme");
     StatusOr<ParsedUrl> parsed = ParseUrl(url);
     if (!parsed.ok()) return bad("malformed URL");
-    std::string host = Lower(parsed->host);
-    if (!EndsWith(host, ".amazonaws.com") && !EndsWith(host, ".amazonaws.com.cn")) return bad("not an S3 host");
+    std::string host = ToLower(parsed->host);
+    if (!host.ends_with(".amazonaws.com") && !host.ends_with(".amazonaws.com.cn")) return bad("not an S3 host");
     std::vector<std::string> labels;
     for (size_t pos = 0;;) {
       size_t dot = host.find('.', pos);
@@ -637,7 +629,7 @@ StatusOr<std::pair<std::string, std::string>> S3Client::ParseS3Url(const std::st
     }
     size_t s3 = labels.size();
     for (size_t i = 0; i < labels.size(); ++i) {
-      if (labels[i] == "s3" || StartsWith(labels[i], "s3-")) {
+      if (labels[i] == "s3" || (labels[i]).starts_with("s3-")) {
         s3 = i;
         break;
       }
