@@ -181,6 +181,10 @@ PYBIND11_MODULE(_core, m) {
            py::arg("region"), py::arg("assume_role_arn") = "", py::arg("work_dir") = "")
       .def_static("help", &SageMakerClient::Help)
       .def_readonly_static("max_payload", &SageMakerClient::kMaxPayloadBytes)
+      .def("check_new",
+           [](SageMakerClient& c, const std::string& name, const std::string& endpoint) {
+             NoGil([&] { return c.CheckNew(name, endpoint); });
+           })
       .def("create", SageMakerDeploy(&SageMakerClient::CreateDeployment), SAGEMAKER_DEPLOY_ARGS)
       .def("update", SageMakerDeploy(&SageMakerClient::UpdateDeployment), SAGEMAKER_DEPLOY_ARGS)
       .def("delete",

@@ -192,6 +192,9 @@ def test_bad_input(client, models):
     with pytest.raises(MlflowException) as e:
         client.create_deployment("churn", models["version1"], config=config())
     assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(MlflowException) as e:  # found out before any download
+        client.create_deployment("churn", "models:/does-not-exist/1", config=config())
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
     with pytest.raises(MlflowException) as e:
         client.get_deployment("ghost")
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"

@@ -53,6 +53,9 @@ class SageMakerClient {
   // Fails on a region that does not exist or a malformed role ARN.
   static StatusOr<std::shared_ptr<SageMakerClient>> Make(SageMakerTarget target, SageMakerClientOptions options = {});
 
+  // OK when CreateDeployment could go ahead: valid names, and without an
+  // endpoint, no SageMaker endpoint of that name (cheap: before a model download).
+  Status CheckNew(const std::string& name, const std::string& endpoint);
   // Without an endpoint: a new SageMaker endpoint. With one: a new variant of
   // it (weight initial_weight), or the endpoint itself with this first variant.
   StatusOr<nlohmann::json> CreateDeployment(const SageMakerDeployRequest& request);

@@ -52,6 +52,7 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
 
     @translate_errors
     def create_deployment(self, name, model_uri, flavor=None, config=None, endpoint=None):
+        self._client.check_new(name, endpoint or "")  # before the download: a taken name fails fast
         return self._deploy(self._client.create, name, endpoint, model_uri, flavor, config)
 
     @translate_errors

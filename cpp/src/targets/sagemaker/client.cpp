@@ -185,6 +185,11 @@ struct SageMakerClient::Impl {
     }
   }
 
+  static Status Exists(const Session& s, const std::string& endpoint) {
+    return AlreadyExistsError("A SageMaker endpoint named '" + endpoint + "' already exists in " + s.region +
+                              ". Update it with `mlflow deployments update` or delete it first.");
+  }
+
   static Status FailureOf(const json& endpoint, const std::string& name) {
     std::string reason = endpoint.value("FailureReason", "SageMaker gave no reason.");
     return InternalError("SageMaker endpoint '" + name + "' went to " + endpoint.value("EndpointStatus", "Failed") +
@@ -580,6 +585,16 @@ std::string SageMakerClient::Help() {
          "  mlflow deployments predict -t sagemaker-endpoints:/eu-west-1 --name churn --input-path rows.json\n";
 }
 
+Status SageMakerClient::CheckNew(const std::string& name, const std::string& endpoint) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(name));
+  if (!endpoint.empty()) return ValidateName(endpoint);  // attaching to an endpoint, or starting it
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  auto existing = session->stub->DescribeEndpoint({{"EndpointName", name}});
+  if (existing.ok()) return Impl::Exists(*session, name);
+  return existing.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : existing.status();
+}
+
 StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(request.name));
   const std::string endpoint = request.endpoint.empty() ? request.name : request.endpoint;
@@ -593,10 +608,7 @@ StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& r
   }
   auto existing = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
   if (existing.ok()) {
-    if (request.endpoint.empty()) {
-      return AlreadyExistsError("A SageMaker endpoint named '" + endpoint + "' already exists in " + s.region +
-                                ". Update it with `mlflow deployments update` or delete it first.");
-    }
+    if (request.endpoint.empty()) return Impl::Exists(s, endpoint);
     // A new deployment of an existing MLflow endpoint: one more variant.
     MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->Rollout(s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
                           [&](json variants, const std::string& model) -> StatusOr<json> {
