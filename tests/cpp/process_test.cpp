@@ -286,6 +286,23 @@ TEST(ProcessTest, StopProcessStopsTheWholeGroup) {
   KillIfRunning(worker);
 }
 
+// The leader has exited but a worker still runs (and would hold the port):
+// StopProcess stops the worker and returns only when it is gone.
+TEST(ProcessTest, StopProcessStopsWorkersThatOutliveTheirLeader) {
+  TempDir dir;
+  fs::path pidfile = dir.path() / "worker.pid";
+  auto id = SpawnDetached(
+      Spec({"/bin/sh", "-c", "/bin/sleep 30 & echo $! > '" + pidfile.string() + "'"}, dir.path() / "log"));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(pidfile).find('\n') != std::string::npos; }));
+  int worker = std::stoi(ReadFile(pidfile));
+  ASSERT_TRUE(WaitFor([&] { return !IsAlive(*id); }));
+  ASSERT_TRUE(Running(worker));
+  EXPECT_TRUE(StopProcess(*id, milliseconds(5000), *SystemClock()).ok());
+  EXPECT_FALSE(Running(worker)) << "worker " << worker << " outlived StopProcess";
+  KillIfRunning(worker);
+}
+
 // SIGTERM ignored: after the grace period, SIGKILL to the group.
 TEST(ProcessTest, StopProcessEscalatesToSigkill) {
   TempDir dir;

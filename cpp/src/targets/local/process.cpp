@@ -12,8 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -23,21 +25,40 @@ namespace {
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-// Field 22 of /proc/<pid>/stat (starttime), and the state letter (field 3).
-bool ReadProcStat(int pid, unsigned long long* start_time, char* state) {
+struct ProcStat {
+  char state = 0;                    // field 3
+  int pgrp = 0;                      // field 5
+  unsigned long long start_time = 0;  // field 22
+};
+
+std::optional<ProcStat> ReadProcStat(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  if (!std::getline(in, line)) return false;
+  if (!std::getline(in, line)) return std::nullopt;
   auto close = line.rfind(')');  // comm may contain spaces and parentheses
-  if (close == std::string::npos) return false;
+  if (close == std::string::npos || close + 2 > line.size()) return std::nullopt;
   std::istringstream rest(line.substr(close + 2));
   std::string field;
   std::vector<std::string> fields;
   while (rest >> field) fields.push_back(field);
-  if (fields.size() < 20) return false;
-  *state = fields[0][0];
-  *start_time = std::stoull(fields[19]);
-  return true;
+  if (fields.size() < 20) return std::nullopt;
+  return ProcStat{fields[0][0], std::atoi(fields[2].c_str()), std::strtoull(fields[19].c_str(), nullptr, 10)};
+}
+
+bool Running(const ProcStat& s) { return s.state != 'Z' && s.state != 'X'; }
+
+// Whether any process of group `pgid` still runs (the server's workers may
+// outlive it for a moment, holding its socket). The kernel does not hand out a
+// number still in use as a group id, so the group is still ours.
+bool GroupRunning(int pgid) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    auto stat = ReadProcStat(std::atoi(name.c_str()));
+    if (stat && stat->pgrp == pgid && Running(*stat)) return true;
+  }
+  return false;
 }
 
 struct CArgs {
@@ -78,10 +99,9 @@ struct CArgs {
 }
 
 StatusOr<ProcessId> Identify(int pid) {
-  ProcessId id{pid, 0};
-  char state = 0;
-  if (!ReadProcStat(pid, &id.start_time, &state)) return InternalError("process " + std::to_string(pid) + " vanished");
-  return id;
+  auto stat = ReadProcStat(pid);
+  if (!stat) return InternalError("process " + std::to_string(pid) + " vanished");
+  return ProcessId{pid, stat->start_time};
 }
 
 // The errno a child wrote to its close-on-exec pipe when exec failed; 0 when
@@ -191,24 +211,28 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
 
 bool IsAlive(const ProcessId& id) {
   if (id.pid <= 0) return false;
-  unsigned long long start = 0;
-  char state = 0;
-  if (!ReadProcStat(id.pid, &start, &state)) return false;
-  return start == id.start_time && state != 'Z' && state != 'X';
+  auto stat = ReadProcStat(id.pid);
+  return stat && stat->start_time == id.start_time && Running(*stat);
 }
 
 Status StopProcess(const ProcessId& id, std::chrono::milliseconds grace, Clock& clock) {
-  if (!IsAlive(id)) return OkStatus();
-  // The server leads its own process group (setsid): stop its workers too.
-  if (kill(-id.pid, SIGTERM) != 0 && errno == ESRCH) kill(id.pid, SIGTERM);
+  if (id.pid <= 0) return OkStatus();
+  // The number now names another process: ours is gone, and so is its group
+  // (a number still in use as a group id is not handed out again).
+  if (auto stat = ReadProcStat(id.pid); stat && stat->start_time != id.start_time) return OkStatus();
+  // The server leads its own process group (setsid): stop it and its workers,
+  // and wait for all of them, so that the port is free when this returns.
+  auto gone = [&] { return !IsAlive(id) && !GroupRunning(id.pid); };
+  if (gone()) return OkStatus();
+  if (kill(-id.pid, SIGTERM) != 0 && errno == ESRCH && IsAlive(id)) kill(id.pid, SIGTERM);
   auto deadline = clock.Now() + grace;
-  while (IsAlive(id) && clock.Now() < deadline) clock.SleepFor(std::chrono::milliseconds(50));
-  if (IsAlive(id)) {
+  while (!gone() && clock.Now() < deadline) clock.SleepFor(std::chrono::milliseconds(50));
+  if (!gone()) {
     kill(-id.pid, SIGKILL);
-    kill(id.pid, SIGKILL);
+    if (IsAlive(id)) kill(id.pid, SIGKILL);
     auto hard = clock.Now() + std::chrono::seconds(5);
-    while (IsAlive(id) && clock.Now() < hard) clock.SleepFor(std::chrono::milliseconds(50));
-    if (IsAlive(id)) return InternalError("process " + std::to_string(id.pid) + " did not stop after SIGKILL");
+    while (!gone() && clock.Now() < hard) clock.SleepFor(std::chrono::milliseconds(50));
+    if (!gone()) return InternalError("process " + std::to_string(id.pid) + " did not stop after SIGKILL");
   }
   return OkStatus();
 }
