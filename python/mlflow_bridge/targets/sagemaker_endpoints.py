@@ -120,10 +120,11 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
 
 
 def run_local(name, model_uri, flavor=None, config=None):
-    """Serves the model on this machine with MLflow's scoring server, as the endpoint would."""
+    """Serves the model on this machine with MLflow's scoring server (no container),
+    as the endpoint would score it; config takes the `local` target's keys (e.g. port)."""
     from mlflow_bridge.targets import local
 
-    local.run_local(name, model_uri, flavor, None)
+    local.run_local(name, model_uri, flavor, config)
 
 
 def target_help():
