@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mlflow_bridge/sagemaker_client.h"
 #include "mlflow_bridge/status.h"
 #include "targets/sagemaker/aws_protocol.h"
 
@@ -36,7 +37,7 @@ struct SageMakerEndpoints {
 SageMakerEndpoints ResolveSageMakerEndpoints(std::string_view region, const SageMakerEndpoints& overrides = {});
 
 // Largest InvokeEndpoint payload SageMaker real-time endpoints accept (6 MB).
-inline constexpr size_t kMaxInvokePayloadBytes = 6291456;
+inline constexpr size_t kMaxInvokePayloadBytes = SageMakerClient::kMaxPayloadBytes;
 
 struct InvokeResult {
   std::string body;
