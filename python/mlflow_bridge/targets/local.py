@@ -10,18 +10,8 @@ from mlflow.deployments import BaseDeploymentClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from mlflow_bridge import _core, _model, _payload
+from mlflow_bridge import _config, _core, _model, _payload
 from mlflow_bridge._errors import translate_errors
-
-
-def _config_json(config):
-    if config is None:
-        return "{}"
-    if not isinstance(config, dict):
-        raise MlflowException(
-            f"config must be a dict of key -> value, got {type(config).__name__}.", error_code=INVALID_PARAMETER_VALUE
-        )
-    return json.dumps(config, default=str)
 
 
 def _no_endpoint(endpoint):
@@ -45,7 +35,7 @@ class LocalDeploymentClient(BaseDeploymentClient):
         self._client = _core.LocalClient(_model.home())
 
     def _deploy(self, method, name, model_uri, flavor, config):
-        config = _config_json(config)
+        config = _config.to_json(config)
         with _model.staged(model_uri, flavor) as (model_dir, run_id):
             return json.loads(method(name, model_uri or "", run_id, flavor or "", model_dir, sys.executable, config))
 
@@ -96,7 +86,7 @@ def run_local(name, model_uri, flavor=None, config=None):
     """Serves the model in the foreground on 127.0.0.1 until interrupted."""
     with _model.staged(model_uri, flavor) as (model_dir, _):
         translate_errors(_core.LocalClient(_model.home()).run_local)(
-            model_uri, flavor or "", model_dir, sys.executable, _config_json(config)
+            model_uri, flavor or "", model_dir, sys.executable, _config.to_json(config)
         )
 
 

@@ -12,9 +12,8 @@ from mlflow.deployments import BaseDeploymentClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from mlflow_bridge import _core, _model, _payload
+from mlflow_bridge import _config, _core, _model, _payload
 from mlflow_bridge._errors import translate_errors
-from mlflow_bridge.targets.local import _config_json
 
 
 def _parse_target(target_uri):
@@ -44,7 +43,7 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
         self._client = translate_errors(_core.SageMakerClient)(region, role, work_dir)
 
     def _deploy(self, method, name, endpoint, model_uri, flavor, config):
-        config = _config_json(config)
+        config = _config.to_json(config)
         with _model.staged(model_uri, flavor) as (model_dir, run_id):
             return json.loads(
                 method(name, endpoint or "", model_uri, run_id, flavor or "", model_dir, mlflow.__version__, config)
@@ -66,7 +65,7 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
 
     @translate_errors
     def delete_deployment(self, name, config=None, endpoint=None):
-        self._client.delete(name, endpoint or "", _config_json(config))
+        self._client.delete(name, endpoint or "", _config.to_json(config))
 
     @translate_errors
     def list_deployments(self, endpoint=None):
@@ -104,7 +103,7 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
 
     @translate_errors
     def update_endpoint(self, endpoint, config=None):
-        return json.loads(self._client.update_endpoint(endpoint, _config_json(config)))
+        return json.loads(self._client.update_endpoint(endpoint, _config.to_json(config)))
 
     @translate_errors
     def delete_endpoint(self, endpoint):
