@@ -303,6 +303,29 @@ TEST(ProcessTest, StopProcessStopsWorkersThatOutliveTheirLeader) {
   KillIfRunning(worker);
 }
 
+// The main thread is gone but another thread still runs and holds the
+// process's files (its listening socket): the process is alive until it is not.
+TEST(ProcessTest, AProcessWhoseMainThreadExitedIsAliveWhileItsThreadsRun) {
+  TempDir dir;
+  auto id = SpawnDetached(Spec({"/usr/bin/env", "python3", "-c",
+                                "import ctypes, threading, time\n"
+                                "threading.Thread(target=time.sleep, args=(30,)).start()\n"
+                                "ctypes.CDLL(None).pthread_exit(None)\n"},
+                               dir.path() / "log"));
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto leader_zombie = [&] {
+    std::ifstream in("/proc/" + std::to_string(id->pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    auto close = line.rfind(')');
+    return close != std::string::npos && line.substr(close + 2, 1) == "Z";
+  };
+  ASSERT_TRUE(WaitFor(leader_zombie)) << ReadFile(dir.path() / "log");
+  EXPECT_TRUE(IsAlive(*id));
+  EXPECT_TRUE(StopProcess(*id, milliseconds(5000), *SystemClock()).ok());
+  EXPECT_FALSE(IsAlive(*id));
+}
+
 // SIGTERM ignored: after the grace period, SIGKILL to the group.
 TEST(ProcessTest, StopProcessEscalatesToSigkill) {
   TempDir dir;

@@ -31,8 +31,8 @@ struct ProcStat {
   unsigned long long start_time = 0;  // field 22
 };
 
-std::optional<ProcStat> ReadProcStat(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+std::optional<ProcStat> ReadStatFile(const std::string& path) {
+  std::ifstream in(path);
   std::string line;
   if (!std::getline(in, line)) return std::nullopt;
   auto close = line.rfind(')');  // comm may contain spaces and parentheses
@@ -45,7 +45,22 @@ std::optional<ProcStat> ReadProcStat(int pid) {
   return ProcStat{fields[0][0], std::atoi(fields[2].c_str()), std::strtoull(fields[19].c_str(), nullptr, 10)};
 }
 
-bool Running(const ProcStat& s) { return s.state != 'Z' && s.state != 'X'; }
+std::optional<ProcStat> ReadProcStat(int pid) { return ReadStatFile("/proc/" + std::to_string(pid) + "/stat"); }
+
+bool Dead(char state) { return state == 'Z' || state == 'X'; }
+
+// Whether process `pid` still runs. Its main thread may already show as a
+// zombie while other threads are still exiting, and they hold its files (the
+// listening socket among them): look at every thread.
+bool Running(int pid, const ProcStat& s) {
+  if (!Dead(s.state)) return true;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    auto t = ReadStatFile(task.path().string() + "/stat");
+    if (t && !Dead(t->state)) return true;
+  }
+  return false;
+}
 
 // Whether any process of group `pgid` still runs (the server's workers may
 // outlive it for a moment, holding its socket). The kernel does not hand out a
@@ -55,8 +70,9 @@ bool GroupRunning(int pgid) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename();
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    auto stat = ReadProcStat(std::atoi(name.c_str()));
-    if (stat && stat->pgrp == pgid && Running(*stat)) return true;
+    int pid = std::atoi(name.c_str());
+    auto stat = ReadProcStat(pid);
+    if (stat && stat->pgrp == pgid && Running(pid, *stat)) return true;
   }
   return false;
 }
@@ -212,7 +228,7 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
 bool IsAlive(const ProcessId& id) {
   if (id.pid <= 0) return false;
   auto stat = ReadProcStat(id.pid);
-  return stat && stat->start_time == id.start_time && Running(*stat);
+  return stat && stat->start_time == id.start_time && Running(id.pid, *stat);
 }
 
 Status StopProcess(const ProcessId& id, std::chrono::milliseconds grace, Clock& clock) {
