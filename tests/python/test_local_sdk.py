@@ -72,9 +72,11 @@ def test_predict_numpy_and_params(client, models):
 def test_get_reports_starting_then_ready_and_exited_with_log_tail(client, models):
     info = client.create_deployment("tiny", models["version1"])
     os.kill(info["pid"], signal.SIGKILL)
-    while alive(info["pid"]):
-        time.sleep(0.01)
-    got = client.get_deployment("tiny")
+    for _ in range(200):  # its threads take a moment to go (up to 20 s)
+        got = client.get_deployment("tiny")
+        if got["status"] == "exited":
+            break
+        time.sleep(0.1)
     assert got["status"] == "exited"
     assert "Uvicorn running" in got["log_tail"] or "Application startup complete" in got["log_tail"]
     with pytest.raises(MlflowException, match="not running") as e:
