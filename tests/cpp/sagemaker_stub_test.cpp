@@ -29,6 +29,7 @@ namespace {
 
 using ::mlflow_bridge::testing::ScopedEnv;
 using ::mlflow_bridge::testing::FakeClock;
+using ::mlflow_bridge::testing::Utc;
 
 using nlohmann::json;
 using std::chrono::milliseconds;
@@ -38,17 +39,6 @@ constexpr const char* kAkid = "AKIDEXAMPLESTUB";
 constexpr const char* kSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 constexpr const char* kToken = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN/abc+def==";
 constexpr const char* kRegion = "eu-west-1";
-
-system_clock::time_point Utc(int y, int mo, int d, int h, int mi, int s) {
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return system_clock::from_time_t(timegm(&tm));
-}
 
 // Counts GetCredentials() calls; can be told to fail.
 class CountingProvider : public AwsCredentialsProvider {

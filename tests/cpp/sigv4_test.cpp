@@ -32,15 +32,11 @@ namespace {
 
 using ::mlflow_bridge::testing::ScopedEnv;
 using ::mlflow_bridge::testing::FakeClock;
+using ::mlflow_bridge::testing::Utc;
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::system_clock;
-
-system_clock::time_point Utc(int y, unsigned mo, unsigned d, int h, int mi, int s) {
-  return std::chrono::sys_days{std::chrono::year{y} / std::chrono::month{mo} / std::chrono::day{d}} +
-         std::chrono::hours{h} + std::chrono::minutes{mi} + std::chrono::seconds{s};
-}
 
 // ============================================================ AWS test suite
 
