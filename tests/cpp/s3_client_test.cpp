@@ -668,6 +668,35 @@ TEST_F(S3ClientTest, DeleteObject) {
   ExpectSigned(reqs[0]);
 }
 
+TEST_F(S3ClientTest, PutBytesAndGetObject) {
+  mock_->Enqueue(200, "");
+  mock_->Enqueue(200, "the answer");
+  mock_->Enqueue(404, "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>");
+  mock_->Enqueue(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>");
+  S3Client c = Client();
+  auto url = c.PutBytes("models", "in/1.json", R"({"inputs":[1]})", "application/json");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  EXPECT_EQ(*url, "s3://models/in/1.json");
+  auto got = c.GetObject("models", "out/1.out");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, "the answer");
+  auto missing = c.GetObject("models", "out/2.out");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+  EXPECT_EQ(c.GetObject("models", "out/3.out").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(c.GetObject("Bad_Bucket", "k").status().code(), StatusCode::kInvalidParameterValue);
+  auto reqs = mock_->requests();
+  ASSERT_EQ(reqs.size(), 4u);
+  EXPECT_EQ(reqs[0].method, "PUT");
+  EXPECT_EQ(reqs[0].url, "http://127.0.0.1:5000/models/in/1.json");
+  EXPECT_EQ(reqs[0].body, R"({"inputs":[1]})");
+  EXPECT_EQ(*FindHeader(reqs[0].headers, "Content-Type"), "application/json");
+  EXPECT_EQ(reqs[1].method, "GET");
+  EXPECT_EQ(reqs[1].url, "http://127.0.0.1:5000/models/out/1.out");
+  ExpectSigned(reqs[0]);
+  ExpectSigned(reqs[1]);
+}
+
 // ------------------------------------------------------------------ ParseS3Url
 
 TEST(S3ParseUrlTest, Forms) {

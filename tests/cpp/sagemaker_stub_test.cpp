@@ -303,6 +303,32 @@ TEST_F(StubTest, EndpointOverrideFromEnvironment) {
 
 // ============================================================ SageMaker Runtime
 
+TEST_F(StubTest, InvokeEndpointAsyncQueuesTheS3InputOnce) {
+  transport_->Enqueue(202, R"({"InferenceId":"abc"})",
+                      {{"X-Amzn-SageMaker-OutputLocation", "s3://out/results/abc.out"},
+                       {"X-Amzn-SageMaker-FailureLocation", "s3://out/failures/abc-error.out"}});
+  auto r = Stub().InvokeEndpointAsync("my-endpoint", "s3://out/in/1.json", "application/json", "application/json");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->inference_id, "abc");
+  EXPECT_EQ(r->output_location, "s3://out/results/abc.out");
+  EXPECT_EQ(r->failure_location, "s3://out/failures/abc-error.out");
+  const HttpRequest q = Requests().at(0);
+  EXPECT_EQ(q.method, "POST");
+  EXPECT_EQ(q.url, "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/my-endpoint/async-invocations");
+  EXPECT_EQ(Header(q, "X-Amzn-SageMaker-InputLocation"), "s3://out/in/1.json");
+  EXPECT_EQ(Header(q, "X-Amzn-SageMaker-Content-Type"), "application/json");
+  EXPECT_EQ(Header(q, "X-Amzn-SageMaker-Accept"), "application/json");
+  EXPECT_TRUE(q.body.empty());
+  ExpectSigned(q, "sagemaker", kRegion, true);
+
+  // A dropped connection is not retried: the request may be queued already.
+  transport_->Enqueue(UnavailableError("connection reset"));
+  EXPECT_FALSE(Stub().InvokeEndpointAsync("my-endpoint", "s3://out/in/2.json", "application/json").ok());
+  EXPECT_EQ(Requests().size(), 2u);
+  transport_->Enqueue(202, "{}");  // no output location: nothing to wait for
+  EXPECT_EQ(Stub().InvokeEndpointAsync("e", "s3://out/in/3.json", "").status().code(), StatusCode::kInternalError);
+}
+
 TEST_F(StubTest, InvokeEndpointSendsHeadersAndParsesTheReply) {
   transport_->Enqueue(200, R"({"predictions":[1,2]})",
                       {{"Content-Type", "application/json"},

@@ -1144,5 +1144,45 @@ TEST(AwsRegion, Names) {
     EXPECT_FALSE(IsValidRegionName(bad)) << bad;
 }
 
+TEST(AwsRegion, KnownRegionsNeedNoLookup) {
+  ScopedEnv ignore("AWS_ENDPOINT_URL", nullptr);
+  for (const char* known : {"us-east-1", "eu-west-1", "ap-southeast-7", "mx-central-1", "cn-north-1", "us-gov-west-1",
+                            "eusc-de-east-1"}) {
+    EXPECT_TRUE(IsKnownRegion(known)) << known;
+    EXPECT_TRUE(CheckAwsRegion(known, "sagemaker", "api.sagemaker").ok()) << known;
+  }
+  EXPECT_FALSE(IsKnownRegion("eu-fake-9"));
+}
+
+TEST(AwsRegion, MalformedNamesAreRefusedWithSimilarOnes) {
+  Status s = CheckAwsRegion("eu_west-1", "sagemaker", "api.sagemaker");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue);
+  EXPECT_NE(s.message().find("not an AWS region name"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("eu-west-1"), std::string::npos) << s.message();
+}
+
+TEST(AwsRegion, AnUnknownRegionIsAskedOfDns) {
+  ScopedEnv a("AWS_ENDPOINT_URL", nullptr), b("AWS_ENDPOINT_URL_SAGEMAKER", nullptr);
+  Status s = CheckAwsRegion("eu-fake-9", "sagemaker", "api.sagemaker");
+  // No resolver knows this name; without any resolver the lookup itself fails.
+  if (s.code() == StatusCode::kInvalidParameterValue) {
+    EXPECT_NE(s.message().find("AWS region 'eu-fake-9' does not exist (api.sagemaker.eu-fake-9.amazonaws.com"),
+              std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("eu-central-1"), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find("us-east-1"), std::string::npos) << s.message();
+  } else {
+    EXPECT_EQ(s.code(), StatusCode::kTemporarilyUnavailable) << s.message();
+    EXPECT_NE(s.message().find("Could not look up api.sagemaker.eu-fake-9.amazonaws.com"), std::string::npos);
+  }
+}
+
+TEST(AwsRegion, AConfiguredEndpointTakesAnyWellFormedRegion) {
+  ScopedEnv a("AWS_ENDPOINT_URL", nullptr), b("AWS_ENDPOINT_URL_SAGEMAKER", nullptr);
+  EXPECT_TRUE(CheckAwsRegion("eu-fake-9", "sagemaker", "api.sagemaker", "http://127.0.0.1:9").ok());
+  ScopedEnv c("AWS_ENDPOINT_URL_SAGEMAKER", "http://127.0.0.1:9");
+  EXPECT_TRUE(CheckAwsRegion("eu-fake-9", "sagemaker", "api.sagemaker").ok());
+  EXPECT_EQ(CheckAwsRegion("eu fake", "sagemaker", "api.sagemaker").code(), StatusCode::kInvalidParameterValue);
+}
+
 }  // namespace
 }  // namespace mlflow_bridge

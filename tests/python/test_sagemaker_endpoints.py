@@ -6,6 +6,7 @@ import tarfile
 
 import boto3
 import moto_sagemaker
+import mlflow
 import pandas as pd
 import pytest
 from conftest import ROWS, cli
@@ -244,10 +245,15 @@ def test_blue_green_deployment_config_is_sent(client, models):
 
 
 def test_role_in_the_target_uri_is_assumed(aws, home, models, sm):
-    client = get_deploy_client(f"{TARGET}/arn:aws:iam::{ACCOUNT}:role/deployer")
+    role = f"arn:aws:iam::{ACCOUNT}:role/deployer"
+    client = get_deploy_client(f"{TARGET}/{role}")
     info = client.create_deployment("churn", models["version1"], config=config())
     assert info["status"] == "InService"
     assert [d["name"] for d in client.list_deployments()] == ["churn"]
+    aws.queue_invoke_results(REGION, [{"Body": '{"predictions": [7]}', "ContentType": "application/json"}] * 3)
+    for _ in range(3):
+        assert client.predict("churn", ROWS)["predictions"] == [7]
+    assert moto_sagemaker.ASSUME_ROLE_CALLS == [role]  # once for the client, not once per call
     with pytest.raises(MlflowException, match="not an IAM role ARN"):
         get_deploy_client(f"{TARGET}/not-a-role")
 
@@ -390,3 +396,67 @@ def test_a_large_model_goes_up_in_parts(client, models, sm, s3, tmp_path):
     archive = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as t:
         assert t.extractfile("weights.bin").read() == (big / "weights.bin").read_bytes()
+
+
+def test_a_region_that_does_not_exist(aws, home, models, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # AWS's own endpoints: the region must exist
+    with pytest.raises(MlflowException) as e:
+        get_deploy_client("sagemaker-endpoints:/eu-fake-9").create_deployment("churn", models["version1"], config=config())
+    if e.value.error_code == "INVALID_PARAMETER_VALUE":
+        assert "AWS region 'eu-fake-9' does not exist" in e.value.message and "eu-west-1" in e.value.message
+    else:  # no DNS at all on this machine
+        assert e.value.error_code == "TEMPORARILY_UNAVAILABLE" and "Could not look up" in e.value.message
+
+
+def test_default_image_is_mlflow_pyfunc_from_ecr(client, models, sm, aws):
+    plain = {k: v for k, v in BASE.items() if k != "image_url"}
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("churn", models["version1"], config=plain)
+    assert "mlflow-pyfunc" in e.value.message and "image_url" in e.value.message
+    repo = boto3.client("ecr", region_name=REGION).create_repository(repositoryName="mlflow-pyfunc")["repository"]
+    client.create_deployment("churn", models["version1"], config=plain)
+    model = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(EndpointName="churn")["EndpointConfigName"])
+    image = sm.describe_model(ModelName=model["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]["Image"]
+    assert image == f"{repo['repositoryUri']}:{mlflow.__version__}"
+
+
+def _iam_user(name, allowed):
+    """An IAM user in moto allowed only `allowed` actions; returns its access key."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName=name)
+    statement = [{"Effect": "Allow", "Action": allowed, "Resource": "*"}]
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statement}))
+    return iam.create_access_key(UserName=name)["AccessKey"]
+
+
+def test_access_denied_by_iam_is_clear_and_leaves_nothing(aws, home, models, sm, s3, monkeypatch):
+    key = _iam_user("analyst", ["s3:*", "sts:GetCallerIdentity", "sagemaker:Describe*", "sagemaker:List*"])
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    with aws.iam_enforced():
+        with pytest.raises(MlflowException) as e:
+            get_deploy_client(TARGET).create_deployment("churn", models["version1"], config=config())
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+        with pytest.raises(MlflowException) as wrong:
+            get_deploy_client(TARGET).list_deployments()
+    assert e.value.error_code == "PERMISSION_DENIED", e.value.message
+    assert "sagemaker:CreateModel" in e.value.message and "analyst" in e.value.message
+    assert wrong.value.error_code == "UNAUTHENTICATED", wrong.value.message
+    assert key["SecretAccessKey"] not in e.value.message + wrong.value.message
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    left = resources(sm, s3)
+    assert left["models"] == [] and left["objects"] == [] and left["endpoints"] == []
+
+
+def test_predict_on_an_asynchronous_endpoint(client, models, aws, s3):
+    s3.create_bucket(Bucket="async-out", CreateBucketConfiguration={"LocationConstraint": REGION})
+    async_config = {"OutputConfig": {"S3OutputPath": "s3://async-out/results/"}}
+    client.create_deployment("batchy", models["version1"], config=config(async_inference_config=json.dumps(async_config)))
+    aws.queue_async_results(REGION, [{"data": '{"predictions": [4, 5, 6]}'}, {"data": "model exploded", "is_failure": True}])
+    assert client.predict("batchy", ROWS)["predictions"] == [4, 5, 6]
+    with pytest.raises(MlflowException) as e:
+        client.predict("batchy", ROWS)
+    assert "model exploded" in e.value.message
+    # The inputs went through S3 and were removed once answered.
+    assert s3.list_objects_v2(Bucket="async-out", Prefix="mlflow-bridge/").get("KeyCount", 0) == 0

@@ -10,6 +10,7 @@ in the test process, with what its SageMaker backend lacks added in place.
   * one-shot fault injection per (service, action): ThrottlingException,
     AccessDeniedException, ResourceLimitExceeded, ... with real-AWS JSON shape
 """
+import contextlib
 import json
 import logging
 import socket
@@ -22,6 +23,7 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, sagemaker_backends
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+from moto.sts.responses import TokenResponse
 
 ACCOUNT = "123456789012"
 _lock = threading.Lock()
@@ -31,6 +33,7 @@ _default_create_script = None   # e.g. ["Creating", "Creating", "InService"]
 _default_update_script = None   # e.g. ["Updating", "InService"]
 _default_delete_polls = 0        # number of polls an endpoint stays "Deleting"
 _deleting = {}                   # (region, name) -> remaining polls
+ASSUME_ROLE_CALLS = []           # RoleArn of every STS AssumeRole request
 
 
 def backend(region):
@@ -96,7 +99,7 @@ def inject_fault(action, code="ThrottlingException", message="Rate exceeded",
 
 def clear():
     with _lock:
-        _faults.clear(); _scripts.clear(); _deleting.clear(); UPDATE_REQUESTS.clear()
+        _faults.clear(); _scripts.clear(); _deleting.clear(); UPDATE_REQUESTS.clear(); ASSUME_ROLE_CALLS.clear()
     set_defaults()
 
 
@@ -182,7 +185,16 @@ def _rt_call_action(self):
     return _orig_rt_call_action(self)
 
 
+_orig_assume_role = TokenResponse.assume_role
+
+
+def _assume_role(self):
+    ASSUME_ROLE_CALLS.append(self._get_param("RoleArn"))
+    return _orig_assume_role(self)
+
+
 def install():
+    TokenResponse.assume_role = _assume_role
     SageMakerResponse.update_endpoint = _update_endpoint
     SageMakerResponse.call_action = _sm_call_action
     SageMakerRuntimeResponse.call_action = _rt_call_action
@@ -216,6 +228,27 @@ class MotoServer:
 
         clear()
         urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST"), timeout=10).read()
+
+    def _post(self, path, body, content_type="application/json"):
+        import urllib.request
+
+        req = urllib.request.Request(self.url + path, data=body, method="POST", headers={"Content-Type": content_type})
+        return urllib.request.urlopen(req, timeout=10).read()
+
+    def queue_async_results(self, region, results):
+        """Queues InvokeEndpointAsync outcomes, written to S3 by moto: [{"data": "...", "is_failure": False}, ...]."""
+        body = json.dumps({"account_id": ACCOUNT, "region": region, "results": results}).encode()
+        self._post("/moto-api/static/sagemaker/async-endpoint-results", body)
+
+    @contextlib.contextmanager
+    def iam_enforced(self):
+        """Within: every request needs the keys of an IAM user moto knows, and its policies decide (moto's
+        IAM simulation; AccessDenied comes back as AWS sends it)."""
+        self._post("/moto-api/reset-auth", b"0", "text/plain")
+        try:
+            yield
+        finally:
+            self._post("/moto-api/reset-auth", b"inf", "text/plain")
 
     def queue_invoke_results(self, region, results):
         """Queues InvokeEndpoint answers: results = [{"Body": "...", "ContentType": "application/json"}, ...]."""

@@ -106,6 +106,18 @@ std::shared_ptr<AwsCredentialsProvider> MakeAssumeRoleAwsCredentialsProvider(
 // clear error instead of a DNS failure.
 bool IsValidRegionName(std::string_view region);
 
+// Whether `region` is one of the regions AWS had when this version was made.
+bool IsKnownRegion(std::string_view region);
+
+// OK when `region` exists for a call to the service: a known region, a
+// well-formed one whose default endpoint resolves in DNS (a region newer than
+// this version), or any well-formed one when the endpoint is configured
+// (endpoint_url, AWS_ENDPOINT_URL...; see ResolveAwsEndpoint). Otherwise
+// INVALID_PARAMETER_VALUE naming similar regions, or TEMPORARILY_UNAVAILABLE
+// when DNS cannot be asked.
+Status CheckAwsRegion(std::string_view region, std::string_view service_id, std::string_view endpoint_prefix,
+                      std::string_view endpoint_url = "");
+
 // "AWS_ENDPOINT_URL_" + the service id upper-cased, spaces and hyphens as
 // underscores: "sagemaker-runtime" -> AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
 std::string AwsEndpointEnvVar(std::string_view service_id);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <random>
 #include <regex>
 #include <set>
@@ -88,7 +90,6 @@ bool IsEmpty(const json& v) { return v.is_null() || (v.is_object() && v.empty())
 struct SageMakerClient::Impl {
   SageMakerTarget target;
   SageMakerClientOptions options;
-  bool interrupted_ = false;  // the last wait ended because the user interrupted it
 
   // One session per call: region, endpoint and role may come from the call's config.
   struct Session {
@@ -96,6 +97,7 @@ struct SageMakerClient::Impl {
     std::string region;
     std::shared_ptr<SageMakerStub> stub;
     std::shared_ptr<S3Client> s3;
+    bool interrupted = false;  // a wait ended because the user interrupted it
   };
 
   StatusOr<json> Parse(const json& given) const {
@@ -117,25 +119,28 @@ struct SageMakerClient::Impl {
     return config;
   }
 
-  StatusOr<Session> Open(const json& given) {
-    auto config = Parse(given);
-    if (!config.ok()) return config.status();
-    Session s;
-    s.config = std::move(*config);
-    s.region = s.config["region_name"].get<std::string>().empty() ? target.region : s.config["region_name"].get<std::string>();
-    if (!IsValidRegionName(s.region)) {
-      return InvalidParameterError("'" + s.region + "' is not an AWS region. Use a region name like eu-west-1, in the "
-                                   "target URI (sagemaker-endpoints:/eu-west-1) or with -C region_name=...");
-    }
-    std::string endpoint_url = s.config["endpoint_url"];
-    auto credentials = options.credentials ? options.credentials : MakeDefaultAwsCredentialsProvider();
-    std::string role = s.config["assume_role_arn"].get<std::string>().empty() ? target.assume_role_arn
-                                                                              : s.config["assume_role_arn"].get<std::string>();
+  // What a session talks through, kept per (region, endpoint_url, role) for the client's life: the
+  // credentials (and an assumed role's) are fetched once, not at every call.
+  struct Connection {
+    std::shared_ptr<SageMakerStub> stub;
+    std::shared_ptr<S3Client> s3;
+  };
+  std::mutex connections_mu;
+  std::map<std::string, Connection> connections;
+  std::shared_ptr<AwsCredentialsProvider> base_credentials;  // the AWS chain, made once
+
+  StatusOr<Connection> Connect(const std::string& region, const std::string& endpoint_url, const std::string& role) {
+    std::lock_guard lock(connections_mu);
+    const std::string key = region + "\n" + endpoint_url + "\n" + role;
+    if (auto it = connections.find(key); it != connections.end()) return it->second;
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckAwsRegion(region, "sagemaker", "api.sagemaker", endpoint_url));
+    if (!base_credentials) base_credentials = options.credentials ? options.credentials : MakeDefaultAwsCredentialsProvider();
+    auto credentials = base_credentials;
     if (!role.empty()) {
       AssumeRoleOptions assume;
       assume.role_arn = role;
       assume.role_session_name = "mlflow-bridge";
-      assume.region = s.region;
+      assume.region = region;
       assume.endpoint_url = endpoint_url;
       credentials = MakeCachingAwsCredentialsProvider(
           MakeAssumeRoleAwsCredentialsProvider(assume, credentials, options.transport, options.clock), options.clock);
@@ -143,8 +148,23 @@ struct SageMakerClient::Impl {
     internal::AwsCaller caller(options.transport, credentials, options.clock);
     internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url, endpoint_url};
     if (endpoint_url.empty()) overrides = {};
-    s.stub = std::make_shared<SageMakerStub>(caller, s.region, internal::ResolveSageMakerEndpoints(s.region, overrides));
-    s.s3 = std::make_shared<S3Client>(options.transport, credentials, options.clock, s.region, endpoint_url);
+    Connection c{std::make_shared<SageMakerStub>(caller, region, internal::ResolveSageMakerEndpoints(region, overrides)),
+                 std::make_shared<S3Client>(options.transport, credentials, options.clock, region, endpoint_url)};
+    return connections[key] = c;
+  }
+
+  StatusOr<Session> Open(const json& given) {
+    auto config = Parse(given);
+    if (!config.ok()) return config.status();
+    Session s;
+    s.config = std::move(*config);
+    s.region = s.config["region_name"].get<std::string>().empty() ? target.region : s.config["region_name"].get<std::string>();
+    std::string role = s.config["assume_role_arn"].get<std::string>().empty() ? target.assume_role_arn
+                                                                              : s.config["assume_role_arn"].get<std::string>();
+    auto connection = Connect(s.region, s.config["endpoint_url"], role);
+    if (!connection.ok()) return connection.status();
+    s.stub = connection->stub;
+    s.s3 = connection->s3;
     return s;
   }
 
@@ -172,7 +192,7 @@ struct SageMakerClient::Impl {
         next_progress = now + seconds(15);
       }
       if (options.interrupted && options.interrupted()) {
-        interrupted_ = true;
+        s.interrupted = true;
         return InternalError("Interrupted while waiting for SageMaker endpoint '" + name + "' to " + what + ".");
       }
       if (now + interval > deadline) {
@@ -438,7 +458,7 @@ struct SageMakerClient::Impl {
       return std::nullopt;
     });
     if (!done.ok()) {
-      if (done.status().code() == StatusCode::kDeadlineExceeded || interrupted_) {
+      if (done.status().code() == StatusCode::kDeadlineExceeded || s.interrupted) {
         // SageMaker goes on updating onto the new config: taking it away now would break the endpoint.
         return Status(done.status().code(),
                       done.status().message() + " SageMaker is still updating endpoint '" + endpoint +
@@ -504,6 +524,107 @@ struct SageMakerClient::Impl {
     return out;
   }
 
+  // -------------------------------------------------------------- scoring
+  struct EndpointKind {
+    std::string async_output;  // S3OutputPath of an asynchronous endpoint; empty: real-time
+  };
+  std::mutex kinds_mu;
+  std::map<std::string, EndpointKind> kinds;  // by endpoint name; forgotten when a call fails
+
+  StatusOr<EndpointKind> Kind(Session& s, const std::string& endpoint, const std::string& variant) {
+    {
+      std::lock_guard lock(kinds_mu);
+      if (auto it = kinds.find(endpoint); it != kinds.end()) return it->second;
+    }
+    auto current = DescribeCurrent(s, endpoint);
+    if (!current.ok()) return current.status();
+    auto config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    if (!config.ok()) return config.status();
+    EndpointKind kind;
+    if (config->contains("AsyncInferenceConfig")) {
+      kind.async_output = config->value("/AsyncInferenceConfig/OutputConfig/S3OutputPath"_json_pointer, "");
+      if (kind.async_output.empty()) {
+        return InvalidParameterError("SageMaker endpoint '" + endpoint + "' is asynchronous but has no "
+                                     "OutputConfig.S3OutputPath to exchange requests through.");
+      }
+      if (!variant.empty() && current->value("ProductionVariants", json::array()).size() > 1) {
+        return InvalidParameterError("SageMaker sends requests to asynchronous endpoint '" + endpoint +
+                                     "' by variant weight and cannot address deployment '" + variant +
+                                     "': predict on the endpoint (without a deployment name).");
+      }
+    }
+    std::lock_guard lock(kinds_mu);
+    return kinds[endpoint] = kind;
+  }
+
+  void Forget(const std::string& endpoint) {
+    std::lock_guard lock(kinds_mu);
+    kinds.erase(endpoint);
+  }
+
+  StatusOr<std::string> Invoke(Session& s, const std::string& endpoint, const std::string& body,
+                               const std::string& content_type, const std::string& variant) {
+    auto r = s.stub->InvokeEndpoint(endpoint, body, content_type, "application/json", "", variant);
+    if (!r.ok()) return r.status();
+    return std::move(r->body);
+  }
+
+  // As SageMaker's own SDK does it: the input goes to S3 (beside the endpoint's
+  // outputs), the request is queued, and the answer is read from S3 once there.
+  StatusOr<std::string> InvokeAsync(Session& s, const std::string& endpoint, const std::string& output_path,
+                                    const std::string& body, const std::string& content_type) {
+    auto out = S3Client::ParseS3Url(output_path + (output_path.ends_with("/") ? "" : "/") + "x");
+    if (!out.ok()) return out.status().WithContext("The endpoint's S3OutputPath '" + output_path + "'");
+    const std::string bucket = out->first;
+    const std::string key = "mlflow-bridge/async-inputs/" + endpoint + "/" + UniqueName("input", "-");
+    auto input = s.s3->PutBytes(bucket, key, body, content_type);
+    if (!input.ok()) return input.status();
+    struct DeleteInput {
+      Session& s;
+      const std::string &bucket, &key;
+      bool keep = false;  // the request still waits for it
+      ~DeleteInput() {
+        if (!keep) (void)s.s3->DeleteObject(bucket, key);
+      }
+    } input_object{s, bucket, key};
+    auto queued = s.stub->InvokeEndpointAsync(endpoint, *input, content_type, "application/json");
+    if (!queued.ok()) return queued.status();
+    auto output = S3Client::ParseS3Url(queued->output_location);
+    if (!output.ok()) return output.status();
+    auto failure = S3Client::ParseS3Url(queued->failure_location);
+
+    const auto start = options.clock->Now();
+    const auto deadline = start + seconds(kAsyncAnswerTimeoutSeconds);
+    milliseconds interval(200);
+    auto next_progress = start + seconds(15);
+    while (true) {
+      auto answer = s.s3->GetObject(output->first, output->second);
+      if (!answer.ok()) return answer.status();
+      if (*answer) return std::move(**answer);
+      if (failure.ok()) {
+        auto error = s.s3->GetObject(failure->first, failure->second);
+        if (!error.ok()) return error.status();
+        if (*error) return InternalError("The model failed on request " + queued->inference_id + ": " + Redact(**error));
+      }
+      auto now = options.clock->Now();
+      if (now >= next_progress) {
+        LogInfo("Waiting for the answer of asynchronous SageMaker endpoint '" + endpoint + "' at " +
+                queued->output_location + " (" + std::to_string(std::chrono::duration_cast<seconds>(now - start).count()) + " s)");
+        next_progress = now + seconds(15);
+      }
+      if ((options.interrupted && options.interrupted()) || now + interval > deadline) {
+        input_object.keep = true;
+        return DeadlineExceededError("No answer from asynchronous SageMaker endpoint '" + endpoint + "' yet" +
+                                     (now + interval > deadline ? " after " + std::to_string(kAsyncAnswerTimeoutSeconds) + " s" : "") +
+                                     "; it will be written to " + queued->output_location + ".");
+      }
+      options.clock->SleepFor(interval);
+      interval = std::min(milliseconds(5'000), interval * 3 / 2);
+    }
+  }
+  // As long as SageMaker lets an asynchronous request run by default (InvocationTimeoutSeconds).
+  static constexpr int kAsyncAnswerTimeoutSeconds = 900;
+
   StatusOr<json> DescribeWithTags(Session& s, const std::string& name) {
     auto endpoint = DescribeCurrent(s, name);
     if (!endpoint.ok()) return endpoint.status();
@@ -525,7 +646,10 @@ StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget
   if (target.region.empty()) target.region = "us-west-2";  // MLflow's own default
   if (!options.transport) options.transport = MakeCurlTransport();
   if (!options.clock) options.clock = SystemClock();
-  return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::make_shared<Impl>(Impl{target, options})));
+  auto impl = std::make_shared<Impl>();
+  impl->target = std::move(target);
+  impl->options = std::move(options);
+  return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::move(impl)));
 }
 
 const ConfigSchema& SageMakerClient::Schema() {
@@ -578,6 +702,8 @@ std::string SageMakerClient::Help() {
          "  create-endpoint --endpoint E -C model_uri=... [-C deployment_name=blue]   the endpoint with its first variant\n"
          "  create --endpoint E --name green -m ...      another variant (weight -C initial_weight, default 0)\n"
          "  update-endpoint --endpoint E -C weights='{\"blue\": 90, \"green\": 10}'   traffic split (and instance_counts)\n"
+         "predict sends MLflow's JSON (or CSV) to InvokeEndpoint, in parts under the 6 MB limit; on an asynchronous\n"
+         "endpoint (async_inference_config) the input goes through S3 beside its S3OutputPath and the answer is read back.\n"
          "Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else ~/.aws/credentials and\n"
          "~/.aws/config (AWS_PROFILE); the role in the target URI is assumed through STS. Unknown config keys are errors.\n"
          "\n"
@@ -866,14 +992,19 @@ StatusOr<std::vector<std::string>> SageMakerClient::Predict(const std::string& n
   // With an endpoint, the deployment is a variant: address it directly.
   const std::string& target = endpoint.empty() ? name : endpoint;
   const std::string variant = endpoint.empty() ? "" : name;
+  auto kind = impl_->Kind(*session, target, variant);
+  if (!kind.ok()) return kind.status();
   std::vector<std::string> answers;
   for (size_t i = 0; i < bodies.size(); ++i) {
-    auto r = session->stub->InvokeEndpoint(target, bodies[i], content_type, "application/json", "", variant);
-    if (!r.ok()) {
+    StatusOr<std::string> answer =
+        kind->async_output.empty() ? impl_->Invoke(*session, target, bodies[i], content_type, variant)
+                                   : impl_->InvokeAsync(*session, target, kind->async_output, bodies[i], content_type);
+    if (!answer.ok()) {
+      impl_->Forget(target);  // the endpoint may have changed kind: look again next time
       std::string part = bodies.size() > 1 ? " (part " + std::to_string(i + 1) + " of " + std::to_string(bodies.size()) + ")" : "";
-      return r.status().WithContext("Scoring on SageMaker endpoint '" + target + "' failed" + part);
+      return answer.status().WithContext("Scoring on SageMaker endpoint '" + target + "' failed" + part);
     }
-    answers.push_back(std::move(r->body));
+    answers.push_back(std::move(*answer));
   }
   return answers;
 }

@@ -433,24 +433,57 @@ StatusOr<std::string> S3Client::UploadFile(const std::string& bucket, const std:
 
 Status S3Client::PutObject(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
                            const S3UploadOptions& opts) {
+  std::string body(size, '\0');
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return InvalidParameterError("cannot upload '" + path + "' to S3: the file cannot be opened for reading");
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadExactly(in, body, path));
+  }
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(Put(bucket, key, std::move(body), opts));
+  if (opts.progress) opts.progress(size, size);
+  return OkStatus();
+}
+
+Status S3Client::Put(const std::string& bucket, const std::string& key, std::string body, const S3UploadOptions& opts) {
   HttpRequest req;
   req.method = "PUT";
   req.url = ObjectUrl(bucket, key);
   req.headers.emplace_back("Content-Type", opts.content_type);
   if (!opts.tags.empty()) req.headers.emplace_back("x-amz-tagging", TaggingHeader(opts.tags));
-  req.timeout = UploadTimeout(size);
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return InvalidParameterError("cannot upload '" + path + "' to S3: the file cannot be opened for reading");
-    req.body.resize(size);
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadExactly(in, req.body, path));
-  }
+  req.timeout = UploadTimeout(body.size());
+  req.body = std::move(body);
   CallSpec spec;
   spec.what = "S3 PutObject " + S3Url(bucket, key);
   StatusOr<HttpResponse> r = Call(spec, req);
+  return r.ok() ? OkStatus() : r.status();
+}
+
+StatusOr<std::string> S3Client::PutBytes(const std::string& bucket, const std::string& key, std::string body,
+                                         const std::string& content_type) {
+  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateKey(key));
+  S3UploadOptions opts;
+  opts.content_type = content_type.empty() ? std::string(kDefaultContentType) : content_type;
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateUploadOptions(opts));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckReady());
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(Put(bucket, key, std::move(body), opts));
+  return S3Url(bucket, key);
+}
+
+StatusOr<std::optional<std::string>> S3Client::GetObject(const std::string& bucket, const std::string& key) {
+  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateKey(key));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckReady());
+  HttpRequest req;
+  req.method = "GET";
+  req.url = ObjectUrl(bucket, key);
+  CallSpec spec;
+  spec.what = "S3 GetObject " + S3Url(bucket, key);
+  spec.accept = [](const HttpResponse& r) { return r.status_code == 404; };  // NoSuchKey: not (yet) there
+  StatusOr<HttpResponse> r = Call(spec, req);
   if (!r.ok()) return r.status();
-  if (opts.progress) opts.progress(size, size);
-  return OkStatus();
+  if (r->status_code == 404) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(r->body));
 }
 
 Status S3Client::MultipartUpload(const std::string& bucket, const std::string& key, const std::string& path,

@@ -93,6 +93,12 @@ class S3Client {
   StatusOr<std::string> UploadFile(const std::string& bucket, const std::string& key, const std::string& path,
                                    const S3UploadOptions& opts = {});
 
+  // Puts `body` as s3://bucket/key with one PutObject (content_type empty: the
+  // default) and returns that URL.
+  StatusOr<std::string> PutBytes(const std::string& bucket, const std::string& key, std::string body,
+                                 const std::string& content_type = "");
+  // The object's bytes, or nullopt when there is no such object (or bucket).
+  StatusOr<std::optional<std::string>> GetObject(const std::string& bucket, const std::string& key);
   // Deletes the object; an object (or bucket) that does not exist is OK.
   Status DeleteObject(const std::string& bucket, const std::string& key);
 
@@ -120,6 +126,7 @@ class S3Client {
   Status CheckReady() const;
   Status PutObject(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
                    const S3UploadOptions& opts);
+  Status Put(const std::string& bucket, const std::string& key, std::string body, const S3UploadOptions& opts);
   Status MultipartUpload(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
                          const S3UploadOptions& opts);
   Status UploadParts(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,

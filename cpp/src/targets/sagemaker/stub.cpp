@@ -142,6 +142,30 @@ StatusOr<InvokeResult> SageMakerStub::InvokeEndpoint(std::string_view endpoint_n
   return result;
 }
 
+StatusOr<AsyncInvokeResult> SageMakerStub::InvokeEndpointAsync(std::string_view endpoint_name,
+                                                               std::string_view input_location,
+                                                               std::string_view content_type,
+                                                               std::string_view accept) const {
+  const std::string what = "SageMaker InvokeEndpointAsync '" + std::string(endpoint_name) + "'";
+  if (endpoint_name.empty()) return InvalidParameterError(what + ": the endpoint name is empty");
+  HttpRequest request;
+  request.method = "POST";
+  request.url = "/endpoints/" + UriEncode(endpoint_name) + "/async-invocations";
+  request.headers.emplace_back("X-Amzn-SageMaker-InputLocation", std::string(input_location));
+  if (!content_type.empty()) request.headers.emplace_back("X-Amzn-SageMaker-Content-Type", std::string(content_type));
+  if (!accept.empty()) request.headers.emplace_back("X-Amzn-SageMaker-Accept", std::string(accept));
+  // Queued at most once per call: a retry after a lost reply could score the input twice.
+  StatusOr<HttpResponse> response = caller_.RestCall(runtime_, std::move(request), Idempotency::kNonIdempotent, what);
+  if (!response.ok()) return response.status();
+  AsyncInvokeResult result;
+  result.output_location = response->Header("X-Amzn-SageMaker-OutputLocation").value_or("");
+  result.failure_location = response->Header("X-Amzn-SageMaker-FailureLocation").value_or("");
+  auto body = nlohmann::json::parse(response->body, nullptr, false);
+  if (body.is_object()) result.inference_id = body.value("InferenceId", "");
+  if (result.output_location.empty()) return InternalError(what + ": the reply names no output location");
+  return result;
+}
+
 // ---------------------------------------------------------------- STS
 
 StatusOr<CallerIdentity> SageMakerStub::GetCallerIdentity() const {

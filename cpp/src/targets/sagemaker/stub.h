@@ -46,6 +46,12 @@ struct InvokeResult {
   std::string custom_attributes;  // X-Amzn-SageMaker-Custom-Attributes of the reply, if any
 };
 
+struct AsyncInvokeResult {
+  std::string inference_id;
+  std::string output_location;   // where the answer will be (s3://...)
+  std::string failure_location;  // where an error will be instead
+};
+
 struct CallerIdentity {
   std::string account;  // "123456789012"
   std::string arn;      // "arn:aws:iam::123456789012:user/alice"
@@ -93,6 +99,11 @@ class SageMakerStub {
                                         std::string_view content_type, std::string_view accept = "",
                                         std::string_view custom_attributes = "",
                                         std::string_view target_variant = "") const;
+
+  // The request waiting at `input_location` (s3://...) is queued for the
+  // asynchronous endpoint; the answer appears at output_location later.
+  StatusOr<AsyncInvokeResult> InvokeEndpointAsync(std::string_view endpoint_name, std::string_view input_location,
+                                                  std::string_view content_type, std::string_view accept = "") const;
 
   // ---- STS (query protocol) ----
   StatusOr<CallerIdentity> GetCallerIdentity() const;
