@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "mlflow_bridge/http.h"
+#include "mlflow_bridge/image.h"
 #include "mlflow_bridge/local_client.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/sagemaker_client.h"
@@ -81,15 +82,17 @@ nlohmann::json ParseJson(const std::string& text, const char* what) {
 
 auto SageMakerDeploy(StatusOr<nlohmann::json> (SageMakerClient::*method)(const SageMakerDeployRequest&)) {
   return [method](SageMakerClient& c, std::string name, std::string endpoint, std::string model_uri, std::string run_id,
-                  std::string flavor, std::string model_dir, std::string mlflow_version, const std::string& config) {
+                  std::string flavor, std::string model_dir, std::string mlflow_version, const std::string& config,
+                  std::string python) {
     SageMakerDeployRequest req{std::move(name),   std::move(endpoint),  std::move(model_uri),      std::move(run_id),
-                               std::move(flavor), std::move(model_dir), std::move(mlflow_version), ParseJson(config, "config")};
+                               std::move(flavor), std::move(model_dir), std::move(mlflow_version), std::move(python),
+                               ParseJson(config, "config")};
     return NoGil([&] { return (c.*method)(req); }).dump();
   };
 }
 #define SAGEMAKER_DEPLOY_ARGS                                                                            \
   py::arg("name"), py::arg("endpoint"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), \
-      py::arg("model_dir"), py::arg("mlflow_version"), py::arg("config")
+      py::arg("model_dir"), py::arg("mlflow_version"), py::arg("config"), py::arg("python") = ""
 
 }  // namespace
 
@@ -172,13 +175,14 @@ PYBIND11_MODULE(_core, m) {
           py::arg("name"), py::arg("body"), py::arg("content_type"));
 
   py::class_<SageMakerClient, std::shared_ptr<SageMakerClient>>(m, "SageMakerClient")
-      .def(py::init([](std::string region, std::string assume_role_arn, std::string work_dir) {
+      .def(py::init([](std::string region, std::string assume_role_arn, std::string work_dir, std::string image_work_dir) {
              SageMakerClientOptions options;
              options.interrupted = Interrupted;
              options.work_dir = std::move(work_dir);
+             options.image_work_dir = std::move(image_work_dir);
              return Unwrap(SageMakerClient::Make({std::move(region), std::move(assume_role_arn)}, options));
            }),
-           py::arg("region"), py::arg("assume_role_arn") = "", py::arg("work_dir") = "")
+           py::arg("region"), py::arg("assume_role_arn") = "", py::arg("work_dir") = "", py::arg("image_work_dir") = "")
       .def_static("help", &SageMakerClient::Help)
       .def_readonly_static("max_payload", &SageMakerClient::kMaxPayloadBytes)
       .def("check_new",
@@ -210,4 +214,24 @@ PYBIND11_MODULE(_core, m) {
         for (const auto& a : answers) out.append(py::bytes(a));
         return out;
       });
+
+  py::class_<ImageBuilder, std::shared_ptr<ImageBuilder>>(m, "ImageBuilder")
+      .def(py::init([](std::string work_dir) {
+             ImageBuilderOptions options;
+             options.work_dir = std::move(work_dir);
+             options.interrupted = Interrupted;
+             return Unwrap(ImageBuilder::Make(options));
+           }),
+           py::arg("work_dir"))
+      .def_static("help", &ImageBuilder::Help)
+      .def(
+          "build_and_push",
+          [](ImageBuilder& b, std::string model_dir, std::string model_uri, std::string run_id, std::string python,
+             std::string mlflow_version, const std::string& config) {
+            ImageBuildRequest request{std::move(model_dir), std::move(model_uri), std::move(run_id), std::move(python),
+                                      std::move(mlflow_version), ParseJson(config, "config")};
+            return NoGil([&] { return b.BuildAndPush(request); }).dump();
+          },
+          py::arg("model_dir"), py::arg("model_uri"), py::arg("run_id"), py::arg("python"), py::arg("mlflow_version"),
+          py::arg("config"));
 }

@@ -3,8 +3,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -48,6 +50,19 @@ std::string Bytes(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::string Sha256Of(const std::string& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
+  std::string hex = "sha256:";
+  char buf[3];
+  for (unsigned int i = 0; i < n; ++i) {
+    snprintf(buf, sizeof buf, "%02x", md[i]);
+    hex += buf;
+  }
+  return hex;
 }
 
 class ArchiveTest : public ::testing::Test {
@@ -118,11 +133,49 @@ TEST_F(ArchiveTest, PrefixAndPlainTar) {
   EXPECT_NE(Bytes(out).substr(0, 2), std::string("\x1f\x8b", 2));
 }
 
+TEST_F(ArchiveTest, DigestsOfTheBlobAndOfTheTarInside) {
+  std::string gz = (root_ / "layer.tar.gz").string(), tar = (root_ / "layer.tar").string();
+  TarOptions layer;
+  layer.prefix = "opt/ml/model";
+  layer.parent_dirs = true;
+  auto zipped = WriteTar(src_.string(), gz, layer);
+  ASSERT_TRUE(zipped.ok()) << zipped.status().ToString();
+  layer.gzip = false;
+  auto plain = WriteTar(src_.string(), tar, layer);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(zipped->digest, Sha256Of(Bytes(gz)));
+  EXPECT_EQ(zipped->size, Bytes(gz).size());
+  EXPECT_EQ(plain->digest, Sha256Of(Bytes(tar)));
+  EXPECT_EQ(plain->diff_id, plain->digest);
+  EXPECT_EQ(zipped->diff_id, plain->digest);  // the same tar inside the gzip
+  EXPECT_LT(zipped->size, plain->size);
+  // gzip header: no modification time, no file name.
+  EXPECT_EQ(Bytes(gz).substr(3, 5), std::string("\0\0\0\0\0", 5));
+  auto entries = ReadTar(gz);
+  ASSERT_GE(entries.size(), 4u);
+  EXPECT_EQ(entries[0].path, "opt/");
+  EXPECT_EQ(entries[1].path, "opt/ml/");
+  EXPECT_EQ(entries[2].path, "opt/ml/model/");
+  EXPECT_EQ(entries[2].type, AE_IFDIR);
+  EXPECT_EQ(entries[3].path, "opt/ml/model/MLmodel");
+}
+
+TEST_F(ArchiveTest, NamesAreKeptAsBytes) {
+  Write(src_ / "caf\xc3\xa9.txt", "x");
+  Write(src_ / (std::string(150, 'n') + ".txt"), "long");
+  std::string out = (root_ / "names.tar.gz").string();
+  ASSERT_TRUE(WriteTar(src_.string(), out).ok());
+  std::vector<std::string> names;
+  for (const auto& e : ReadTar(out)) names.push_back(e.path);
+  EXPECT_NE(std::find(names.begin(), names.end(), "caf\xc3\xa9.txt"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), std::string(150, 'n') + ".txt"), names.end());
+}
+
 TEST_F(ArchiveTest, ClearErrors) {
-  Status s = WriteTar((root_ / "missing").string(), (root_ / "x.tar.gz").string());
+  Status s = WriteTar((root_ / "missing").string(), (root_ / "x.tar.gz").string()).status();
   EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue);
   EXPECT_NE(s.message().find("not a folder"), std::string::npos);
-  s = WriteTar(src_.string(), (root_ / "no" / "such" / "dir" / "x.tar.gz").string());
+  s = WriteTar(src_.string(), (root_ / "no" / "such" / "dir" / "x.tar.gz").string()).status();
   EXPECT_EQ(s.code(), StatusCode::kInternalError);
   EXPECT_NE(s.message().find("x.tar.gz"), std::string::npos);
 }

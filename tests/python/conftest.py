@@ -135,3 +135,32 @@ def aws(moto_server, monkeypatch, tmp_path):
     for var in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(var, raising=False)
     return moto_server
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """docker-registry 2.8.2 on 127.0.0.1, plain HTTP, no auth (tests/servers/registry.py); stopped afterwards."""
+    import registry as registry_server
+
+    reg = registry_server.Registry("plain", workdir=tmp_path / "registry").start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def registry_factory(tmp_path):
+    """start(mode="plain"|"tls"|"htpasswd"|"token", **Registry options) -> a started Registry;
+    every registry started through it is stopped at the end of the test."""
+    import registry as registry_server
+
+    started = []
+
+    def start(mode="plain", **options):
+        options.setdefault("workdir", tmp_path / f"registry-{len(started)}-{mode}")
+        reg = registry_server.Registry(mode, **options)
+        started.append(reg)
+        return reg.start()
+
+    yield start
+    for reg in started:
+        reg.stop()

@@ -460,3 +460,23 @@ def test_predict_on_an_asynchronous_endpoint(client, models, aws, s3):
     assert "model exploded" in e.value.message
     # The inputs went through S3 and were removed once answered.
     assert s3.list_objects_v2(Bucket="async-out", Prefix="mlflow-bridge/").get("KeyCount", 0) == 0
+
+
+def test_registry_builds_the_models_image_and_pushes_it_to_ecr(client, models, sm, aws, registry_factory):
+    import registry as reg
+
+    # moto's ECR hands out the login "AWS:123456789012-auth-token": a registry that takes it stands in for ECR.
+    ecr = registry_factory("htpasswd", users={"AWS": "123456789012-auth-token"})
+    base = reg.make_base_image(ecr.host, "lib/base", "1", creds="AWS:123456789012-auth-token")
+    build = {"registry": f"{ecr.host}/churn", "base_image": base["ref"], "insecure_registry": "true",
+             "install_dependencies": "false"}
+    plain = {k: v for k, v in BASE.items() if k != "image_url"}
+    with pytest.raises(MlflowException, match="cannot go together"):
+        client.create_deployment("churn", models["version1"], config={**BASE, **build})
+    client.create_deployment("churn", models["version1"], config={**plain, **build})
+    config = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(EndpointName="churn")["EndpointConfigName"])
+    image = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]["Image"]
+    digest = reg.manifest_digest(f"{ecr.host}/churn:churn", creds="AWS:123456789012-auth-token")
+    assert image == f"{ecr.host}/churn@{digest}"  # pinned by digest
+    labels = reg.skopeo_inspect(image, config=True, creds="AWS:123456789012-auth-token")["config"]["Labels"]
+    assert labels["mlflow.model_uri"] == models["version1"]

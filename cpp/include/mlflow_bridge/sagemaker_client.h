@@ -36,6 +36,7 @@ struct SageMakerDeployRequest {
   std::string flavor;          // empty or "python_function"
   std::string model_dir;       // the downloaded model
   std::string mlflow_version;  // tags the default image, as MLflow's own target does
+  std::string python;          // the interpreter whose pip builds the image's dependencies (config `registry`)
   nlohmann::json config = nlohmann::json::object();
 };
 
@@ -46,6 +47,7 @@ struct SageMakerClientOptions {
   std::shared_ptr<AwsCredentialsProvider> credentials;
   std::function<bool()> interrupted;  // polled while waiting; true cancels (and cleans up)
   std::string work_dir;               // where model archives are written; empty: the system temp folder
+  std::string image_work_dir;         // layers and their cache when config `registry` builds the image
 };
 
 class SageMakerClient {

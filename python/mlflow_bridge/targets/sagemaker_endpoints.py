@@ -5,6 +5,7 @@ Target URI: ``sagemaker-endpoints:/<region>[/<assume-role-arn>]``. See ``target_
 
 import json
 import os
+import sys
 import urllib.parse
 
 import mlflow
@@ -40,13 +41,14 @@ class SageMakerDeploymentClient(BaseDeploymentClient):
         region, role = _parse_target(target_uri)
         work_dir = os.path.join(_model.home(), "sagemaker")
         os.makedirs(work_dir, exist_ok=True)
-        self._client = translate_errors(_core.SageMakerClient)(region, role, work_dir)
+        image_dir = os.path.join(_model.home(), "image")
+        self._client = translate_errors(_core.SageMakerClient)(region, role, work_dir, image_dir)
 
     def _deploy(self, method, name, endpoint, model_uri, flavor, config):
         config = _config.to_json(config)
         with _model.staged(model_uri, flavor) as (model_dir, run_id):
             return json.loads(
-                method(name, endpoint or "", model_uri, run_id, flavor or "", model_dir, mlflow.__version__, config)
+                method(name, endpoint or "", model_uri, run_id, flavor or "", model_dir, mlflow.__version__, config, sys.executable)
             )
 
     @translate_errors

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/archive.h"
+#include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
 #include "targets/sagemaker/s3_client.h"
 #include "targets/sagemaker/stub.h"
@@ -217,8 +218,51 @@ struct SageMakerClient::Impl {
   }
 
   // -------------------------------------------------------------- pieces
-  StatusOr<std::string> Image(Session& s, const std::string& mlflow_version) {
+  std::mutex builder_mu;
+  std::shared_ptr<ImageBuilder> builder;  // made at the first build
+
+  // Config `registry`: the model's own image, built and pushed to ECR without docker.
+  StatusOr<std::string> BuildImage(Session& s, const SageMakerDeployRequest& request) {
+    std::string target = s.config["registry"];
+    if (target.find(':', target.rfind('/') == std::string::npos ? 0 : target.rfind('/')) == std::string::npos) {
+      target += ":" + request.name;  // one tag per deployment; the model is pinned by digest
+    }
+    std::shared_ptr<ImageBuilder> b;
+    {
+      std::lock_guard lock(builder_mu);
+      if (!builder) {
+        ImageBuilderOptions o;
+        o.work_dir = options.image_work_dir.empty() ? (fs::temp_directory_path() / "mlflow-bridge-image").string()
+                                                    : options.image_work_dir;
+        o.clock = options.clock;
+        o.interrupted = options.interrupted;
+        auto made = ImageBuilder::Make(o);
+        if (!made.ok()) return made.status();
+        builder = *made;
+      }
+      b = builder;
+    }
+    json config = {{"image", target},
+                   {"registry_auth", "ecr"},
+                   {"ecr_region", s.region},
+                   {"install_dependencies", s.config["install_dependencies"]},
+                   {"insecure_registry", s.config["insecure_registry"]}};
+    if (!s.config["base_image"].get<std::string>().empty()) config["base_image"] = s.config["base_image"];
+    auto built = b->BuildAndPush({request.model_dir, request.model_uri, request.run_id, request.python,
+                                  request.mlflow_version, config});
+    if (!built.ok()) return built.status().WithContext("Building the model's image for " + target);
+    return built->value("image", "");
+  }
+
+  StatusOr<std::string> Image(Session& s, const SageMakerDeployRequest& request) {
     std::string image = s.config["image_url"];
+    if (!s.config["registry"].get<std::string>().empty()) {
+      if (!image.empty()) {
+        return InvalidParameterError("Config keys 'image_url' and 'registry' cannot go together: image_url serves "
+                                     "an existing image, registry builds one for the model.");
+      }
+      return BuildImage(s, request);
+    }
     if (!image.empty()) return image;
     if (const char* env = std::getenv("MLFLOW_SAGEMAKER_DEPLOY_IMG_URL"); env && *env) return std::string(env);
     auto repo = s.stub->DescribeRepositories("mlflow-pyfunc");
@@ -228,7 +272,7 @@ struct SageMakerClient::Impl {
                     "repository 'mlflow-pyfunc' (mlflow sagemaker build-and-push-container). " +
                         repo.status().message());
     }
-    return *repo + ":" + mlflow_version;
+    return *repo + ":" + request.mlflow_version;
   }
 
   StatusOr<std::string> ExecutionRole(Session& s) {
@@ -269,7 +313,7 @@ struct SageMakerClient::Impl {
       std::string path;
       ~Remove() { std::error_code ec; fs::remove(path, ec); }
     } remove_archive{archive};
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::WriteTar(request.model_dir, archive));
+    if (auto written = internal::WriteTar(request.model_dir, archive); !written.ok()) return written.status();
     internal::S3UploadOptions upload;
     upload.tags = {{"SageMaker", "true"}, {kManagedByKey, kManagedBy}};
     return s.s3->UploadFile(bucket, model_name + "/model.tar.gz", archive, upload);
@@ -313,7 +357,7 @@ struct SageMakerClient::Impl {
 
   // New model from the request: upload and CreateModel. Records what it made in `created`.
   StatusOr<std::string> NewModel(Session& s, const SageMakerDeployRequest& request, Created& created) {
-    auto image = Image(s, request.mlflow_version);
+    auto image = Image(s, request);
     if (!image.ok()) return image.status();
     auto role = ExecutionRole(s);
     if (!role.ok()) return role.status();
@@ -657,6 +701,13 @@ const ConfigSchema& SageMakerClient::Schema() {
       {"execution_role_arn", ConfigType::kString, "",
        "IAM role SageMaker runs the model with. Default: the caller's role when the caller is an assumed role."},
       {"bucket", ConfigType::kString, "", "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
+      {"registry", ConfigType::kString, "",
+       "Build the model's own image (its dependencies and MLflow's scoring server, no docker needed) and push it to "
+       "this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
+       "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
+      {"base_image", ConfigType::kString, "", "With registry: the image to build on. Default: " + std::string(kDefaultBaseImage) + "."},
+      {"install_dependencies", ConfigType::kBool, true, "With registry: install the model's requirements into the image."},
+      {"insecure_registry", ConfigType::kBool, false, "With registry: plain HTTP to it (test registries on loopback)."},
       {"image_url", ConfigType::kString, "",
        "Serving image. Default: $MLFLOW_SAGEMAKER_DEPLOY_IMG_URL, else ECR repository mlflow-pyfunc tagged with the MLflow version."},
       {"region_name", ConfigType::kString, "", "AWS region; default: the target URI's (us-west-2 without one)."},

@@ -1,0 +1,65 @@
+// Model images without a docker daemon: an OCI image made of a base image, a
+// layer with the model's Python dependencies (installed by pip for the base
+// image's Python and platform) and a layer with the model, pushed with our own
+// OCI Distribution client. Layers are reproducible: the same model gives the
+// same digests, and a registry that has a layer already gets no bytes of it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "mlflow_bridge/clock.h"
+#include "mlflow_bridge/config.h"
+#include "mlflow_bridge/http.h"
+#include "mlflow_bridge/status.h"
+
+namespace mlflow_bridge {
+
+// A base image that can run MLflow's scoring server once the model's
+// dependencies are in: Docker Hub's official Python image (Debian, glibc 2.41).
+inline constexpr char kDefaultBaseImage[] = "docker.io/library/python:3.11-slim";
+// Where the image keeps the model and its dependencies.
+inline constexpr char kImageModelPath[] = "/opt/ml/model";
+inline constexpr char kImageSitePath[] = "/opt/mlflow-bridge/site";
+
+struct ImageBuildRequest {
+  std::string model_dir;  // the downloaded model (MLmodel at its root)
+  std::string model_uri;  // as the user gave it (a label)
+  std::string run_id;     // from the MLmodel file (a label); may be empty
+  std::string python;     // the interpreter whose pip resolves the dependencies
+  std::string mlflow_version;  // pinned into requirements that lack mlflow (the server needs it)
+  nlohmann::json config = nlohmann::json::object();  // keys: ImageBuilder::Schema()
+};
+
+struct ImageBuilderOptions {
+  std::string work_dir;  // layers and the dependency cache live here (required)
+  std::shared_ptr<Clock> clock;         // null: the system clock
+  std::function<bool()> interrupted;    // polled during pip; true stops the build
+  // Null: libcurl with the config's TLS settings. Tests inject a mock.
+  std::shared_ptr<HttpTransport> transport;
+};
+
+class ImageBuilder {
+ public:
+  static StatusOr<std::shared_ptr<ImageBuilder>> Make(ImageBuilderOptions options);
+
+  // Builds the image and pushes it to config["image"]. Returns
+  // {"image": "<registry>/<repo>@sha256:...", "tag": ..., "digest": ..., "layers": [...],
+  //  "uploaded_bytes": N, "build_seconds": s, "push_seconds": s}. The manifest goes up last: on any failure nothing
+  // is tagged, and the error says what failed.
+  StatusOr<nlohmann::json> BuildAndPush(const ImageBuildRequest& request);
+
+  static const ConfigSchema& Schema();
+  static std::string Help();
+
+  struct Impl;
+
+ private:
+  explicit ImageBuilder(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mlflow_bridge

@@ -1,0 +1,287 @@
+"""Model images without docker, against Debian's docker-registry, read back with skopeo and umoci
+(tests/servers/registry.py)."""
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import mlflow
+import pytest
+import registry as reg
+from mlflow.exceptions import MlflowException
+from mlflow_bridge import image
+
+NO_DEPS = {"install_dependencies": "false"}
+
+
+@pytest.fixture
+def base(registry):
+    """A two-platform OCI base image in the plain registry."""
+    return reg.make_base_image(registry.host, "lib/base", "1", platforms=("linux/amd64", "linux/arm64"))
+
+
+def build(model_uri, ref, base_ref, **config):
+    return image.build(model_uri, ref, base_ref, insecure_registry="true", **{**NO_DEPS, **config})
+
+
+def manifest(ref, **kw):
+    return reg.skopeo_inspect(ref, raw=True, **kw)
+
+
+def test_build_push_and_read_back(registry, base, models, home, tmp_path):
+    out = build(models["version1"], f"{registry.host}/team/tiny:1", base["ref"])
+    assert out["image"] == f"{registry.host}/team/tiny@{out['digest']}"
+
+    m = manifest(f"{registry.host}/team/tiny:1")
+    assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    base_layers = base["layers"]["linux/amd64"]
+    assert [l["digest"] for l in m["layers"][:-1]] == base_layers
+    assert m["layers"][-1]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert m["annotations"]["org.opencontainers.image.base.digest"] == base["manifests"]["linux/amd64"]
+
+    config = reg.skopeo_inspect(f"{registry.host}/team/tiny:1", config=True)
+    run = config["config"]
+    assert run["Entrypoint"][:2] == ["python3", "-c"] and run["Cmd"] == ["serve"]
+    assert run["ExposedPorts"] == {"8080/tcp": {}}
+    env = dict(e.split("=", 1) for e in run["Env"])
+    assert env["__pyfunc_model_path__"] == "file:///opt/ml/model" and env["MLFLOW_BRIDGE_PORT"] == "8080"
+    assert env["PYTHON_VERSION"] == "3.11.9"  # the base's environment is kept
+    labels = run["Labels"]
+    assert labels["mlflow.model_uri"] == models["version1"] and labels["mlflow.run_id"] == models["run_id1"]
+    assert labels["mlflow-bridge.version"]
+    assert config["created"] == "1970-01-01T00:00:00Z"
+    assert len(config["rootfs"]["diff_ids"]) == len(base_layers) + 1
+
+    rootfs, runtime = reg.pull_and_unpack(f"{registry.host}/team/tiny:1", tmp_path / "unpacked")
+    model_dir = os.path.join(rootfs, "opt/ml/model")
+    assert "sklearn" in open(os.path.join(model_dir, "MLmodel")).read()
+    assert sorted(os.listdir(model_dir)) == sorted(os.listdir(mlflow.artifacts.download_artifacts(models["version1"])))
+    assert os.path.exists(os.path.join(rootfs, "etc/os-release"))  # the base's files are there too
+    assert runtime["process"]["args"][-1] == "serve"
+
+
+def test_reproducible_and_a_second_push_sends_no_layer(registry, base, models, home):
+    first = build(models["version1"], f"{registry.host}/team/tiny:1", base["ref"])
+    registry.mark()
+    again = build(models["version1"], f"{registry.host}/team/tiny:1", base["ref"])
+    assert again["digest"] == first["digest"] and again["layers"] == first["layers"]
+    assert registry.blob_uploads() == [] and again["uploaded_bytes"] == 0
+    # Another repository of the same registry gets the base layers mounted, not uploaded.
+    registry.mark()
+    other = build(models["version1"], f"{registry.host}/other/tiny:1", base["ref"])
+    assert other["digest"] == first["digest"]
+    assert {d for _, d, _ in registry.blob_mounts()} >= set(base["layers"]["linux/amd64"])
+    # A different model: only its layer (and config) are new.
+    registry.mark()
+    second = build(models["version2"], f"{registry.host}/team/tiny:2", base["ref"])
+    assert second["digest"] != first["digest"]
+    assert set(registry.blob_uploads()) == {second["layers"][-1]["digest"], second["config_digest"]}
+
+
+def test_arm64_from_a_multi_platform_base_and_docker_schema2(registry, base, models, home):
+    out = build(models["path"], f"{registry.host}/team/arm:1", base["ref"], platform="linux/arm64")
+    config = reg.skopeo_inspect(f"{registry.host}/team/arm:1", config=True, arch="arm64")
+    assert config["architecture"] == "arm64"
+    assert manifest(f"{registry.host}/team/arm:1")["layers"][0]["digest"] == base["layers"]["linux/arm64"][0]
+    docker_base = reg.make_base_image(registry.host, "lib/dbase", "1", media="docker")
+    out = build(models["path"], f"{registry.host}/team/docker:1", docker_base["ref"])
+    m = manifest(f"{registry.host}/team/docker:1")
+    assert m["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert m["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert m["layers"][-1]["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    assert out["digest"] == reg.manifest_digest(f"{registry.host}/team/docker:1")
+
+
+def test_base_from_another_registry_is_copied(registry_factory, models, home):
+    source, dest = registry_factory("plain"), registry_factory("htpasswd")
+    b = reg.make_base_image(source.host, "lib/base", "1")
+    out = image.build(
+        models["path"], f"{dest.host}/team/x:1", b["ref"], username="alice", password="s3cret",
+        insecure_registry="true", insecure_base_registry="true", **NO_DEPS,
+    )
+    m = manifest(f"{dest.host}/team/x:1", creds=dest.creds("alice"))
+    assert m["layers"][0]["digest"] == b["layers"]["linux/amd64"][0]
+    assert out["uploaded_bytes"] > 0
+
+
+def test_credentials_basic_token_docker_config(registry_factory, models, home, tmp_path, monkeypatch):
+    basic = registry_factory("htpasswd", users={"alice": "s3cret", "tenancy-ns/oci-user": "auth-token"})
+    b = reg.make_base_image(basic.host, "lib/base", "1", creds=basic.creds("alice"))
+    build(models["path"], f"{basic.host}/team/x:1", b["ref"], username="alice", password="s3cret")
+    # OCIR style: <namespace>/<user> with an auth token.
+    build(models["path"], f"{basic.host}/tenancy-ns/x:1", b["ref"], username="tenancy-ns/oci-user", password="auth-token")
+    with pytest.raises(MlflowException) as e:
+        build(models["path"], f"{basic.host}/team/x:2", b["ref"], username="alice", password="wrong-pass")
+    assert e.value.error_code == "UNAUTHENTICATED" and "wrong-pass" not in e.value.message
+
+    # Bearer tokens, as ACR (service principal) and Docker Hub do it.
+    token = registry_factory("token", permissions={"sp-app-id": {"*": ["pull", "push"]}, "reader": {"*": ["pull"]}},
+                             users={"sp-app-id": "sp-secret", "reader": "r3ader"})
+    tb = reg.make_base_image(token.host, "lib/base", "1", creds=token.creds("sp-app-id"))
+    build(models["path"], f"{token.host}/team/x:1", tb["ref"], username="sp-app-id", password="sp-secret")
+    assert any("repository:team/x:pull,push" in r["scopes"] for r in token.token_requests())
+    with pytest.raises(MlflowException) as e:
+        build(models["path"], f"{token.host}/team/y:1", tb["ref"], username="reader", password="r3ader")
+    assert e.value.error_code == "PERMISSION_DENIED" and "r3ader" not in e.value.message
+    assert ("team/y", "1") not in token.manifest_puts()
+
+    # ~/.docker/config.json (DOCKER_CONFIG): the logins docker and skopeo use.
+    auth = base64.b64encode(b"alice:s3cret").decode()
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"auths": {basic.host: {"auth": auth}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    build(models["path"], f"{basic.host}/team/z:1", b["ref"])
+    assert ("team/z", "1") in basic.manifest_puts()
+
+
+def test_ecr_password_from_get_authorization_token(registry_factory, aws, models, home):
+    # moto's ECR hands out "AWS:123456789012-auth-token"; a registry that takes that login stands in for ECR.
+    ecr = registry_factory("htpasswd", users={"AWS": "123456789012-auth-token"})
+    b = reg.make_base_image(ecr.host, "lib/base", "1", creds="AWS:123456789012-auth-token")
+    out = build(models["path"], f"{ecr.host}/churn:1", b["ref"], registry_auth="ecr", ecr_region="eu-west-1")
+    assert ("churn", "1") in ecr.manifest_puts() and out["image"].startswith(f"{ecr.host}/churn@sha256:")
+
+
+def test_tls_registry_with_a_test_ca(registry_factory, models, home):
+    tls = registry_factory("htpasswd", tls=True)
+    b = reg.make_base_image(tls.host, "lib/base", "1", **tls.client_options("alice"))
+    with pytest.raises(MlflowException) as e:  # TLS is verified: the test CA is not trusted by default
+        image.build(models["path"], f"{tls.host}/team/x:1", b["ref"], username="alice", password="s3cret", **NO_DEPS)
+    assert e.value.error_code == "UNAUTHENTICATED", e.value.message
+    image.build(models["path"], f"{tls.host}/team/x:1", b["ref"], username="alice", password="s3cret",
+                ca_bundle=tls.ca_path, **NO_DEPS)
+    assert ("team/x", "1") in tls.manifest_puts()
+
+
+def test_a_dropped_connection_during_a_chunked_upload_is_survived(registry, base, home, tmp_path):
+    model = tmp_path / "big-model"
+    mlflow.pyfunc.save_model(str(model), python_model=_Echo())
+    (model / "weights.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # incompressible: 3 chunks of 1 MiB
+    proxy = registry.proxy(drop_after_bytes=500_000, times=1)
+    out = build(str(model), f"{proxy}/team/big:1", f"{proxy}/{base['ref'].split('/', 1)[1]}", chunk_size_mb="1")
+    assert proxy.cuts == 1
+    assert reg.manifest_digest(f"{registry.host}/team/big:1") == out["digest"]
+
+
+class _Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def test_bad_input_is_clear_and_tags_nothing(registry, base, models, home, tmp_path):
+    cases = [
+        (dict(base_image=f"{registry.host}/lib/missing:1"), "RESOURCE_DOES_NOT_EXIST", "does not exist"),
+        (dict(platform="linux/s390x"), "INVALID_PARAMETER_VALUE", "linux/amd64 and linux/arm64"),
+        (dict(image="Not A Reference"), "INVALID_PARAMETER_VALUE", "image"),
+    ]
+    for extra, code, words in cases:
+        config = {**NO_DEPS, "insecure_registry": "true", **extra}
+        ref = config.pop("image", f"{registry.host}/team/bad:1")
+        with pytest.raises(MlflowException) as e:
+            image.build(models["path"], ref, config.pop("base_image", base["ref"]), **config)
+        assert e.value.error_code == code and words in e.value.message, e.value.message
+    single = reg.make_base_image(registry.host, "lib/armonly", "1", platforms=("linux/arm64",), index=True)
+    with pytest.raises(MlflowException, match="has no linux/amd64 image"):
+        build(models["path"], f"{registry.host}/team/bad:1", single["ref"])
+    no_reqs = tmp_path / "no-reqs"
+    mlflow.pyfunc.save_model(str(no_reqs), python_model=_Echo())
+    os.remove(no_reqs / "requirements.txt")
+    with pytest.raises(MlflowException, match="no requirements.txt"):
+        build(str(no_reqs), f"{registry.host}/team/bad:1", base["ref"], install_dependencies="true")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(MlflowException) as e:
+        build(models["path"], f"{dead}/team/bad:1", f"{dead}/lib/base:1")
+    assert e.value.error_code == "TEMPORARILY_UNAVAILABLE" and "unreachable" in e.value.message
+    assert registry.manifest_puts() == [("lib/base", "1"), ("lib/armonly", "1")] or all(
+        repo != "team/bad" for repo, _ in registry.manifest_puts()
+    )
+
+
+def test_cli(registry, base, models, home):
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow-bridge"), "image", "build", "-m", models["version1"],
+         "--image", f"{registry.host}/team/cli:1", "--base-image", base["ref"], "--insecure-registry",
+         "-C", "install_dependencies=false"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{registry.host}/team/cli@{reg.manifest_digest(f'{registry.host}/team/cli:1')}"
+    assert "Pushing" in proc.stderr  # progress
+    bad = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow-bridge"), "image", "build", "-m", models["version1"],
+         "--image", f"{registry.host}/team/cli:1", "-C", "colour=red"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert bad.returncode == 1 and "colour" in bad.stderr
+
+
+MODEL_CODE = '''
+import mlflow
+
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [2 * float(v) for v in model_input.iloc[:, 0]]
+
+
+mlflow.models.set_model(Doubler())
+'''
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dependencies_layer_serves_the_model_from_the_unpacked_image(registry, base, home, tmp_path):
+    """pip installs the model's requirements into the image; the unpacked image then serves the model with a
+    plain interpreter (Debian's python3, as the base's python3 would) and nothing else installed."""
+    code = tmp_path / "doubler.py"
+    code.write_text(MODEL_CODE)
+    model = tmp_path / "doubler"
+    mlflow.pyfunc.save_model(str(model), python_model=str(code),
+                             pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "pandas"])
+    ref = f"{registry.host}/team/doubler:1"
+    out = image.build(str(model), ref, base["ref"], insecure_registry="true")
+    assert [l["what"] for l in out["layers"]] == ["dependencies", "model"]
+    again = image.build(str(model), ref, base["ref"], insecure_registry="true")
+    assert again["digest"] == out["digest"]
+
+    rootfs, runtime = reg.pull_and_unpack(ref, tmp_path / "unpacked")
+    assert os.path.isdir(os.path.join(rootfs, "opt/mlflow-bridge/site/mlflow"))
+    env = dict(e.split("=", 1) for e in runtime["process"]["env"])
+    port = _free_port()
+    env.update(
+        PATH="/usr/bin:/bin", HOME=str(tmp_path),
+        PYTHONPATH=os.path.join(rootfs, "opt/mlflow-bridge/site"),
+        __pyfunc_model_path__="file://" + os.path.join(rootfs, "opt/ml/model"),
+        MLFLOW_BRIDGE_PORT=str(port),
+    )
+    args = runtime["process"]["args"]
+    assert args[0] == "python3"
+    server = subprocess.Popen(["/usr/bin/python3", *args[1:]], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()[-3000:]
+                assert time.monotonic() < deadline, "the server did not answer /ping"
+                time.sleep(0.2)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
+                                     data=json.dumps({"dataframe_split": {"columns": ["x"], "data": [[1.5], [4.0]]}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        assert json.loads(urllib.request.urlopen(req, timeout=30).read()) == {"predictions": [3.0, 8.0]}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
