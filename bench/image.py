@@ -7,11 +7,13 @@ times, their throughput and the ratio.
 Each round starts two fresh Debian docker-registry instances on 127.0.0.1
 (so that neither side finds a layer already there, and skopeo's blob cache
 cannot turn its upload into a mount), pushes the same small base image to
-both (not timed), then times:
+both (not timed), builds the image once into a third registry and pulls it
+into an OCI layout for skopeo (not timed), then times, alternating who goes
+first and after a sync:
   - ours: `mlflow_bridge.image.build(...)`'s push phase (the layers are built
     first and not timed: "push_seconds" of the result);
   - skopeo: `skopeo copy oci:<layout> docker://...` of the very same image
-    (its layers, config and manifest), pulled once into an OCI layout.
+    (its layers, config and manifest), pulled into an OCI layout first.
 """
 
 import argparse
@@ -54,7 +56,6 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MLFLOW_BRIDGE_HOME"] = os.path.join(tmp, "home")
         model = make_model(tmp, args.mb)
-        layout = os.path.join(tmp, "layout")
         ours, theirs, size = [], [], 0
         for round_ in range(args.rounds):
             a = reg.Registry("plain", workdir=os.path.join(tmp, f"a{round_}")).start()
@@ -62,16 +63,38 @@ def main():
             try:
                 base_a = reg.make_base_image(a.host, "lib/base", "1")
                 reg.make_base_image(b.host, "lib/base", "1")
-                out = image.build(model, f"{a.host}/bench/model:1", base_a["ref"], insecure_registry="true",
-                                  install_dependencies="false")
-                ours.append(out["push_seconds"])
+
+                def run_ours():
+                    os.sync()  # start from the same disk state as the peer
+                    out = image.build(model, f"{a.host}/bench/model:1", base_a["ref"], insecure_registry="true",
+                                      install_dependencies="false")
+                    ours.append(out["push_seconds"])
+                    return out
+
+                def run_skopeo(layout):
+                    os.sync()
+                    start = time.perf_counter()
+                    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:model",
+                                    f"docker://{b.host}/bench/model:1"], check=True, env={**os.environ, "HOME": tmp})
+                    theirs.append(time.perf_counter() - start)
+
+                # The very same image as ours (its labels name this round's base registry), as an OCI layout
+                # for skopeo: from a first, untimed build. Then both sides in turn, alternating who goes first.
+                w = reg.Registry("plain", workdir=os.path.join(tmp, f"w{round_}")).start()
+                try:
+                    image.build(model, f"{w.host}/bench/model:1", base_a["ref"], insecure_registry="true",
+                                insecure_base_registry="true", install_dependencies="false")
+                    layout = os.path.join(tmp, f"layout{round_}")
+                    reg.skopeo_copy(f"docker://{w.host}/bench/model:1", f"oci:{layout}:model")
+                finally:
+                    w.stop()
+                if round_ % 2:
+                    run_skopeo(layout)
+                    out = run_ours()
+                else:
+                    out = run_ours()
+                    run_skopeo(layout)
                 size = out["uploaded_bytes"]
-                if round_ == 0:  # the same image, as an OCI layout for skopeo
-                    reg.skopeo_copy(f"docker://{a.host}/bench/model:1", f"oci:{layout}:model")
-                start = time.perf_counter()
-                subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:model",
-                                f"docker://{b.host}/bench/model:1"], check=True, env={**os.environ, "HOME": tmp})
-                theirs.append(time.perf_counter() - start)
                 assert reg.manifest_digest(f"{b.host}/bench/model:1") == out["digest"], "not the same image"
             finally:
                 a.stop()

@@ -318,6 +318,37 @@ TEST_F(CurlTransportTest, LargeBodyWithoutExpectOrFormContentType) {
   EXPECT_FALSE(FindHeader(seen[0].headers, "Content-Type").has_value());
 }
 
+TEST_F(CurlTransportTest, BodyStreamedFromAFileRange) {
+  LoopbackServer server([](const ServerRequest& r) { return ServerResponse{202, {}, r.method + " " + r.body, ""}; });
+  char path[] = "/tmp/mlflow-bridge-body-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string content;
+  for (int i = 0; i < 300000; ++i) content += static_cast<char>('a' + i % 26);
+  ASSERT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+  ::close(fd);
+  for (const char* method : {"PATCH", "PUT"}) {
+    HttpRequest req;
+    req.method = method;
+    req.url = server.url("/upload");
+    req.headers = {{"Content-Type", "application/octet-stream"}};
+    req.body_file = HttpRequest::FileBody{path, 1000, 200000};
+    StatusOr<HttpResponse> r = transport_->Send(req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->status_code, 202);
+    EXPECT_EQ(r->body, std::string(method) + " " + content.substr(1000, 200000));
+  }
+  HttpRequest beyond;  // the file is shorter than announced: an error, not a short body
+  beyond.method = "PUT";
+  beyond.url = server.url("/upload");
+  beyond.body_file = HttpRequest::FileBody{path, 299000, 5000};
+  EXPECT_FALSE(transport_->Send(beyond).ok());
+  HttpRequest missing = beyond;
+  missing.body_file->path = std::string(path) + "-missing";
+  EXPECT_EQ(transport_->Send(missing).status().code(), StatusCode::kInvalidParameterValue);
+  ::unlink(path);
+}
+
 TEST_F(CurlTransportTest, OnlyFinalResponseHeadersAfterInterim) {
   LoopbackServer server([](const ServerRequest&) {
     return ServerResponse{0, {}, "", "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"

@@ -137,6 +137,13 @@ def test_credentials_basic_token_docker_config(registry_factory, models, home, t
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
     build(models["path"], f"{basic.host}/team/z:1", b["ref"])
     assert ("team/z", "1") in basic.manifest_puts()
+    # An identity token (what `docker login` keeps for ACR and other OAuth2 registries): a refresh_token grant.
+    (tmp_path / "docker" / "config.json").write_text(
+        json.dumps({"auths": {token.host: {"auth": base64.b64encode(b"<token>:").decode(), "identitytoken": token.refresh_token("sp-app-id")}}})
+    )
+    build(models["path"], f"{token.host}/team/w:1", tb["ref"])
+    assert ("team/w", "1") in token.manifest_puts()
+    assert any(r.get("grant_type") == "refresh_token" for r in token.token_requests())
 
 
 def test_ecr_password_from_get_authorization_token(registry_factory, aws, models, home):

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,14 @@ struct HttpRequest {
   // Open a new connection and close it afterwards, e.g. to reach whichever
   // server now owns a port rather than the one a pooled connection leads to.
   bool fresh_connection = false;
+  // Instead of `body`: `length` bytes of the file at `path` from `offset`,
+  // streamed as they are sent (large uploads never sit whole in memory).
+  struct FileBody {
+    std::string path;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  std::optional<FileBody> body_file;
 };
 
 struct HttpResponse {

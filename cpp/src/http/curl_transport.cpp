@@ -10,7 +10,9 @@
 // and concurrent requests each get their own.
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -48,6 +50,36 @@ std::string ShowHeaders(const HttpHeaders& headers) {
   std::string out;
   for (const auto& [k, v] : headers) out += "\n    " + k + ": " + (IsSensitiveHeader(k) ? "***" : v);
   return out;
+}
+
+// A request body read from a file as curl sends it.
+struct FileReader {
+  FILE* file = nullptr;
+  uint64_t offset = 0;  // where the body starts in the file
+  uint64_t length = 0;
+  uint64_t left = 0;
+  ~FileReader() {
+    if (file) fclose(file);
+  }
+};
+
+size_t OnRead(char* buffer, size_t size, size_t n, void* userdata) {
+  auto* r = static_cast<FileReader*>(userdata);
+  size_t want = static_cast<size_t>(std::min<uint64_t>(r->left, size * n));
+  size_t got = want == 0 ? 0 : fread(buffer, 1, want, r->file);
+  if (got < want) return CURL_READFUNC_ABORT;  // the file is shorter than announced
+  r->left -= got;
+  return got;
+}
+
+// curl rewinds the body to send it again (e.g. on a fresh connection after a pooled one turned out dead).
+int OnSeek(void* userdata, curl_off_t position, int origin) {
+  auto* r = static_cast<FileReader*>(userdata);
+  if (origin != SEEK_SET || position < 0 || static_cast<uint64_t>(position) > r->length) return CURL_SEEKFUNC_FAIL;
+  if (fseeko(r->file, static_cast<off_t>(r->offset + static_cast<uint64_t>(position)), SEEK_SET) != 0)
+    return CURL_SEEKFUNC_FAIL;
+  r->left = r->length - static_cast<uint64_t>(position);
+  return CURL_SEEKFUNC_OK;
 }
 
 size_t OnBody(char* data, size_t size, size_t n, void* userdata) {
@@ -179,6 +211,7 @@ class CurlTransport : public HttpTransport {
     } releaser{this, h};
 
     HttpResponse response;
+    FileReader reader;  // outlives curl_easy_perform
     char errbuf[CURL_ERROR_SIZE];
     errbuf[0] = '\0';
     long timeout_ms = static_cast<long>((request.timeout ? *request.timeout : options_.total_timeout).count());
@@ -216,7 +249,20 @@ class CurlTransport : public HttpTransport {
       curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else {
       if (m != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
-      if (m == "POST" || m == "PUT" || m == "PATCH" || !request.body.empty()) {
+      if (request.body_file) {
+        const auto& f = *request.body_file;
+        reader.file = fopen(f.path.c_str(), "rb");
+        if (reader.file == nullptr || fseeko(reader.file, static_cast<off_t>(f.offset), SEEK_SET) != 0)
+          return InvalidParameterError("Cannot read the body of " + what + " from " + f.path);
+        reader.offset = f.offset;
+        reader.length = reader.left = f.length;
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);  // with CUSTOMREQUEST: the method stays as given
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &OnSeek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, &reader);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(f.length));
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, &OnRead);
+        curl_easy_setopt(h, CURLOPT_READDATA, &reader);
+      } else if (m == "POST" || m == "PUT" || m == "PATCH" || !request.body.empty()) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
       }
@@ -245,6 +291,7 @@ class CurlTransport : public HttpTransport {
       case CURLE_COULDNT_RESOLVE_HOST:
       case CURLE_COULDNT_RESOLVE_PROXY:
       case CURLE_SEND_ERROR:
+      case CURLE_SEND_FAIL_REWIND:
       case CURLE_RECV_ERROR:
       case CURLE_GOT_NOTHING:
       case CURLE_PARTIAL_FILE:

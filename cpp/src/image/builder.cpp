@@ -634,7 +634,7 @@ const ConfigSchema& ImageBuilder::Schema() {
       {"username", ConfigType::kString, "", "User for the destination registry (ACR: service principal app id; OCIR: <namespace>/<user>)."},
       {"password", ConfigType::kString, "", "Password or token for the destination registry (ACR: the SP secret; OCIR: an auth token)."},
       {"ecr_region", ConfigType::kString, "", "AWS region of an ECR registry whose host does not say it."},
-      {"chunk_size_mb", ConfigType::kInt, 16, "Blobs larger than this go up in chunks of this size.", 1, 1024},
+      {"chunk_size_mb", ConfigType::kInt, 64, "Blobs larger than this go up in chunks of this size (each streamed from disk).", 1, 4096},
   };
   return kSchema;
 }

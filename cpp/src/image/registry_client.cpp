@@ -113,17 +113,6 @@ std::string ManifestRefShown(const std::string& registry, const std::string& rep
   return registry + "/" + repo + (reference.find(':') != std::string::npos ? "@" : ":") + reference;
 }
 
-Status ReadAt(std::ifstream& in, const std::string& path, uint64_t offset, uint64_t n, std::string* out) {
-  out->resize(n);
-  in.clear();
-  in.seekg(static_cast<std::streamoff>(offset));
-  in.read(out->data(), static_cast<std::streamsize>(n));
-  if (static_cast<uint64_t>(in.gcount()) != n)
-    return InvalidParameterError("cannot read '" + path + "' at byte " + std::to_string(offset) +
-                                 ": the file is shorter than expected (did it change during the upload?)");
-  return OkStatus();
-}
-
 }  // namespace
 
 Status RegistryErrorStatus(const HttpResponse& r, const std::string& registry, const std::string& repository,
@@ -455,13 +444,14 @@ StatusOr<std::string> RegistryClient::StartUpload(const Op& op) {
 }
 
 Status RegistryClient::FinishUpload(const Op& op, const std::string& location, const std::string& digest,
-                                    std::string body) {
+                                    std::string body, std::optional<HttpRequest::FileBody> file) {
   HttpRequest req;
   req.method = "PUT";
   req.url = AppendQuery(location, "digest=" + UriEncode(digest));
   req.headers.emplace_back("Content-Type", "application/octet-stream");
-  req.timeout = TransferTimeout(body.size());
+  req.timeout = TransferTimeout(file ? file->length : body.size());
   req.body = std::move(body);
+  req.body_file = std::move(file);
   Op put = op;
   put.what = "PUT blob " + op.repo + "@" + digest;
   StatusOr<HttpResponse> r = Call(put, req);
@@ -482,12 +472,9 @@ Status RegistryClient::FinishUpload(const Op& op, const std::string& location, c
 
 Status RegistryClient::UploadChunks(const Op& op, const std::string& path, uint64_t size, std::string* location,
                                     const BlobProgress& progress, bool* upload_gone) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidParameterError("cannot open '" + path + "' for reading");
   const uint64_t chunk = options_.chunk_size;
   uint64_t offset = 0;  // bytes the registry has
   bool need_status = false;
-  std::string buffer;
   Op patch_op = op;
   patch_op.accept = [](const HttpResponse& r) { return r.status_code == 404 || r.status_code >= 500; };
   auto gone = [&](const HttpResponse& r) {
@@ -527,16 +514,14 @@ Status RegistryClient::UploadChunks(const Op& op, const std::string& path, uint6
             need_status = false;
           }
           if (offset >= end) return OkStatus();
-          MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadAt(in, path, offset, end - offset, &buffer));
           HttpRequest req;
           req.method = "PATCH";
           req.url = *location;
           req.headers.emplace_back("Content-Type", "application/octet-stream");
           req.headers.emplace_back("Content-Range", std::to_string(offset) + "-" + std::to_string(end - 1));
           req.timeout = TransferTimeout(end - offset);
-          req.body = std::move(buffer);
+          req.body_file = HttpRequest::FileBody{path, offset, end - offset};  // streamed from the file
           StatusOr<HttpResponse> r = SendOnce(patch_op, req);
-          buffer = std::move(req.body);
           if (!r.ok()) {
             need_status = IsTransient(r.status());
             return r.status();
@@ -576,15 +561,9 @@ Status RegistryClient::UploadBlob(const std::string& repo, const std::string& pa
                                  std::to_string(size));
   Op op{repo, "push", {PushScope(repo)}, "start blob upload to " + repo, {}};
   if (size <= options_.chunk_size) {
-    std::string body;
-    {
-      std::ifstream in(path, std::ios::binary);
-      if (!in) return InvalidParameterError("cannot open '" + path + "' for reading");
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadAt(in, path, 0, size, &body));
-    }
     StatusOr<std::string> location = StartUpload(op);
     if (!location.ok()) return location.status();
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(FinishUpload(op, *location, digest, std::move(body)));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(FinishUpload(op, *location, digest, "", HttpRequest::FileBody{path, 0, size}));
     if (progress) progress(size, size);
     return OkStatus();
   }

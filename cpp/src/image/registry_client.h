@@ -49,7 +49,7 @@ struct RegistryClientOptions {
   std::shared_ptr<Clock> clock;                              // null: SystemClock()
   RetryPolicy retry;
   BackoffPolicy backoff;
-  uint64_t chunk_size = 16ull << 20;  // blobs larger than this go up in PATCH chunks (and come down in ranges) of this size
+  uint64_t chunk_size = 64ull << 20;  // blobs larger than this go up in PATCH chunks (and come down in ranges) of this size
 };
 
 struct ManifestReply {
@@ -128,7 +128,9 @@ class RegistryClient {
   StatusOr<std::string> StartUpload(const Op& op);
   Status UploadChunks(const Op& op, const std::string& path, uint64_t size, std::string* location,
                       const BlobProgress& progress, bool* upload_gone);
-  Status FinishUpload(const Op& op, const std::string& location, const std::string& digest, std::string body);
+  // PUT ?digest= with the last bytes: `body`, or `file` streamed.
+  Status FinishUpload(const Op& op, const std::string& location, const std::string& digest, std::string body,
+                      std::optional<HttpRequest::FileBody> file = std::nullopt);
 
   std::string registry_;
   RegistryClientOptions options_;

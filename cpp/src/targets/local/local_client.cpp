@@ -155,7 +155,10 @@ struct LocalClient::Impl {
 
   // A fresh connection: a pooled one may lead to the server this one replaces.
   bool Healthy(int port) {
-    HttpRequest ping{"GET", Url(port) + "/ping", {}, "", milliseconds(2000), /*fresh_connection=*/true};
+    HttpRequest ping;
+    ping.url = Url(port) + "/ping";
+    ping.timeout = milliseconds(2000);
+    ping.fresh_connection = true;
     auto r = transport->Send(ping);
     return r.ok() && r->status_code == 200;
   }
@@ -496,8 +499,12 @@ StatusOr<std::string> LocalClient::Predict(const std::string& name, const std::s
                                     (*state)["log_path"]));
   }
   int timeout = (*state)["config"].value("request_timeout_seconds", 60);
-  HttpRequest req{"POST", Url((*state)["port"]) + "/invocations", {{"Content-Type", content_type}}, body,
-                  seconds(timeout)};
+  HttpRequest req;
+  req.method = "POST";
+  req.url = Url((*state)["port"]) + "/invocations";
+  req.headers = {{"Content-Type", content_type}};
+  req.body = body;
+  req.timeout = seconds(timeout);
   // Scoring has no side effects, so a call that could not get through may be tried again.
   RetryPolicy retry{3, seconds(timeout)};
   auto response = RetryLoop<HttpResponse>(retry, BackoffPolicy{}, Idempotency::kIdempotent, *impl_->clock,
