@@ -1,9 +1,9 @@
 #include "common/archive.h"
+#include "common/sha256.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,19 +50,6 @@ std::string Bytes(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-std::string Sha256Of(const std::string& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  std::string hex = "sha256:";
-  char buf[3];
-  for (unsigned int i = 0; i < n; ++i) {
-    snprintf(buf, sizeof buf, "%02x", md[i]);
-    hex += buf;
-  }
-  return hex;
 }
 
 class ArchiveTest : public ::testing::Test {
@@ -143,9 +130,9 @@ TEST_F(ArchiveTest, DigestsOfTheBlobAndOfTheTarInside) {
   layer.gzip = false;
   auto plain = WriteTar(src_.string(), tar, layer);
   ASSERT_TRUE(plain.ok());
-  EXPECT_EQ(zipped->digest, Sha256Of(Bytes(gz)));
+  EXPECT_EQ(zipped->digest, Sha256Digest(Bytes(gz)));
   EXPECT_EQ(zipped->size, Bytes(gz).size());
-  EXPECT_EQ(plain->digest, Sha256Of(Bytes(tar)));
+  EXPECT_EQ(plain->digest, Sha256Digest(Bytes(tar)));
   EXPECT_EQ(plain->diff_id, plain->digest);
   EXPECT_EQ(zipped->diff_id, plain->digest);  // the same tar inside the gzip
   EXPECT_LT(zipped->size, plain->size);

@@ -18,6 +18,7 @@ namespace mlflow_bridge::internal {
 namespace {
 
 using ::mlflow_bridge::testing::FakeClock;
+using ::mlflow_bridge::testing::ScopedLogCapture;
 using ::mlflow_bridge::testing::ScopedEnv;
 using ::mlflow_bridge::testing::Utc;
 using ::testing::HasSubstr;
@@ -384,16 +385,9 @@ TEST(RegistryAuthCachingTest, ShortLivedCredentialsUsedUntilExpiryAndErrorsNotCa
 class RegistryAuthHandshakeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    old_sink_ = SetLogSink([this](LogLevel, std::string_view m) {
-      std::lock_guard<std::mutex> lock(log_mu_);
-      logs_ += std::string(m) + "\n";
-    });
-    SetLogLevel(LogLevel::kDebug);
   }
   void TearDown() override {
-    SetLogSink(old_sink_);
-    SetLogLevel(LogLevel::kInfo);
-    for (const std::string& s : secrets_) EXPECT_THAT(logs_, Not(HasSubstr(s))) << "a secret was logged";
+    for (const std::string& s : secrets_) EXPECT_THAT(logs_.text(), Not(HasSubstr(s))) << "a secret was logged";
   }
   std::unique_ptr<RegistryAuthenticator> Make(RegistryCredentials creds, std::string registry = "reg.example.com",
                                               bool plain_http = false) {
@@ -419,9 +413,7 @@ class RegistryAuthHandshakeTest : public ::testing::Test {
   std::shared_ptr<MockTransport> transport_ = std::make_shared<MockTransport>();
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   std::vector<std::string> secrets_;
-  LogSink old_sink_;
-  std::mutex log_mu_;
-  std::string logs_;
+  ScopedLogCapture logs_;  // debug level: every line checked for secrets
 };
 
 const std::string kBearer = R"(Bearer realm="https://auth.example.com/token",service="reg.example.com")";

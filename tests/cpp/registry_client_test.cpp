@@ -19,6 +19,7 @@ namespace mlflow_bridge::internal {
 namespace {
 
 using ::mlflow_bridge::testing::FakeClock;
+using ::mlflow_bridge::testing::ScopedLogCapture;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -41,22 +42,15 @@ HttpResponse Reply(long code, HttpHeaders headers = {}, std::string body = "") {
 class RegistryClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    old_sink_ = SetLogSink([this](LogLevel, std::string_view m) {
-      std::lock_guard<std::mutex> lock(log_mu_);
-      logs_ += std::string(m) + "\n";
-    });
-    SetLogLevel(LogLevel::kDebug);
     dir_ = fs::temp_directory_path() / ("regclient-" + std::to_string(::getpid()) + "-" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
   void TearDown() override {
-    SetLogSink(old_sink_);
-    SetLogLevel(LogLevel::kInfo);
     fs::remove_all(dir_);
     for (const std::string& s : {kPassword, Base64Encode("alice:" + kPassword), std::string("tok-secret")})
-      EXPECT_THAT(logs_, Not(HasSubstr(s))) << "a secret was logged";
+      EXPECT_THAT(logs_.text(), Not(HasSubstr(s))) << "a secret was logged";
   }
   std::unique_ptr<RegistryClient> Make(bool with_creds = true, uint64_t chunk = 16ull << 20) {
     RegistryClientOptions o;
@@ -96,9 +90,7 @@ class RegistryClientTest : public ::testing::Test {
   std::shared_ptr<MockTransport> transport_ = std::make_shared<MockTransport>();
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   fs::path dir_;
-  LogSink old_sink_;
-  std::mutex log_mu_;
-  std::string logs_;
+  ScopedLogCapture logs_;  // debug level: every line checked for secrets
 };
 
 // ---------------------------------------------------------------- manifests

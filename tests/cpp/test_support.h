@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "mlflow_bridge/clock.h"
+#include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge::testing {
 
@@ -68,6 +70,34 @@ class ScopedEnv {
 
  private:
   std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// Captures every log line at `level` and above while it lives; restores the
+// previous sink, and the default level, afterwards.
+class ScopedLogCapture {
+ public:
+  explicit ScopedLogCapture(LogLevel level = LogLevel::kDebug) {
+    old_ = SetLogSink([this](LogLevel, std::string_view m) {
+      std::lock_guard<std::mutex> lock(mu_);
+      text_ += std::string(m) + "\n";
+    });
+    SetLogLevel(level);
+  }
+  ScopedLogCapture(const ScopedLogCapture&) = delete;
+  ScopedLogCapture& operator=(const ScopedLogCapture&) = delete;
+  ~ScopedLogCapture() {
+    SetLogSink(old_);
+    SetLogLevel(LogLevel::kInfo);
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return text_;
+  }
+
+ private:
+  LogSink old_;
+  std::mutex mu_;
+  std::string text_;
 };
 
 }  // namespace mlflow_bridge::testing
