@@ -292,3 +292,18 @@ def test_dependencies_layer_serves_the_model_from_the_unpacked_image(registry, b
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_dependencies_are_resolved_for_the_target_platform(registry, base, home, tmp_path):
+    """linux/arm64: pip picks aarch64 wheels (whatever this machine is), from the base's arm64 image."""
+    model = tmp_path / "np-model"
+    mlflow.pyfunc.save_model(str(model), python_model=_Echo(), pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "numpy"])
+    ref = f"{registry.host}/team/arm-deps:1"
+    out = image.build(str(model), ref, base["ref"], insecure_registry="true", platform="linux/arm64")
+    assert [l["what"] for l in out["layers"]] == ["dependencies", "model"]
+    rootfs, _ = reg.pull_and_unpack(ref, tmp_path / "unpacked", arch="arm64")
+    site = os.path.join(rootfs, "opt/mlflow-bridge/site")
+    wheel = [d for d in os.listdir(site) if d.startswith("numpy-") and d.endswith(".dist-info")]
+    tags = open(os.path.join(site, wheel[0], "WHEEL")).read()
+    assert "aarch64" in tags and "x86_64" not in tags
+    assert os.path.isdir(os.path.join(site, "mlflow"))
