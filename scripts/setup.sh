@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(g++ make pkg-config libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libarchive-dev zlib1g-dev libgtest-dev libgmock-dev
+DEBS=(g++ make pkg-config libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libarchive-dev zlib1g-dev libyaml-cpp-dev libgtest-dev libgmock-dev
       docker-registry skopeo umoci apache2-utils)  # the last line: image tests (a real registry and its clients)
+# kubectl for the Kubernetes tests: Debian's kubernetes-client only when none is on PATH (it conflicts with newer ones).
+command -v kubectl >/dev/null 2>&1 || DEBS+=(kubernetes-client)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,7 @@
 
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/image.h"
+#include "mlflow_bridge/kubernetes_client.h"
 #include "mlflow_bridge/local_client.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/sagemaker_client.h"
@@ -93,6 +94,24 @@ auto SageMakerDeploy(StatusOr<nlohmann::json> (SageMakerClient::*method)(const S
 #define SAGEMAKER_DEPLOY_ARGS                                                                            \
   py::arg("name"), py::arg("endpoint"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), \
       py::arg("model_dir"), py::arg("mlflow_version"), py::arg("config"), py::arg("python") = ""
+
+KubeFlavor KubeFlavorOf(const std::string& name) {
+  if (name == "kyma") return KubeFlavor::kKyma;
+  if (name == "aks") return KubeFlavor::kAks;
+  throw StatusError(InvalidParameterError("unknown Kubernetes target '" + name + "'"));
+}
+
+auto KubeDeploy(StatusOr<nlohmann::json> (KubernetesClient::*method)(const KubeDeployRequest&)) {
+  return [method](KubernetesClient& c, std::string name, std::string model_uri, std::string run_id, std::string model_dir,
+                  std::string python, std::string mlflow_version, const std::string& config) {
+    KubeDeployRequest req{std::move(name),   std::move(model_uri),      std::move(run_id),          std::move(model_dir),
+                          std::move(python), std::move(mlflow_version), ParseJson(config, "config")};
+    return NoGil([&] { return (c.*method)(req); }).dump();
+  };
+}
+#define KUBE_DEPLOY_ARGS                                                                                 \
+  py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("model_dir"), py::arg("python"), \
+      py::arg("mlflow_version"), py::arg("config")
 
 }  // namespace
 
@@ -234,4 +253,33 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("model_dir"), py::arg("model_uri"), py::arg("run_id"), py::arg("python"), py::arg("mlflow_version"),
           py::arg("config"));
+
+  py::class_<KubernetesClient, std::shared_ptr<KubernetesClient>>(m, "KubernetesClient")
+      .def(py::init([](const std::string& flavor, std::string namespace_name, std::string image_work_dir) {
+             KubeClientOptionsPublic options;
+             options.namespace_name = std::move(namespace_name);
+             options.image_work_dir = std::move(image_work_dir);
+             options.interrupted = Interrupted;
+             return Unwrap(KubernetesClient::Make(KubeFlavorOf(flavor), options));
+           }),
+           py::arg("flavor"), py::arg("namespace") = "", py::arg("image_work_dir") = "")
+      .def_static("help", [](const std::string& flavor) { return KubernetesClient::Help(KubeFlavorOf(flavor)); })
+      .def("check_new",
+           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+             auto parsed = ParseJson(config, "config");
+             NoGil([&] { return c.CheckNew(name, parsed); });
+           })
+      .def("create", KubeDeploy(&KubernetesClient::CreateDeployment), KUBE_DEPLOY_ARGS)
+      .def("update", KubeDeploy(&KubernetesClient::UpdateDeployment), KUBE_DEPLOY_ARGS)
+      .def("delete",
+           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+             auto parsed = ParseJson(config, "config");
+             NoGil([&] { return c.DeleteDeployment(name, parsed); });
+           })
+      .def("get", [](KubernetesClient& c, const std::string& name) { return NoGil([&] { return c.GetDeployment(name); }).dump(); })
+      .def("list", [](KubernetesClient& c) { return NoGil([&] { return c.ListDeployments(); }).dump(); })
+      .def("predict", [](KubernetesClient& c, const std::string& name, py::bytes body, const std::string& content_type) {
+        std::string payload = body;
+        return py::bytes(NoGil([&] { return c.Predict(name, payload, content_type); }));
+      });
 }

@@ -72,5 +72,25 @@ def _download(model_uri: str, flavor=None):
     return staging, path, model.run_id or ""
 
 
+def run_id_of(model_uri):
+    """The run a model comes from, without downloading it (the label of a prebuilt image's deployment); "" when
+    MLflow cannot tell."""
+    import re
+
+    try:
+        if m := re.match(r"runs:/([^/]+)/", model_uri or ""):
+            return m.group(1)
+        client = mlflow.MlflowClient()
+        if m := re.match(r"models:/([^/@]+)@(.+)$", model_uri or ""):
+            return client.get_model_version_by_alias(m.group(1), m.group(2)).run_id or ""
+        if m := re.match(r"models:/([^/]+)/(\d+)$", model_uri or ""):
+            return client.get_model_version(m.group(1), m.group(2)).run_id or ""
+        if model_uri and os.path.isfile(os.path.join(model_uri, "MLmodel")):
+            return Model.load(os.path.join(model_uri, "MLmodel")).run_id or ""
+    except Exception:  # a label only: never fail a deployment over it
+        return ""
+    return ""
+
+
 def _remove(path):
     shutil.rmtree(path, ignore_errors=True)

@@ -587,5 +587,28 @@ TEST(ParseRetryAfterTest, Garbage) {
     EXPECT_FALSE(ParseRetryAfter(bad, now).has_value()) << bad;
 }
 
+
+// PEM held in memory (TransportOptions::ca_pem / client_cert_pem / client_key_pem)
+// reaches curl: LoopbackServer has no TLS, so this shows that curl loads the
+// blobs (and refuses garbage before any handshake) without echoing them.
+TEST_F(CurlTransportTest, PemBlobsReachCurl) {
+  LoopbackServer server(Echo);
+  const std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/";
+  const std::string bad_pem = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA-secret-blob\n-----END CERTIFICATE-----\n";
+  TransportOptions ca;
+  ca.ca_pem = bad_pem;
+  StatusOr<HttpResponse> r = MakeCurlTransport(ca)->Send({"GET", url, {}, "", std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << r.status().ToString();
+  EXPECT_EQ(r.status().message().find("secret-blob"), std::string::npos) << r.status().message();
+  TransportOptions client;
+  client.client_cert_pem = bad_pem;
+  client.client_key_pem = "-----BEGIN PRIVATE KEY-----\nkey-secret-blob\n-----END PRIVATE KEY-----\n";
+  r = MakeCurlTransport(client)->Send({"GET", url, {}, "", std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << r.status().ToString();
+  EXPECT_EQ(r.status().message().find("secret-blob"), std::string::npos) << r.status().message();
+}
+
 }  // namespace
 }  // namespace mlflow_bridge

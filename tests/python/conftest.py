@@ -164,3 +164,56 @@ def registry_factory(tmp_path):
     yield start
     for reg in started:
         reg.stop()
+
+
+@pytest.fixture
+def kube_factory():
+    """start(**KubeApiServer options) -> a started Kubernetes stand-in (tests/servers/kubernetes.py:
+    API server + simulated controllers + gateway); every one is stopped at the end of the test, and
+    the test fails if its controller thread raised."""
+    import kubernetes as kube_server_module
+
+    started = []
+
+    def start(token="test-token", **options):
+        options.setdefault("ready_delay", 0.05)
+        options.setdefault("apirule_delay", 0.05)
+        options.setdefault("lb_delay", 0.02)
+        options.setdefault("deletion_delay", 0.05)
+        options.setdefault("tick", 0.01)
+        server = kube_server_module.KubeApiServer(token, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+    for server in started:
+        assert server.controller_errors == [], server.controller_errors[0]
+
+
+@pytest.fixture
+def kube(kube_factory, tmp_path):
+    """A Kubernetes stand-in over plain HTTP with bearer token "test-token"; `kube.kubeconfig` is a
+    kubeconfig file for it (context "test", namespace "default")."""
+    server = kube_factory()
+    server.kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    return server
+
+
+@pytest.fixture
+def echo_backends():
+    """start(name) -> a started kubernetes.EchoBackend (a model-server stand-in for on_pod_ready);
+    all stopped at the end of the test."""
+    import kubernetes as kube_server_module
+
+    started = []
+
+    def start(name="backend"):
+        backend = kube_server_module.EchoBackend(name).start()
+        started.append(backend)
+        return backend
+
+    yield start
+    for backend in started:
+        backend.stop()

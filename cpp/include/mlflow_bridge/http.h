@@ -59,6 +59,12 @@ struct TransportOptions {
   // Client certificate and key (PEM files) for mutual TLS; empty for none.
   std::string client_cert;
   std::string client_key;
+  // The same as PEM text held in memory (a kubeconfig's *-data fields, an
+  // exec plugin's certificate); each takes precedence over its file
+  // counterpart. With ca_pem only these CAs are trusted (no system CA path).
+  std::string ca_pem;
+  std::string client_cert_pem;
+  std::string client_key_pem;
   // Upper bound on connections kept open in the pool.
   long max_connections = 16;
   std::string user_agent = "mlflow-bridge";

@@ -234,6 +234,25 @@ class CurlTransport : public HttpTransport {
     if (!options_.ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_bundle.c_str());
     if (!options_.client_cert.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, options_.client_cert.c_str());
     if (!options_.client_key.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, options_.client_key.c_str());
+    // PEM blobs (copied by curl): CURLOPT_CAINFO_BLOB needs 7.77, the client ones 7.71.
+    auto blob = [](const std::string& pem) {
+      return curl_blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+    };
+    if (!options_.ca_pem.empty()) {
+      curl_blob b = blob(options_.ca_pem);
+      curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
+      curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);  // only the given CAs, as kubectl does
+    }
+    if (!options_.client_cert_pem.empty()) {
+      curl_blob b = blob(options_.client_cert_pem);
+      curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &b);
+      curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (!options_.client_key_pem.empty()) {
+      curl_blob b = blob(options_.client_key_pem);
+      curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &b);
+      curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+    }
     curl_easy_setopt(h, CURLOPT_MAXCONNECTS, std::max(1L, options_.max_connections));
     curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);

@@ -1,0 +1,696 @@
+#include "mlflow_bridge/kubernetes_client.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "image/reference.h"
+#include "k8s/kube_client.h"
+#include "k8s/kubeconfig.h"
+#include "mlflow_bridge/image.h"
+#include "mlflow_bridge/logging.h"
+#include "targets/kubernetes/manifests.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace mlflow_bridge {
+namespace {
+
+using internal::KubeApp;
+using internal::KubeClient;
+using internal::KubeResource;
+using internal::KubeRoute;
+using std::chrono::seconds;
+
+const KubeResource& Kind(std::string_view api_version, std::string_view kind) {
+  static std::mutex mu;
+  static std::map<std::string, KubeResource> cache;
+  std::lock_guard lock(mu);
+  std::string key = std::string(api_version) + "/" + std::string(kind);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, *internal::ResourceFor(api_version, kind)).first;
+  return it->second;
+}
+const KubeResource& Deployments() { return Kind("apps/v1", "Deployment"); }
+const KubeResource& Services() { return Kind("v1", "Service"); }
+const KubeResource& Secrets() { return Kind("v1", "Secret"); }
+const KubeResource& Pods() { return Kind("v1", "Pod"); }
+const KubeResource& Events() { return Kind("v1", "Event"); }
+const KubeResource& Namespaces() { return Kind("v1", "Namespace"); }
+const KubeResource& ConfigMaps() { return Kind("v1", "ConfigMap"); }
+const KubeResource& Ingresses() { return Kind("networking.k8s.io/v1", "Ingress"); }
+const KubeResource& ApiRules(const std::string& version) { return Kind("gateway.kyma-project.io/" + version, "APIRule"); }
+
+std::string Str(const json& config, const char* key) { return config.value(key, ""); }
+
+constexpr char kRevisionKey[] = "deployment.kubernetes.io/revision";
+
+bool IsOurs(const json& object) {
+  return object.value("/metadata/labels"_json_pointer, json::object()).value(internal::kKubeManagedByKey, "") ==
+         internal::kKubeManagedBy;
+}
+
+// What a pod that does not become ready is waiting for, from its status: "ImagePullBackOff: ..." or "".
+std::string PodTrouble(const json& pod) {
+  for (const auto& c : pod.value("/status/containerStatuses"_json_pointer, json::array())) {
+    const json waiting = c.value("/state/waiting"_json_pointer, json::object());
+    std::string reason = waiting.value("reason", "");
+    if (reason == "ImagePullBackOff" || reason == "ErrImagePull" || reason == "CrashLoopBackOff" ||
+        reason == "CreateContainerConfigError" || reason == "InvalidImageName" || reason == "CreateContainerError") {
+      return reason + (waiting.value("message", "").empty() ? "" : ": " + waiting.value("message", ""));
+    }
+  }
+  for (const auto& cond : pod.value("/status/conditions"_json_pointer, json::array())) {
+    if (cond.value("type", "") == "PodScheduled" && cond.value("status", "") == "False" &&
+        cond.value("reason", "") == "Unschedulable") {
+      return "Unschedulable: " + cond.value("message", "");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+struct KubernetesClient::Impl {
+  KubeFlavor flavor;
+  KubeClientOptionsPublic options;
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<KubeClient>> clients;  // by kubeconfig + context
+  std::shared_ptr<ImageBuilder> builder;
+
+  std::string Target() const { return flavor == KubeFlavor::kKyma ? "kyma" : "aks"; }
+
+  struct Session {
+    json config;
+    std::shared_ptr<KubeClient> kube;
+    std::string ns;
+  };
+
+  StatusOr<Session> Open(const json& given) {
+    auto config = ParseConfig(Schema(flavor), given);
+    if (!config.ok()) return config.status();
+    Session s;
+    s.config = std::move(*config);
+    const std::string path = Str(s.config, "kubeconfig"), context = Str(s.config, "context");
+    {
+      std::lock_guard lock(mu);
+      auto& client = clients[path + "\n" + context];
+      if (!client) {
+        auto kubeconfig = internal::LoadKubeConfig(path, context);
+        if (!kubeconfig.ok()) return kubeconfig.status();
+        internal::KubeClientOptions o;
+        o.transport = options.transport;
+        o.clock = options.clock;
+        o.interrupted = options.interrupted;
+        o.watch_seconds = 2;  // the transport reads a watch when it ends: short rounds see changes soon
+        auto made = KubeClient::Make(*kubeconfig, o);
+        if (!made.ok()) return made.status();
+        client = *made;
+      }
+      s.kube = client;
+    }
+    s.ns = !Str(s.config, "namespace").empty() ? Str(s.config, "namespace")
+           : !options.namespace_name.empty()    ? options.namespace_name
+                                                : s.kube->config().namespace_name;
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(s.ns, "namespace"));
+    return s;
+  }
+
+  // ------------------------------------------------------------ the objects
+  StatusOr<std::string> Image(Session& s, const KubeDeployRequest& request) {
+    const std::string image = Str(s.config, "image"), registry = Str(s.config, "registry");
+    if (!image.empty() && !registry.empty()) {
+      return InvalidParameterError("Config keys 'image' and 'registry' cannot go together: image serves an existing "
+                                   "image, registry builds one for the model and pushes it there.");
+    }
+    if (!image.empty()) return image;
+    if (registry.empty()) {
+      return InvalidParameterError("Which image should serve the model? Pass -C image=<reference> (e.g. one from "
+                                   "`mlflow-bridge image build`), or -C registry=<registry>/<repository> to build "
+                                   "and push one now.");
+    }
+    std::string target = registry;
+    if (target.find(':', target.rfind('/') == std::string::npos ? 0 : target.rfind('/')) == std::string::npos) {
+      target += ":" + request.name;
+    }
+    {
+      std::lock_guard lock(mu);
+      if (!builder) {
+        ImageBuilderOptions o;
+        o.work_dir = options.image_work_dir.empty() ? (fs::temp_directory_path() / "mlflow-bridge-image").string()
+                                                    : options.image_work_dir;
+        o.clock = options.clock;
+        o.interrupted = options.interrupted;
+        auto made = ImageBuilder::Make(o);
+        if (!made.ok()) return made.status();
+        builder = *made;
+      }
+    }
+    json config = {{"image", target},
+                   {"install_dependencies", s.config["install_dependencies"]},
+                   {"insecure_registry", s.config["insecure_registry"]}};
+    if (!Str(s.config, "base_image").empty()) config["base_image"] = s.config["base_image"];
+    if (!Str(s.config, "registry_username").empty()) {
+      config["username"] = s.config["registry_username"];
+      config["password"] = s.config["registry_password"];
+    }
+    auto built = builder->BuildAndPush({request.model_dir, request.model_uri, request.run_id, request.python,
+                                        request.mlflow_version, config});
+    if (!built.ok()) return built.status().WithContext("Building the model's image for " + target);
+    return built->value("image", "");
+  }
+
+  StatusOr<std::string> ClusterDomain(Session& s) {
+    if (!Str(s.config, "domain").empty()) return Str(s.config, "domain");
+    // Kyma (Gardener) clusters say it in kube-system/shoot-info.
+    auto info = s.kube->Get(ConfigMaps(), "kube-system", "shoot-info");
+    if (info.ok() && !info->value("/data/domain"_json_pointer, "").empty()) return info->value("/data/domain"_json_pointer, "");
+    // As SAP FedML does: the API server's host without its first label (api.c-1.kyma.ondemand.com).
+    std::string host = s.kube->config().server;
+    host = host.substr(host.find("://") == std::string::npos ? 0 : host.find("://") + 3);
+    host = host.substr(0, host.find_first_of(":/"));
+    size_t dot = host.find('.');
+    if (dot == std::string::npos || std::isdigit(static_cast<unsigned char>(host.back()))) {
+      return InvalidParameterError("Cannot tell the cluster's domain from its API server address (" +
+                                   s.kube->config().server + "): pass -C host=<fqdn> or -C domain=<domain>.");
+    }
+    return host.substr(dot + 1);
+  }
+
+  StatusOr<std::string> Host(Session& s, const std::string& name) {
+    std::string host = Str(s.config, "host");
+    if (flavor == KubeFlavor::kAks) return host;  // may be empty: the Ingress answers any host
+    if (host.find('.') != std::string::npos) return host;
+    auto domain = ClusterDomain(s);
+    if (!domain.ok()) return domain.status();
+    return (host.empty() ? name : host) + "." + *domain;
+  }
+
+  StatusOr<std::string> ApiRuleVersion(Session& s) {
+    std::string wanted = Str(s.config, "apirule_version");
+    if (wanted != "auto") return wanted;
+    auto v2 = s.kube->Serves("gateway.kyma-project.io", "v2");
+    if (!v2.ok()) return v2.status();
+    if (*v2) return std::string("v2");
+    auto v1 = s.kube->Serves("gateway.kyma-project.io", "v1beta1");
+    if (!v1.ok()) return v1.status();
+    if (*v1) return std::string("v1beta1");
+    return InvalidParameterError("The cluster serves no APIRule (gateway.kyma-project.io v2 or v1beta1): is the Kyma "
+                                 "API Gateway module enabled?");
+  }
+
+  struct Plan {
+    KubeApp app;
+    std::string route_kind;  // "APIRule", "Ingress", "" (LoadBalancer Service)
+    std::string route_version;
+    std::string url;         // where predict goes
+    std::string host;
+    std::vector<json> objects;  // in apply order
+  };
+
+  StatusOr<Plan> MakePlan(Session& s, const KubeDeployRequest& request) {
+    Plan p;
+    KubeApp& a = p.app;
+    a.name = request.name;
+    a.namespace_name = s.ns;
+    a.replicas = s.config["replicas"];
+    a.port = s.config["port"];
+    a.cpu_request = Str(s.config, "cpu_request");
+    a.cpu_limit = Str(s.config, "cpu_limit");
+    a.memory_request = Str(s.config, "memory_request");
+    a.memory_limit = Str(s.config, "memory_limit");
+    a.run_as_user = s.config["run_as_user"];
+    a.env = s.config["env"];
+    a.model_uri = request.model_uri;
+    a.run_id = request.run_id;
+    a.progress_deadline_seconds = s.config["timeout_seconds"];
+    auto image = Image(s, request);
+    if (!image.ok()) return image.status();
+    a.image = *image;
+    if (!Str(s.config, "registry_username").empty()) {
+      auto ref = internal::ParseImageReference(a.image);
+      if (!ref.ok()) return ref.status().WithContext("The image");
+      a.pull_secret = a.name + "-pull";
+      p.objects.push_back(internal::PullSecretManifest(a, ref->registry == internal::kDockerHubRegistry ? "https://index.docker.io/v1/" : ref->registry,
+                                                      Str(s.config, "registry_username"), Str(s.config, "registry_password")));
+    }
+    const bool load_balancer = flavor == KubeFlavor::kAks && Str(s.config, "expose") == "loadbalancer";
+    p.objects.push_back(internal::ServiceManifest(a, load_balancer ? "LoadBalancer" : "ClusterIP"));
+    p.objects.push_back(internal::DeploymentManifest(a));
+    auto host = Host(s, a.name);
+    if (!host.ok()) return host.status();
+    p.host = *host;
+    KubeRoute route;
+    route.host = p.host;
+    route.service = a.name;
+    route.port = a.port;
+    if (flavor == KubeFlavor::kKyma) {
+      route.gateway = Str(s.config, "gateway");
+      if (Str(s.config, "auth") == "jwt") {
+        route.jwt_issuer = Str(s.config, "jwt_issuer");
+        route.jwks_uri = Str(s.config, "jwks_uri");
+        if (route.jwt_issuer.empty() || route.jwks_uri.empty()) {
+          return InvalidParameterError("auth=jwt needs -C jwt_issuer=<issuer URL> and -C jwks_uri=<keys URL>.");
+        }
+      } else if (Str(s.config, "auth") != "none") {
+        return InvalidParameterError("Config key 'auth' must be none or jwt; got '" + Str(s.config, "auth") + "'.");
+      }
+      auto version = ApiRuleVersion(s);
+      if (!version.ok()) return version.status();
+      p.route_kind = "APIRule";
+      p.route_version = *version;
+      p.objects.push_back(internal::ApiRuleManifest(a, route, *version));
+      p.url = "https://" + p.host;
+    } else if (!load_balancer) {
+      if (Str(s.config, "expose") != "ingress") {
+        return InvalidParameterError("Config key 'expose' must be ingress or loadbalancer; got '" + Str(s.config, "expose") + "'.");
+      }
+      route.ingress_class = Str(s.config, "ingress_class");
+      p.route_kind = "Ingress";
+      p.objects.push_back(internal::IngressManifest(a, route));
+      p.url = p.host.empty() ? "" : "http://" + p.host;
+    }
+    return p;
+  }
+
+  // ------------------------------------------------------------ waiting
+  // The reason the pods of the deployment's current revision are not ready, from their status and events; ""
+  // when there is none (yet). Pods of older revisions (going away after a rollback) do not count.
+  std::string Trouble(Session& s, const std::string& name) {
+    auto deployment = s.kube->Get(Deployments(), s.ns, name);
+    std::string selector = std::string(internal::kKubeNameKey) + "=" + name;
+    if (deployment.ok()) {
+      const json& d = *deployment;
+      if (d.value("/status/observedGeneration"_json_pointer, 0) < d.value("/metadata/generation"_json_pointer, 0)) return "";
+      const std::string revision = d.value("/metadata/annotations"_json_pointer, json::object()).value(kRevisionKey, "");
+      auto sets = s.kube->List(Kind("apps/v1", "ReplicaSet"), s.ns, selector);
+      for (const auto& rs : sets.ok() ? sets->value("items", json::array()) : json::array()) {
+        if (revision.empty() || rs.value("/metadata/annotations"_json_pointer, json::object()).value(kRevisionKey, "") != revision) continue;
+        std::string hash = rs.value("/metadata/labels"_json_pointer, json::object()).value("pod-template-hash", "");
+        if (!hash.empty()) selector += ",pod-template-hash=" + hash;
+      }
+    }
+    auto pods = s.kube->List(Pods(), s.ns, selector);
+    if (!pods.ok()) return "";
+    for (const auto& pod : pods->value("items", json::array())) {
+      std::string trouble = PodTrouble(pod);
+      if (trouble.empty()) continue;
+      std::string pod_name = pod.value("/metadata/name"_json_pointer, "");
+      auto events = s.kube->List(Events(), s.ns, "", "involvedObject.name=" + pod_name);
+      std::string last;
+      if (events.ok()) {
+        for (const auto& e : events->value("items", json::array())) {
+          if (e.value("type", "") == "Warning") last = e.value("reason", "") + ": " + e.value("message", "");
+        }
+      }
+      return "pod " + pod_name + ": " + trouble + (last.empty() ? "" : " (event " + last + ")");
+    }
+    return "";
+  }
+
+  Status WaitAvailable(Session& s, const std::string& name, std::chrono::steady_clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - options.clock->Now());
+    if (left.count() <= 0) left = std::chrono::milliseconds(1);
+    auto last_check = options.clock->Now();
+    auto done = [&](const json& d) -> std::optional<Status> {
+      const json& st = d.value("status", json::object());
+      const int want = d.value("/spec/replicas"_json_pointer, 1);
+      // Until the controller has seen this generation, the status describes the previous one.
+      if (st.value("observedGeneration", 0) < d.value("/metadata/generation"_json_pointer, 0)) return std::nullopt;
+      if (st.value("updatedReplicas", 0) == want && st.value("availableReplicas", 0) == want &&
+          st.value("replicas", 0) == want) {
+        return OkStatus();
+      }
+      for (const auto& c : st.value("conditions", json::array())) {
+        if (c.value("type", "") == "Progressing" && c.value("reason", "") == "ProgressDeadlineExceeded") {
+          std::string why = Trouble(s, name);
+          return InternalError("Deployment " + s.ns + "/" + name + " did not become available: " +
+                               (why.empty() ? c.value("message", "progress deadline exceeded") : why));
+        }
+      }
+      // Pods that cannot start do not get better by waiting: look at them now and then.
+      if (options.clock->Now() - last_check >= seconds(2)) {
+        last_check = options.clock->Now();
+        std::string why = Trouble(s, name);
+        if (!why.empty()) return InternalError("Deployment " + s.ns + "/" + name + " did not become available: " + why);
+      }
+      return std::nullopt;
+    };
+    auto progress = [&](const json& d) {
+      const json& st = d.value("status", json::object());
+      LogInfo("Waiting for " + s.ns + "/" + name + ": " + std::to_string(st.value("availableReplicas", 0)) + " of " +
+              std::to_string(d.value("/spec/replicas"_json_pointer, 1)) + " replicas available");
+    };
+    auto r = s.kube->WaitFor(Deployments(), s.ns, name, left, done, progress);
+    if (!r.ok() && r.status().code() == StatusCode::kDeadlineExceeded) {
+      std::string why = Trouble(s, name);
+      return DeadlineExceededError("Deployment " + s.ns + "/" + name + " did not become available within " +
+                                   std::to_string(s.config["timeout_seconds"].get<int>()) + " s" +
+                                   (why.empty() ? "" : ": " + why) + ". Raise -C timeout_seconds=N if the model is slow to load.");
+    }
+    return r.status();
+  }
+
+  Status WaitRoute(Session& s, const Plan& p, std::chrono::steady_clock::time_point deadline) {
+    if (p.route_kind != "APIRule") return OkStatus();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - options.clock->Now());
+    if (left.count() <= 0) left = std::chrono::milliseconds(1);
+    auto r = s.kube->WaitFor(ApiRules(p.route_version), s.ns, p.app.name, left, [&](const json& rule) -> std::optional<Status> {
+      std::string state = p.route_version == "v2" ? rule.value("/status/state"_json_pointer, "")
+                                                  : rule.value("/status/APIRuleStatus/code"_json_pointer, "");
+      if (state == "Ready" || state == "OK") return OkStatus();
+      if (state == "Error") {
+        std::string why = p.route_version == "v2" ? rule.value("/status/description"_json_pointer, "")
+                                                  : rule.value("/status/APIRuleStatus/desc"_json_pointer, "");
+        return InvalidParameterError("APIRule " + s.ns + "/" + p.app.name + " was refused by Kyma: " + why);
+      }
+      return std::nullopt;
+    });
+    return r.status();
+  }
+
+  // ------------------------------------------------------------ create / update / delete
+  Status Apply(Session& s, const std::vector<json>& objects, std::vector<json>* created) {
+    for (const auto& o : objects) {
+      auto kind = internal::ResourceFor(o.value("apiVersion", ""), o.value("kind", ""));
+      if (!kind.ok()) return kind.status();
+      const std::string name = o.value("/metadata/name"_json_pointer, "");
+      if (created) {
+        auto existing = s.kube->Get(*kind, s.ns, name);
+        if (!existing.ok() && existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
+        if (!existing.ok()) created->push_back(o);
+      }
+      auto applied = s.kube->Apply(o);
+      if (!applied.ok()) return applied.status();
+    }
+    return OkStatus();
+  }
+
+  void DeleteObjects(Session& s, const std::vector<json>& objects) {
+    for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
+      auto kind = internal::ResourceFor(it->value("apiVersion", ""), it->value("kind", ""));
+      if (!kind.ok()) continue;
+      Status d = s.kube->Delete(*kind, s.ns, it->value("/metadata/name"_json_pointer, ""));
+      if (!d.ok()) LogWarning("Could not delete " + it->value("kind", "") + " " + s.ns + "/" + it->value("/metadata/name"_json_pointer, "") + ": " + d.message());
+    }
+  }
+
+  Status CheckNamespace(Session& s) {
+    auto ns = s.kube->Get(Namespaces(), "", s.ns);
+    if (ns.ok()) return OkStatus();
+    if (ns.status().code() == StatusCode::kResourceDoesNotExist) {
+      return NotFoundError("Namespace '" + s.ns + "' does not exist in the cluster (context " +
+                           s.kube->config().context + "). Create it (kubectl create namespace " + s.ns +
+                           ") or choose another with " + Target() + ":/<namespace> or -C namespace=...");
+    }
+    return ns.status();
+  }
+
+  json Describe(Session& s, const json& deployment) {
+    const std::string name = deployment.value("/metadata/name"_json_pointer, "");
+    const json& st = deployment.value("status", json::object());
+    json out = {{"name", name},
+                {"namespace", s.ns},
+                {"flavor", "python_function"},
+                {"model_uri", deployment.value("/metadata/annotations"_json_pointer, json::object()).value(internal::kKubeModelUriKey, "")},
+                {"image", deployment.value("/spec/template/spec/containers/0/image"_json_pointer, "")},
+                {"replicas", deployment.value("/spec/replicas"_json_pointer, 0)},
+                {"available_replicas", st.value("availableReplicas", 0)}};
+    out["status"] = out["available_replicas"] == out["replicas"] ? "Available" : "Progressing";
+    auto url = RouteUrl(s, name);
+    if (url.ok()) out["url"] = *url;
+    return out;
+  }
+
+  // The base URL of the deployment's route, read back from the cluster.
+  StatusOr<std::string> RouteUrl(Session& s, const std::string& name) {
+    if (flavor == KubeFlavor::kKyma) {
+      for (const char* version : {"v2", "v1beta1"}) {
+        auto serves = s.kube->Serves("gateway.kyma-project.io", version);
+        if (!serves.ok() || !*serves) continue;
+        auto rule = s.kube->Get(ApiRules(version), s.ns, name);
+        if (!rule.ok()) continue;
+        std::string host = std::string(version) == "v2" ? rule->value("/spec/hosts/0"_json_pointer, "")
+                                                        : rule->value("/spec/host"_json_pointer, "");
+        if (!host.empty()) return "https://" + host;
+      }
+      return NotFoundError("Deployment " + s.ns + "/" + name + " has no APIRule.");
+    }
+    auto ingress = s.kube->Get(Ingresses(), s.ns, name);
+    if (ingress.ok()) {
+      std::string host = ingress->value("/spec/rules/0/host"_json_pointer, "");
+      if (host.empty()) host = ingress->value("/status/loadBalancer/ingress/0/ip"_json_pointer, "");
+      if (host.empty()) return UnavailableError("Ingress " + s.ns + "/" + name + " has no address yet.");
+      return "http://" + host;
+    }
+    auto service = s.kube->Get(Services(), s.ns, name);
+    if (!service.ok()) return service.status();
+    std::string ip = service->value("/status/loadBalancer/ingress/0/ip"_json_pointer, "");
+    if (ip.empty()) ip = service->value("/status/loadBalancer/ingress/0/hostname"_json_pointer, "");
+    if (ip.empty()) return UnavailableError("Service " + s.ns + "/" + name + " has no load balancer address yet.");
+    return "http://" + ip + ":" + std::to_string(service->value("/spec/ports/0/port"_json_pointer, 8080));
+  }
+
+  StatusOr<json> Deploy(const KubeDeployRequest& request, bool update) {
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(request.name, "deployment name"));
+    auto session = Open(request.config);
+    if (!session.ok()) return session.status();
+    Session& s = *session;
+    const bool render = s.config["render"].get<bool>();
+    if (!render) MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNamespace(s));
+    std::optional<json> previous;
+    if (!render) {
+      auto existing = s.kube->Get(Deployments(), s.ns, request.name);
+      if (existing.ok()) {
+        if (!update) return Exists(s, request.name);
+        if (!IsOurs(*existing)) {
+          return PermissionDeniedError("Deployment " + s.ns + "/" + request.name +
+                                       " was not made by mlflow-bridge; it is left alone.");
+        }
+        previous = *existing;
+      } else if (existing.status().code() != StatusCode::kResourceDoesNotExist) {
+        return existing.status();
+      } else if (update) {
+        return NotFoundError("No deployment '" + request.name + "' in namespace " + s.ns + ". Create it first.");
+      }
+    }
+    auto plan = MakePlan(s, request);
+    if (!plan.ok()) return plan.status();
+    if (render) return json{{"name", request.name}, {"manifests", internal::RenderYaml(plan->objects)}};
+
+    const auto deadline = options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>());
+    std::vector<json> created;
+    LogInfo(std::string(update ? "Updating " : "Creating ") + Target() + " deployment " + s.ns + "/" + request.name +
+            " (" + plan->app.image + ")...");
+    Status applied = Apply(s, plan->objects, &created);
+    if (applied.ok()) applied = WaitAvailable(s, request.name, deadline);
+    if (applied.ok()) applied = WaitRoute(s, *plan, deadline);
+    if (!applied.ok()) {
+      if (previous) return RollBack(s, *previous, created, applied);
+      DeleteObjects(s, created);
+      return applied.WithContext("Creating " + Target() + " deployment " + s.ns + "/" + request.name +
+                                 " failed; what it created was deleted");
+    }
+    json out = Describe(s, *s.kube->Get(Deployments(), s.ns, request.name));
+    if (!plan->url.empty()) out["url"] = plan->url;
+    return out;
+  }
+
+  // Restores the Deployment as it was before a failed update (its previous pod template) and waits for it.
+  Status RollBack(Session& s, const json& previous, const std::vector<json>& created, const Status& why) {
+    const std::string name = previous.value("/metadata/name"_json_pointer, "");
+    const std::string revision =
+        previous.value("/metadata/annotations"_json_pointer, json::object()).value(kRevisionKey, "?");
+    LogInfo("The update of " + s.ns + "/" + name + " failed; restoring revision " + revision + "...");
+    json restore = {{"apiVersion", "apps/v1"},
+                    {"kind", "Deployment"},
+                    {"metadata", {{"name", name}, {"namespace", s.ns},
+                                  {"labels", previous.value("/metadata/labels"_json_pointer, json::object())},
+                                  {"annotations", previous.value("/metadata/annotations"_json_pointer, json::object())}}},
+                    {"spec", previous["spec"]}};
+    restore["metadata"]["annotations"].erase(kRevisionKey);
+    DeleteObjects(s, created);  // what the update added (e.g. a new pull secret)
+    auto applied = s.kube->Apply(restore);
+    Status restored = applied.ok() ? WaitAvailable(s, name, options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>()))
+                                   : applied.status();
+    std::string outcome = restored.ok() ? "the previous revision (" + revision + ") was restored and serves again"
+                                        : "restoring the previous revision failed too: " + restored.message();
+    return Status(why.code(), "Updating " + Target() + " deployment " + s.ns + "/" + name + " failed; " + outcome +
+                                  ". Cause: " + why.message());
+  }
+
+  Status Exists(Session& s, const std::string& name) {
+    return AlreadyExistsError("A deployment named '" + name + "' already exists in namespace " + s.ns +
+                              ". Update it with `mlflow deployments update` or delete it first.");
+  }
+};
+
+StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor flavor, KubeClientOptionsPublic options) {
+  if (!options.namespace_name.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(options.namespace_name, "namespace"));
+  if (!options.clock) options.clock = SystemClock();
+  auto impl = std::make_shared<Impl>();
+  impl->flavor = flavor;
+  impl->options = std::move(options);
+  return std::shared_ptr<KubernetesClient>(new KubernetesClient(std::move(impl)));
+}
+
+Status KubernetesClient::CheckNew(const std::string& name, const json& config) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
+  auto session = impl_->Open(config);
+  if (!session.ok()) return session.status();
+  if (session->config["render"].get<bool>()) return OkStatus();
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->CheckNamespace(*session));
+  auto existing = session->kube->Get(Deployments(), session->ns, name);
+  if (existing.ok()) return impl_->Exists(*session, name);
+  return existing.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : existing.status();
+}
+
+StatusOr<json> KubernetesClient::CreateDeployment(const KubeDeployRequest& request) { return impl_->Deploy(request, false); }
+StatusOr<json> KubernetesClient::UpdateDeployment(const KubeDeployRequest& request) { return impl_->Deploy(request, true); }
+
+Status KubernetesClient::DeleteDeployment(const std::string& name, const json& config) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
+  auto session = impl_->Open(config);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  auto existing = s.kube->Get(Deployments(), s.ns, name);
+  if (existing.ok() && !IsOurs(*existing)) {
+    return PermissionDeniedError("Deployment " + s.ns + "/" + name + " was not made by mlflow-bridge; it is left alone.");
+  }
+  std::vector<std::pair<const KubeResource*, std::string>> objects = {{&Services(), name}, {&Secrets(), name + "-pull"}};
+  if (impl_->flavor == KubeFlavor::kKyma) {
+    for (const char* version : {"v2", "v1beta1"}) {
+      auto serves = s.kube->Serves("gateway.kyma-project.io", version);
+      if (serves.ok() && *serves) {
+        objects.insert(objects.begin(), {&ApiRules(version), name});
+        break;
+      }
+    }
+  } else {
+    objects.insert(objects.begin(), {&Ingresses(), name});
+  }
+  const auto timeout = std::chrono::seconds(s.config["timeout_seconds"].get<int>());
+  for (const auto& [kind, object] : objects) {
+    auto found = s.kube->Get(*kind, s.ns, object);
+    if (!found.ok() || !IsOurs(*found)) continue;  // gone already, or not ours
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object));
+  }
+  if (existing.ok()) MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
+  return OkStatus();
+}
+
+StatusOr<json> KubernetesClient::GetDeployment(const std::string& name) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  auto d = session->kube->Get(Deployments(), session->ns, name);
+  if (!d.ok() || !IsOurs(*d)) {
+    if (!d.ok() && d.status().code() != StatusCode::kResourceDoesNotExist) return d.status();
+    return NotFoundError("No deployment '" + name + "' in namespace " + session->ns + ". See the existing ones with "
+                         "`mlflow deployments list -t " + impl_->Target() + ":/" + session->ns + "`.");
+  }
+  return impl_->Describe(*session, *d);
+}
+
+StatusOr<json> KubernetesClient::ListDeployments() {
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  auto list = session->kube->List(Deployments(), session->ns,
+                                  std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy);
+  if (!list.ok()) return list.status();
+  json out = json::array();
+  for (const auto& d : list->value("items", json::array())) out.push_back(impl_->Describe(*session, d));
+  return out;
+}
+
+StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const std::string& body,
+                                                const std::string& content_type) {
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  auto url = impl_->RouteUrl(*session, name);
+  if (!url.ok()) return url.status();
+  HttpRequest req;
+  req.method = "POST";
+  req.headers = {{"Content-Type", content_type}};
+  req.body = body;
+  req.timeout = std::chrono::seconds(120);
+  // MLFLOW_BRIDGE_GATEWAY: reach the route through another address (a port-forward, a test gateway), with the
+  // route's host name in the Host header.
+  const char* gateway = std::getenv("MLFLOW_BRIDGE_GATEWAY");
+  if (gateway != nullptr && *gateway != '\0') {
+    std::string host = url->substr(url->find("://") + 3);
+    req.headers.emplace_back("Host", host);
+    req.url = std::string(gateway) + "/invocations";
+  } else {
+    req.url = *url + "/invocations";
+  }
+  static const std::shared_ptr<HttpTransport> kTransport = MakeCurlTransport();
+  auto transport = impl_->options.transport ? impl_->options.transport : kTransport;
+  auto reply = transport->Send(req);
+  if (!reply.ok()) return reply.status().WithContext("Scoring on " + impl_->Target() + " deployment " + session->ns + "/" + name);
+  if (!reply->ok()) return HttpErrorStatus(*reply, "Scoring on " + impl_->Target() + " deployment " + session->ns + "/" + name);
+  return reply->body;
+}
+
+const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
+  static const ConfigSchema kCommon = {
+      {"image", ConfigType::kString, "", "The image that serves the model (e.g. from `mlflow-bridge image build`)."},
+      {"registry", ConfigType::kString, "",
+       "Instead of image: build the model's image without docker and push it to <registry>/<repository>[:tag]."},
+      {"base_image", ConfigType::kString, "", "With registry: the image to build on (default python:3.11-slim)."},
+      {"install_dependencies", ConfigType::kBool, true, "With registry: install the model's requirements into the image."},
+      {"insecure_registry", ConfigType::kBool, false, "With registry: plain HTTP to it (test registries)."},
+      {"registry_username", ConfigType::kString, "",
+       "User for the image's registry (ACR: service principal app id): used to push (registry=) and, as an image "
+       "pull Secret <name>-pull, by the cluster to pull."},
+      {"registry_password", ConfigType::kString, "", "Its password or token (ACR: the service principal's secret)."},
+      {"kubeconfig", ConfigType::kString, "", "kubeconfig file(s). Default: $KUBECONFIG, ~/.kube/config, or in-cluster."},
+      {"context", ConfigType::kString, "", "kubeconfig context. Default: its current-context."},
+      {"namespace", ConfigType::kString, "", "Namespace. Default: the target URI's, else the context's."},
+      {"replicas", ConfigType::kInt, 1, "Pods serving the model.", 0, 1000},
+      {"port", ConfigType::kInt, 8080, "Port the model server listens on in the pod.", 1, 65535},
+      {"cpu_request", ConfigType::kString, "250m", "CPU request of the model container."},
+      {"memory_request", ConfigType::kString, "512Mi", "Memory request."},
+      {"cpu_limit", ConfigType::kString, "", "CPU limit (none by default)."},
+      {"memory_limit", ConfigType::kString, "2Gi", "Memory limit."},
+      {"run_as_user", ConfigType::kInt, 1000, "User id the container runs as (non-root); 0: as the image says.", 0, 2147483647},
+      {"env", ConfigType::kObject, json::object(), "Environment variables for the model server."},
+      {"timeout_seconds", ConfigType::kInt, 600, "How long to wait until the deployment is available.", 1, 86400},
+      {"render", ConfigType::kBool, false, "Print the manifests (YAML) instead of applying them (GitOps)."},
+      {"host", ConfigType::kString, "", "Host name of the route (Kyma: a label of the cluster domain, or a FQDN)."},
+  };
+  static const ConfigSchema kKyma = [] {
+    ConfigSchema s = kCommon;
+    s.push_back({"domain", ConfigType::kString, "", "Cluster domain for host names. Default: kube-system/shoot-info, else the API server's domain."});
+    s.push_back({"gateway", ConfigType::kString, "kyma-system/kyma-gateway", "Istio gateway of the APIRule."});
+    s.push_back({"auth", ConfigType::kString, "none", "Access to the route: none, or jwt (with jwt_issuer and jwks_uri)."});
+    s.push_back({"jwt_issuer", ConfigType::kString, "", "With auth=jwt: the token issuer."});
+    s.push_back({"jwks_uri", ConfigType::kString, "", "With auth=jwt: where the issuer's keys are."});
+    s.push_back({"apirule_version", ConfigType::kString, "auto", "APIRule version: auto (v2 when served, else v1beta1), v2 or v1beta1."});
+    return s;
+  }();
+  static const ConfigSchema kAks = [] {
+    ConfigSchema s = kCommon;
+    s.push_back({"expose", ConfigType::kString, "ingress", "ingress (an Ingress), or loadbalancer (a LoadBalancer Service)."});
+    s.push_back({"ingress_class", ConfigType::kString, "nginx", "ingressClassName of the Ingress."});
+    return s;
+  }();
+  return flavor == KubeFlavor::kKyma ? kKyma : kAks;
+}
+
+std::string KubernetesClient::Help(KubeFlavor flavor) {
+  const bool kyma = flavor == KubeFlavor::kKyma;
+  const std::string t = kyma ? "kyma" : "aks";
+  return "Target '" + t + "': serves MLflow models on " + (kyma ? "SAP BTP Kyma" : "Azure Kubernetes Service") +
+         ".\n\nTarget URI: " + t + "[:/<namespace>]\n\n"
+         "A deployment is a Deployment and a Service, reached through " +
+         (kyma ? "an APIRule (https://<host>)" : "an Ingress (or a LoadBalancer Service with expose=loadbalancer)") +
+         ". Objects are applied server-side and\ncarry app.kubernetes.io/managed-by=mlflow-bridge; a failed update restores "
+         "the previous revision and names the cause.\nThe kubeconfig is read as kubectl reads it (KUBECONFIG, contexts, "
+         "tokens, client certificates, exec plugins, in-cluster).\n\nConfig keys (-C key=value):\n" +
+         DescribeConfig(Schema(flavor));
+}
+
+}  // namespace mlflow_bridge

@@ -1,0 +1,195 @@
+"""Targets `kyma` and `aks` end to end against the Kubernetes stand-in (tests/servers/kubernetes.py):
+its simulated controllers run "pods" as real MLflow scoring servers (the `local` target), and its
+gateway forwards the routes to them, so predict goes the whole way."""
+
+import json
+import os
+import socket
+import subprocess
+
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import ROWS, cli, expected
+from mlflow.deployments import get_deploy_client
+from mlflow.exceptions import MlflowException
+
+IMAGES = {"reg.example.com/tiny:1": "version1", "reg.example.com/tiny:2": "version2"}
+CRD = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "kyma",
+                   "gateway.kyma-project.io_apirules.crd.yaml")
+
+
+@pytest.fixture
+def cluster(kube_factory, home, models, tmp_path, monkeypatch):
+    """The stand-in (over TLS with a test CA: kubectl sends tokens only over TLS) with pods that serve the
+    model their image names, reached through its gateway."""
+    kube = kube_factory(tls=True)
+    kube.kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    local = get_deploy_client("local")
+    started = {}
+
+    def pod_ready(deployment):
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        name = f"pod-{len(started)}"
+        local.create_deployment(name, models[IMAGES[image.split("@")[0]]])
+        started[name] = local.get_deployment(name)
+        return f"http://127.0.0.1:{started[name]['port']}"
+
+    kube.on_pod_ready = pod_ready
+    kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shoot-info", "namespace": "kube-system"},
+              "data": {"domain": "c-1.kyma.example.com"}})
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    monkeypatch.setenv("MLFLOW_BRIDGE_GATEWAY", kube.gateway_url)
+    return kube
+
+
+def kubectl(server, *args):
+    proc = subprocess.run(["kubectl", "--kubeconfig", str(server.kubeconfig), "--cache-dir",
+                           str(server.kubeconfig) + "-cache", *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def ours(server, kinds="deploy,svc,apirules,ingresses,secrets"):
+    """What kubectl finds of ours in the default namespace: [(kind, name), ...]."""
+    items = json.loads(kubectl(server, "get", kinds, "-l", "app.kubernetes.io/managed-by=mlflow-bridge", "-o", "json"))["items"]
+    return sorted((i["kind"], i["metadata"]["name"]) for i in items)
+
+
+def test_kyma_create_predict_get_list_delete(cluster):
+    client = get_deploy_client("kyma")
+    out = client.create_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/tiny:1", "replicas": "2"})
+    assert out["url"] == "https://wine.c-1.kyma.example.com" and out["status"] == "Available"
+    assert list(client.predict("wine", ROWS)["predictions"]) == pytest.approx(expected(1.0))
+    got = client.get_deployment("wine")
+    assert got["model_uri"] == "models:/tiny/1" and got["replicas"] == 2 and got["available_replicas"] == 2
+    assert [d["name"] for d in client.list_deployments()] == ["wine"]
+    assert ours(cluster) == [("APIRule", "wine"), ("Deployment", "wine"), ("Service", "wine")]
+    rule = json.loads(kubectl(cluster, "get", "apirules.gateway.kyma-project.io", "wine", "-o", "json"))
+    assert rule["apiVersion"] == "gateway.kyma-project.io/v2" and rule["spec"]["rules"][0]["noAuth"] is True
+    deployment = json.loads(kubectl(cluster, "get", "deploy", "wine", "-o", "json"))
+    assert deployment["metadata"]["annotations"]["mlflow-bridge/run-id"]
+    assert "Replicas:" in kubectl(cluster, "describe", "deployment", "wine")
+    client.delete_deployment("wine")
+    assert ours(cluster) == []
+    client.delete_deployment("wine")  # idempotent
+    with pytest.raises(MlflowException) as e:
+        client.get_deployment("wine")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_kyma_rolling_update_and_a_failed_update_rolled_back(cluster):
+    client = get_deploy_client("kyma:/default")
+    client.create_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/tiny:1"})
+    client.update_deployment("wine", "models:/tiny/2", config={"image": "reg.example.com/tiny:2"})
+    assert list(client.predict("wine", ROWS)["predictions"]) == pytest.approx(expected(2.0))
+
+    cluster.fail_image("reg.example.com/broken:1", "ImagePullBackOff", 'Back-off pulling image "reg.example.com/broken:1"')
+    with pytest.raises(MlflowException) as e:
+        client.update_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/broken:1", "timeout_seconds": "60"})
+    assert "ImagePullBackOff" in e.value.message and "restored" in e.value.message, e.value.message
+    image = json.loads(kubectl(cluster, "get", "deploy", "wine", "-o", "json"))["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "reg.example.com/tiny:2"
+    assert list(client.predict("wine", ROWS)["predictions"]) == pytest.approx(expected(2.0))
+
+
+def test_failed_create_leaves_nothing(cluster):
+    cluster.fail_image("reg.example.com/crash:1", "CrashLoopBackOff", "back-off restarting failed container")
+    with pytest.raises(MlflowException) as e:
+        get_deploy_client("kyma").create_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/crash:1"})
+    assert "CrashLoopBackOff" in e.value.message and "deleted" in e.value.message
+    assert ours(cluster) == []
+
+
+def test_aks_ingress_and_load_balancer(cluster):
+    client = get_deploy_client("aks")
+    out = client.create_deployment("wine", "models:/tiny/1",
+                                   config={"image": "reg.example.com/tiny:1", "host": "wine.example.com"})
+    assert out["url"] == "http://wine.example.com"
+    assert list(client.predict("wine", ROWS)["predictions"]) == pytest.approx(expected(1.0))
+    ingress = json.loads(kubectl(cluster, "get", "ingress", "wine", "-o", "json"))
+    assert ingress["spec"]["ingressClassName"] == "nginx" and ingress["spec"]["rules"][0]["host"] == "wine.example.com"
+    client.create_deployment("lb", "models:/tiny/2", config={"image": "reg.example.com/tiny:2", "expose": "loadbalancer"})
+    assert client.get_deployment("lb")["url"].startswith("http://")
+    assert ours(cluster) == [("Deployment", "lb"), ("Deployment", "wine"), ("Ingress", "wine"), ("Service", "lb"),
+                             ("Service", "wine")]
+    client.delete_deployment("wine")
+    client.delete_deployment("lb")
+    assert ours(cluster) == []
+
+
+def test_apirule_v1beta1_when_v2_is_not_served(kube_factory, home, models, tmp_path, monkeypatch):
+    server = kube_factory(apirule_versions=("v1beta1",), tls=True)
+    server.kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    server.on_pod_ready = lambda d: None
+    monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig))
+    client = get_deploy_client("kyma")
+    client.create_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/tiny:1", "domain": "kyma.example.com"})
+    rule = json.loads(kubectl(server, "get", "apirules.v1beta1.gateway.kyma-project.io", "wine", "-o", "json"))
+    assert rule["spec"]["host"] == "wine.kyma.example.com"
+    assert rule["spec"]["rules"][0]["accessStrategies"][0]["handler"] == "no_auth"
+
+
+def _apirule_schema(version):
+    crd = yaml.safe_load(open(CRD))
+    return next(v for v in crd["spec"]["versions"] if v["name"] == version)["schema"]["openAPIV3Schema"]
+
+
+def test_render_prints_valid_manifests_and_applies_nothing(cluster, capsys):
+    import jsonschema
+
+    for target, extra in (("kyma", {"auth": "jwt", "jwt_issuer": "https://id.example.com", "jwks_uri": "https://id.example.com/keys"}),
+                          ("aks", {"host": "wine.example.com"})):
+        config = {"image": "reg.example.com/tiny:1", "render": "true", "registry_username": "sp", "registry_password": "pw", **extra}
+        get_deploy_client(target).create_deployment("wine", "models:/tiny/1", config=config)
+        docs = list(yaml.safe_load_all(capsys.readouterr().out))
+        assert [d["kind"] for d in docs] == ["Secret", "Service", "Deployment", "APIRule" if target == "kyma" else "Ingress"]
+        for doc in docs:
+            if doc["kind"] == "APIRule":
+                jsonschema.validate(doc, _apirule_schema(doc["apiVersion"].split("/")[1]))
+                assert doc["spec"]["rules"][0]["jwt"]["authentications"][0]["issuer"] == "https://id.example.com"
+            else:
+                kubernetes_validate.validate(doc, "1.32", strict=True)
+    assert ours(cluster) == []
+
+
+def test_cli(cluster, tmp_path):
+    cfg = ["-C", "image=reg.example.com/tiny:1"]
+    cli("create", "-t", "kyma:/default", "--name", "wine", "-m", "models:/tiny/1", *cfg)
+    assert "wine" in cli("list", "-t", "kyma:/default").stdout
+    (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
+    out = cli("predict", "-t", "kyma:/default", "--name", "wine", "--input-path", str(tmp_path / "in.json")).stdout
+    assert json.loads(out.strip().splitlines()[-1])["predictions"] == pytest.approx(expected(1.0))
+    cli("delete", "-t", "kyma:/default", "--name", "wine")
+    assert ours(cluster) == []
+
+
+def test_bad_input_is_clear_and_creates_nothing(cluster, tmp_path, monkeypatch):
+    client = get_deploy_client("kyma")
+    image = {"image": "reg.example.com/tiny:1"}
+    for name in ("Wine", "wine_1", "x" * 64, "9wine"):
+        with pytest.raises(MlflowException, match="Invalid deployment name"):
+            client.create_deployment(name, "models:/tiny/1", config=image)
+    with pytest.raises(MlflowException) as e:
+        get_deploy_client("kyma:/nowhere").create_deployment("wine", "models:/tiny/1", config=image)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST" and "nowhere" in e.value.message
+    with pytest.raises(MlflowException, match='context "prod" is not in kubeconfig'):
+        client.create_deployment("wine", "models:/tiny/1", config={**image, "context": "prod"})
+    with pytest.raises(MlflowException, match="image"):
+        client.create_deployment("wine", "models:/tiny/1", config={})
+    wrong = cluster.write_kubeconfig(tmp_path / "wrong-token", token="not-the-token")
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("wine", "models:/tiny/1", config={**image, "kubeconfig": str(wrong)})
+    assert e.value.error_code == "UNAUTHENTICATED" and "not-the-token" not in e.value.message
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = tmp_path / "dead"
+        dead.write_text(open(cluster.kubeconfig).read().replace(cluster.url, f"http://127.0.0.1:{s.getsockname()[1]}"))
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("wine", "models:/tiny/1", config={**image, "kubeconfig": str(dead)})
+    assert e.value.error_code == "TEMPORARILY_UNAVAILABLE" and "unreachable" in e.value.message
+    client.create_deployment("wine", "models:/tiny/1", config=image)
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("wine", "models:/tiny/1", config=image)
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    assert ours(cluster) == [("APIRule", "wine"), ("Deployment", "wine"), ("Service", "wine")]
