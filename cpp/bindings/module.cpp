@@ -264,6 +264,11 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("flavor"), py::arg("namespace") = "", py::arg("image_work_dir") = "")
       .def_static("help", [](const std::string& flavor) { return KubernetesClient::Help(KubeFlavorOf(flavor)); })
+      .def_static("post_to_route",
+                  [](const std::string& url, py::bytes body, const std::string& content_type) {
+                    std::string payload = body;
+                    return py::bytes(NoGil([&] { return KubernetesClient::PostToRoute(url, payload, content_type); }));
+                  })
       .def("check_new",
            [](KubernetesClient& c, const std::string& name, const std::string& config) {
              auto parsed = ParseJson(config, "config");

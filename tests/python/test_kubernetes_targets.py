@@ -23,7 +23,7 @@ CRD = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "refer
 def cluster(kube_factory, home, models, tmp_path, monkeypatch):
     """The stand-in (over TLS with a test CA: kubectl sends tokens only over TLS) with pods that serve the
     model their image names, reached through its gateway."""
-    kube = kube_factory(tls=True)
+    kube = kube_factory(tls=True, progress_deadline=120)  # a pod "starts" a real model server: seconds
     kube.kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
     local = get_deploy_client("local")
     started = {}
@@ -31,11 +31,13 @@ def cluster(kube_factory, home, models, tmp_path, monkeypatch):
     def pod_ready(deployment):
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         name = f"pod-{len(started)}"
-        local.create_deployment(name, models[IMAGES[image.split("@")[0]]])
+        model = next((uri for prefix, uri in kube.built_images.items() if image.startswith(prefix)), None)
+        local.create_deployment(name, model or models[IMAGES[image.split("@")[0]]])
         started[name] = local.get_deployment(name)
         return f"http://127.0.0.1:{started[name]['port']}"
 
     kube.on_pod_ready = pod_ready
+    kube.built_images = {}  # image prefix -> the model it was built from (registry= tests)
     kube.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shoot-info", "namespace": "kube-system"},
               "data": {"domain": "c-1.kyma.example.com"}})
     monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
@@ -193,3 +195,65 @@ def test_bad_input_is_clear_and_creates_nothing(cluster, tmp_path, monkeypatch):
         client.create_deployment("wine", "models:/tiny/1", config=image)
     assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
     assert ours(cluster) == [("APIRule", "wine"), ("Deployment", "wine"), ("Service", "wine")]
+
+
+MODEL_CODE = """
+import mlflow
+
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [2 * float(v) for v in model_input.iloc[:, 0]]
+
+
+mlflow.models.set_model(Doubler())
+"""
+
+
+def test_fedml_deploy_to_kyma_builds_pushes_and_serves(cluster, registry_factory, tmp_path, monkeypatch):
+    """FedML's config file as is: the image is built and pushed to the "ACR" (a registry that takes the
+    service principal's login), the pull Secret made from it, and the model served on Kyma."""
+    import mlflow
+    import registry as reg
+    from mlflow_bridge import fedml
+
+    acr = registry_factory("htpasswd", users={"sp-app-id": "sp-secret"})
+    base = reg.make_base_image(acr.host, "lib/python", "3.11", creds="sp-app-id:sp-secret")
+    monkeypatch.setenv("MLFLOW_BRIDGE_BASE_IMAGE", base["ref"])
+    monkeypatch.setenv("MLFLOW_BRIDGE_INSECURE_REGISTRIES", acr.host)
+    code = tmp_path / "doubler.py"
+    code.write_text(MODEL_CODE)
+    model = tmp_path / "doubler"
+    mlflow.pyfunc.save_model(str(model), python_model=str(code),
+                             pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "pandas"])
+    cluster.built_images[f"{acr.host}/wine"] = str(model)
+    config = {
+        "DATABRICKS_URL": "https://adb-1.azuredatabricks.net", "DATABRICKS_ACCESS_TOKEN": "dapi-secret",
+        "MODEL_URI": str(model), "SERVICE_NAME": "wine", "KUBECONFIG_PATH": str(cluster.kubeconfig),
+        "CONTAINER_REGISTRY_TYPE": "ACR", "SERVICE_PRINCIPAL_ID": "sp-app-id", "SERVICE_PRINCIPAL_PASSWORD": "sp-secret",
+        "ACR": acr.host, "NUM_REPLICAS": "2",
+    }
+    path = tmp_path / "databricks_config.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.delenv("KUBECONFIG")
+    url = fedml.deploy_to_kyma(str(path))
+    assert url == "https://wine.c-1.kyma.example.com/invocations"
+    answer = fedml.predict(url, {"dataframe_split": {"columns": ["x"], "data": [[1.5], [4.0]]}})
+    assert answer == {"predictions": [3.0, 8.0]}
+    assert ("wine", "wine") in acr.manifest_puts()
+    assert ours(cluster) == [("APIRule", "wine"), ("Deployment", "wine"), ("Secret", "wine-pull"), ("Service", "wine")]
+    secret = json.loads(kubectl(cluster, "get", "secret", "wine-pull", "-o", "json"))
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+
+    with pytest.raises(MlflowException) as e:  # deployed already, and OVERWRITE_SERVICE not set
+        fedml.deploy_to_kyma(str(path))
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS" and "OVERWRITE_SERVICE" in e.value.message
+    path.write_text(json.dumps({**config, "OVERWRITE_SERVICE": True}))
+    assert fedml.deploy_to_kyma(str(path)) == url
+
+    path.write_text(json.dumps({k: v for k, v in config.items() if k != "KUBECONFIG_PATH"}))
+    with pytest.raises(MlflowException, match="lacks KUBECONFIG_PATH"):
+        fedml.deploy_to_kyma(str(path))
+    path.write_text(json.dumps({**config, "OVERWRITE_SERVICE": "maybe"}))
+    with pytest.raises(MlflowException, match="OVERWRITE_SERVICE"):
+        fedml.deploy_to_kyma(str(path))

@@ -56,6 +56,11 @@ class KubernetesClient {
   // POSTs the body to the deployment's route (/invocations) and returns the reply.
   StatusOr<std::string> Predict(const std::string& name, const std::string& body, const std::string& content_type);
 
+  // POSTs to a route URL (https://<host>/invocations); with MLFLOW_BRIDGE_GATEWAY=<scheme://address> set,
+  // through that address with the route's host name as Host (a port-forward, a test gateway).
+  static StatusOr<std::string> PostToRoute(const std::string& url, const std::string& body, const std::string& content_type,
+                                           std::shared_ptr<HttpTransport> transport = nullptr);
+
   static const ConfigSchema& Schema(KubeFlavor flavor);
   static std::string Help(KubeFlavor flavor);
 

@@ -107,6 +107,18 @@ json Entrypoint() {
   return json::array({"python3", "-c", code});
 }
 
+// Registries to speak plain HTTP to, as docker's daemon setting "insecure-registries":
+// MLFLOW_BRIDGE_INSECURE_REGISTRIES=host:port,host2.
+bool InsecureByEnvironment(const std::string& registry) {
+  const char* env = std::getenv("MLFLOW_BRIDGE_INSECURE_REGISTRIES");
+  if (env == nullptr) return false;
+  std::stringstream list(env);
+  for (std::string host; std::getline(list, host, ',');) {
+    if (!host.empty() && host == registry) return true;
+  }
+  return false;
+}
+
 struct BuiltLayer {
   std::string path;
   internal::TarResult tar;
@@ -188,8 +200,9 @@ struct ImageBuilder::Impl {
     if (!creds.ok()) return creds.status();
     internal::RegistryClientOptions o;
     o.transport = b.transport;
-    o.insecure = registry == b.target.registry ? b.config["insecure_registry"].get<bool>()
-                                               : b.config["insecure_base_registry"].get<bool>();
+    o.insecure = (registry == b.target.registry ? b.config["insecure_registry"].get<bool>()
+                                                : b.config["insecure_base_registry"].get<bool>()) ||
+                 InsecureByEnvironment(registry);
     o.credentials = *creds;
     o.clock = options.clock;
     o.chunk_size = static_cast<uint64_t>(b.config["chunk_size_mb"].get<int>()) << 20;
@@ -444,7 +457,12 @@ struct ImageBuilder::Impl {
       return InvalidParameterError("Config key 'image' names a digest (" + b.target.digest +
                                    "); give a tag instead: the digest is what the push returns.");
     }
-    auto base = internal::ParseImageReference(b.config["base_image"].get<std::string>());
+    std::string base_name = b.config["base_image"];
+    if (base_name.empty()) {  // the organisation's own default (a mirror), else ours
+      const char* env = std::getenv("MLFLOW_BRIDGE_BASE_IMAGE");
+      base_name = env != nullptr && *env != '\0' ? env : kDefaultBaseImage;
+    }
+    auto base = internal::ParseImageReference(base_name);
     if (!base.ok()) return base.status().WithContext("Config key 'base_image'");
     b.base = *base;
     auto platform = ParsePlatform(b.config["platform"]);
@@ -615,8 +633,9 @@ StatusOr<json> ImageBuilder::BuildAndPush(const ImageBuildRequest& request) { re
 const ConfigSchema& ImageBuilder::Schema() {
   static const ConfigSchema kSchema = {
       {"image", ConfigType::kString, "", "Where the image goes: <registry>/<repository>:<tag>."},
-      {"base_image", ConfigType::kString, kDefaultBaseImage,
-       "The image to build on; it must have python3 on PATH (its PYTHON_VERSION decides the dependencies' Python)."},
+      {"base_image", ConfigType::kString, "",
+       "The image to build on; it must have python3 on PATH (its PYTHON_VERSION decides the dependencies' Python). "
+       "Default: $MLFLOW_BRIDGE_BASE_IMAGE, else " + std::string(kDefaultBaseImage) + "."},
       {"platform", ConfigType::kString, "linux/amd64", "linux/amd64 or linux/arm64; picked from a multi-platform base."},
       {"port", ConfigType::kInt, 8080, "Port the scoring server listens on (/ping, /health, /invocations).", 1, 65535},
       {"install_dependencies", ConfigType::kBool, true,

@@ -611,26 +611,35 @@ StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const s
   if (!session.ok()) return session.status();
   auto url = impl_->RouteUrl(*session, name);
   if (!url.ok()) return url.status();
+  auto reply = PostToRoute(*url + "/invocations", body, content_type, impl_->options.transport);
+  if (!reply.ok()) return reply.status().WithContext("Scoring on " + impl_->Target() + " deployment " + session->ns + "/" + name);
+  return reply;
+}
+
+StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, const std::string& body,
+                                                    const std::string& content_type,
+                                                    std::shared_ptr<HttpTransport> transport) {
   HttpRequest req;
   req.method = "POST";
   req.headers = {{"Content-Type", content_type}};
   req.body = body;
   req.timeout = std::chrono::seconds(120);
-  // MLFLOW_BRIDGE_GATEWAY: reach the route through another address (a port-forward, a test gateway), with the
-  // route's host name in the Host header.
+  req.url = url;
   const char* gateway = std::getenv("MLFLOW_BRIDGE_GATEWAY");
   if (gateway != nullptr && *gateway != '\0') {
-    std::string host = url->substr(url->find("://") + 3);
-    req.headers.emplace_back("Host", host);
-    req.url = std::string(gateway) + "/invocations";
-  } else {
-    req.url = *url + "/invocations";
+    size_t start = url.find("://") == std::string::npos ? 0 : url.find("://") + 3;
+    size_t slash = url.find('/', start);
+    req.headers.emplace_back("Host", url.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    req.url = std::string(gateway) + (slash == std::string::npos ? "" : url.substr(slash));
   }
   static const std::shared_ptr<HttpTransport> kTransport = MakeCurlTransport();
-  auto transport = impl_->options.transport ? impl_->options.transport : kTransport;
-  auto reply = transport->Send(req);
-  if (!reply.ok()) return reply.status().WithContext("Scoring on " + impl_->Target() + " deployment " + session->ns + "/" + name);
-  if (!reply->ok()) return HttpErrorStatus(*reply, "Scoring on " + impl_->Target() + " deployment " + session->ns + "/" + name);
+  auto reply = (transport ? transport : kTransport)->Send(req);
+  if (!reply.ok()) return reply.status();
+  if (reply->status_code == 413) {
+    return InvalidParameterError("The route refused the request as too large (" + std::to_string(body.size()) +
+                                 " bytes; Kyma's gateway takes at most 5 MiB): send fewer rows at a time.");
+  }
+  if (!reply->ok()) return HttpErrorStatus(*reply, "POST " + url);
   return reply->body;
 }
 
