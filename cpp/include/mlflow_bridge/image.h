@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -60,6 +61,23 @@ class ImageBuilder {
  private:
   explicit ImageBuilder(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<Impl> impl_;
+};
+
+// What a deployment target needs for `registry=`: the model's own image,
+// built and pushed, pinned by digest. The builder is made at the first build
+// and shared by the target's calls (thread-safe).
+class DeploymentImages {
+ public:
+  explicit DeploymentImages(ImageBuilderOptions options) : options_(std::move(options)) {}
+  // Pushes to `registry` (<registry>/<repository>[:tag]; the tag defaults to the
+  // deployment's name) and returns <registry>/<repository>@sha256:... . request.config
+  // holds further builder keys (credentials, base image, ...); its "image" is set here.
+  StatusOr<std::string> Build(const std::string& registry, const std::string& deployment, ImageBuildRequest request);
+
+ private:
+  ImageBuilderOptions options_;
+  std::mutex mu_;
+  std::shared_ptr<ImageBuilder> builder_;
 };
 
 }  // namespace mlflow_bridge

@@ -658,6 +658,29 @@ const ConfigSchema& ImageBuilder::Schema() {
   return kSchema;
 }
 
+StatusOr<std::string> DeploymentImages::Build(const std::string& registry, const std::string& deployment,
+                                              ImageBuildRequest request) {
+  std::string target = registry;
+  const size_t slash = target.rfind('/');
+  if (target.find(':', slash == std::string::npos ? 0 : slash) == std::string::npos) target += ":" + deployment;
+  std::shared_ptr<ImageBuilder> builder;
+  {
+    std::lock_guard lock(mu_);
+    if (!builder_) {
+      ImageBuilderOptions o = options_;
+      if (o.work_dir.empty()) o.work_dir = (fs::temp_directory_path() / "mlflow-bridge-image").string();
+      auto made = ImageBuilder::Make(o);
+      if (!made.ok()) return made.status();
+      builder_ = *made;
+    }
+    builder = builder_;
+  }
+  request.config["image"] = target;
+  auto built = builder->BuildAndPush(request);
+  if (!built.ok()) return built.status().WithContext("Building the model's image for " + target);
+  return built->value("image", "");
+}
+
 std::string ImageBuilder::Help() {
   return "mlflow-bridge image build: an OCI image with the model, without a docker daemon.\n"
          "\n"

@@ -78,7 +78,7 @@ struct KubernetesClient::Impl {
   KubeClientOptionsPublic options;
   std::mutex mu;
   std::map<std::string, std::shared_ptr<KubeClient>> clients;  // by kubeconfig + context
-  std::shared_ptr<ImageBuilder> builder;
+  std::unique_ptr<DeploymentImages> images;  // registry=: the model's own image, built without docker
 
   std::string Target() const { return flavor == KubeFlavor::kKyma ? "kyma" : "aks"; }
 
@@ -131,35 +131,15 @@ struct KubernetesClient::Impl {
                                    "`mlflow-bridge image build`), or -C registry=<registry>/<repository> to build "
                                    "and push one now.");
     }
-    std::string target = registry;
-    if (target.find(':', target.rfind('/') == std::string::npos ? 0 : target.rfind('/')) == std::string::npos) {
-      target += ":" + request.name;
-    }
-    {
-      std::lock_guard lock(mu);
-      if (!builder) {
-        ImageBuilderOptions o;
-        o.work_dir = options.image_work_dir.empty() ? (fs::temp_directory_path() / "mlflow-bridge-image").string()
-                                                    : options.image_work_dir;
-        o.clock = options.clock;
-        o.interrupted = options.interrupted;
-        auto made = ImageBuilder::Make(o);
-        if (!made.ok()) return made.status();
-        builder = *made;
-      }
-    }
-    json config = {{"image", target},
-                   {"install_dependencies", s.config["install_dependencies"]},
+    json config = {{"install_dependencies", s.config["install_dependencies"]},
                    {"insecure_registry", s.config["insecure_registry"]}};
     if (!Str(s.config, "base_image").empty()) config["base_image"] = s.config["base_image"];
     if (!Str(s.config, "registry_username").empty()) {
       config["username"] = s.config["registry_username"];
       config["password"] = s.config["registry_password"];
     }
-    auto built = builder->BuildAndPush({request.model_dir, request.model_uri, request.run_id, request.python,
-                                        request.mlflow_version, config});
-    if (!built.ok()) return built.status().WithContext("Building the model's image for " + target);
-    return built->value("image", "");
+    return images->Build(registry, request.name,
+                         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
   }
 
   StatusOr<std::string> ClusterDomain(Session& s) {
@@ -533,6 +513,8 @@ StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor fl
   auto impl = std::make_shared<Impl>();
   impl->flavor = flavor;
   impl->options = std::move(options);
+  impl->images = std::make_unique<DeploymentImages>(
+      ImageBuilderOptions{impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr});
   return std::shared_ptr<KubernetesClient>(new KubernetesClient(std::move(impl)));
 }
 

@@ -218,40 +218,16 @@ struct SageMakerClient::Impl {
   }
 
   // -------------------------------------------------------------- pieces
-  std::mutex builder_mu;
-  std::shared_ptr<ImageBuilder> builder;  // made at the first build
+  std::unique_ptr<DeploymentImages> images;  // config `registry`: the model's own image, built without docker
 
-  // Config `registry`: the model's own image, built and pushed to ECR without docker.
   StatusOr<std::string> BuildImage(Session& s, const SageMakerDeployRequest& request) {
-    std::string target = s.config["registry"];
-    if (target.find(':', target.rfind('/') == std::string::npos ? 0 : target.rfind('/')) == std::string::npos) {
-      target += ":" + request.name;  // one tag per deployment; the model is pinned by digest
-    }
-    std::shared_ptr<ImageBuilder> b;
-    {
-      std::lock_guard lock(builder_mu);
-      if (!builder) {
-        ImageBuilderOptions o;
-        o.work_dir = options.image_work_dir.empty() ? (fs::temp_directory_path() / "mlflow-bridge-image").string()
-                                                    : options.image_work_dir;
-        o.clock = options.clock;
-        o.interrupted = options.interrupted;
-        auto made = ImageBuilder::Make(o);
-        if (!made.ok()) return made.status();
-        builder = *made;
-      }
-      b = builder;
-    }
-    json config = {{"image", target},
-                   {"registry_auth", "ecr"},
+    json config = {{"registry_auth", "ecr"},
                    {"ecr_region", s.region},
                    {"install_dependencies", s.config["install_dependencies"]},
                    {"insecure_registry", s.config["insecure_registry"]}};
     if (!s.config["base_image"].get<std::string>().empty()) config["base_image"] = s.config["base_image"];
-    auto built = b->BuildAndPush({request.model_dir, request.model_uri, request.run_id, request.python,
-                                  request.mlflow_version, config});
-    if (!built.ok()) return built.status().WithContext("Building the model's image for " + target);
-    return built->value("image", "");
+    return images->Build(s.config["registry"], request.name,
+                         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
   }
 
   StatusOr<std::string> Image(Session& s, const SageMakerDeployRequest& request) {
@@ -693,6 +669,8 @@ StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget
   auto impl = std::make_shared<Impl>();
   impl->target = std::move(target);
   impl->options = std::move(options);
+  impl->images = std::make_unique<DeploymentImages>(
+      ImageBuilderOptions{impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr});
   return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::move(impl)));
 }
 
