@@ -372,7 +372,8 @@ struct KubernetesClient::Impl {
     for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
       auto kind = internal::ResourceFor(it->value("apiVersion", ""), it->value("kind", ""));
       if (!kind.ok()) continue;
-      Status d = s.kube->Delete(*kind, s.ns, it->value("/metadata/name"_json_pointer, ""));
+      // Waited for: a failed call leaves nothing behind, not even objects still being deleted.
+      Status d = s.kube->Delete(*kind, s.ns, it->value("/metadata/name"_json_pointer, ""), /*wait=*/true, std::chrono::seconds(60));
       if (!d.ok()) LogWarning("Could not delete " + it->value("kind", "") + " " + s.ns + "/" + it->value("/metadata/name"_json_pointer, "") + ": " + d.message());
     }
   }
@@ -557,7 +558,7 @@ Status KubernetesClient::DeleteDeployment(const std::string& name, const json& c
   for (const auto& [kind, object] : objects) {
     auto found = s.kube->Get(*kind, s.ns, object);
     if (!found.ok() || !IsOurs(*found)) continue;  // gone already, or not ours
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, timeout));
   }
   if (existing.ok()) MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
   return OkStatus();
