@@ -142,10 +142,14 @@ def test_render_prints_valid_manifests_and_applies_nothing(cluster, capsys):
 
     for target, extra in (("kyma", {"auth": "jwt", "jwt_issuer": "https://id.example.com", "jwks_uri": "https://id.example.com/keys"}),
                           ("aks", {"host": "wine.example.com"})):
-        config = {"image": "reg.example.com/tiny:1", "render": "true", "registry_username": "sp", "registry_password": "pw", **extra}
+        config = {"image": "reg.example.com/tiny:1", "render": "true", "registry_username": "sp", "registry_password": "s3cr3t-pw", **extra}
         get_deploy_client(target).create_deployment("wine", "models:/tiny/1", config=config)
-        docs = list(yaml.safe_load_all(capsys.readouterr().out))
-        assert [d["kind"] for d in docs] == ["Secret", "Service", "Deployment", "APIRule" if target == "kyma" else "Ingress"]
+        printed = capsys.readouterr()
+        docs = list(yaml.safe_load_all(printed.out))
+        # The pull Secret holds the password: referenced, never printed.
+        assert [d["kind"] for d in docs] == ["Service", "Deployment", "APIRule" if target == "kyma" else "Ingress"]
+        assert docs[1]["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "wine-pull"}]
+        assert "s3cr3t-pw" not in printed.out + printed.err
         for doc in docs:
             if doc["kind"] == "APIRule":
                 jsonschema.validate(doc, _apirule_schema(doc["apiVersion"].split("/")[1]))

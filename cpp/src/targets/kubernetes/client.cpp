@@ -459,7 +459,16 @@ struct KubernetesClient::Impl {
     }
     auto plan = MakePlan(s, request);
     if (!plan.ok()) return plan.status();
-    if (render) return json{{"name", request.name}, {"manifests", internal::RenderYaml(plan->objects)}};
+    if (render) {
+      // The pull Secret holds a credential: it is not printed. GitOps keeps it elsewhere (sealed, external secrets).
+      std::vector<json> shown;
+      for (const auto& o : plan->objects) {
+        if (o.value("kind", "") != "Secret") shown.push_back(o);
+        else LogInfo("Not rendered: Secret " + s.ns + "/" + plan->app.pull_secret + " (it holds the registry "
+                     "credentials); create it with `kubectl create secret docker-registry " + plan->app.pull_secret + " ...`.");
+      }
+      return json{{"name", request.name}, {"manifests", internal::RenderYaml(shown)}};
+    }
 
     const auto deadline = options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>());
     std::vector<json> created;
