@@ -206,9 +206,7 @@ def test_bad_input_is_clear_and_tags_nothing(registry, base, models, home, tmp_p
     with pytest.raises(MlflowException) as e:
         build(models["path"], f"{dead}/team/bad:1", f"{dead}/lib/base:1")
     assert e.value.error_code == "TEMPORARILY_UNAVAILABLE" and "unreachable" in e.value.message
-    assert registry.manifest_puts() == [("lib/base", "1"), ("lib/armonly", "1")] or all(
-        repo != "team/bad" for repo, _ in registry.manifest_puts()
-    )
+    assert all(repo != "team/bad" for repo, _ in registry.manifest_puts())  # nothing was tagged
 
 
 def test_cli(registry, base, models, home):

@@ -1,5 +1,7 @@
 #include "auth/sigv4.h"
 
+#include "common/sha256.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -72,10 +74,9 @@ std::string HexEncode(std::string_view bytes) {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return std::string();
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
+  Sha256 h;
+  h.Update(data);
+  return h.Hex();
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {

@@ -1,7 +1,6 @@
 #include "mlflow_bridge/kubernetes_client.h"
 
 #include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -12,7 +11,6 @@
 #include "mlflow_bridge/logging.h"
 #include "targets/kubernetes/manifests.h"
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace mlflow_bridge {

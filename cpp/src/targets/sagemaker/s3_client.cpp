@@ -277,6 +277,12 @@ Status BucketNameError(const std::string& bucket) {
 }
 }  // namespace
 
+Status S3Client::CheckObject(const std::string& bucket, const std::string& key) const {
+  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateKey(key));
+  return CheckReady();
+}
+
 std::string S3Client::ObjectUrl(const std::string& bucket, const std::string& key, const std::string& query) const {
   std::string path = key.empty() ? std::string() : "/" + UriEncode(key, /*encode_slash=*/false);
   std::string url;
@@ -471,9 +477,7 @@ StatusOr<std::string> S3Client::PutBytes(const std::string& bucket, const std::s
 }
 
 StatusOr<std::optional<std::string>> S3Client::GetObject(const std::string& bucket, const std::string& key) {
-  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateKey(key));
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckReady());
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckObject(bucket, key));
   HttpRequest req;
   req.method = "GET";
   req.url = ObjectUrl(bucket, key);
@@ -622,9 +626,7 @@ bool S3Client::ObjectHasETag(const std::string& bucket, const std::string& key, 
 }
 
 Status S3Client::DeleteObject(const std::string& bucket, const std::string& key) {
-  if (!IsValidBucketName(bucket)) return BucketNameError(bucket);
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateKey(key));
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckReady());
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckObject(bucket, key));
   HttpRequest req;
   req.method = "DELETE";
   req.url = ObjectUrl(bucket, key);

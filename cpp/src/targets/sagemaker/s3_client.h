@@ -124,6 +124,8 @@ class S3Client {
   // HTTP reply at all, i.e. whether the call's outcome is unknown.
   StatusOr<HttpResponse> Call(const CallSpec& spec, HttpRequest& request, bool* no_reply = nullptr);
   Status CheckReady() const;
+  // A valid bucket name and key, and a ready client.
+  Status CheckObject(const std::string& bucket, const std::string& key) const;
   Status PutObject(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
                    const S3UploadOptions& opts);
   Status Put(const std::string& bucket, const std::string& key, std::string body, const S3UploadOptions& opts);
