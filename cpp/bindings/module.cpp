@@ -102,15 +102,15 @@ KubeFlavor KubeFlavorOf(const std::string& name) {
 }
 
 auto KubeDeploy(StatusOr<nlohmann::json> (KubernetesClient::*method)(const KubeDeployRequest&)) {
-  return [method](KubernetesClient& c, std::string name, std::string model_uri, std::string run_id, std::string model_dir,
-                  std::string python, std::string mlflow_version, const std::string& config) {
-    KubeDeployRequest req{std::move(name),   std::move(model_uri),      std::move(run_id),          std::move(model_dir),
-                          std::move(python), std::move(mlflow_version), ParseJson(config, "config")};
+  return [method](KubernetesClient& c, std::string name, std::string endpoint, std::string model_uri, std::string run_id,
+                  std::string model_dir, std::string python, std::string mlflow_version, const std::string& config) {
+    KubeDeployRequest req{std::move(name),      std::move(endpoint), std::move(model_uri),      std::move(run_id),
+                          std::move(model_dir), std::move(python),   std::move(mlflow_version), ParseJson(config, "config")};
     return NoGil([&] { return (c.*method)(req); }).dump();
   };
 }
 #define KUBE_DEPLOY_ARGS                                                                                 \
-  py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("model_dir"), py::arg("python"), \
+  py::arg("name"), py::arg("endpoint"), py::arg("model_uri"), py::arg("run_id"), py::arg("model_dir"), py::arg("python"), \
       py::arg("mlflow_version"), py::arg("config")
 
 }  // namespace
@@ -270,21 +270,43 @@ PYBIND11_MODULE(_core, m) {
                     return py::bytes(NoGil([&] { return KubernetesClient::PostToRoute(url, payload, content_type); }));
                   })
       .def("check_new",
-           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+           [](KubernetesClient& c, const std::string& name, const std::string& endpoint, const std::string& config) {
              auto parsed = ParseJson(config, "config");
-             NoGil([&] { return c.CheckNew(name, parsed); });
+             NoGil([&] { return c.CheckNew(name, endpoint, parsed); });
            })
       .def("create", KubeDeploy(&KubernetesClient::CreateDeployment), KUBE_DEPLOY_ARGS)
       .def("update", KubeDeploy(&KubernetesClient::UpdateDeployment), KUBE_DEPLOY_ARGS)
       .def("delete",
+           [](KubernetesClient& c, const std::string& name, const std::string& endpoint, const std::string& config) {
+             auto parsed = ParseJson(config, "config");
+             NoGil([&] { return c.DeleteDeployment(name, endpoint, parsed); });
+           })
+      .def("get",
+           [](KubernetesClient& c, const std::string& name, const std::string& endpoint) {
+             return NoGil([&] { return c.GetDeployment(name, endpoint); }).dump();
+           })
+      .def("list", [](KubernetesClient& c, const std::string& endpoint) { return NoGil([&] { return c.ListDeployments(endpoint); }).dump(); })
+      .def("predict",
+           [](KubernetesClient& c, const std::string& name, const std::string& endpoint, py::bytes body,
+              const std::string& content_type) {
+             std::string payload = body;
+             return py::bytes(NoGil([&] { return c.Predict(name, endpoint, payload, content_type); }));
+           })
+      .def("create_endpoint",
            [](KubernetesClient& c, const std::string& name, const std::string& config) {
              auto parsed = ParseJson(config, "config");
-             NoGil([&] { return c.DeleteDeployment(name, parsed); });
+             return NoGil([&] { return c.CreateEndpoint(name, parsed); }).dump();
            })
-      .def("get", [](KubernetesClient& c, const std::string& name) { return NoGil([&] { return c.GetDeployment(name); }).dump(); })
-      .def("list", [](KubernetesClient& c) { return NoGil([&] { return c.ListDeployments(); }).dump(); })
-      .def("predict", [](KubernetesClient& c, const std::string& name, py::bytes body, const std::string& content_type) {
-        std::string payload = body;
-        return py::bytes(NoGil([&] { return c.Predict(name, payload, content_type); }));
-      });
+      .def("update_endpoint",
+           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+             auto parsed = ParseJson(config, "config");
+             return NoGil([&] { return c.UpdateEndpoint(name, parsed); }).dump();
+           })
+      .def("delete_endpoint",
+           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+             auto parsed = ParseJson(config, "config");
+             NoGil([&] { return c.DeleteEndpoint(name, parsed); });
+           })
+      .def("get_endpoint", [](KubernetesClient& c, const std::string& name) { return NoGil([&] { return c.GetEndpoint(name); }).dump(); })
+      .def("list_endpoints", [](KubernetesClient& c) { return NoGil([&] { return c.ListEndpoints(); }).dump();       });
 }

@@ -126,6 +126,70 @@ TEST(KubeManifests, IngressAndCanary) {
   json c = IngressManifest(App(), r);
   EXPECT_EQ(c["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"], "true");
   EXPECT_EQ(c["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"], "20");
+  EXPECT_EQ(c["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-by-header"], kKubeCanaryHeader);
+}
+
+TEST(KubeManifests, PercentWeightsAddUpTo100) {
+  EXPECT_EQ(PercentWeights({1, 1, 1}), (std::vector<int>{34, 33, 33}));
+  EXPECT_EQ(PercentWeights({90, 10}), (std::vector<int>{90, 10}));
+  EXPECT_EQ(PercentWeights({3, 1}), (std::vector<int>{75, 25}));
+  EXPECT_EQ(PercentWeights({0, 5}), (std::vector<int>{0, 100}));
+  EXPECT_EQ(PercentWeights({2, 2, 2, 1}), (std::vector<int>{29, 29, 28, 14}));
+  EXPECT_EQ(PercentWeights({0, 0}), (std::vector<int>{0, 0}));  // callers refuse it
+  EXPECT_EQ(PercentWeights({}), (std::vector<int>{}));
+}
+
+KubeEndpoint Endpoint(std::vector<KubeEndpointMember> members) {
+  KubeEndpoint e;
+  e.name = "churn";
+  e.namespace_name = "models";
+  e.host = "churn.c-1.kyma.example.com";
+  e.members = std::move(members);
+  return e;
+}
+
+TEST(KubeManifests, EndpointVirtualService) {
+  json vs = VirtualServiceManifest(Endpoint({{"blue", 90, 8080}, {"green", 10, 9000}}), "v1");
+  EXPECT_EQ(vs["apiVersion"], "networking.istio.io/v1");
+  EXPECT_EQ(vs["metadata"]["labels"][kKubeComponentKey], "endpoint");
+  EXPECT_EQ(vs["metadata"]["labels"][kKubeEndpointKey], "churn");
+  EXPECT_FALSE(vs["metadata"]["annotations"].contains(kKubeModelUriKey));
+  EXPECT_EQ(vs["spec"]["hosts"], json::array({"churn.c-1.kyma.example.com"}));
+  EXPECT_EQ(vs["spec"]["gateways"], json::array({"kyma-system/kyma-gateway"}));
+  const json& http = vs["spec"]["http"];
+  ASSERT_EQ(http.size(), 3u);  // one route per deployment by header, then the split
+  EXPECT_EQ(http[1]["match"][0]["headers"][kKubeDeploymentHeader]["exact"], "green");
+  EXPECT_EQ(http[1]["route"][0]["destination"]["host"], "green.models.svc.cluster.local");
+  EXPECT_EQ(http[1]["route"][0]["destination"]["port"]["number"], 9000);
+  EXPECT_EQ(http[2]["name"], "weighted");
+  EXPECT_EQ(http[2]["route"][0]["weight"], 90);
+  EXPECT_EQ(http[2]["route"][1]["weight"], 10);
+
+  json empty = VirtualServiceManifest(Endpoint({}), "v1beta1");
+  ASSERT_EQ(empty["spec"]["http"].size(), 1u);
+  EXPECT_EQ(empty["spec"]["http"][0]["directResponse"]["status"], 503);
+  EXPECT_NE(empty["spec"]["http"][0]["directResponse"]["body"]["string"].get<std::string>().find("--endpoint churn"), std::string::npos);
+}
+
+TEST(KubeManifests, EndpointIngresses) {
+  auto empty = EndpointIngressManifests(Endpoint({}));
+  ASSERT_EQ(empty.size(), 2u);  // a Service without pods for the Ingress to point at
+  EXPECT_EQ(empty[0]["kind"], "Service");
+  EXPECT_FALSE(empty[0]["spec"].contains("selector"));
+  EXPECT_EQ(empty[1]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"], "churn");
+
+  auto one = EndpointIngressManifests(Endpoint({{"blue", 100, 8080}}));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0]["metadata"]["name"], "churn");
+  EXPECT_EQ(one[0]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"], "blue");
+
+  auto two = EndpointIngressManifests(Endpoint({{"blue", 70, 8080}, {"green", 30, 8080}}));
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1]["metadata"]["name"], CanaryIngressName("churn"));
+  EXPECT_EQ(two[1]["metadata"]["labels"][kKubeEndpointKey], "churn");
+  EXPECT_EQ(two[1]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"], "30");
+  EXPECT_EQ(two[1]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"], "green");
+  EXPECT_FALSE(two[0]["metadata"]["annotations"].contains("nginx.ingress.kubernetes.io/canary"));
 }
 
 TEST(KubeManifests, YamlReadsBackAsTheSameObjects) {

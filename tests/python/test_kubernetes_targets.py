@@ -156,7 +156,19 @@ def test_render_prints_valid_manifests_and_applies_nothing(cluster, capsys):
                 assert doc["spec"]["rules"][0]["jwt"]["authentications"][0]["issuer"] == "https://id.example.com"
             else:
                 kubernetes_validate.validate(doc, "1.32", strict=True)
-    assert ours(cluster) == []
+    # An endpoint's route: Kyma's VirtualService as Istio's webhook checks it, AKS's Ingress and Service.
+    from kubernetes import virtualservice_problems
+
+    get_deploy_client("kyma").create_endpoint("wine", config={"render": "true"})
+    (vs,) = yaml.safe_load_all(capsys.readouterr().out)
+    assert vs["kind"] == "VirtualService" and virtualservice_problems(vs["spec"]) == []
+    assert vs["spec"]["http"][0]["directResponse"]["status"] == 503
+    get_deploy_client("aks").create_endpoint("wine", config={"render": "true", "host": "wine.example.com"})
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["Service", "Ingress"]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.32", strict=True)
+    assert ours(cluster, "deploy,svc,apirules,ingresses,secrets,virtualservices") == []
 
 
 def test_cli(cluster, tmp_path):
@@ -199,6 +211,114 @@ def test_bad_input_is_clear_and_creates_nothing(cluster, tmp_path, monkeypatch):
         client.create_deployment("wine", "models:/tiny/1", config=image)
     assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
     assert ours(cluster) == [("APIRule", "wine"), ("Deployment", "wine"), ("Service", "wine")]
+
+
+def _scale(answer):
+    """Which model answered: version1 scales the rows by 1, version2 by 2."""
+    predictions = list(answer["predictions"])
+    return next(k for k in (1.0, 2.0) if predictions == pytest.approx(expected(k)))
+
+
+@pytest.mark.parametrize("target", ["kyma", "aks"])
+def test_endpoint_with_two_weighted_deployments(cluster, target):
+    client = get_deploy_client(target)
+    endpoint = client.create_endpoint("wine", config={"host": "wine.example.com"} if target == "aks" else {})
+    url = "https://wine.c-1.kyma.example.com" if target == "kyma" else "http://wine.example.com"
+    assert endpoint["url"] == url and endpoint["deployments"] == []
+    with pytest.raises(MlflowException, match="503"):  # the route is there, nothing serves it yet
+        client.predict(endpoint="wine", inputs=ROWS)
+
+    client.create_deployment("blue", "models:/tiny/1", config={"image": "reg.example.com/tiny:1"}, endpoint="wine")
+    out = client.create_deployment("green", "models:/tiny/2", endpoint="wine",
+                                   config={"image": "reg.example.com/tiny:2", "initial_weight": "25"})
+    assert out["endpoint"] == "wine" and out["url"] == url and out["weight"] == 25
+    assert client.get_endpoint("wine")["deployments"] == [{"name": "blue", "weight": 75}, {"name": "green", "weight": 25}]
+    assert [e["name"] for e in client.list_endpoints()] == ["wine"]
+    assert [d["name"] for d in client.list_deployments(endpoint="wine")] == ["blue", "green"]
+    # One deployment of the endpoint, whatever the weights; with or without naming the endpoint.
+    assert _scale(client.predict("green", ROWS, endpoint="wine")) == 2.0
+    assert _scale(client.predict("blue", ROWS)) == 1.0
+
+    cluster.reseed(7)
+    scales = [_scale(client.predict(endpoint="wine", inputs=ROWS)) for _ in range(40)]
+    assert 0 < scales.count(2.0) < scales.count(1.0), scales  # about a quarter to green
+
+    client.update_endpoint("wine", config={"weights": {"blue": 0, "green": 100}})
+    assert {_scale(client.predict(endpoint="wine", inputs=ROWS)) for _ in range(10)} == {2.0}
+    if target == "kyma":
+        vs = json.loads(kubectl(cluster, "get", "virtualservices", "wine", "-o", "json"))
+        assert vs["spec"]["gateways"] == ["kyma-system/kyma-gateway"]
+        assert [(r["destination"]["host"], r["weight"]) for r in vs["spec"]["http"][-1]["route"]] == [
+            ("blue.default.svc.cluster.local", 0), ("green.default.svc.cluster.local", 100)]
+    else:
+        canary = json.loads(kubectl(cluster, "get", "ingress", "wine-canary", "-o", "json"))
+        assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "100"
+        with pytest.raises(MlflowException, match="one canary"):  # ingress-nginx: one canary per host
+            client.create_deployment("red", "models:/tiny/1", config={"image": "reg.example.com/tiny:1"}, endpoint="wine")
+
+    # A rolling update keeps the deployment in its endpoint; leaving it gives its share to the others.
+    client.update_deployment("blue", "models:/tiny/2", config={"image": "reg.example.com/tiny:2"})
+    assert _scale(client.predict("blue", ROWS, endpoint="wine")) == 2.0
+    client.delete_deployment("green", endpoint="wine")
+    assert client.get_endpoint("wine")["deployments"] == [{"name": "blue", "weight": 100}]
+    assert _scale(client.predict(endpoint="wine", inputs=ROWS)) == 2.0
+
+    client.delete_endpoint("wine")
+    assert ours(cluster, "deploy,svc,apirules,ingresses,secrets,virtualservices") == []
+    client.delete_endpoint("wine")  # idempotent
+    with pytest.raises(MlflowException) as e:
+        client.get_endpoint("wine")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_endpoint_bad_input_changes_nothing(cluster):
+    client = get_deploy_client("kyma")
+    image = {"image": "reg.example.com/tiny:1"}
+    with pytest.raises(MlflowException, match="create-endpoint") as e:  # no such endpoint
+        client.create_deployment("blue", "models:/tiny/1", config=image, endpoint="wine")
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MlflowException, match="Invalid endpoint name"):
+        client.create_endpoint("Wine")
+    client.create_endpoint("wine")
+    with pytest.raises(MlflowException) as e:
+        client.create_endpoint("wine")
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(MlflowException, match="name of an MLflow endpoint"):
+        client.create_deployment("wine", "models:/tiny/1", config=image)
+    client.create_deployment("blue", "models:/tiny/1", config=image, endpoint="wine")
+    cluster.fail_image("reg.example.com/crash:1", "CrashLoopBackOff", "back-off restarting failed container")
+    with pytest.raises(MlflowException, match="CrashLoopBackOff"):  # the endpoint it made goes again
+        client.create_deployment("red", "models:/tiny/1", endpoint="new",
+                                 config={"image": "reg.example.com/crash:1", "create_endpoint": "true"})
+    with pytest.raises(MlflowException, match="no deployment named 'red'"):
+        client.update_endpoint("wine", config={"weights": {"red": 10}})
+    with pytest.raises(MlflowException, match="add up to 0"):
+        client.update_endpoint("wine", config={"weights": {"blue": 0}})
+    with pytest.raises(MlflowException, match="needs -C weights"):
+        client.update_endpoint("wine", config={})
+    with pytest.raises(MlflowException, match="not in endpoint 'other'"):
+        client.update_deployment("blue", "models:/tiny/1", config=image, endpoint="other")
+    assert client.get_endpoint("wine")["deployments"] == [{"name": "blue", "weight": 100}]
+    assert ours(cluster, "deploy,svc,apirules,virtualservices") == [
+        ("Deployment", "blue"), ("Service", "blue"), ("VirtualService", "wine")]
+
+
+def test_endpoint_cli(cluster, tmp_path):
+    # MLflow 3.x's own `create-endpoint` command cannot reach a plugin (it calls create_endpoint(endpoint=...)
+    # while the interface names it `name`): the first deployment makes the endpoint with create_endpoint=true.
+    t = ["-t", "aks:/default"]
+    cli("create", *t, "--name", "blue", "--endpoint", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1",
+        "-C", "create_endpoint=true", "-C", "host=wine.example.com")
+    cli("create", *t, "--name", "green", "--endpoint", "wine", "-m", "models:/tiny/2", "-C", "image=reg.example.com/tiny:2")
+    cli("update-endpoint", *t, "--endpoint", "wine", "-C", 'weights={"blue": 1, "green": 3}')
+    got = cli("get-endpoint", *t, "--endpoint", "wine").stdout
+    assert "'weight': 75" in got and "'weight': 25" in got, got
+    assert "wine" in cli("list-endpoints", *t).stdout
+    (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
+    out = cli("predict", *t, "--endpoint", "wine", "--input-path", str(tmp_path / "in.json")).stdout
+    assert json.loads(out.strip().splitlines()[-1])["predictions"] in (pytest.approx(expected(1.0)), pytest.approx(expected(2.0)))
+    cli("delete-endpoint", *t, "--endpoint", "wine")
+    assert ours(cluster, "deploy,svc,ingresses") == []
 
 
 MODEL_CODE = """

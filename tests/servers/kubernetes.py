@@ -192,6 +192,39 @@ def default_types(apirule_versions=("v2", "v1beta1")):
     return core + apps + net + kyma + istio
 
 
+def virtualservice_problems(spec):
+    """What Istio's validating webhook (istiod, pkg/config/validation) refuses in a VirtualService's spec:
+    no hosts, an HTTP route with neither route, redirect nor directResponse (or more than one), a
+    destination without host, weights outside 0..100 or not adding up to 100 when several are given
+    (Istio < 1.6 demanded 100; later ones normalize, we keep the strict rule), header match keys that
+    are not lower case, a directResponse status outside 200..599."""
+    causes = []
+    if not spec.get("hosts"):
+        causes.append(("spec.hosts", "Required value: virtual service must have at least one host"))
+    for i, r in enumerate(spec.get("http") or []):
+        at = f"spec.http[{i}]"
+        kinds = [k for k in ("route", "redirect", "directResponse") if r.get(k)]
+        if len(kinds) != 1:
+            causes.append((at, "Invalid value: HTTP route must have exactly one of route, redirect or directResponse"))
+        for m in r.get("match") or []:
+            for name in (m.get("headers") or {}):
+                if name != name.lower():
+                    causes.append((f"{at}.match.headers", f'Invalid value: "{name}": header match key must be lowercase'))
+        dests = r.get("route") or []
+        weights = [d.get("weight", 0) for d in dests]
+        for j, d in enumerate(dests):
+            if not (d.get("destination") or {}).get("host"):
+                causes.append((f"{at}.route[{j}].destination.host", "Required value"))
+            if not isinstance(d.get("weight", 0), int) or not 0 <= d.get("weight", 0) <= 100:
+                causes.append((f"{at}.route[{j}].weight", f"Invalid value: {d.get('weight')}: must be 0..100"))
+        if len(dests) > 1 and sum(w for w in weights if isinstance(w, int)) != 100:
+            causes.append((f"{at}.route", f"Invalid value: {weights}: total destination weight != 100"))
+        direct = r.get("directResponse")
+        if direct and not 200 <= int(direct.get("status", 0)) <= 599:
+            causes.append((f"{at}.directResponse.status", f"Invalid value: {direct.get('status')}: must be 200..599"))
+    return causes
+
+
 class ApiError(Exception):
     """Raised inside request handling; becomes a Status response."""
 
@@ -1392,6 +1425,8 @@ class KubeApiServer:
                 causes.append(("spec.rules", "Required value"))
             if not (spec.get("service") or all(r.get("service") for r in spec.get("rules") or [{}])):
                 causes.append(("spec.service", "Required value"))
+        elif rt.resource == "virtualservices":
+            causes += virtualservice_problems(spec)
         elif rt.resource == "secrets" and obj.get("type") == "kubernetes.io/dockerconfigjson":
             raw = (obj.get("data") or {}).get(".dockerconfigjson")
             if raw is None and (obj.get("stringData") or {}).get(".dockerconfigjson") is None:
@@ -2417,6 +2452,9 @@ class KubeApiServer:
                 if route is None:
                     entry["status"] = 404
                     return h.send_bytes(404, b"", "text/plain")
+                if len(route) == 3:  # a VirtualService's directResponse
+                    entry["route"], entry["status"] = route[0], route[2][0]
+                    return h.send_bytes(route[2][0], route[2][1], "text/plain")
                 entry["route"], (ns, svc) = route[0], route[1]
                 entry["service"] = f"{ns}/{svc}"
                 backend = self._service_backend(ns, svc)
@@ -2473,6 +2511,10 @@ class KubeApiServer:
             for http_route in spec.get("http") or []:
                 if not self._vs_match(http_route.get("match"), path, headers):
                     continue
+                if http_route.get("directResponse"):
+                    direct = http_route["directResponse"]
+                    return (f"virtualservice {key[0]}/{key[1]}", None,
+                            (direct.get("status", 200), ((direct.get("body") or {}).get("string") or "").encode()))
                 routes = http_route.get("route") or []
                 if not routes:
                     continue

@@ -22,6 +22,7 @@ enum class KubeFlavor { kKyma, kAks };
 
 struct KubeDeployRequest {
   std::string name;            // the deployment (Deployment, Service, route)
+  std::string endpoint;        // the MLflow endpoint it joins (create) or belongs to (update); empty: none
   std::string model_uri;       // as the user gave it
   std::string run_id;          // may be empty
   std::string model_dir;       // the downloaded model (for registry= builds); may be empty with image=
@@ -42,24 +43,41 @@ class KubernetesClient {
  public:
   static StatusOr<std::shared_ptr<KubernetesClient>> Make(KubeFlavor flavor, KubeClientOptionsPublic options);
 
-  // OK when CreateDeployment could go ahead: a valid name, free in the namespace (before any model download).
-  Status CheckNew(const std::string& name, const nlohmann::json& config);
+  // OK when CreateDeployment could go ahead: a valid name, free in the namespace, and the endpoint (when
+  // given) there with room for it (before any model download).
+  Status CheckNew(const std::string& name, const std::string& endpoint, const nlohmann::json& config);
   // Applies the objects and waits until the Deployment is available and the route ready; on failure, deletes
   // what this call created. With render=true, returns {"manifests": "<YAML>"} and applies nothing.
+  // With request.endpoint, the deployment has no route of its own: it joins the endpoint's with
+  // config["initial_weight"] percent of its traffic (the first deployment takes all of it).
   StatusOr<nlohmann::json> CreateDeployment(const KubeDeployRequest& request);
   // A rolling update; when the new revision does not become available, the previous one is restored and the
   // error names the cause (ImagePullBackOff, CrashLoopBackOff, Unschedulable, timeout).
   StatusOr<nlohmann::json> UpdateDeployment(const KubeDeployRequest& request);
-  Status DeleteDeployment(const std::string& name, const nlohmann::json& config);
-  StatusOr<nlohmann::json> GetDeployment(const std::string& name);
-  StatusOr<nlohmann::json> ListDeployments();
-  // POSTs the body to the deployment's route (/invocations) and returns the reply.
-  StatusOr<std::string> Predict(const std::string& name, const std::string& body, const std::string& content_type);
+  // Deletes the deployment's objects; a deployment of an endpoint leaves its route first (the others
+  // keep their proportions). `endpoint`, when given, must be the deployment's.
+  Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config);
+  StatusOr<nlohmann::json> GetDeployment(const std::string& name, const std::string& endpoint);
+  StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint);
+  // POSTs the body to /invocations on the deployment's route, or the endpoint's (name empty: by weight;
+  // with a name: to that deployment only).
+  StatusOr<std::string> Predict(const std::string& name, const std::string& endpoint, const std::string& body,
+                                const std::string& content_type);
+
+  // MLflow endpoints: a stable route (Kyma: an Istio VirtualService on the Kyma gateway; AKS: an
+  // ingress-nginx Ingress, and a canary Ingress for a second deployment) that splits traffic by weight.
+  StatusOr<nlohmann::json> CreateEndpoint(const std::string& name, const nlohmann::json& config);
+  // config["weights"]: {"<deployment>": <relative weight>, ...}; deployments left out keep theirs.
+  StatusOr<nlohmann::json> UpdateEndpoint(const std::string& name, const nlohmann::json& config);
+  // Deletes the route and the endpoint's deployments; nothing there is OK.
+  Status DeleteEndpoint(const std::string& name, const nlohmann::json& config);
+  StatusOr<nlohmann::json> GetEndpoint(const std::string& name);
+  StatusOr<nlohmann::json> ListEndpoints();
 
   // POSTs to a route URL (https://<host>/invocations); with MLFLOW_BRIDGE_GATEWAY=<scheme://address> set,
   // through that address with the route's host name as Host (a port-forward, a test gateway).
   static StatusOr<std::string> PostToRoute(const std::string& url, const std::string& body, const std::string& content_type,
-                                           std::shared_ptr<HttpTransport> transport = nullptr);
+                                           std::shared_ptr<HttpTransport> transport = nullptr, HttpHeaders headers = {});
 
   static const ConfigSchema& Schema(KubeFlavor flavor);
   static std::string Help(KubeFlavor flavor);

@@ -38,62 +38,77 @@ class KubernetesDeploymentClient(BaseDeploymentClient):
             self.FLAVOR, namespace, os.path.join(_model.home(), "image")
         )
 
-    def _deploy(self, method, name, model_uri, flavor, config):
+    def _deploy(self, method, name, endpoint, model_uri, flavor, config):
         config_json = _config.to_json(config)
         needs_model = bool((config or {}).get("registry"))  # only a build needs the model's files
         with _model.staged(model_uri if needs_model else None, flavor) as (model_dir, run_id):
             if not needs_model:
                 run_id = _model.run_id_of(model_uri)
             out = json.loads(
-                method(name, model_uri, run_id, model_dir, sys.executable, mlflow.__version__, config_json)
+                method(name, endpoint or "", model_uri, run_id, model_dir, sys.executable, mlflow.__version__, config_json)
             )
+        return self._shown(out)
+
+    @staticmethod
+    def _shown(out):
         if "manifests" in out:  # render=true: for GitOps, nothing applied
             print(out["manifests"], end="")
         return out
 
     @translate_errors
     def create_deployment(self, name, model_uri, flavor=None, config=None, endpoint=None):
-        self._no_endpoint(endpoint)
-        self._client.check_new(name, _config.to_json(config))  # before any download or build
-        return self._deploy(self._client.create, name, model_uri, flavor, config)
+        self._client.check_new(name, endpoint or "", _config.to_json(config))  # before any download or build
+        return self._deploy(self._client.create, name, endpoint, model_uri, flavor, config)
 
     @translate_errors
     def update_deployment(self, name, model_uri=None, flavor=None, config=None, endpoint=None):
-        self._no_endpoint(endpoint)
         if model_uri is None:
             raise MlflowException(
                 f"update_deployment on {self.FLAVOR} needs a model URI (-m): each update serves a new model.",
                 error_code=INVALID_PARAMETER_VALUE,
             )
-        return self._deploy(self._client.update, name, model_uri, flavor, config)
+        return self._deploy(self._client.update, name, endpoint, model_uri, flavor, config)
 
     @translate_errors
     def delete_deployment(self, name, config=None, endpoint=None):
-        self._no_endpoint(endpoint)
-        self._client.delete(name, _config.to_json(config))
+        self._client.delete(name, endpoint or "", _config.to_json(config))
 
     @translate_errors
     def list_deployments(self, endpoint=None):
-        self._no_endpoint(endpoint)
-        return json.loads(self._client.list())
+        return json.loads(self._client.list(endpoint or ""))
 
     @translate_errors
     def get_deployment(self, name, endpoint=None):
-        self._no_endpoint(endpoint)
-        return json.loads(self._client.get(name))
+        return json.loads(self._client.get(name, endpoint or ""))
 
     @translate_errors
     def predict(self, deployment_name=None, inputs=None, endpoint=None, params=None):
-        self._no_endpoint(endpoint)
+        """Scores on a deployment's route; with only an endpoint, on the endpoint's (split by weight)."""
         body, content_type = _payload.to_request(inputs, params)
-        return _payload.to_response(self._client.predict(deployment_name, body, content_type))
+        return _payload.to_response(self._client.predict(deployment_name or "", endpoint or "", body, content_type))
 
-    def _no_endpoint(self, endpoint):
-        if endpoint:
-            raise MlflowException(
-                f"MLflow endpoints on {self.FLAVOR} are not supported yet; leave out --endpoint.",
-                error_code=INVALID_PARAMETER_VALUE,
-            )
+    @translate_errors
+    def create_endpoint(self, name, config=None):
+        """The endpoint's stable route, with no deployments yet: add them with create_deployment(endpoint=name)."""
+        return self._shown(json.loads(self._client.create_endpoint(name, _config.to_json(config))))
+
+    @translate_errors
+    def update_endpoint(self, endpoint, config=None):
+        """config["weights"]: {"<deployment>": <relative weight>, ...}."""
+        return json.loads(self._client.update_endpoint(endpoint, _config.to_json(config)))
+
+    @translate_errors
+    def delete_endpoint(self, endpoint):
+        """Deletes the endpoint's route and its deployments."""
+        self._client.delete_endpoint(endpoint, "{}")
+
+    @translate_errors
+    def list_endpoints(self):
+        return json.loads(self._client.list_endpoints())
+
+    @translate_errors
+    def get_endpoint(self, endpoint):
+        return json.loads(self._client.get_endpoint(endpoint))
 
 
 def run_local(name, model_uri, flavor=None, config=None):

@@ -17,6 +17,8 @@ namespace mlflow_bridge {
 namespace {
 
 using internal::KubeApp;
+using internal::KubeEndpoint;
+using internal::KubeEndpointMember;
 using internal::KubeClient;
 using internal::KubeResource;
 using internal::KubeRoute;
@@ -40,6 +42,7 @@ const KubeResource& Namespaces() { return Kind("v1", "Namespace"); }
 const KubeResource& ConfigMaps() { return Kind("v1", "ConfigMap"); }
 const KubeResource& Ingresses() { return Kind("networking.k8s.io/v1", "Ingress"); }
 const KubeResource& ApiRules(const std::string& version) { return Kind("gateway.kyma-project.io/" + version, "APIRule"); }
+const KubeResource& VirtualServices(const std::string& version) { return Kind("networking.istio.io/" + version, "VirtualService"); }
 
 std::string Str(const json& config, const char* key) { return config.value(key, ""); }
 
@@ -48,6 +51,19 @@ constexpr char kRevisionKey[] = "deployment.kubernetes.io/revision";
 bool IsOurs(const json& object) {
   return object.value("/metadata/labels"_json_pointer, json::object()).value(internal::kKubeManagedByKey, "") ==
          internal::kKubeManagedBy;
+}
+
+std::string Label(const json& object, const char* key) {
+  return object.value("/metadata/labels"_json_pointer, json::object()).value(key, "");
+}
+
+// The MLflow endpoint a deployment belongs to ("" for none).
+std::string EndpointOf(const json& deployment) { return Label(deployment, internal::kKubeEndpointKey); }
+
+// Whether `object` is one of the route objects of endpoint `name`.
+bool IsEndpointObject(const json& object, const std::string& name) {
+  return IsOurs(object) && Label(object, internal::kKubeComponentKey) == internal::kKubeEndpointComponent &&
+         Label(object, internal::kKubeEndpointKey) == name;
 }
 
 // What a pod that does not become ready is waiting for, from its status: "ImagePullBackOff: ..." or "".
@@ -203,6 +219,7 @@ struct KubernetesClient::Impl {
     a.env = s.config["env"];
     a.model_uri = request.model_uri;
     a.run_id = request.run_id;
+    a.endpoint = request.endpoint;
     a.progress_deadline_seconds = s.config["timeout_seconds"];
     auto image = Image(s, request);
     if (!image.ok()) return image.status();
@@ -214,9 +231,10 @@ struct KubernetesClient::Impl {
       p.objects.push_back(internal::PullSecretManifest(a, ref->registry == internal::kDockerHubRegistry ? "https://index.docker.io/v1/" : ref->registry,
                                                       Str(s.config, "registry_username"), Str(s.config, "registry_password")));
     }
-    const bool load_balancer = flavor == KubeFlavor::kAks && Str(s.config, "expose") == "loadbalancer";
+    const bool load_balancer = flavor == KubeFlavor::kAks && Str(s.config, "expose") == "loadbalancer" && a.endpoint.empty();
     p.objects.push_back(internal::ServiceManifest(a, load_balancer ? "LoadBalancer" : "ClusterIP"));
     p.objects.push_back(internal::DeploymentManifest(a));
+    if (!a.endpoint.empty()) return p;  // the endpoint's route serves it
     auto host = Host(s, a.name);
     if (!host.ok()) return host.status();
     p.host = *host;
@@ -398,8 +416,19 @@ struct KubernetesClient::Impl {
                 {"replicas", deployment.value("/spec/replicas"_json_pointer, 0)},
                 {"available_replicas", st.value("availableReplicas", 0)}};
     out["status"] = out["available_replicas"] == out["replicas"] ? "Available" : "Progressing";
-    auto url = RouteUrl(s, name);
+    const std::string endpoint = EndpointOf(deployment);
+    if (endpoint.empty()) {
+      auto url = RouteUrl(s, name);
+      if (url.ok()) out["url"] = *url;
+      return out;
+    }
+    out["endpoint"] = endpoint;
+    auto e = ReadEndpoint(s, endpoint);
+    if (!e.ok()) return out;
+    auto url = EndpointUrl(s, *e);
     if (url.ok()) out["url"] = *url;
+    for (const auto& m : e->members)
+      if (m.name == name) out["weight"] = m.weight;
     return out;
   }
 
@@ -432,8 +461,9 @@ struct KubernetesClient::Impl {
     return "http://" + ip + ":" + std::to_string(service->value("/spec/ports/0/port"_json_pointer, 8080));
   }
 
-  StatusOr<json> Deploy(const KubeDeployRequest& request, bool update) {
+  StatusOr<json> Deploy(KubeDeployRequest request, bool update) {
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(request.name, "deployment name"));
+    if (!request.endpoint.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(request.endpoint, "endpoint name"));
     auto session = Open(request.config);
     if (!session.ok()) return session.status();
     Session& s = *session;
@@ -449,11 +479,20 @@ struct KubernetesClient::Impl {
                                        " was not made by mlflow-bridge; it is left alone.");
         }
         previous = *existing;
+        // An update keeps the deployment where it is: in its endpoint, or on its own route.
+        const std::string belongs = EndpointOf(*existing);
+        if (!request.endpoint.empty() && request.endpoint != belongs) {
+          return InvalidParameterError("Deployment " + s.ns + "/" + request.name + " is " +
+                                       (belongs.empty() ? "not in an endpoint" : "in endpoint '" + belongs + "'") +
+                                       ", not in endpoint '" + request.endpoint + "'.");
+        }
+        request.endpoint = belongs;
       } else if (existing.status().code() != StatusCode::kResourceDoesNotExist) {
         return existing.status();
       } else if (update) {
         return NotFoundError("No deployment '" + request.name + "' in namespace " + s.ns + ". Create it first.");
       }
+      if (!update) MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFree(s, request.name, request.endpoint));
     }
     auto plan = MakePlan(s, request);
     if (!plan.ok()) return plan.status();
@@ -471,19 +510,327 @@ struct KubernetesClient::Impl {
     const auto deadline = options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>());
     std::vector<json> created;
     LogInfo(std::string(update ? "Updating " : "Creating ") + Target() + " deployment " + s.ns + "/" + request.name +
-            " (" + plan->app.image + ")...");
+            (request.endpoint.empty() ? "" : " of endpoint " + request.endpoint) + " (" + plan->app.image + ")...");
+    bool made_endpoint = false;
+    if (!update && !request.endpoint.empty() && s.config["create_endpoint"].get<bool>()) {
+      auto e = ReadEndpoint(s, request.endpoint);
+      if (e.status().code() == StatusCode::kResourceDoesNotExist) {
+        auto made = NewEndpoint(s, request.endpoint);
+        if (!made.ok()) return made.status();
+        made_endpoint = true;
+      } else if (!e.ok()) {
+        return e.status();
+      }
+    }
     Status applied = Apply(s, plan->objects, &created);
     if (applied.ok()) applied = WaitAvailable(s, request.name, deadline);
     if (applied.ok()) applied = WaitRoute(s, *plan, deadline);
+    if (applied.ok() && !request.endpoint.empty()) applied = Join(s, request.endpoint, request.name, plan->app.port);
     if (!applied.ok()) {
       if (previous) return RollBack(s, *previous, created, applied);
       DeleteObjects(s, created);
+      if (made_endpoint) CleanUpRoute(s, request.endpoint);
       return applied.WithContext("Creating " + Target() + " deployment " + s.ns + "/" + request.name +
                                  " failed; what it created was deleted");
     }
     json out = Describe(s, *s.kube->Get(Deployments(), s.ns, request.name));
     if (!plan->url.empty()) out["url"] = plan->url;
     return out;
+  }
+
+  // A new deployment's name must not be an endpoint's, and its endpoint (when given) must be there with room for it.
+  Status CheckFree(Session& s, const std::string& name, const std::string& endpoint) {
+    auto clash = ReadEndpoint(s, name);
+    if (clash.ok()) {
+      return AlreadyExistsError("'" + name + "' is the name of an MLflow endpoint in namespace " + s.ns +
+                                " (its route has that name): choose another name for the deployment.");
+    }
+    if (clash.status().code() != StatusCode::kResourceDoesNotExist) return clash.status();
+    if (endpoint.empty()) return OkStatus();
+    auto e = ReadEndpoint(s, endpoint);
+    if (e.status().code() == StatusCode::kResourceDoesNotExist && s.config["create_endpoint"].get<bool>()) return OkStatus();
+    if (!e.ok()) return e.status();
+    if (flavor == KubeFlavor::kAks && e->members.size() >= 2) {
+      return InvalidParameterError("Endpoint " + s.ns + "/" + endpoint + " has two deployments (" + e->members[0].name +
+                                   " and " + e->members[1].name + ") already: ingress-nginx splits a host's traffic "
+                                   "between one Ingress and one canary only. Delete one of them first, or create "
+                                   "another endpoint.");
+    }
+    return OkStatus();
+  }
+
+  // ------------------------------------------------------------ MLflow endpoints
+  StatusOr<std::string> IstioVersion(Session& s) {
+    for (const char* version : {"v1", "v1beta1"}) {
+      auto serves = s.kube->Serves("networking.istio.io", version);
+      if (!serves.ok()) return serves.status();
+      if (*serves) return std::string(version);
+    }
+    return InvalidParameterError("The cluster serves no Istio VirtualService (networking.istio.io v1 or v1beta1): "
+                                 "MLflow endpoints on Kyma need the Istio module.");
+  }
+
+  Status NoEndpoint(Session& s, const std::string& name) {
+    return NotFoundError("No MLflow endpoint '" + name + "' in namespace " + s.ns + ". Create it with `mlflow deployments "
+                         "create-endpoint -t " + Target() + ":/" + s.ns + " --endpoint " + name + "`.");
+  }
+
+  // The endpoint as its route objects say; NOT_FOUND when there is none.
+  StatusOr<KubeEndpoint> ReadEndpoint(Session& s, const std::string& name) {
+    KubeEndpoint e;
+    e.name = name;
+    e.namespace_name = s.ns;
+    if (flavor == KubeFlavor::kKyma) {
+      auto version = IstioVersion(s);
+      if (!version.ok()) return version.status();
+      auto vs = s.kube->Get(VirtualServices(*version), s.ns, name);
+      if (!vs.ok() && vs.status().code() != StatusCode::kResourceDoesNotExist) return vs.status();
+      if (!vs.ok() || !IsEndpointObject(*vs, name)) return NoEndpoint(s, name);
+      e.host = vs->value("/spec/hosts/0"_json_pointer, "");
+      e.gateway = vs->value("/spec/gateways/0"_json_pointer, e.gateway);
+      for (const auto& http : vs->value("/spec/http"_json_pointer, json::array())) {
+        if (http.value("name", "") != "weighted") continue;
+        for (const auto& r : http.value("route", json::array())) {
+          std::string host = r.value("/destination/host"_json_pointer, "");
+          e.members.push_back({host.substr(0, host.find('.')), r.value("weight", 0), r.value("/destination/port/number"_json_pointer, 8080)});
+        }
+      }
+      return e;
+    }
+    auto primary = s.kube->Get(Ingresses(), s.ns, name);
+    if (!primary.ok() && primary.status().code() != StatusCode::kResourceDoesNotExist) return primary.status();
+    if (!primary.ok() || !IsEndpointObject(*primary, name)) return NoEndpoint(s, name);
+    e.host = primary->value("/spec/rules/0/host"_json_pointer, "");
+    e.ingress_class = primary->value("/spec/ingressClassName"_json_pointer, e.ingress_class);
+    auto backend = [](const json& ingress) {
+      const json& b = ingress.value("/spec/rules/0/http/paths/0/backend/service"_json_pointer, json::object());
+      return KubeEndpointMember{b.value("name", ""), 100, b.value("/port/number"_json_pointer, 8080)};
+    };
+    KubeEndpointMember first = backend(*primary);
+    if (first.name == name) return e;  // the Service without pods: no deployments yet
+    e.members.push_back(first);
+    auto canary = s.kube->Get(Ingresses(), s.ns, internal::CanaryIngressName(name));
+    if (canary.ok() && IsEndpointObject(*canary, name)) {
+      KubeEndpointMember second = backend(*canary);
+      second.weight = std::atoi(canary->value("/metadata/annotations"_json_pointer, json::object())
+                                    .value("nginx.ingress.kubernetes.io/canary-weight", "0").c_str());
+      e.members[0].weight = 100 - second.weight;
+      e.members.push_back(second);
+    }
+    return e;
+  }
+
+  StatusOr<std::vector<json>> EndpointObjects(Session& s, const KubeEndpoint& e) {
+    if (flavor == KubeFlavor::kAks) return internal::EndpointIngressManifests(e);
+    auto version = IstioVersion(s);
+    if (!version.ok()) return version.status();
+    return std::vector<json>{internal::VirtualServiceManifest(e, *version)};
+  }
+
+  // Applies the endpoint's route objects and deletes those it no longer needs (AKS: the canary, the Service without pods).
+  Status WriteEndpoint(Session& s, const KubeEndpoint& e) {
+    auto objects = EndpointObjects(s, e);
+    if (!objects.ok()) return objects.status();
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(Apply(s, *objects, nullptr));
+    if (flavor == KubeFlavor::kKyma) return OkStatus();
+    auto wanted = [&](const std::string& kind, const std::string& name) {
+      for (const auto& o : *objects)
+        if (o.value("kind", "") == kind && o.value("/metadata/name"_json_pointer, "") == name) return true;
+      return false;
+    };
+    for (const auto& [kind, name] : {std::pair<const KubeResource*, std::string>{&Ingresses(), internal::CanaryIngressName(e.name)},
+                                     {&Services(), e.name}}) {
+      if (wanted(kind->kind, name)) continue;
+      auto found = s.kube->Get(*kind, s.ns, name);
+      if (found.ok() && IsEndpointObject(*found, e.name)) {
+        MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, name, /*wait=*/true, seconds(60)));
+      }
+    }
+    return OkStatus();
+  }
+
+  // Sets the members' weights (percents adding up to 100) from relative ones.
+  static Status SetWeights(const std::string& endpoint, std::vector<KubeEndpointMember>& members, const std::vector<double>& relative) {
+    if (members.empty()) return OkStatus();
+    double total = 0;
+    for (double w : relative) total += w;
+    if (total <= 0) {
+      return InvalidParameterError("The weights of endpoint " + endpoint + " add up to 0: at least one deployment needs "
+                                   "a weight above 0 to serve its traffic.");
+    }
+    auto percents = internal::PercentWeights(relative);
+    for (size_t i = 0; i < members.size(); ++i) members[i].weight = percents[i];
+    return OkStatus();
+  }
+
+  // Adds deployment `name` to endpoint `endpoint` with config initial_weight percent of the traffic (the others
+  // keep their proportions; the first deployment takes it all), or, when it is there already, updates its port.
+  Status Join(Session& s, const std::string& endpoint, const std::string& name, int port) {
+    auto e = ReadEndpoint(s, endpoint);
+    if (!e.ok()) return e.status();
+    for (auto& m : e->members) {
+      if (m.name != name) continue;
+      if (m.port == port) return OkStatus();
+      m.port = port;
+      return WriteEndpoint(s, *e);
+    }
+    if (flavor == KubeFlavor::kAks && e->members.size() >= 2) return CheckFree(s, name, endpoint);
+    const double share = e->members.empty() ? 100 : s.config["initial_weight"].get<int>();
+    std::vector<double> relative;
+    for (const auto& m : e->members) relative.push_back(m.weight * (100 - share) / 100.0);
+    relative.push_back(share);
+    e->members.push_back({name, 0, port});
+    if (share >= 100 && relative.size() > 1) {  // all of it to the newcomer
+      std::fill(relative.begin(), relative.end() - 1, 0.0);
+    }
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(SetWeights(endpoint, e->members, relative));
+    LogInfo("Deployment " + name + " joins endpoint " + endpoint + " with " + std::to_string(e->members.back().weight) +
+            "% of its traffic.");
+    return WriteEndpoint(s, *e);
+  }
+
+  // Takes deployment `name` out of its endpoint's route; the others keep their proportions (or share equally
+  // when the one leaving had all of it).
+  Status Leave(Session& s, const std::string& endpoint, const std::string& name) {
+    auto e = ReadEndpoint(s, endpoint);
+    if (e.status().code() == StatusCode::kResourceDoesNotExist) return OkStatus();
+    if (!e.ok()) return e.status();
+    std::vector<KubeEndpointMember> rest;
+    std::vector<double> relative;
+    for (const auto& m : e->members) {
+      if (m.name == name) continue;
+      rest.push_back(m);
+      relative.push_back(m.weight);
+    }
+    if (rest.size() == e->members.size()) return OkStatus();
+    double total = 0;
+    for (double w : relative) total += w;
+    if (total <= 0) {
+      std::fill(relative.begin(), relative.end(), 1.0);
+      if (!rest.empty()) LogInfo("Deployment " + name + " served all of endpoint " + endpoint + "'s traffic; the remaining deployments now share it equally.");
+    }
+    e->members = rest;
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(SetWeights(endpoint, e->members, relative));
+    return WriteEndpoint(s, *e);
+  }
+
+  // A new endpoint as config describes it (host, gateway or ingress class), not applied.
+  StatusOr<KubeEndpoint> PlannedEndpoint(Session& s, const std::string& name) {
+    KubeEndpoint e;
+    e.name = name;
+    e.namespace_name = s.ns;
+    auto host = Host(s, name);
+    if (!host.ok()) return host.status();
+    e.host = *host;
+    if (flavor == KubeFlavor::kKyma) e.gateway = Str(s.config, "gateway");
+    else e.ingress_class = Str(s.config, "ingress_class");
+    return e;
+  }
+
+  // Makes endpoint `name`, without deployments.
+  StatusOr<KubeEndpoint> NewEndpoint(Session& s, const std::string& name) {
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNamespace(s));
+    auto existing = ReadEndpoint(s, name);
+    if (existing.ok()) {
+      return AlreadyExistsError("An MLflow endpoint named '" + name + "' already exists in namespace " + s.ns +
+                                ". Change its weights with `mlflow deployments update-endpoint`, or delete it first.");
+    }
+    if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
+    auto deployment = s.kube->Get(Deployments(), s.ns, name);
+    if (deployment.ok()) {
+      return AlreadyExistsError("'" + name + "' is the name of a deployment in namespace " + s.ns +
+                                " (its route has that name): choose another name for the endpoint.");
+    }
+    auto e = PlannedEndpoint(s, name);
+    if (!e.ok()) return e.status();
+    LogInfo("Creating " + Target() + " endpoint " + s.ns + "/" + name + (e->host.empty() ? "" : " (" + e->host + ")") + "...");
+    Status written = WriteEndpoint(s, *e);
+    if (!written.ok()) {
+      CleanUpRoute(s, name);
+      return written;
+    }
+    return e;
+  }
+
+  // Deletes the route objects of endpoint `name` (not its deployments).
+  Status DeleteRoute(Session& s, const std::string& name) {
+    std::vector<std::pair<const KubeResource*, std::string>> route;
+    if (flavor == KubeFlavor::kKyma) {
+      auto version = IstioVersion(s);
+      if (!version.ok()) return version.status();
+      route.push_back({&VirtualServices(*version), name});
+    } else {
+      route = {{&Ingresses(), internal::CanaryIngressName(name)}, {&Ingresses(), name}, {&Services(), name}};
+    }
+    for (const auto& [kind, object] : route) {
+      auto found = s.kube->Get(*kind, s.ns, object);
+      if (found.ok() && IsEndpointObject(*found, name)) {
+        MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config["timeout_seconds"].get<int>())));
+      }
+    }
+    return OkStatus();
+  }
+
+  void CleanUpRoute(Session& s, const std::string& name) {
+    Status d = DeleteRoute(s, name);
+    if (!d.ok()) LogWarning("Could not delete the route of endpoint " + s.ns + "/" + name + ": " + d.message());
+  }
+
+  StatusOr<std::string> EndpointUrl(Session& s, const KubeEndpoint& e) {
+    if (flavor == KubeFlavor::kKyma) return "https://" + e.host;
+    return RouteUrl(s, e.name);  // the Ingress: its host, else its address
+  }
+
+  json DescribeEndpoint(Session& s, const KubeEndpoint& e) {
+    json members = json::array();
+    for (const auto& m : e.members) members.push_back({{"name", m.name}, {"weight", m.weight}});
+    json out = {{"name", e.name},
+                {"namespace", s.ns},
+                {"route", flavor == KubeFlavor::kKyma ? "VirtualService " + s.ns + "/" + e.name : "Ingress " + s.ns + "/" + e.name},
+                {"deployments", members}};
+    if (!e.host.empty()) out["host"] = e.host;
+    auto url = EndpointUrl(s, e);
+    if (url.ok()) out["url"] = *url;
+    return out;
+  }
+
+  // Deletes a deployment's own objects (not its place in an endpoint's route), waiting until they are gone.
+  Status DeleteApp(Session& s, const std::string& name) {
+    std::vector<std::pair<const KubeResource*, std::string>> objects = {{&Services(), name}, {&Secrets(), name + "-pull"}};
+    if (flavor == KubeFlavor::kKyma) {
+      for (const char* version : {"v2", "v1beta1"}) {
+        auto serves = s.kube->Serves("gateway.kyma-project.io", version);
+        if (serves.ok() && *serves) {
+          objects.insert(objects.begin(), {&ApiRules(version), name});
+          break;
+        }
+      }
+    } else {
+      objects.insert(objects.begin(), {&Ingresses(), name});
+    }
+    const auto timeout = seconds(s.config["timeout_seconds"].get<int>());
+    for (const auto& [kind, object] : objects) {
+      auto found = s.kube->Get(*kind, s.ns, object);
+      if (!found.ok() || !IsOurs(*found) || Label(*found, internal::kKubeComponentKey) == internal::kKubeEndpointComponent) {
+        continue;  // gone already, not ours, or an endpoint's
+      }
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, timeout));
+    }
+    auto existing = s.kube->Get(Deployments(), s.ns, name);
+    if (existing.ok() && IsOurs(*existing)) MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
+    return OkStatus();
+  }
+
+  StatusOr<json> FindDeployment(Session& s, const std::string& name, const std::string& endpoint) {
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
+    auto d = s.kube->Get(Deployments(), s.ns, name);
+    if (!d.ok() && d.status().code() != StatusCode::kResourceDoesNotExist) return d.status();
+    if (!d.ok() || !IsOurs(*d) || (!endpoint.empty() && EndpointOf(*d) != endpoint)) {
+      return NotFoundError("No deployment '" + name + "'" + (endpoint.empty() ? "" : " in endpoint '" + endpoint + "'") +
+                           " in namespace " + s.ns + ". See the existing ones with `mlflow deployments list -t " + Target() +
+                           ":/" + s.ns + (endpoint.empty() ? "" : " --endpoint " + endpoint) + "`.");
+    }
+    return d;
   }
 
   // Restores the Deployment as it was before a failed update (its previous pod template) and waits for it.
@@ -526,21 +873,23 @@ StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor fl
   return std::shared_ptr<KubernetesClient>(new KubernetesClient(std::move(impl)));
 }
 
-Status KubernetesClient::CheckNew(const std::string& name, const json& config) {
+Status KubernetesClient::CheckNew(const std::string& name, const std::string& endpoint, const json& config) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
+  if (!endpoint.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(endpoint, "endpoint name"));
   auto session = impl_->Open(config);
   if (!session.ok()) return session.status();
   if (session->config["render"].get<bool>()) return OkStatus();
   MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->CheckNamespace(*session));
   auto existing = session->kube->Get(Deployments(), session->ns, name);
   if (existing.ok()) return impl_->Exists(*session, name);
-  return existing.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : existing.status();
+  if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
+  return impl_->CheckFree(*session, name, endpoint);
 }
 
 StatusOr<json> KubernetesClient::CreateDeployment(const KubeDeployRequest& request) { return impl_->Deploy(request, false); }
 StatusOr<json> KubernetesClient::UpdateDeployment(const KubeDeployRequest& request) { return impl_->Deploy(request, true); }
 
-Status KubernetesClient::DeleteDeployment(const std::string& name, const json& config) {
+Status KubernetesClient::DeleteDeployment(const std::string& name, const std::string& endpoint, const json& config) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
   auto session = impl_->Open(config);
   if (!session.ok()) return session.status();
@@ -549,69 +898,183 @@ Status KubernetesClient::DeleteDeployment(const std::string& name, const json& c
   if (existing.ok() && !IsOurs(*existing)) {
     return PermissionDeniedError("Deployment " + s.ns + "/" + name + " was not made by mlflow-bridge; it is left alone.");
   }
-  std::vector<std::pair<const KubeResource*, std::string>> objects = {{&Services(), name}, {&Secrets(), name + "-pull"}};
-  if (impl_->flavor == KubeFlavor::kKyma) {
-    for (const char* version : {"v2", "v1beta1"}) {
-      auto serves = s.kube->Serves("gateway.kyma-project.io", version);
-      if (serves.ok() && *serves) {
-        objects.insert(objects.begin(), {&ApiRules(version), name});
-        break;
-      }
-    }
-  } else {
-    objects.insert(objects.begin(), {&Ingresses(), name});
+  if (existing.ok()) {
+    const std::string belongs = EndpointOf(*existing);
+    if (!endpoint.empty() && belongs != endpoint) return impl_->FindDeployment(s, name, endpoint).status();
+    if (!belongs.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->Leave(s, belongs, name));
   }
-  const auto timeout = std::chrono::seconds(s.config["timeout_seconds"].get<int>());
-  for (const auto& [kind, object] : objects) {
-    auto found = s.kube->Get(*kind, s.ns, object);
-    if (!found.ok() || !IsOurs(*found)) continue;  // gone already, or not ours
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, timeout));
-  }
-  if (existing.ok()) MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
-  return OkStatus();
+  return impl_->DeleteApp(s, name);
 }
 
-StatusOr<json> KubernetesClient::GetDeployment(const std::string& name) {
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
+StatusOr<json> KubernetesClient::GetDeployment(const std::string& name, const std::string& endpoint) {
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
-  auto d = session->kube->Get(Deployments(), session->ns, name);
-  if (!d.ok() || !IsOurs(*d)) {
-    if (!d.ok() && d.status().code() != StatusCode::kResourceDoesNotExist) return d.status();
-    return NotFoundError("No deployment '" + name + "' in namespace " + session->ns + ". See the existing ones with "
-                         "`mlflow deployments list -t " + impl_->Target() + ":/" + session->ns + "`.");
-  }
+  auto d = impl_->FindDeployment(*session, name, endpoint);
+  if (!d.ok()) return d.status();
   return impl_->Describe(*session, *d);
 }
 
-StatusOr<json> KubernetesClient::ListDeployments() {
+StatusOr<json> KubernetesClient::ListDeployments(const std::string& endpoint) {
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
-  auto list = session->kube->List(Deployments(), session->ns,
-                                  std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy);
+  std::string selector = std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy;
+  if (!endpoint.empty()) {
+    auto e = impl_->ReadEndpoint(*session, endpoint);
+    if (!e.ok()) return e.status();
+    selector += std::string(",") + internal::kKubeEndpointKey + "=" + endpoint;
+  }
+  auto list = session->kube->List(Deployments(), session->ns, selector);
   if (!list.ok()) return list.status();
   json out = json::array();
   for (const auto& d : list->value("items", json::array())) out.push_back(impl_->Describe(*session, d));
   return out;
 }
 
-StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const std::string& body,
+StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const std::string& endpoint, const std::string& body,
                                                 const std::string& content_type) {
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
-  auto url = impl_->RouteUrl(*session, name);
+  Impl::Session& s = *session;
+  if (name.empty() && endpoint.empty()) return InvalidParameterError("predict needs a deployment name or an endpoint.");
+  std::string in = endpoint;
+  HttpHeaders headers;
+  if (!name.empty()) {
+    auto d = impl_->FindDeployment(s, name, endpoint);
+    if (!d.ok()) return d.status();
+    in = EndpointOf(*d);
+  }
+  StatusOr<std::string> url = std::string();
+  if (in.empty()) {
+    url = impl_->RouteUrl(s, name);
+  } else {
+    auto e = impl_->ReadEndpoint(s, in);
+    if (!e.ok()) return e.status();
+    url = impl_->EndpointUrl(s, *e);
+    if (!name.empty() && impl_->flavor == KubeFlavor::kKyma) headers.emplace_back(internal::kKubeDeploymentHeader, name);
+    if (!name.empty() && impl_->flavor == KubeFlavor::kAks) {
+      headers.emplace_back(internal::kKubeCanaryHeader, e->members.size() > 1 && e->members[1].name == name ? "always" : "never");
+    }
+  }
   if (!url.ok()) return url.status();
-  auto reply = PostToRoute(*url + "/invocations", body, content_type, impl_->options.transport);
-  if (!reply.ok()) return reply.status().WithContext("Scoring on " + impl_->Target() + " deployment " + session->ns + "/" + name);
+  const std::string what = name.empty() ? "endpoint " + s.ns + "/" + in
+                                        : "deployment " + s.ns + "/" + name + (in.empty() ? "" : " of endpoint " + in);
+  auto reply = PostToRoute(*url + "/invocations", body, content_type, impl_->options.transport, headers);
+  if (!reply.ok()) return reply.status().WithContext("Scoring on " + impl_->Target() + " " + what);
   return reply;
+}
+
+StatusOr<json> KubernetesClient::CreateEndpoint(const std::string& name, const json& config) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "endpoint name"));
+  auto session = impl_->Open(config);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  if (s.config["render"].get<bool>()) {
+    auto e = impl_->PlannedEndpoint(s, name);
+    if (!e.ok()) return e.status();
+    auto objects = impl_->EndpointObjects(s, *e);
+    if (!objects.ok()) return objects.status();
+    return json{{"name", name}, {"manifests", internal::RenderYaml(*objects)}};
+  }
+  auto e = impl_->NewEndpoint(s, name);
+  if (!e.ok()) return e.status();
+  return impl_->DescribeEndpoint(s, *e);
+}
+
+StatusOr<json> KubernetesClient::UpdateEndpoint(const std::string& name, const json& config) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "endpoint name"));
+  auto session = impl_->Open(config);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  const json& weights = s.config["weights"];
+  if (weights.empty()) {
+    return InvalidParameterError("update_endpoint needs -C weights='{\"<deployment>\": <weight>, ...}' (relative "
+                                 "weights; deployments left out keep theirs).");
+  }
+  auto e = impl_->ReadEndpoint(s, name);
+  if (!e.ok()) return e.status();
+  std::vector<double> relative;
+  for (const auto& m : e->members) relative.push_back(m.weight);
+  for (const auto& [deployment, weight] : weights.items()) {
+    auto it = std::find_if(e->members.begin(), e->members.end(), [&](const auto& m) { return m.name == deployment; });
+    if (it == e->members.end()) {
+      std::string known;
+      for (const auto& m : e->members) known += (known.empty() ? "" : ", ") + m.name;
+      return NotFoundError("Endpoint " + s.ns + "/" + name + " has no deployment named '" + deployment + "' (it has: " +
+                           (known.empty() ? "none" : known) + ").");
+    }
+    if (!weight.is_number() || weight.get<double>() < 0) {
+      return InvalidParameterError("The weight of deployment '" + deployment + "' must be a number >= 0, got " + weight.dump() + ".");
+    }
+    relative[it - e->members.begin()] = weight.get<double>();
+  }
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(Impl::SetWeights(name, e->members, relative));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->WriteEndpoint(s, *e));
+  std::string split;
+  for (const auto& m : e->members) split += (split.empty() ? "" : ", ") + m.name + " " + std::to_string(m.weight) + "%";
+  LogInfo("Endpoint " + s.ns + "/" + name + " now sends " + split + ".");
+  return impl_->DescribeEndpoint(s, *e);
+}
+
+Status KubernetesClient::DeleteEndpoint(const std::string& name, const json& config) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "endpoint name"));
+  auto session = impl_->Open(config);
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  auto e = impl_->ReadEndpoint(s, name);
+  if (e.status().code() == StatusCode::kResourceDoesNotExist) return OkStatus();
+  if (!e.ok()) return e.status();
+  // The route first, so that nothing reaches deployments on their way out.
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->DeleteRoute(s, name));
+  auto members = s.kube->List(Deployments(), s.ns, std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy +
+                                                        "," + internal::kKubeEndpointKey + "=" + name);
+  if (!members.ok()) return members.status();
+  for (const auto& d : members->value("items", json::array())) {
+    const std::string deployment = d.value("/metadata/name"_json_pointer, "");
+    LogInfo("Deleting deployment " + s.ns + "/" + deployment + " of endpoint " + name + "...");
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->DeleteApp(s, deployment));
+  }
+  return OkStatus();
+}
+
+StatusOr<json> KubernetesClient::GetEndpoint(const std::string& name) {
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "endpoint name"));
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  auto e = impl_->ReadEndpoint(*session, name);
+  if (!e.ok()) return e.status();
+  return impl_->DescribeEndpoint(*session, *e);
+}
+
+StatusOr<json> KubernetesClient::ListEndpoints() {
+  auto session = impl_->Open(json::object());
+  if (!session.ok()) return session.status();
+  Impl::Session& s = *session;
+  const KubeResource* kind = &Ingresses();
+  if (impl_->flavor == KubeFlavor::kKyma) {
+    auto version = impl_->IstioVersion(s);
+    if (!version.ok()) return version.status();
+    kind = &VirtualServices(*version);
+  }
+  auto list = s.kube->List(*kind, s.ns, std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy + "," +
+                                            internal::kKubeComponentKey + "=" + internal::kKubeEndpointComponent);
+  if (!list.ok()) return list.status();
+  json out = json::array();
+  for (const auto& o : list->value("items", json::array())) {
+    const std::string name = o.value("/metadata/name"_json_pointer, "");
+    if (name != Label(o, internal::kKubeEndpointKey)) continue;  // an AKS canary Ingress
+    auto e = impl_->ReadEndpoint(s, name);
+    if (e.ok()) out.push_back(impl_->DescribeEndpoint(s, *e));
+  }
+  return out;
 }
 
 StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, const std::string& body,
                                                     const std::string& content_type,
-                                                    std::shared_ptr<HttpTransport> transport) {
+                                                    std::shared_ptr<HttpTransport> transport, HttpHeaders headers) {
   HttpRequest req;
   req.method = "POST";
-  req.headers = {{"Content-Type", content_type}};
+  req.headers = std::move(headers);
+  req.headers.emplace_back("Content-Type", content_type);
   req.body = body;
   req.timeout = std::chrono::seconds(120);
   req.url = url;
@@ -659,6 +1122,14 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
       {"timeout_seconds", ConfigType::kInt, 600, "How long to wait until the deployment is available.", 1, 86400},
       {"render", ConfigType::kBool, false, "Print the manifests (YAML) instead of applying them (GitOps)."},
       {"host", ConfigType::kString, "", "Host name of the route (Kyma: a label of the cluster domain, or a FQDN)."},
+      {"initial_weight", ConfigType::kInt, 0,
+       "Percent of an endpoint's traffic for a deployment joining it (create --endpoint); the others keep their "
+       "proportions. The first deployment of an endpoint takes all of it.", 0, 100},
+      {"create_endpoint", ConfigType::kBool, false,
+       "create --endpoint E: make the endpoint first when it is not there (with host, domain, gateway or "
+       "ingress_class from this config); deleted again if the deployment fails."},
+      {"weights", ConfigType::kObject, json::object(),
+       "update-endpoint: the traffic split, {\"blue\": 90, \"green\": 10} (relative; deployments left out keep theirs)."},
   };
   static const ConfigSchema kKyma = [] {
     ConfigSchema s = kCommon;
@@ -688,7 +1159,17 @@ std::string KubernetesClient::Help(KubeFlavor flavor) {
          (kyma ? "an APIRule (https://<host>)" : "an Ingress (or a LoadBalancer Service with expose=loadbalancer)") +
          ". Objects are applied server-side and\ncarry app.kubernetes.io/managed-by=mlflow-bridge; a failed update restores "
          "the previous revision and names the cause.\nThe kubeconfig is read as kubectl reads it (KUBECONFIG, contexts, "
-         "tokens, client certificates, exec plugins, in-cluster).\n\nConfig keys (-C key=value):\n" +
+         "tokens, client certificates, exec plugins, in-cluster).\n\n"
+         "MLflow endpoints: one stable route whose traffic its deployments share by weight (" +
+         (kyma ? "an Istio VirtualService on the Kyma gateway, https://<endpoint>.<domain>"
+               : "an ingress-nginx Ingress and, for a second deployment, a canary Ingress: two deployments at most") +
+         ").\n  create --endpoint E --name blue -m ... -C create_endpoint=true   the endpoint with its first deployment\n"
+         "  create --endpoint E --name green -m ... -C initial_weight=10     another deployment, 10% of the traffic\n"
+         "  update-endpoint --endpoint E -C weights='{\"blue\": 0, \"green\": 100}'\n"
+         "  predict --endpoint E (split by weight) or --name green (that deployment only)\n"
+         "  delete-endpoint --endpoint E                                      the route and its deployments\n"
+         "(The SDK's create_endpoint(name, config) works too; MLflow 3.x's create-endpoint command cannot reach plugins.)\n\n"
+         "Config keys (-C key=value):\n" +
          DescribeConfig(Schema(flavor));
 }
 

@@ -27,13 +27,15 @@ json KubeSelector(const std::string& name) { return {{kKubeNameKey, name}}; }
 json KubeLabels(const KubeApp& app) {
   json labels = {{kKubeManagedByKey, kKubeManagedBy}, {kKubeNameKey, app.name}};
   if (!app.endpoint.empty()) labels[kKubeEndpointKey] = app.endpoint;
+  if (!app.component.empty()) labels[kKubeComponentKey] = app.component;
   return labels;
 }
 
 namespace {
 
 json Metadata(const KubeApp& app, const std::string& name) {
-  json annotations = {{kKubeModelUriKey, app.model_uri}};
+  json annotations = json::object();
+  if (!app.model_uri.empty()) annotations[kKubeModelUriKey] = app.model_uri;
   if (!app.run_id.empty()) annotations[kKubeRunIdKey] = app.run_id;
   return {{"name", name}, {"namespace", app.namespace_name}, {"labels", KubeLabels(app)}, {"annotations", annotations}};
 }
@@ -143,6 +145,7 @@ json IngressManifest(const KubeApp& app, const KubeRoute& route) {
   if (route.canary_weight >= 0) {
     meta["annotations"]["nginx.ingress.kubernetes.io/canary"] = "true";
     meta["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] = std::to_string(route.canary_weight);
+    meta["annotations"]["nginx.ingress.kubernetes.io/canary-by-header"] = kKubeCanaryHeader;
   }
   json path = {{"path", "/"},
                {"pathType", "Prefix"},
@@ -153,6 +156,91 @@ json IngressManifest(const KubeApp& app, const KubeRoute& route) {
           {"kind", "Ingress"},
           {"metadata", meta},
           {"spec", {{"ingressClassName", route.ingress_class}, {"rules", json::array({rule})}}}};
+}
+
+std::vector<int> PercentWeights(const std::vector<double>& weights) {
+  double total = 0;
+  for (double w : weights) total += w;
+  std::vector<int> out(weights.size(), 0);
+  if (total <= 0) return out;
+  std::vector<std::pair<double, size_t>> remainders;
+  int given = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    double exact = weights[i] * 100.0 / total;
+    out[i] = static_cast<int>(exact);
+    given += out[i];
+    remainders.push_back({exact - out[i], i});
+  }
+  std::stable_sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t k = 0; given < 100 && k < remainders.size(); ++k, ++given) ++out[remainders[k].second];
+  return out;
+}
+
+namespace {
+
+KubeApp EndpointApp(const KubeEndpoint& e, const std::string& name) {
+  KubeApp app;
+  app.name = name;
+  app.namespace_name = e.namespace_name;
+  app.endpoint = e.name;
+  app.component = kKubeEndpointComponent;
+  return app;
+}
+
+}  // namespace
+
+json VirtualServiceManifest(const KubeEndpoint& e, const std::string& version) {
+  auto destination = [&](const KubeEndpointMember& m) {
+    return json{{"host", m.name + "." + e.namespace_name + ".svc.cluster.local"}, {"port", {{"number", m.port}}}};
+  };
+  json http = json::array();
+  json split = json::array();
+  for (const auto& m : e.members) {
+    http.push_back({{"name", "deployment-" + m.name},
+                    {"match", json::array({{{"headers", {{kKubeDeploymentHeader, {{"exact", m.name}}}}}}})},
+                    {"route", json::array({{{"destination", destination(m)}}})}});
+    split.push_back({{"destination", destination(m)}, {"weight", m.weight}});
+  }
+  if (e.members.empty()) {
+    http.push_back({{"name", "no-deployments"},
+                    {"directResponse", {{"status", 503},
+                                        {"body", {{"string", "MLflow endpoint " + e.name + " has no deployments yet: "
+                                                             "add one with `mlflow deployments create --endpoint " +
+                                                             e.name + " ...`."}}}}}});
+  } else {
+    http.push_back({{"name", "weighted"}, {"route", split}});
+  }
+  return {{"apiVersion", "networking.istio.io/" + version},
+          {"kind", "VirtualService"},
+          {"metadata", Metadata(EndpointApp(e, e.name), e.name)},
+          {"spec", {{"hosts", json::array({e.host})}, {"gateways", json::array({e.gateway})}, {"http", http}}}};
+}
+
+std::string CanaryIngressName(const std::string& endpoint) { return endpoint + "-canary"; }
+
+std::vector<json> EndpointIngressManifests(const KubeEndpoint& e) {
+  std::vector<json> out;
+  KubeRoute route;
+  route.host = e.host;
+  route.ingress_class = e.ingress_class;
+  if (e.members.empty()) {
+    KubeApp app = EndpointApp(e, e.name);
+    json service = ServiceManifest(app);
+    service["spec"].erase("selector");  // no pods: the controller answers 503 until a deployment joins
+    out.push_back(service);
+    route.service = e.name;
+  } else {
+    route.service = e.members[0].name;
+    route.port = e.members[0].port;
+  }
+  out.push_back(IngressManifest(EndpointApp(e, e.name), route));
+  if (e.members.size() > 1) {
+    route.service = e.members[1].name;
+    route.port = e.members[1].port;
+    route.canary_weight = e.members[1].weight;
+    out.push_back(IngressManifest(EndpointApp(e, CanaryIngressName(e.name)), route));
+  }
+  return out;
 }
 
 namespace {

@@ -19,7 +19,14 @@ inline constexpr char kKubeNameKey[] = "app.kubernetes.io/name";
 inline constexpr char kKubeEndpointKey[] = "mlflow-bridge/endpoint";
 inline constexpr char kKubeModelUriKey[] = "mlflow-bridge/model-uri";
 inline constexpr char kKubeRunIdKey[] = "mlflow-bridge/run-id";
+inline constexpr char kKubeComponentKey[] = "app.kubernetes.io/component";
+inline constexpr char kKubeEndpointComponent[] = "endpoint";  // the route objects of an MLflow endpoint
 inline constexpr char kKubeHealthPath[] = "/ping";
+// Requests carrying it reach one deployment of an endpoint, whatever the weights: on Kyma the
+// header's value is the deployment's name (Istio header keys are lower case); on AKS it is
+// ingress-nginx's canary-by-header, "always" for the canary and "never" for the primary.
+inline constexpr char kKubeDeploymentHeader[] = "x-mlflow-deployment";
+inline constexpr char kKubeCanaryHeader[] = "x-mlflow-canary";
 
 // A DNS-1035 label (what Service names must be): 1-63 of [a-z0-9-], starting
 // with a letter and ending with a letter or digit. `what` names it in the error.
@@ -29,6 +36,7 @@ struct KubeApp {
   std::string name;            // the deployment: Deployment, Service, route and Secret names
   std::string namespace_name;
   std::string endpoint;        // the MLflow endpoint it belongs to; empty: none
+  std::string component;       // app.kubernetes.io/component; empty: none (kKubeEndpointComponent for endpoints)
   std::string image;
   std::string pull_secret;     // name of a dockerconfigjson Secret; empty: none
   int replicas = 1;
@@ -58,12 +66,37 @@ struct KubeRoute {
   std::string gateway = "kyma-system/kyma-gateway";
   std::string jwt_issuer, jwks_uri;  // both set: JWT required; else no auth
   std::string ingress_class = "nginx";
-  int canary_weight = -1;      // >= 0: an ingress-nginx canary of the host's main Ingress
+  int canary_weight = -1;      // >= 0: an ingress-nginx canary of the host's main Ingress (also by kKubeCanaryHeader)
 };
 
 // Kyma APIRule in version "v2" or "v1beta1".
 nlohmann::json ApiRuleManifest(const KubeApp& app, const KubeRoute& route, const std::string& version);
 nlohmann::json IngressManifest(const KubeApp& app, const KubeRoute& route);
+
+// An MLflow endpoint: one stable route whose traffic its deployments share by weight.
+struct KubeEndpointMember {
+  std::string name;  // the deployment (its Service)
+  int weight = 0;    // percent; the members' weights add up to 100
+  int port = 8080;   // its Service's port
+};
+struct KubeEndpoint {
+  std::string name, namespace_name;
+  std::string host;  // Kyma: the FQDN; AKS: may be empty (any host)
+  std::string gateway = "kyma-system/kyma-gateway";
+  std::string ingress_class = "nginx";
+  std::vector<KubeEndpointMember> members;  // AKS: [0] the primary, [1] the canary (ingress-nginx: one per host)
+};
+
+// Relative weights (>= 0, at least one > 0) as whole percents adding up to 100 (largest remainders).
+std::vector<int> PercentWeights(const std::vector<double>& weights);
+
+// Kyma: an Istio VirtualService (apiVersion networking.istio.io/<version>) on the gateway: one route per
+// deployment by kKubeDeploymentHeader, then the weighted split; without deployments a direct 503.
+nlohmann::json VirtualServiceManifest(const KubeEndpoint& endpoint, const std::string& version);
+// AKS: the Ingress <name> to the primary (or, without deployments, to a Service <name> without pods,
+// which is included) and the canary Ingress <name>-canary with the second's weight.
+std::vector<nlohmann::json> EndpointIngressManifests(const KubeEndpoint& endpoint);
+std::string CanaryIngressName(const std::string& endpoint);
 
 // YAML documents ("---" between them) for `render=true`; strings that YAML
 // would read as something else (true, 1.0, null, "") are quoted.
