@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/kubernetes_client.h"
@@ -133,6 +134,13 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.def("redact", &Redact, py::arg("text"));
+  m.def("aws_default_region", [](const std::string& profile) { return AwsDefaultRegion(profile); }, py::arg("profile") = "");
+  m.def(
+      "ensure_ecr_repository",
+      [](const std::string& name, const std::string& region, const std::string& profile) {
+        return NoGil([&] { return EnsureEcrRepository(name, region, profile); });
+      },
+      py::arg("name"), py::arg("region") = "", py::arg("profile") = "");
   m.def("set_log_level", [](const std::string& level) {
     static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
                                                              {"info", LogLevel::kInfo},

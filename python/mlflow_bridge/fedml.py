@@ -6,8 +6,10 @@
 
 The config file is FedML's (fedml_databricks): DATABRICKS_URL, DATABRICKS_ACCESS_TOKEN, MODEL_URI,
 SERVICE_NAME, KUBECONFIG_PATH, CONTAINER_REGISTRY_TYPE ("ACR" with SERVICE_PRINCIPAL_ID,
-SERVICE_PRINCIPAL_PASSWORD and ACR), and optionally OVERWRITE_SERVICE and NUM_REPLICAS. The model is
-built into an image and pushed from C++ (mlflow_bridge.image), then served on Kyma by the `kyma` target.
+SERVICE_PRINCIPAL_PASSWORD and ACR; or "ECR" with PROFILE_NAME, the AWS profile: the repository
+SERVICE_NAME in its account and region, default us-west-2, is created when missing), and optionally
+OVERWRITE_SERVICE and NUM_REPLICAS. The model is built into an image and pushed from C++
+(mlflow_bridge.image), then served on Kyma by the `kyma` target.
 
 The model is read from Databricks (DATABRICKS_URL/DATABRICKS_ACCESS_TOKEN) unless MLFLOW_TRACKING_URI
 is set, which then wins.
@@ -25,7 +27,8 @@ from mlflow_bridge._errors import translate_errors
 
 _REQUIRED = ["DATABRICKS_URL", "DATABRICKS_ACCESS_TOKEN", "MODEL_URI", "SERVICE_NAME", "KUBECONFIG_PATH",
              "CONTAINER_REGISTRY_TYPE"]
-_REGISTRY_KEYS = {"ACR": ["SERVICE_PRINCIPAL_ID", "SERVICE_PRINCIPAL_PASSWORD", "ACR"]}
+_REGISTRY_KEYS = {"ACR": ["SERVICE_PRINCIPAL_ID", "SERVICE_PRINCIPAL_PASSWORD", "ACR"], "ECR": ["PROFILE_NAME"]}
+_ECR_DEFAULT_REGION = "us-west-2"  # what FedML's scripts fall back to when the profile names no region
 
 
 def _fail(message):
@@ -56,8 +59,7 @@ def _load(path):
     if missing:
         _fail(f"The FedML config file {path} lacks {', '.join(missing)}.")
     if kind not in _REGISTRY_KEYS:
-        _fail(f"CONTAINER_REGISTRY_TYPE in {path} must be ACR; got {config['CONTAINER_REGISTRY_TYPE']!r} "
-              "(ECR is not supported by mlflow-bridge's FedML entry point yet: use the kyma target with -C registry=).")
+        _fail(f"CONTAINER_REGISTRY_TYPE in {path} must be ACR or ECR; got {config['CONTAINER_REGISTRY_TYPE']!r}.")
     return config, kind
 
 
@@ -68,20 +70,39 @@ def _databricks(config):
         os.environ["MLFLOW_TRACKING_URI"] = "databricks"
 
 
+@translate_errors
+def _registry(config, kind, name):
+    """Where the image goes and how the cluster logs in to pull it."""
+    if kind == "ACR":
+        acr = config["ACR"]
+        registry = acr if ("." in acr or ":" in acr) else f"{acr}.azurecr.io"
+        return {
+            "registry": f"{registry}/{name}",
+            "registry_username": config["SERVICE_PRINCIPAL_ID"],
+            "registry_password": config["SERVICE_PRINCIPAL_PASSWORD"],
+        }
+    # ECR, as FedML: repository SERVICE_NAME in the profile's account and region, made when missing; the
+    # cluster pulls with a token from GetAuthorizationToken (renewed at each deployment).
+    profile = config["PROFILE_NAME"]
+    region = _core.aws_default_region(profile) or _ECR_DEFAULT_REGION
+    return {
+        "registry": _core.ensure_ecr_repository(name, region, profile),
+        "registry_auth": "ecr",
+        "ecr_region": region,
+        "aws_profile": profile,
+    }
+
+
 def deploy_to_kyma(databricks_config_path):
     """Deploys MODEL_URI as SERVICE_NAME on the Kyma cluster of KUBECONFIG_PATH and returns its scoring URL."""
     config, kind = _load(databricks_config_path)
     _databricks(config)
     name = config["SERVICE_NAME"]
     overwrite = _flag(config.get("OVERWRITE_SERVICE", False), "OVERWRITE_SERVICE", databricks_config_path)
-    acr = config["ACR"]
-    registry = acr if ("." in acr or ":" in acr) else f"{acr}.azurecr.io"
     deploy_config = {
         "kubeconfig": config["KUBECONFIG_PATH"],
         "replicas": str(config.get("NUM_REPLICAS") or 1),
-        "registry": f"{registry}/{name}",
-        "registry_username": config["SERVICE_PRINCIPAL_ID"],
-        "registry_password": config["SERVICE_PRINCIPAL_PASSWORD"],
+        **_registry(config, kind, name),
     }
     client = get_deploy_client("kyma")
     previous = os.environ.get("KUBECONFIG")

@@ -267,6 +267,23 @@ TEST_F(CurlTransportTest, MethodsRoundTrip) {
   EXPECT_EQ(FindHeader(seen[0].headers, "User-Agent"), "mlflow-bridge");
 }
 
+TEST_F(CurlTransportTest, ConnectToFromTheEnvironment) {
+  LoopbackServer server(Echo);
+  HttpRequest req;
+  req.url = "http://registry.example.invalid/v2/";
+  {
+    ScopedEnv connect_to("MLFLOW_BRIDGE_CONNECT_TO",
+                         (" other.example:443:127.0.0.1:1, registry.example.invalid::127.0.0.1:" + std::to_string(server.port())).c_str());
+    StatusOr<HttpResponse> r = transport_->Send(req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->body, "GET /v2/ ");
+    ASSERT_EQ(server.requests().size(), 1u);
+    EXPECT_EQ(FindHeader(server.requests()[0].headers, "Host"), "registry.example.invalid");  // under its own name
+  }
+  StatusOr<HttpResponse> r = transport_->Send(req);  // without it: the name does not resolve
+  EXPECT_FALSE(r.ok());
+}
+
 TEST_F(CurlTransportTest, HeadHasNoBody) {
   LoopbackServer server([](const ServerRequest&) { return ServerResponse{200, {{"X-Size", "5"}}, "hello", ""}; });
   StatusOr<HttpResponse> r = transport_->Send({"HEAD", server.url("/h"), {}, "", std::nullopt});

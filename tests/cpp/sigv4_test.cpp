@@ -688,6 +688,22 @@ TEST_F(AwsEnvTest, SharedFilesDefaultLocationsAndProfiles) {
   EXPECT_NE(sso.status().message().find("not supported"), std::string::npos);
 }
 
+TEST_F(AwsEnvTest, DefaultRegionFromEnvironmentElseProfile) {
+  env_.Set("AWS_REGION", std::nullopt);
+  env_.Set("AWS_DEFAULT_REGION", std::nullopt);
+  EXPECT_EQ(AwsDefaultRegion(), "");
+  Write(home_ / ".aws" / "config", "[default]\nregion = eu-west-1\n[profile ml]\nregion = us-west-2\n[profile bare]\n");
+  EXPECT_EQ(AwsDefaultRegion(), "eu-west-1");
+  EXPECT_EQ(AwsDefaultRegion("ml"), "us-west-2");
+  EXPECT_EQ(AwsDefaultRegion("bare"), "");
+  env_.Set("AWS_PROFILE", "ml");
+  EXPECT_EQ(AwsDefaultRegion(), "us-west-2");
+  env_.Set("AWS_DEFAULT_REGION", "ap-south-1");
+  EXPECT_EQ(AwsDefaultRegion("ml"), "ap-south-1");
+  env_.Set("AWS_REGION", "ca-central-1");  // wins over AWS_DEFAULT_REGION, as in the SDKs
+  EXPECT_EQ(AwsDefaultRegion("ml"), "ca-central-1");
+}
+
 TEST_F(AwsEnvTest, SharedFilesOverriddenPathsAndPartialProfile) {
   const fs::path creds = home_ / "elsewhere" / "creds";
   const fs::path config = home_ / "elsewhere" / "conf";

@@ -2,6 +2,7 @@
 its simulated controllers run "pods" as real MLflow scoring servers (the `local` target), and its
 gateway forwards the routes to them, so predict goes the whole way."""
 
+import base64
 import json
 import os
 import socket
@@ -380,4 +381,76 @@ def test_fedml_deploy_to_kyma_builds_pushes_and_serves(cluster, registry_factory
         fedml.deploy_to_kyma(str(path))
     path.write_text(json.dumps({**config, "OVERWRITE_SERVICE": "maybe"}))
     with pytest.raises(MlflowException, match="OVERWRITE_SERVICE"):
+        fedml.deploy_to_kyma(str(path))
+
+
+ECR = "123456789012.dkr.ecr.us-west-2.amazonaws.com"  # moto's account; its ECR login is AWS:123456789012-auth-token
+
+
+def _pull_login(server, name):
+    secret = json.loads(kubectl(server, "get", "secret", name, "-o", "json"))
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    return json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"]
+
+
+def test_ecr_image_gets_a_pull_secret_from_get_authorization_token(cluster, aws, models):
+    import boto3
+
+    cluster.built_images[f"{ECR}/tiny"] = models["version1"]
+    client = get_deploy_client("kyma")
+    client.create_deployment("wine", "models:/tiny/1", config={"image": f"{ECR}/tiny:1"})  # auto: ECR by its host
+    token = boto3.client("ecr", region_name="us-west-2").get_authorization_token()["authorizationData"][0]
+    user, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
+    login = _pull_login(cluster, "wine-pull")[ECR]
+    assert (login["username"], login["password"]) == (user, password) == ("AWS", "123456789012-auth-token")
+    assert json.loads(kubectl(cluster, "get", "deploy", "wine", "-o", "json"))["spec"]["template"]["spec"][
+        "imagePullSecrets"] == [{"name": "wine-pull"}]
+    client.create_deployment("lean", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "none"})
+    assert ("Secret", "lean-pull") not in ours(cluster)
+    with pytest.raises(MlflowException, match="must be auto, none, basic or ecr"):
+        client.create_deployment("odd", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "gcr"})
+
+
+def test_fedml_deploy_to_kyma_with_ecr(cluster, aws, registry_factory, tmp_path, monkeypatch):
+    """FedML's ECR config: the repository SERVICE_NAME is made in the profile's account and region, the image
+    pushed there with an ECR login, and the pull Secret holds a GetAuthorizationToken password. The registry
+    that stands in for ECR is reached under ECR's name (MLFLOW_BRIDGE_CONNECT_TO, like curl --connect-to)."""
+    import boto3
+    import mlflow
+    import registry as reg
+    from mlflow_bridge import fedml
+
+    ecr = registry_factory("htpasswd", users={"AWS": "123456789012-auth-token"})
+    reg.make_base_image(ecr.host, "lib/python", "3.11", creds="AWS:123456789012-auth-token")
+    monkeypatch.setenv("MLFLOW_BRIDGE_CONNECT_TO", f"{ECR}::{ecr.host}")
+    monkeypatch.setenv("MLFLOW_BRIDGE_INSECURE_REGISTRIES", ECR)
+    monkeypatch.setenv("MLFLOW_BRIDGE_BASE_IMAGE", f"{ECR}/lib/python:3.11")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # the profile's region counts
+    (tmp_path / "aws-config").write_text("[profile ml]\nregion = us-west-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    code = tmp_path / "doubler.py"
+    code.write_text(MODEL_CODE)
+    model = tmp_path / "doubler"
+    mlflow.pyfunc.save_model(str(model), python_model=str(code),
+                             pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "pandas"])
+    cluster.built_images[f"{ECR}/wine"] = str(model)
+    config = {
+        "DATABRICKS_URL": "https://adb-1.azuredatabricks.net", "DATABRICKS_ACCESS_TOKEN": "dapi-secret",
+        "MODEL_URI": str(model), "SERVICE_NAME": "wine", "KUBECONFIG_PATH": str(cluster.kubeconfig),
+        "CONTAINER_REGISTRY_TYPE": "ECR", "PROFILE_NAME": "ml",
+    }
+    path = tmp_path / "databricks_config.json"
+    path.write_text(json.dumps(config))
+    url = fedml.deploy_to_kyma(str(path))
+    assert url == "https://wine.c-1.kyma.example.com/invocations"
+    assert fedml.predict(url, {"dataframe_split": {"columns": ["x"], "data": [[1.5], [4.0]]}}) == {"predictions": [3.0, 8.0]}
+    repo = boto3.client("ecr", region_name="us-west-2").describe_repositories(repositoryNames=["wine"])["repositories"][0]
+    assert repo["repositoryUri"] == f"{ECR}/wine"
+    assert ("wine", "wine") in ecr.manifest_puts()
+    assert _pull_login(cluster, "wine-pull")[ECR]["password"] == "123456789012-auth-token"
+    image = json.loads(kubectl(cluster, "get", "deploy", "wine", "-o", "json"))["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith(f"{ECR}/wine@sha256:")
+
+    path.write_text(json.dumps({k: v for k, v in config.items() if k != "PROFILE_NAME"}))
+    with pytest.raises(MlflowException, match="lacks PROFILE_NAME"):
         fedml.deploy_to_kyma(str(path))

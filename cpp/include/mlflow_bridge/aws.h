@@ -79,6 +79,10 @@ std::shared_ptr<AwsCredentialsProvider> MakeCachingAwsCredentialsProvider(
 // then shared files for `profile` (see above), cached.
 std::shared_ptr<AwsCredentialsProvider> MakeDefaultAwsCredentialsProvider(std::string profile = "");
 
+// The region the AWS SDKs use by default: AWS_REGION, AWS_DEFAULT_REGION, else the `region` of `profile`
+// (else AWS_PROFILE's, else "default") in ~/.aws/config (AWS_CONFIG_FILE); "" when none says one.
+std::string AwsDefaultRegion(const std::string& profile = "");
+
 struct AssumeRoleOptions {
   std::string role_arn;          // arn:aws:iam::123456789012:role/name
   std::string role_session_name;  // empty: "mlflow-bridge-<unix seconds>"

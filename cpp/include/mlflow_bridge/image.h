@@ -26,6 +26,13 @@ inline constexpr char kDefaultBaseImage[] = "docker.io/library/python:3.11-slim"
 inline constexpr char kImageModelPath[] = "/opt/ml/model";
 inline constexpr char kImageSitePath[] = "/opt/mlflow-bridge/site";
 
+// Amazon ECR: the repositoryUri (<account>.dkr.ecr.<region>.amazonaws.com/<name>) of repository `name` in the
+// account of the AWS credentials (the environment's, or `aws_profile`'s) in `region` (empty: the profile's
+// default region), created when it is not there yet, as SAP FedML's ECR scripts do.
+StatusOr<std::string> EnsureEcrRepository(const std::string& name, const std::string& region, const std::string& aws_profile,
+                                          std::shared_ptr<HttpTransport> transport = nullptr,
+                                          std::shared_ptr<Clock> clock = nullptr);
+
 struct ImageBuildRequest {
   std::string model_dir;  // the downloaded model (MLmodel at its root)
   std::string model_uri;  // as the user gave it (a label)

@@ -214,6 +214,22 @@ std::optional<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// ~/.aws/config's sections by profile name: "[default]" and "[profile name]".
+AwsIniFile ConfigProfiles(std::string_view text) {
+  AwsIniFile profiles;
+  for (auto& [section, keys] : internal::ParseAwsIniFile(text)) {
+    std::string_view s = section;
+    if (s == "default") {
+      profiles["default"] = keys;
+    } else if (s.rfind("profile", 0) == 0 && s.size() > 7 && std::isspace(static_cast<unsigned char>(s[7]))) {
+      std::string name(s.substr(8));
+      name.erase(0, name.find_first_not_of(" \t"));
+      if (!name.empty()) profiles[name] = keys;
+    }
+  }
+  return profiles;
+}
+
 // ---------------------------------------------------------------- static
 
 class StaticProvider : public AwsCredentialsProvider {
@@ -286,19 +302,7 @@ class SharedFilesProvider : public AwsCredentialsProvider {
 
     // Profiles of each file, by profile name.
     AwsIniFile credentials_profiles = credentials_text ? internal::ParseAwsIniFile(*credentials_text) : AwsIniFile();
-    AwsIniFile config_profiles;
-    if (config_text) {
-      for (auto& [section, keys] : internal::ParseAwsIniFile(*config_text)) {
-        std::string_view s = section;
-        if (s == "default") {
-          config_profiles["default"] = keys;
-        } else if (s.rfind("profile", 0) == 0 && s.size() > 7 && std::isspace(static_cast<unsigned char>(s[7]))) {
-          std::string name(s.substr(8));
-          name.erase(0, name.find_first_not_of(" \t"));
-          if (!name.empty()) config_profiles[name] = keys;
-        }
-      }
-    }
+    AwsIniFile config_profiles = config_text ? ConfigProfiles(*config_text) : AwsIniFile();
 
     for (const auto& [path, profiles] : {std::pair<const std::string&, const AwsIniFile&>(credentials_path, credentials_profiles),
                                          std::pair<const std::string&, const AwsIniFile&>(config_path, config_profiles)}) {
@@ -608,6 +612,20 @@ std::shared_ptr<AwsCredentialsProvider> MakeCachingAwsCredentialsProvider(std::s
 std::shared_ptr<AwsCredentialsProvider> MakeDefaultAwsCredentialsProvider(std::string profile) {
   return MakeCachingAwsCredentialsProvider(MakeChainAwsCredentialsProvider(
       {MakeEnvironmentAwsCredentialsProvider(), MakeSharedFilesAwsCredentialsProvider(std::move(profile))}));
+}
+
+std::string AwsDefaultRegion(const std::string& profile) {
+  for (const char* env : {"AWS_REGION", "AWS_DEFAULT_REGION"})
+    if (auto r = GetEnv(env)) return *r;
+  std::string name = profile;
+  if (name.empty()) name = GetEnv("AWS_PROFILE").value_or(GetEnv("AWS_DEFAULT_PROFILE").value_or("default"));
+  auto text = ReadFile(ExpandUser(GetEnv("AWS_CONFIG_FILE").value_or("~/.aws/config")));
+  if (!text) return "";
+  AwsIniFile profiles = ConfigProfiles(*text);
+  auto it = profiles.find(name);
+  if (it == profiles.end()) return "";
+  auto region = it->second.find("region");
+  return region == it->second.end() ? "" : region->second;
 }
 
 std::shared_ptr<AwsCredentialsProvider> MakeAssumeRoleAwsCredentialsProvider(

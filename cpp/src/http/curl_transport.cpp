@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -202,6 +203,19 @@ class CurlTransport : public HttpTransport {
     if (!headers.Append("Expect:") || (!has_content_type && !headers.Append("Content-Type:")))
       return InternalError("Out of memory building " + what);
 
+    // Like curl --connect-to: "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT" entries, comma-separated (a
+    // registry or an API reached through a tunnel or a private endpoint, under its own name).
+    SList connect_to;
+    if (const char* env = std::getenv("MLFLOW_BRIDGE_CONNECT_TO"); env != nullptr) {
+      std::string_view rest = env;
+      while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string entry(Trim(rest.substr(0, comma)));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        if (!entry.empty() && !connect_to.Append(entry)) return InternalError("Out of memory building " + what);
+      }
+    }
+
     CURL* h = Acquire();
     if (h == nullptr) return InternalError("Could not create a curl handle for " + what);
     struct Releaser {
@@ -256,6 +270,7 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(h, CURLOPT_MAXCONNECTS, std::max(1L, options_.max_connections));
     curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to.list);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);

@@ -13,12 +13,11 @@
 #include "auth/registry_auth.h"
 #include "common/archive.h"
 #include "common/sha256.h"
+#include "image/ecr.h"
 #include "image/reference.h"
 #include "image/registry_client.h"
-#include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
 #include "targets/local/process.h"
-#include "targets/sagemaker/stub.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -163,36 +162,11 @@ struct ImageBuilder::Impl {
       }
       return internal::MakeStaticRegistryCredentials(creds, "username/password of '" + creds.username + "'");
     }
-    if (auth == "ecr") return EcrCredentials(b, registry);
+    if (auth == "ecr") {
+      return internal::MakeEcrRegistryCredentials(registry, c["ecr_region"], c["aws_profile"], b.transport, options.clock);
+    }
     return InvalidParameterError("Config key 'registry_auth' must be one of auto, anonymous, basic, docker-config, ecr; got '" +
                                  auth + "'.");
-  }
-
-  // ECR: a registry password from GetAuthorizationToken, signed with the AWS credentials of the environment or profile.
-  StatusOr<std::shared_ptr<RegistryCredentialsProvider>> EcrCredentials(const Build& b, const std::string& registry) {
-    std::string region = b.config["ecr_region"];
-    if (region.empty()) {  // <account>.dkr.ecr.<region>.amazonaws.com
-      size_t at = registry.find(".dkr.ecr.");
-      if (at != std::string::npos) region = registry.substr(at + 9, registry.find('.', at + 9) - (at + 9));
-    }
-    if (region.empty()) {
-      const char* env = std::getenv("AWS_REGION") ? std::getenv("AWS_REGION") : std::getenv("AWS_DEFAULT_REGION");
-      region = env ? env : "";
-    }
-    if (region.empty()) {
-      return InvalidParameterError("Cannot tell the AWS region of registry " + registry + ": set -C ecr_region=...");
-    }
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckAwsRegion(region, "ecr", "api.ecr"));
-    auto stub = std::make_shared<internal::SageMakerStub>(
-        internal::AwsCaller(b.transport, MakeDefaultAwsCredentialsProvider(), options.clock), region,
-        internal::ResolveSageMakerEndpoints(region));
-    return internal::MakeCachingRegistryCredentials(
-        [stub]() -> StatusOr<RegistryCredentials> {
-          auto token = stub->GetAuthorizationToken();
-          if (!token.ok()) return token.status().WithContext("Getting a registry password from ECR");
-          return internal::EcrCredentialsFromToken(token->token, token->expires_at);
-        },
-        "ECR GetAuthorizationToken (AWS credentials, region " + region + ")", options.clock);
   }
 
   StatusOr<std::shared_ptr<RegistryClient>> Client(const Build& b, const std::string& registry, bool destination) {
@@ -653,6 +627,7 @@ const ConfigSchema& ImageBuilder::Schema() {
       {"username", ConfigType::kString, "", "User for the destination registry (ACR: service principal app id; OCIR: <namespace>/<user>)."},
       {"password", ConfigType::kString, "", "Password or token for the destination registry (ACR: the SP secret; OCIR: an auth token)."},
       {"ecr_region", ConfigType::kString, "", "AWS region of an ECR registry whose host does not say it."},
+      {"aws_profile", ConfigType::kString, "", "AWS profile whose credentials log in to ECR (default: the environment's, AWS_PROFILE)."},
       {"chunk_size_mb", ConfigType::kInt, 64, "Blobs larger than this go up in chunks of this size (each streamed from disk).", 1, 4096},
   };
   return kSchema;

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "image/ecr.h"
 #include "image/reference.h"
 #include "k8s/kube_client.h"
 #include "k8s/kubeconfig.h"
@@ -145,8 +146,12 @@ struct KubernetesClient::Impl {
                                    "`mlflow-bridge image build`), or -C registry=<registry>/<repository> to build "
                                    "and push one now.");
     }
+    const std::string auth = Str(s.config, "registry_auth");
     json config = {{"install_dependencies", s.config["install_dependencies"]},
-                   {"insecure_registry", s.config["insecure_registry"]}};
+                   {"insecure_registry", s.config["insecure_registry"]},
+                   {"registry_auth", auth == "basic" || auth == "ecr" ? auth : "auto"},  // none: no pull Secret, still a login to push
+                   {"ecr_region", s.config["ecr_region"]},
+                   {"aws_profile", s.config["aws_profile"]}};
     if (!Str(s.config, "base_image").empty()) config["base_image"] = s.config["base_image"];
     if (!Str(s.config, "registry_username").empty()) {
       config["username"] = s.config["registry_username"];
@@ -154,6 +159,35 @@ struct KubernetesClient::Impl {
     }
     return images->Build(registry, request.name,
                          {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
+  }
+
+  // The login the cluster pulls the image with (as the pull Secret <name>-pull), or none: registry_auth
+  // basic (registry_username/password), ecr (a 12-hour password from GetAuthorizationToken), none, or
+  // auto: basic when a username is given, ecr for *.dkr.ecr.* registries, else none.
+  StatusOr<std::optional<internal::RegistryCredentials>> PullLogin(Session& s, const std::string& registry) {
+    std::string auth = Str(s.config, "registry_auth");
+    const std::string username = Str(s.config, "registry_username"), password = Str(s.config, "registry_password");
+    if (auth == "auto") auth = !username.empty() ? "basic" : registry.find(".dkr.ecr.") != std::string::npos ? "ecr" : "none";
+    if (auth == "none") return std::optional<internal::RegistryCredentials>();
+    if (auth == "basic") {
+      if (username.empty() || password.empty()) {
+        return InvalidParameterError("registry_auth=basic needs -C registry_username=... and -C registry_password=... "
+                                     "(an ACR service principal's app id and secret, or the registry's user and token).");
+      }
+      internal::RegistryCredentials c;
+      c.username = username;
+      c.password = password;
+      return std::optional<internal::RegistryCredentials>(c);
+    }
+    if (auth != "ecr") {
+      return InvalidParameterError("Config key 'registry_auth' must be auto, none, basic or ecr; got '" + auth + "'.");
+    }
+    auto ecr = internal::MakeEcrRegistryCredentials(registry, Str(s.config, "ecr_region"), Str(s.config, "aws_profile"),
+                                                    options.transport ? options.transport : MakeCurlTransport(), options.clock);
+    if (!ecr.ok()) return ecr.status();
+    auto c = (*ecr)->Get(registry);
+    if (!c.ok()) return c.status();
+    return std::optional<internal::RegistryCredentials>(*c);
   }
 
   StatusOr<std::string> ClusterDomain(Session& s) {
@@ -224,12 +258,14 @@ struct KubernetesClient::Impl {
     auto image = Image(s, request);
     if (!image.ok()) return image.status();
     a.image = *image;
-    if (!Str(s.config, "registry_username").empty()) {
-      auto ref = internal::ParseImageReference(a.image);
-      if (!ref.ok()) return ref.status().WithContext("The image");
+    auto ref = internal::ParseImageReference(a.image);
+    if (!ref.ok()) return ref.status().WithContext("The image");
+    auto login = PullLogin(s, ref->registry);
+    if (!login.ok()) return login.status();
+    if (*login) {
       a.pull_secret = a.name + "-pull";
       p.objects.push_back(internal::PullSecretManifest(a, ref->registry == internal::kDockerHubRegistry ? "https://index.docker.io/v1/" : ref->registry,
-                                                      Str(s.config, "registry_username"), Str(s.config, "registry_password")));
+                                                      (*login)->username, (*login)->password));
     }
     const bool load_balancer = flavor == KubeFlavor::kAks && Str(s.config, "expose") == "loadbalancer" && a.endpoint.empty();
     p.objects.push_back(internal::ServiceManifest(a, load_balancer ? "LoadBalancer" : "ClusterIP"));
@@ -1108,6 +1144,12 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
        "User for the image's registry (ACR: service principal app id): used to push (registry=) and, as an image "
        "pull Secret <name>-pull, by the cluster to pull."},
       {"registry_password", ConfigType::kString, "", "Its password or token (ACR: the service principal's secret)."},
+      {"registry_auth", ConfigType::kString, "auto",
+       "The pull Secret's login: basic (registry_username/password), ecr (a 12-hour token from ECR "
+       "GetAuthorizationToken, renewed at each create/update), none, or auto (basic with a username, ecr for "
+       "*.dkr.ecr.* images, else none)."},
+      {"ecr_region", ConfigType::kString, "", "With ecr: the AWS region, when the registry's host does not say it."},
+      {"aws_profile", ConfigType::kString, "", "With ecr: the AWS profile to sign with (default: the environment's, AWS_PROFILE)."},
       {"kubeconfig", ConfigType::kString, "", "kubeconfig file(s). Default: $KUBECONFIG, ~/.kube/config, or in-cluster."},
       {"context", ConfigType::kString, "", "kubeconfig context. Default: its current-context."},
       {"namespace", ConfigType::kString, "", "Namespace. Default: the target URI's, else the context's."},

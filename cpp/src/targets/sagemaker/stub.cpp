@@ -218,6 +218,15 @@ StatusOr<std::string> SageMakerStub::DescribeRepositories(std::string_view repos
   return InternalError(what + ": the reply has no repositoryUri");
 }
 
+StatusOr<std::string> SageMakerStub::CreateRepository(std::string_view repository_name) const {
+  const std::string what = "ECR CreateRepository '" + std::string(repository_name) + "'";
+  StatusOr<nlohmann::json> reply = EcrCall("CreateRepository", nlohmann::json{{"repositoryName", std::string(repository_name)}}, what);
+  if (!reply.ok()) return reply.status();
+  std::string uri = reply->value("/repository/repositoryUri"_json_pointer, "");
+  if (uri.empty()) return InternalError(what + ": the reply has no repositoryUri");
+  return uri;
+}
+
 StatusOr<EcrAuthorization> SageMakerStub::GetAuthorizationToken() const {
   const std::string what = "ECR GetAuthorizationToken";
   StatusOr<nlohmann::json> reply = EcrCall("GetAuthorizationToken", nlohmann::json::object(), what);

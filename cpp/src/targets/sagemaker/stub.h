@@ -115,6 +115,8 @@ class SageMakerStub {
   // ---- ECR (JSON 1.1, X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Op>) ----
   // The repositoryUri of `repository_name` in the caller's registry.
   StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const;
+  // Creates `repository_name` (tags immutable: no; scan on push: off) and returns its repositoryUri.
+  StatusOr<std::string> CreateRepository(std::string_view repository_name) const;
   StatusOr<EcrAuthorization> GetAuthorizationToken() const;
 
   const std::string& region() const { return region_; }
