@@ -81,15 +81,17 @@ def test_kyma_create_predict_get_list_delete(cluster):
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
-def test_kyma_rolling_update_and_a_failed_update_rolled_back(cluster):
-    client = get_deploy_client("kyma:/default")
-    client.create_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/tiny:1"})
+@pytest.mark.parametrize("target", ["kyma", "aks"])
+def test_rolling_update_and_a_failed_update_rolled_back(cluster, target):
+    client = get_deploy_client(f"{target}:/default")
+    client.create_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/tiny:1", "host": "wine"})
     client.update_deployment("wine", "models:/tiny/2", config={"image": "reg.example.com/tiny:2"})
     assert list(client.predict("wine", ROWS)["predictions"]) == pytest.approx(expected(2.0))
 
     cluster.fail_image("reg.example.com/broken:1", "ImagePullBackOff", 'Back-off pulling image "reg.example.com/broken:1"')
     with pytest.raises(MlflowException) as e:
-        client.update_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/broken:1", "timeout_seconds": "60"})
+        client.update_deployment("wine", "models:/tiny/1",
+                                 config={"image": "reg.example.com/broken:1", "timeout_seconds": "60", "host": "wine"})
     assert "ImagePullBackOff" in e.value.message and "restored" in e.value.message, e.value.message
     image = json.loads(kubectl(cluster, "get", "deploy", "wine", "-o", "json"))["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "reg.example.com/tiny:2"
@@ -172,14 +174,28 @@ def test_render_prints_valid_manifests_and_applies_nothing(cluster, capsys):
     assert ours(cluster, "deploy,svc,apirules,ingresses,secrets,virtualservices") == []
 
 
-def test_cli(cluster, tmp_path):
-    cfg = ["-C", "image=reg.example.com/tiny:1"]
-    cli("create", "-t", "kyma:/default", "--name", "wine", "-m", "models:/tiny/1", *cfg)
-    assert "wine" in cli("list", "-t", "kyma:/default").stdout
+@pytest.mark.parametrize("target", ["kyma", "aks"])
+def test_cli(cluster, tmp_path, target):
+    t = ["-t", f"{target}:/default"]
+    host = ["-C", "host=wine.example.com"] if target == "aks" else []
+    cli("create", *t, "--name", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1", *host)
+    assert "wine" in cli("list", *t).stdout
+    assert "models:/tiny/1" in cli("get", *t, "--name", "wine").stdout
     (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
-    out = cli("predict", "-t", "kyma:/default", "--name", "wine", "--input-path", str(tmp_path / "in.json")).stdout
-    assert json.loads(out.strip().splitlines()[-1])["predictions"] == pytest.approx(expected(1.0))
-    cli("delete", "-t", "kyma:/default", "--name", "wine")
+
+    def predictions():
+        out = cli("predict", *t, "--name", "wine", "--input-path", str(tmp_path / "in.json")).stdout
+        return json.loads(out.strip().splitlines()[-1])["predictions"]
+
+    assert predictions() == pytest.approx(expected(1.0))
+    cli("update", *t, "--name", "wine", "-m", "models:/tiny/2", "-C", "image=reg.example.com/tiny:2", *host)
+    assert predictions() == pytest.approx(expected(2.0))
+    cluster.fail_image("reg.example.com/broken:1", "ErrImagePull", 'pull access denied for "reg.example.com/broken"')
+    failed = cli("update", *t, "--name", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/broken:1",
+                 "-C", "timeout_seconds=60", *host, check=False)
+    assert failed.returncode != 0 and "ErrImagePull" in failed.stderr and "restored" in failed.stderr, failed.stderr
+    assert predictions() == pytest.approx(expected(2.0))
+    cli("delete", *t, "--name", "wine")
     assert ours(cluster) == []
 
 
@@ -304,12 +320,13 @@ def test_endpoint_bad_input_changes_nothing(cluster):
         ("Deployment", "blue"), ("Service", "blue"), ("VirtualService", "wine")]
 
 
-def test_endpoint_cli(cluster, tmp_path):
+@pytest.mark.parametrize("target", ["kyma", "aks"])
+def test_endpoint_cli(cluster, tmp_path, target):
     # MLflow 3.x's own `create-endpoint` command cannot reach a plugin (it calls create_endpoint(endpoint=...)
     # while the interface names it `name`): the first deployment makes the endpoint with create_endpoint=true.
-    t = ["-t", "aks:/default"]
+    t = ["-t", f"{target}:/default"]
     cli("create", *t, "--name", "blue", "--endpoint", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1",
-        "-C", "create_endpoint=true", "-C", "host=wine.example.com")
+        "-C", "create_endpoint=true", "-C", "host=wine.example.com" if target == "aks" else "host=wine")
     cli("create", *t, "--name", "green", "--endpoint", "wine", "-m", "models:/tiny/2", "-C", "image=reg.example.com/tiny:2")
     cli("update-endpoint", *t, "--endpoint", "wine", "-C", 'weights={"blue": 1, "green": 3}')
     got = cli("get-endpoint", *t, "--endpoint", "wine").stdout
@@ -318,8 +335,10 @@ def test_endpoint_cli(cluster, tmp_path):
     (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
     out = cli("predict", *t, "--endpoint", "wine", "--input-path", str(tmp_path / "in.json")).stdout
     assert json.loads(out.strip().splitlines()[-1])["predictions"] in (pytest.approx(expected(1.0)), pytest.approx(expected(2.0)))
+    out = cli("predict", *t, "--name", "green", "--input-path", str(tmp_path / "in.json")).stdout
+    assert json.loads(out.strip().splitlines()[-1])["predictions"] == pytest.approx(expected(2.0))
     cli("delete-endpoint", *t, "--endpoint", "wine")
-    assert ours(cluster, "deploy,svc,ingresses") == []
+    assert ours(cluster, "deploy,svc,ingresses,apirules,virtualservices") == []
 
 
 MODEL_CODE = """

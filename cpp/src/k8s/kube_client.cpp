@@ -629,6 +629,10 @@ StatusOr<json> KubeClient::Wait(const KubeResource& r, const std::string& ns_in,
       watching = false;
       continue;
     }
+    // A quiet round: done sees the object again, so that it can look elsewhere (a stuck rollout's pods).
+    if (events == 0 && !obj.is_null() && !gone_ok) {
+      if (std::optional<Status> d = done(obj)) return d->ok() ? StatusOr<json>(obj) : StatusOr<json>(*d);
+    }
     // A round that ended early without news (a proxy cutting it short, or a test): do not spin.
     if (events == 0 && clock.Now() - sent < milliseconds(1000)) {
       clock.SleepFor(std::max(milliseconds(0),

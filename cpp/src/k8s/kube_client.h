@@ -105,8 +105,8 @@ class KubeClient {
   // DELETE with propagationPolicy Foreground; 404 is OK. wait: until it is gone, within `timeout`.
   Status Delete(const KubeResource& r, const std::string& ns, const std::string& name, bool wait = false,
                 std::chrono::milliseconds timeout = std::chrono::seconds(120));
-  // Waits on one object: done(object) on its current state and on every
-  // change, until done returns a value (OK: stop and return the object;
+  // Waits on one object: done(object) on its current state, on every
+  // change and after each watch round without one, until done returns a value (OK: stop and return the object;
   // error: return it), the timeout passes (DEADLINE_EXCEEDED naming the
   // object), or `interrupted` (INTERNAL_ERROR "Interrupted ..."). Missing at
   // the start, or deleted meanwhile -> RESOURCE_DOES_NOT_EXIST.
