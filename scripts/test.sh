@@ -20,4 +20,4 @@ done
 
 echo "== Python tests"
 cd tests/python   # import mlflow_bridge from the installed package, not the source tree
-python -m pytest -q -p no:cacheprovider .
+python -m pytest -q -p no:cacheprovider --durations=15 .

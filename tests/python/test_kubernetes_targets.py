@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 
 import kubernetes_validate
 import pytest
@@ -20,22 +21,46 @@ CRD = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "refer
                    "gateway.kyma-project.io_apirules.crd.yaml")
 
 
+@pytest.fixture(scope="session")
+def model_servers(models, tmp_path_factory):
+    """url(model) -> the address of an MLflow scoring server (the `local` target) for that model, started once
+    per session and shared by the stand-in's pods: starting one is most of a Kubernetes test's time."""
+    home = tmp_path_factory.mktemp("pods-home")
+    old = os.environ.get("MLFLOW_BRIDGE_HOME")
+    os.environ["MLFLOW_BRIDGE_HOME"] = str(home)
+    try:
+        local = get_deploy_client("local")
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_BRIDGE_HOME")
+        else:
+            os.environ["MLFLOW_BRIDGE_HOME"] = old
+    servers, lock = {}, threading.Lock()
+
+    def url(model):
+        with lock:
+            if model not in servers:
+                name = f"pod-{len(servers)}"
+                local.create_deployment(name, model)
+                servers[model] = f"http://127.0.0.1:{local.get_deployment(name)['port']}"
+            return servers[model]
+
+    yield url
+    for d in local.list_deployments():
+        local.delete_deployment(d["name"])
+
+
 @pytest.fixture
-def cluster(kube_factory, home, models, tmp_path, monkeypatch):
+def cluster(kube_factory, home, models, model_servers, tmp_path, monkeypatch):
     """The stand-in (over TLS with a test CA: kubectl sends tokens only over TLS) with pods that serve the
     model their image names, reached through its gateway."""
     kube = kube_factory(tls=True, progress_deadline=120)  # a pod "starts" a real model server: seconds
     kube.kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
-    local = get_deploy_client("local")
-    started = {}
 
     def pod_ready(deployment):
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-        name = f"pod-{len(started)}"
         model = next((uri for prefix, uri in kube.built_images.items() if image.startswith(prefix)), None)
-        local.create_deployment(name, model or models[IMAGES[image.split("@")[0]]])
-        started[name] = local.get_deployment(name)
-        return f"http://127.0.0.1:{started[name]['port']}"
+        return model_servers(model or models[IMAGES[image.split("@")[0]]])
 
     kube.on_pod_ready = pod_ready
     kube.built_images = {}  # image prefix -> the model it was built from (registry= tests)
@@ -223,6 +248,11 @@ def test_bad_input_is_clear_and_creates_nothing(cluster, tmp_path, monkeypatch):
     with pytest.raises(MlflowException) as e:
         client.create_deployment("wine", "models:/tiny/1", config={**image, "kubeconfig": str(dead)})
     assert e.value.error_code == "TEMPORARILY_UNAVAILABLE" and "unreachable" in e.value.message
+    cluster.forbidden.add(("patch", "deployments"))  # RBAC: may apply Services, not Deployments
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("red", "models:/tiny/1", config=image)
+    assert e.value.error_code == "PERMISSION_DENIED" and "forbidden" in e.value.message, e.value.message
+    cluster.forbidden.clear()
     client.create_deployment("wine", "models:/tiny/1", config=image)
     with pytest.raises(MlflowException) as e:
         client.create_deployment("wine", "models:/tiny/1", config=image)
@@ -291,11 +321,14 @@ def test_endpoint_with_two_weighted_deployments(cluster, target):
 def test_endpoint_bad_input_changes_nothing(cluster):
     client = get_deploy_client("kyma")
     image = {"image": "reg.example.com/tiny:1"}
-    with pytest.raises(MlflowException, match="create-endpoint") as e:  # no such endpoint
+    with pytest.raises(MlflowException, match="create_endpoint=true") as e:  # no such endpoint
         client.create_deployment("blue", "models:/tiny/1", config=image, endpoint="wine")
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(MlflowException, match="Invalid endpoint name"):
         client.create_endpoint("Wine")
+    jwt = {"auth": "jwt", "jwt_issuer": "https://id.example.com", "jwks_uri": "https://id.example.com/keys"}
+    with pytest.raises(MlflowException, match="checks no tokens"):  # not silently open
+        client.create_endpoint("wine", config=jwt)
     client.create_endpoint("wine")
     with pytest.raises(MlflowException) as e:
         client.create_endpoint("wine")
@@ -354,10 +387,23 @@ mlflow.models.set_model(Doubler())
 """
 
 
+def _fedml_config(cluster, tmp_path, repository):
+    """FedML's common keys for SERVICE_NAME wine, serving a model that doubles its input once built into `repository`."""
+    import mlflow
+
+    code = tmp_path / "doubler.py"
+    code.write_text(MODEL_CODE)
+    model = tmp_path / "doubler"
+    mlflow.pyfunc.save_model(str(model), python_model=str(code),
+                             pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "pandas"])
+    cluster.built_images[repository] = str(model)
+    return {"DATABRICKS_URL": "https://adb-1.azuredatabricks.net", "DATABRICKS_ACCESS_TOKEN": "dapi-secret",
+            "MODEL_URI": str(model), "SERVICE_NAME": "wine", "KUBECONFIG_PATH": str(cluster.kubeconfig)}
+
+
 def test_fedml_deploy_to_kyma_builds_pushes_and_serves(cluster, registry_factory, tmp_path, monkeypatch):
     """FedML's config file as is: the image is built and pushed to the "ACR" (a registry that takes the
     service principal's login), the pull Secret made from it, and the model served on Kyma."""
-    import mlflow
     import registry as reg
     from mlflow_bridge import fedml
 
@@ -365,15 +411,8 @@ def test_fedml_deploy_to_kyma_builds_pushes_and_serves(cluster, registry_factory
     base = reg.make_base_image(acr.host, "lib/python", "3.11", creds="sp-app-id:sp-secret")
     monkeypatch.setenv("MLFLOW_BRIDGE_BASE_IMAGE", base["ref"])
     monkeypatch.setenv("MLFLOW_BRIDGE_INSECURE_REGISTRIES", acr.host)
-    code = tmp_path / "doubler.py"
-    code.write_text(MODEL_CODE)
-    model = tmp_path / "doubler"
-    mlflow.pyfunc.save_model(str(model), python_model=str(code),
-                             pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "pandas"])
-    cluster.built_images[f"{acr.host}/wine"] = str(model)
     config = {
-        "DATABRICKS_URL": "https://adb-1.azuredatabricks.net", "DATABRICKS_ACCESS_TOKEN": "dapi-secret",
-        "MODEL_URI": str(model), "SERVICE_NAME": "wine", "KUBECONFIG_PATH": str(cluster.kubeconfig),
+        **_fedml_config(cluster, tmp_path, f"{acr.host}/wine"),
         "CONTAINER_REGISTRY_TYPE": "ACR", "SERVICE_PRINCIPAL_ID": "sp-app-id", "SERVICE_PRINCIPAL_PASSWORD": "sp-secret",
         "ACR": acr.host, "NUM_REPLICAS": "2",
     }
@@ -424,6 +463,10 @@ def test_ecr_image_gets_a_pull_secret_from_get_authorization_token(cluster, aws,
     assert (login["username"], login["password"]) == (user, password) == ("AWS", "123456789012-auth-token")
     assert json.loads(kubectl(cluster, "get", "deploy", "wine", "-o", "json"))["spec"]["template"]["spec"][
         "imagePullSecrets"] == [{"name": "wine-pull"}]
+    # Credentials that change reach the Secret with the next update.
+    client.update_deployment("wine", "models:/tiny/1",
+                             config={"image": f"{ECR}/tiny:1", "registry_username": "ci", "registry_password": "rotated"})
+    assert _pull_login(cluster, "wine-pull")[ECR]["password"] == "rotated"
     client.create_deployment("lean", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "none"})
     assert ("Secret", "lean-pull") not in ours(cluster)
     with pytest.raises(MlflowException, match="must be auto, none, basic or ecr"):
@@ -435,7 +478,6 @@ def test_fedml_deploy_to_kyma_with_ecr(cluster, aws, registry_factory, tmp_path,
     pushed there with an ECR login, and the pull Secret holds a GetAuthorizationToken password. The registry
     that stands in for ECR is reached under ECR's name (MLFLOW_BRIDGE_CONNECT_TO, like curl --connect-to)."""
     import boto3
-    import mlflow
     import registry as reg
     from mlflow_bridge import fedml
 
@@ -447,17 +489,7 @@ def test_fedml_deploy_to_kyma_with_ecr(cluster, aws, registry_factory, tmp_path,
     monkeypatch.delenv("AWS_DEFAULT_REGION")  # the profile's region counts
     (tmp_path / "aws-config").write_text("[profile ml]\nregion = us-west-2\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    code = tmp_path / "doubler.py"
-    code.write_text(MODEL_CODE)
-    model = tmp_path / "doubler"
-    mlflow.pyfunc.save_model(str(model), python_model=str(code),
-                             pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "pandas"])
-    cluster.built_images[f"{ECR}/wine"] = str(model)
-    config = {
-        "DATABRICKS_URL": "https://adb-1.azuredatabricks.net", "DATABRICKS_ACCESS_TOKEN": "dapi-secret",
-        "MODEL_URI": str(model), "SERVICE_NAME": "wine", "KUBECONFIG_PATH": str(cluster.kubeconfig),
-        "CONTAINER_REGISTRY_TYPE": "ECR", "PROFILE_NAME": "ml",
-    }
+    config = {**_fedml_config(cluster, tmp_path, f"{ECR}/wine"), "CONTAINER_REGISTRY_TYPE": "ECR", "PROFILE_NAME": "ml"}
     path = tmp_path / "databricks_config.json"
     path.write_text(json.dumps(config))
     url = fedml.deploy_to_kyma(str(path))

@@ -591,7 +591,7 @@ StatusOr<json> KubeClient::Wait(const KubeResource& r, const std::string& ns_in,
       if (Outcome o = refresh(false)) return std::move(*o);
       continue;
     }
-    int events = 0;
+    int events = 0, changes = 0;  // changes: ADDED/MODIFIED of the object (not bookmarks)
     bool stream = true;
     std::istringstream lines(resp->body);
     for (std::string line; std::getline(lines, line);) {
@@ -606,6 +606,7 @@ StatusOr<json> KubeClient::Wait(const KubeResource& r, const std::string& ns_in,
       const json& o = ev["object"];
       if (type == "ADDED" || type == "MODIFIED") {
         if (o.contains("metadata") && Str(o["metadata"], "name") != name) continue;
+        ++changes;
         if (Outcome out = check(o)) return std::move(*out);
       } else if (type == "DELETED") {
         if (o.contains("metadata") && Str(o["metadata"], "name") != name) continue;
@@ -630,7 +631,7 @@ StatusOr<json> KubeClient::Wait(const KubeResource& r, const std::string& ns_in,
       continue;
     }
     // A quiet round: done sees the object again, so that it can look elsewhere (a stuck rollout's pods).
-    if (events == 0 && !obj.is_null() && !gone_ok) {
+    if (changes == 0 && !obj.is_null() && !gone_ok) {
       if (std::optional<Status> d = done(obj)) return d->ok() ? StatusOr<json>(obj) : StatusOr<json>(*d);
     }
     // A round that ended early without news (a proxy cutting it short, or a test): do not spin.

@@ -270,7 +270,10 @@ struct KubernetesClient::Impl {
     const bool load_balancer = flavor == KubeFlavor::kAks && Str(s.config, "expose") == "loadbalancer" && a.endpoint.empty();
     p.objects.push_back(internal::ServiceManifest(a, load_balancer ? "LoadBalancer" : "ClusterIP"));
     p.objects.push_back(internal::DeploymentManifest(a));
-    if (!a.endpoint.empty()) return p;  // the endpoint's route serves it
+    if (!a.endpoint.empty()) {  // the endpoint's route serves it
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(NoJwtOnEndpoints(s));
+      return p;
+    }
     auto host = Host(s, a.name);
     if (!host.ok()) return host.status();
     p.host = *host;
@@ -607,8 +610,9 @@ struct KubernetesClient::Impl {
   }
 
   Status NoEndpoint(Session& s, const std::string& name) {
-    return NotFoundError("No MLflow endpoint '" + name + "' in namespace " + s.ns + ". Create it with `mlflow deployments "
-                         "create-endpoint -t " + Target() + ":/" + s.ns + " --endpoint " + name + "`.");
+    return NotFoundError("No MLflow endpoint '" + name + "' in namespace " + s.ns + ". Create it with its first deployment "
+                         "(`mlflow deployments create -t " + Target() + ":/" + s.ns + " --endpoint " + name +
+                         " -C create_endpoint=true ...`) or with the SDK's create_endpoint (create-endpoint).");
   }
 
   // The endpoint as its route objects say; NOT_FOUND when there is none.
@@ -710,15 +714,12 @@ struct KubernetesClient::Impl {
       m.port = port;
       return WriteEndpoint(s, *e);
     }
-    if (flavor == KubeFlavor::kAks && e->members.size() >= 2) return CheckFree(s, name, endpoint);
+    if (flavor == KubeFlavor::kAks && e->members.size() >= 2) return CheckFree(s, name, endpoint);  // full: its error
     const double share = e->members.empty() ? 100 : s.config["initial_weight"].get<int>();
     std::vector<double> relative;
     for (const auto& m : e->members) relative.push_back(m.weight * (100 - share) / 100.0);
     relative.push_back(share);
     e->members.push_back({name, 0, port});
-    if (share >= 100 && relative.size() > 1) {  // all of it to the newcomer
-      std::fill(relative.begin(), relative.end() - 1, 0.0);
-    }
     MLFLOW_BRIDGE_RETURN_IF_ERROR(SetWeights(endpoint, e->members, relative));
     LogInfo("Deployment " + name + " joins endpoint " + endpoint + " with " + std::to_string(e->members.back().weight) +
             "% of its traffic.");
@@ -750,8 +751,17 @@ struct KubernetesClient::Impl {
     return WriteEndpoint(s, *e);
   }
 
+  // An endpoint's route has no token check: refuse auth=jwt rather than serve without it.
+  Status NoJwtOnEndpoints(Session& s) {
+    if (flavor != KubeFlavor::kKyma || Str(s.config, "auth") == "none") return OkStatus();
+    return InvalidParameterError("auth=" + Str(s.config, "auth") + " is not available for MLflow endpoints: their route "
+                                 "(an Istio VirtualService) checks no tokens. Leave out auth, or serve the model as a "
+                                 "deployment of its own (its APIRule checks JWTs with auth=jwt).");
+  }
+
   // A new endpoint as config describes it (host, gateway or ingress class), not applied.
   StatusOr<KubeEndpoint> PlannedEndpoint(Session& s, const std::string& name) {
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(NoJwtOnEndpoints(s));
     KubeEndpoint e;
     e.name = name;
     e.namespace_name = s.ns;
