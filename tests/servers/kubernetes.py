@@ -60,7 +60,8 @@ The simulated cluster (a controller thread, `tick` seconds apart):
   * Garbage collection by ownerReferences; namespaces delete their contents.
 
 The gateway (`gateway_url`, a second port) routes by Host (port ignored): Istio
-VirtualServices (weighted routes, uri prefix/exact matches), Ready APIRules (v2 hosts / v1beta1
+VirtualServices (weighted routes, uri prefix/exact and header matches, directResponse; checked on
+write as istiod's webhook does), Ready APIRules (v2 hosts / v1beta1
 host; a short label gets `.<cluster_domain>`), Ingresses (host + Exact/Prefix paths; ingress-nginx
 canary annotations canary-weight / canary-weight-total / canary-by-header) -> Service ->
 selector -> ready Pods -> the backend URL their ReplicaSet got from on_pod_ready. 404 when
