@@ -769,6 +769,22 @@ TEST_F(AwsEnvTest, ChainTakesFirstAvailable) {
   EXPECT_NE(broken.status().message().find("environment variables"), std::string::npos);
 }
 
+TEST_F(AwsEnvTest, AnExplicitProfileWinsOverTheEnvironment) {
+  Write(home_ / ".aws" / "credentials", "[ml]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = p\n");
+  env_.Set("AWS_ACCESS_KEY_ID", "AKIAENV");
+  env_.Set("AWS_SECRET_ACCESS_KEY", "e");
+  auto named = MakeDefaultAwsCredentialsProvider("ml")->GetCredentials();
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->access_key_id, "AKIAPROFILE");
+  env_.Set("AWS_PROFILE", "ml");  // not an explicit choice: the environment's keys still win
+  auto by_env = MakeDefaultAwsCredentialsProvider()->GetCredentials();
+  ASSERT_TRUE(by_env.ok());
+  EXPECT_EQ(by_env->access_key_id, "AKIAENV");
+  auto missing = MakeDefaultAwsCredentialsProvider("nope")->GetCredentials();  // no silent fallback to the environment
+  EXPECT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message().find("AKIAENV"), std::string::npos);
+}
+
 TEST_F(AwsEnvTest, ChainErrorSaysWhatWasTriedAndHowToFix) {
   auto s = MakeDefaultAwsCredentialsProvider()->GetCredentials().status();
   EXPECT_EQ(s.code(), StatusCode::kUnauthenticated);

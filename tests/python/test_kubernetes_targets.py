@@ -487,7 +487,9 @@ def test_fedml_deploy_to_kyma_with_ecr(cluster, aws, registry_factory, tmp_path,
     monkeypatch.setenv("MLFLOW_BRIDGE_INSECURE_REGISTRIES", ECR)
     monkeypatch.setenv("MLFLOW_BRIDGE_BASE_IMAGE", f"{ECR}/lib/python:3.11")
     monkeypatch.delenv("AWS_DEFAULT_REGION")  # the profile's region counts
-    (tmp_path / "aws-config").write_text("[profile ml]\nregion = us-west-2\n")
+    # The named profile's keys sign (an explicit profile wins over the environment's keys, as in boto3).
+    (tmp_path / "aws-config").write_text("[profile ml]\nregion = us-west-2\naws_access_key_id = ml-key\n"
+                                         "aws_secret_access_key = ml-secret\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     config = {**_fedml_config(cluster, tmp_path, f"{ECR}/wine"), "CONTAINER_REGISTRY_TYPE": "ECR", "PROFILE_NAME": "ml"}
     path = tmp_path / "databricks_config.json"

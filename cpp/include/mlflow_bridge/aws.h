@@ -76,7 +76,8 @@ std::shared_ptr<AwsCredentialsProvider> MakeCachingAwsCredentialsProvider(
 
 // What the AWS SDKs do by default, minus the sources we do not support yet
 // (SSO, credential_process, container and instance metadata): environment,
-// then shared files for `profile` (see above), cached.
+// then shared files (see above), cached. With `profile` given, only that
+// profile of the shared files, as botocore does for an explicit profile.
 std::shared_ptr<AwsCredentialsProvider> MakeDefaultAwsCredentialsProvider(std::string profile = "");
 
 // The region the AWS SDKs use by default: AWS_REGION, AWS_DEFAULT_REGION, else the `region` of `profile`

@@ -610,8 +610,13 @@ std::shared_ptr<AwsCredentialsProvider> MakeCachingAwsCredentialsProvider(std::s
 }
 
 std::shared_ptr<AwsCredentialsProvider> MakeDefaultAwsCredentialsProvider(std::string profile) {
+  // A profile named here is the user's explicit choice: as in botocore (and `aws --profile`), the
+  // environment's keys do not override it. AWS_PROFILE is not such a choice: the environment's keys win.
+  if (!profile.empty()) {
+    return MakeCachingAwsCredentialsProvider(MakeChainAwsCredentialsProvider({MakeSharedFilesAwsCredentialsProvider(std::move(profile))}));
+  }
   return MakeCachingAwsCredentialsProvider(MakeChainAwsCredentialsProvider(
-      {MakeEnvironmentAwsCredentialsProvider(), MakeSharedFilesAwsCredentialsProvider(std::move(profile))}));
+      {MakeEnvironmentAwsCredentialsProvider(), MakeSharedFilesAwsCredentialsProvider()}));
 }
 
 std::string AwsDefaultRegion(const std::string& profile) {
