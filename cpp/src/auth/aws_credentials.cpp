@@ -14,22 +14,13 @@
 
 #include "auth/sigv4.h"
 #include "common/strings.h"
+#include "common/timestamp.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge {
 namespace internal {
 namespace {
-
-bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-    out = out * 10 + (s[i] - '0');
-  }
-  return true;
-}
 
 std::string DecodeXmlEntities(std::string_view s) {
   std::string out;
@@ -67,42 +58,9 @@ std::string DecodeXmlEntities(std::string_view s) {
 }  // namespace
 
 std::optional<std::chrono::system_clock::time_point> ParseIso8601(std::string_view s) {
-  s = Trim(s);
-  std::tm tm{};
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!Digits(s, 0, 4, year) || s.size() < 19 || s[4] != '-' || !Digits(s, 5, 2, month) || s[7] != '-' ||
-      !Digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !Digits(s, 11, 2, hour) ||
-      s[13] != ':' || !Digits(s, 14, 2, minute) || s[16] != ':' || !Digits(s, 17, 2, second))
-    return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  size_t pos = 19;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    size_t start = pos;
-    while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) ++pos;
-    if (pos == start) return std::nullopt;
-  }
-  long offset_seconds = 0;
-  std::string_view zone = s.substr(pos);
-  if (zone == "Z" || zone == "z" || zone.empty()) {
-    // UTC
-  } else if ((zone[0] == '+' || zone[0] == '-') && (zone.size() == 6 || zone.size() == 5)) {
-    int oh = 0, om = 0;
-    bool colon = zone.size() == 6;
-    if (!Digits(zone, 1, 2, oh) || (colon && zone[3] != ':') || !Digits(zone, colon ? 4 : 3, 2, om)) return std::nullopt;
-    offset_seconds = (oh * 3600L + om * 60L) * (zone[0] == '-' ? -1 : 1);
-  } else {
-    return std::nullopt;
-  }
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  std::time_t t = timegm(&tm);
-  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(t - offset_seconds);
+  auto t = ParseTimestamp(s, /*zone_required=*/false);
+  if (!t) return std::nullopt;
+  return std::chrono::time_point_cast<std::chrono::seconds>(*t);  // whole seconds: what expirations need
 }
 
 std::optional<std::string> XmlTagText(std::string_view xml, std::string_view tag) {

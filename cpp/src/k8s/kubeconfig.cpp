@@ -21,6 +21,7 @@
 
 #include "auth/registry_auth.h"
 #include "common/strings.h"
+#include "common/timestamp.h"
 #include "mlflow_bridge/logging.h"
 
 extern char** environ;
@@ -444,59 +445,7 @@ StatusOr<KubeConfig> LoadKubeConfig(const std::string& path, const std::string& 
 // RFC 3339
 
 std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view t) {
-  t = Trim(t);
-  auto num = [&](size_t pos, size_t len) -> int {
-    if (pos + len > t.size()) return -1;
-    int v = 0;
-    for (size_t i = pos; i < pos + len; ++i) {
-      if (t[i] < '0' || t[i] > '9') return -1;
-      v = v * 10 + (t[i] - '0');
-    }
-    return v;
-  };
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != 't' && t[10] != ' ') || t[13] != ':' ||
-      t[16] != ':')
-    return std::nullopt;
-  std::tm tm{};
-  int y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2), s = num(17, 2);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60)
-    return std::nullopt;
-  size_t pos = 19;
-  std::chrono::nanoseconds frac{0};
-  if (pos < t.size() && t[pos] == '.') {
-    ++pos;
-    long long scale = 100'000'000, ns = 0;
-    size_t digits = 0;
-    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') {
-      if (scale > 0) ns += (t[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-      ++digits;
-    }
-    if (digits == 0) return std::nullopt;
-    frac = std::chrono::nanoseconds(ns);
-  }
-  long offset = 0;
-  if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) {
-    ++pos;
-  } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
-    int oh = num(pos + 1, 2), om = num(pos + 4, 2);
-    if (oh < 0 || om < 0 || pos + 3 >= t.size() || t[pos + 3] != ':') return std::nullopt;
-    offset = (oh * 3600L + om * 60L) * (t[pos] == '+' ? 1 : -1);
-    pos += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (pos != t.size()) return std::nullopt;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  std::time_t secs = timegm(&tm) - offset;
-  return std::chrono::system_clock::from_time_t(secs) +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(frac);
+  return ParseTimestamp(t, /*zone_required=*/true);
 }
 
 // ---------------------------------------------------------------------------
