@@ -1,9 +1,12 @@
 """Builds mlflow_bridge._core with CMake (the pattern of pybind11's cmake_example).
 
-Metadata, dependencies and entry points are in pyproject.toml.
+Metadata, dependencies and entry points are in pyproject.toml. Two environment variables are for
+scripts/wheel.sh: MLFLOW_BRIDGE_BUILD_DIR (the CMake build folder) and MLFLOW_BRIDGE_CMAKE_ARGS (more
+CMake arguments, e.g. static dependencies and a core library compiled once for every Python).
 """
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +27,7 @@ class CMakeBuild(build_ext):
     def build_extension(self, ext):
         out_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
         build_type = os.environ.get("MLFLOW_BRIDGE_BUILD_TYPE", "Release")
-        build_dir = Path(self.build_temp).resolve() / ext.name
+        build_dir = Path(os.environ.get("MLFLOW_BRIDGE_BUILD_DIR") or Path(self.build_temp) / ext.name).resolve()
         build_dir.mkdir(parents=True, exist_ok=True)
         configure = [
             "cmake",
@@ -40,6 +43,7 @@ class CMakeBuild(build_ext):
             f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
             "-DMLFLOW_BRIDGE_BUILD_PYTHON=ON",
             "-DMLFLOW_BRIDGE_BUILD_TESTS=OFF",
+            *shlex.split(os.environ.get("MLFLOW_BRIDGE_CMAKE_ARGS", "")),
         ]
         subprocess.run(configure, check=True)
         subprocess.run(["cmake", "--build", str(build_dir), "--target", "_core", "-j", str(os.cpu_count() or 2)], check=True)

@@ -40,11 +40,9 @@ using std::chrono::system_clock;
 
 // ============================================================ AWS test suite
 
-// The suite sits in shared/, beside this repository (/work/main and
-// /work/shared here, and in CI).
+// The suite is kept in the repository, with its LICENSE and NOTICE (tests/data/aws-sigv4-test-suite).
 fs::path SuiteDir() {
-  return (fs::path(__FILE__).parent_path() / ".." / ".." / ".." / "shared" / "reference" / "aws-sigv4-test-suite" /
-          "aws-sig-v4-test-suite")
+  return (fs::path(__FILE__).parent_path() / ".." / "data" / "aws-sigv4-test-suite" / "aws-sig-v4-test-suite")
       .lexically_normal();
 }
 

@@ -17,8 +17,7 @@ from mlflow.deployments import get_deploy_client
 from mlflow.exceptions import MlflowException
 
 IMAGES = {"reg.example.com/tiny:1": "version1", "reg.example.com/tiny:2": "version2"}
-CRD = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "kyma",
-                   "gateway.kyma-project.io_apirules.crd.yaml")
+CRD = os.path.join(os.path.dirname(__file__), "..", "data", "kyma", "gateway.kyma-project.io_apirules.crd.yaml")
 
 
 @pytest.fixture(scope="session")

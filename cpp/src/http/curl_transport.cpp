@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "mlflow_bridge/http.h"
+#include "http/ca_bundle.h"
 #include "common/strings.h"
 #include "mlflow_bridge/logging.h"
 
@@ -125,7 +126,9 @@ struct SList {
 
 class CurlTransport : public HttpTransport {
  public:
-  explicit CurlTransport(const TransportOptions& options) : options_(options) {
+  explicit CurlTransport(const TransportOptions& options)
+      : options_(options),
+        system_ca_(options.ca_bundle.empty() && options.ca_pem.empty() ? DefaultCaLocation() : CaLocation{}) {
     GlobalInit();
     share_ = curl_share_init();
     if (share_ != nullptr) {
@@ -245,7 +248,12 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, request.fresh_connection ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-    if (!options_.ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    if (!options_.ca_bundle.empty()) {
+      curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    } else if (options_.ca_pem.empty()) {
+      if (!system_ca_.file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, system_ca_.file.c_str());
+      if (!system_ca_.dir.empty()) curl_easy_setopt(h, CURLOPT_CAPATH, system_ca_.dir.c_str());
+    }
     if (!options_.client_cert.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, options_.client_cert.c_str());
     if (!options_.client_key.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, options_.client_key.c_str());
     // PEM blobs (copied by curl): CURLOPT_CAINFO_BLOB needs 7.77, the client ones 7.71.
@@ -343,9 +351,10 @@ class CurlTransport : public HttpTransport {
       case CURLE_SSL_INVALIDCERTSTATUS:
       case CURLE_SSL_ISSUER_ERROR:
         return UnauthenticatedError("TLS verification failed for host " + HostOf(request.url) + " (" + what + "): " +
-                                    detail +
-                                    ". If the server uses a private CA, set a CA bundle (a PEM file of that CA); "
-                                    "or turn TLS verification off explicitly if you trust the network.");
+                                    detail + CaInUse() +
+                                    ". If the server uses a private CA, set a CA bundle (a PEM file of that CA, "
+                                    "or CURL_CA_BUNDLE); or turn TLS verification off explicitly if you trust the "
+                                    "network.");
       case CURLE_URL_MALFORMAT:
       case CURLE_UNSUPPORTED_PROTOCOL:
       case CURLE_BAD_FUNCTION_ARGUMENT:
@@ -356,14 +365,27 @@ class CurlTransport : public HttpTransport {
       case CURLE_SSL_CIPHER:
       case CURLE_SSL_ENGINE_NOTFOUND:
       case CURLE_SSL_ENGINE_SETFAILED:
-        return InvalidParameterError(message + " (check the TLS settings: CA bundle, client certificate and key)");
+        return InvalidParameterError(message + CaInUse() +
+                                     " (check the TLS settings: CA bundle, client certificate and key)");
       default:
         return InternalError(message);
     }
   }
 
+  // Which CAs were trusted, for the messages of TLS errors.
+  std::string CaInUse() const {
+    if (!options_.ca_pem.empty()) return " (trusting the configured CA certificates)";
+    if (!options_.ca_bundle.empty()) return " (trusting the CA bundle " + options_.ca_bundle + ")";
+    if (system_ca_.file.empty() && system_ca_.dir.empty())
+      return " (no CA certificates found: set CURL_CA_BUNDLE or SSL_CERT_FILE to a PEM bundle)";
+    std::string where = system_ca_.file.empty() ? system_ca_.dir : system_ca_.file;
+    if (!system_ca_.file.empty() && !system_ca_.dir.empty()) where += " and " + system_ca_.dir;
+    return " (trusting the CA certificates of " + system_ca_.source + ": " + where + ")";
+  }
+
   static constexpr size_t kLockCount = CURL_LOCK_DATA_LAST;
   TransportOptions options_;
+  CaLocation system_ca_;  // when no CA is configured
   CURLSH* share_ = nullptr;
   std::array<std::mutex, kLockCount> locks_;
   std::mutex pool_mu_;
