@@ -11,6 +11,9 @@ MLFLOW_BRIDGE_SETUP_PACKAGE=0 ./scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 jobs=$(nproc 2>/dev/null || echo 2)
 W=$PWD/build/wheel
+# The clean Debian root for the wheel's last test is made meanwhile (it waits on the network, not the CPU).
+tests/clean_root/run.sh --root-only >build/log/clean-root-debootstrap.log 2>&1 &
+root_pid=$!
 
 ./scripts/wheel.sh --python .venv/bin/python --out build/dist
 wheel=$(ls build/dist/mlflow_bridge-*-cp"$(python -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')"-*.whl)
@@ -38,5 +41,9 @@ pytest_all() {  # from tests/python: mlflow_bridge is imported from the installe
   (cd tests/python && python -m pytest -q -p no:cacheprovider --durations=15 .)
 }
 step "Python tests (pytest)" pytest_all
-step "the wheel on a clean Debian root (debootstrap, no compiler)" tests/clean_root/run.sh "$wheel"
+clean_root() {
+  wait $root_pid || { echo "   making the root failed:"; tail -n 30 build/log/clean-root-debootstrap.log; return 1; }
+  tests/clean_root/run.sh "$wheel"
+}
+step "the wheel on a clean Debian root (debootstrap, no compiler)" clean_root
 echo "== all tests passed ($((SECONDS - start)) s)"

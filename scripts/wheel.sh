@@ -29,10 +29,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ ${#PYTHONS[@]} -eq 0 ]; then
+  works() { [ -n "$1" ] && "$1" -c 'import sys, venv' >/dev/null 2>&1; }  # (a pyenv shim may answer without one)
   for v in 3.10 3.11 3.12 3.13; do
     py=$(command -v "python$v" || true)
-    [ -z "$py" ] && [ -d "$HOME/.pyenv/versions" ] && py=$(ls -d "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" 2>/dev/null | sort -V | tail -n 1)
-    [ -n "$py" ] && PYTHONS+=("$py")
+    works "$py" || py=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python"$v" 2>/dev/null | sort -V | tail -n 1)
+    if works "$py"; then PYTHONS+=("$py"); fi
   done
   [ ${#PYTHONS[@]} -gt 0 ] || { echo "wheel.sh: no CPython 3.10 to 3.13 found; name one with --python" >&2; exit 2; }
 fi

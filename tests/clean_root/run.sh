@@ -7,13 +7,14 @@
 # from CURL_CA_BUNDLE / SSL_CERT_FILE. A library the wheel forgot to bundle fails here.
 #
 #   tests/clean_root/run.sh dist/mlflow_bridge-0.1.0-cp311-cp311-manylinux_2_34_x86_64.whl
+#   tests/clean_root/run.sh --root-only    # only make the root (scripts/test.sh does it while compiling)
 #
 # Needs root (debootstrap, chroot, mounts) and Debian's debootstrap; the root is kept in
 # build/clean-root/root for the next run (delete it to start over). DEBOOTSTRAP_MIRROR picks the mirror.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-WHEEL=$(realpath "${1:?usage: run.sh WHEEL}")
+WHEEL=${1:?usage: run.sh WHEEL | --root-only}
 WORK=$REPO/build/clean-root
 ROOT=$WORK/root
 SUDO=""
@@ -29,6 +30,8 @@ if [ ! -f "$WORK/.root-ready" ]; then
     { tail -n 30 "$WORK/debootstrap.log"; exit 1; }
   touch "$WORK/.root-ready"
 fi
+[ "$WHEEL" = --root-only ] && exit 0
+WHEEL=$(realpath "$WHEEL")
 
 mounted=()
 cleanup() {
