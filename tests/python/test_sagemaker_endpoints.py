@@ -179,6 +179,7 @@ def test_bad_input(client, models):
         ({"colour": "red"}, ["Unknown config key 'colour'", "execution_role_arn"]),
         ({"mode": "sideways"}, ["mode"]),
         ({"synchronous": "false", "archive": "false"}, ["synchronous", "archive"]),
+        ({"forward_proxy_env": "maybe"}, ["Config key 'forward_proxy_env'", "maybe", "boolean"]),
     ]:
         with pytest.raises(MlflowException) as e:
             client.create_deployment("churn", models["version1"], config=config(**bad))
@@ -199,6 +200,52 @@ def test_bad_input(client, models):
     with pytest.raises(MlflowException) as e:
         client.get_deployment("ghost")
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+PROXIES = {
+    "http_proxy": "http://alice:s3cret-one@proxy.corp:3128",
+    "HTTPS_PROXY": "https://bob:s3cret-two@proxy.corp:3129/",
+    "https_proxy": "carol:s3cret-three@proxy.corp:3130",  # curl's form without a scheme
+    "no_proxy": "127.0.0.1,localhost",  # moto stays reachable
+    "NO_PROXY": "127.0.0.1,localhost",
+}
+
+
+def container_environment(sm, endpoint):
+    """The serving container's environment as anyone allowed DescribeModel reads it."""
+    cfg = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"])
+    return sm.describe_model(ModelName=cfg["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]["Environment"]
+
+
+def test_proxy_settings_stay_on_this_machine_by_default(client, models, sm, monkeypatch):
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    for k, v in PROXIES.items():
+        monkeypatch.setenv(k, v)
+    client.create_deployment("churn", models["version1"], config=config(env={"TEAM": "risk"}))
+    assert container_environment(sm, "churn") == {
+        "MLFLOW_DEPLOYMENT_FLAVOR_NAME": "python_function",
+        "SERVING_ENVIRONMENT": "SageMaker",
+        "TEAM": "risk",
+    }
+
+
+def test_forward_proxy_env_copies_proxies_without_their_credentials(client, models, sm, monkeypatch, capfd):
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    for k, v in PROXIES.items():
+        monkeypatch.setenv(k, v)
+    client.create_deployment("churn", models["version1"], config=config(forward_proxy_env="true"))
+    env = container_environment(sm, "churn")
+    assert {k: v for k, v in env.items() if "proxy" in k.lower()} == {
+        "http_proxy": "http://proxy.corp:3128",
+        "HTTPS_PROXY": "https://proxy.corp:3129/",
+        "https_proxy": "proxy.corp:3130",
+        "no_proxy": "127.0.0.1,localhost",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    logged = capfd.readouterr().err
+    assert "http_proxy" in logged and "without its user and password" in logged
+    assert "s3cret" not in logged + json.dumps(env)
+    assert "HTTP_PROXY" not in env  # not set here: not made up
 
 
 def test_cli(aws, home, models, tmp_path, sm):
@@ -261,6 +308,8 @@ def test_role_in_the_target_uri_is_assumed(aws, home, models, sm):
 def test_side_by_side_with_mlflows_own_sagemaker_target(aws, home, models, sm, s3, monkeypatch):
     """MLflow's built-in `sagemaker` target and ours, on the same moto and model: same resources."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for proxy in ("http_proxy", "https_proxy", "no_proxy"):  # MLflow's copies them into the model; ours does not
+        monkeypatch.delenv(proxy, raising=False)
     theirs = get_deploy_client(f"sagemaker:/{REGION}")
     shared = {k: BASE[k] for k in ("execution_role_arn", "image_url")}
     theirs.create_deployment("theirs", models["version1"], config=dict(shared))
