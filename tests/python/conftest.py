@@ -1,8 +1,13 @@
 """Fixtures: a local MLflow store with tiny models, and an isolated mlflow-bridge home."""
 
+import contextlib
 import os
+import queue
+import re
+import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -110,6 +115,36 @@ def cli(*args, check=True, input_path=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"mlflow deployments {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@contextlib.contextmanager
+def run_local(target, model_uri, name="fg"):
+    """`mlflow deployments run-local` in the foreground on a port the kernel picks (-C port=0, no port
+    taken from elsewhere); yields (port, lines so far) once uvicorn says it listens, stops it with Ctrl-C after."""
+    proc = subprocess.Popen(
+        [MLFLOW, "deployments", "run-local", "-t", target, "--name", name, "-m", model_uri, "-C", "port=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout] + [lines.put(None)], daemon=True).start()
+    seen, port = [], None
+    try:
+        while True:  # the server's own words, not a poll: "Serving ... at URL", then uvicorn's "running on"
+            try:
+                line = lines.get(timeout=600)  # a bound for a hung process, not a timing expectation
+            except queue.Empty:
+                raise AssertionError("run-local said nothing for 600 s:\n" + "".join(seen))
+            assert line is not None, f"run-local exited ({proc.wait()}):\n" + "".join(seen)
+            seen.append(line)
+            if m := re.search(r"Serving \S+ at http://127\.0\.0\.1:(\d+)", line):
+                port = int(m.group(1))
+            if "Uvicorn running" in line:
+                break
+        assert port, "".join(seen)
+        yield port, seen
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
 
 
 @pytest.fixture(scope="session")
