@@ -3,8 +3,11 @@
 import contextlib
 import os
 import queue
+import random
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -115,6 +118,33 @@ def cli(*args, check=True, input_path=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"mlflow deployments {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def unused_port():
+    """A port nothing uses now, for a test that must name one (port=...). Taken below Linux's ephemeral
+    range (32768-60999), where the kernel never picks ports for port-0 binds or outgoing connections:
+    a port from bind(0), released, can be taken by any connection on the machine before the test uses it."""
+    for port in random.sample(range(20000, 32768), 500):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port on 127.0.0.1 between 20000 and 32767")
+
+
+def wait_exited(pid):
+    """Returns once process `pid` and all its threads have exited (its pidfd turns readable then)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], 600)  # a bound for a broken test, not a timing expectation
+        assert ready, f"process {pid} still runs 600 s after it was stopped"
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
