@@ -1,8 +1,16 @@
 """Fixtures: a local MLflow store with tiny models, and an isolated mlflow-bridge home."""
 
+import contextlib
 import os
+import queue
+import random
+import re
+import select
+import signal
+import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -110,6 +118,63 @@ def cli(*args, check=True, input_path=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"mlflow deployments {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def unused_port():
+    """A port nothing uses now, for a test that must name one (port=...). Taken below Linux's ephemeral
+    range (32768-60999), where the kernel never picks ports for port-0 binds or outgoing connections:
+    a port from bind(0), released, can be taken by any connection on the machine before the test uses it."""
+    for port in random.sample(range(20000, 32768), 500):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port on 127.0.0.1 between 20000 and 32767")
+
+
+def wait_exited(pid):
+    """Returns once process `pid` and all its threads have exited (its pidfd turns readable then)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], 600)  # a bound for a broken test, not a timing expectation
+        assert ready, f"process {pid} still runs 600 s after it was stopped"
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def run_local(target, model_uri, name="fg"):
+    """`mlflow deployments run-local` in the foreground on a port the kernel picks (-C port=0, no port
+    taken from elsewhere); yields (port, lines so far) once uvicorn says it listens, stops it with Ctrl-C after."""
+    proc = subprocess.Popen(
+        [MLFLOW, "deployments", "run-local", "-t", target, "--name", name, "-m", model_uri, "-C", "port=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout] + [lines.put(None)], daemon=True).start()
+    seen, port = [], None
+    try:
+        while True:  # the server's own words, not a poll: "Serving ... at URL", then uvicorn's "running on"
+            try:
+                line = lines.get(timeout=600)  # a bound for a hung process, not a timing expectation
+            except queue.Empty:
+                raise AssertionError("run-local said nothing for 600 s:\n" + "".join(seen))
+            assert line is not None, f"run-local exited ({proc.wait()}):\n" + "".join(seen)
+            seen.append(line)
+            if m := re.search(r"Serving \S+ at http://127\.0\.0\.1:(\d+)", line):
+                port = int(m.group(1))
+            if "Uvicorn running" in line:
+                break
+        assert port, "".join(seen)
+        yield port, seen
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,15 @@
 """Target `local` through the `mlflow deployments` CLI, each command in a new process."""
 
 import json
-import signal
-import socket
-import subprocess
-import time
 
 import pytest
 import requests
-from conftest import MLFLOW, ROWS, cli, expected
+from conftest import ROWS, cli, expected, run_local
 
 
 def test_cli_lifecycle_across_processes(home, models, tmp_path):
     out = cli("create", "-t", "local", "--name", "wine", "-m", models["version1"], "-C", "workers=1")
-    assert "wine" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "python_function deployment wine is created"
 
     listed = cli("list", "-t", "local").stdout
     assert "'name': 'wine'" in listed and "'status': 'ready'" in listed
@@ -28,14 +24,18 @@ def test_cli_lifecycle_across_processes(home, models, tmp_path):
     printed = cli("predict", "-t", "local", "--name", "wine", "--input-path", str(tmp_path / "in.json")).stdout
     assert json.loads(printed.strip().splitlines()[-1])["predictions"] == pytest.approx(expected(1.0))
 
-    cli("update", "-t", "local", "--name", "wine", "-m", models["alias"].replace("champion", "champion"))
-    cli("update", "-t", "local", "--name", "wine", "-m", models["version2"])
+    updated = "Deployment wine is updated (with flavor python_function)"
+    assert cli("update", "-t", "local", "--name", "wine", "-m", models["alias"]).stdout.strip().splitlines()[-1] == updated
+    assert cli("update", "-t", "local", "--name", "wine", "-m", models["version2"]).stdout.strip().splitlines()[-1] == updated
     cli("predict", "-t", "local", "--name", "wine", "--input-path", str(tmp_path / "in.json"), "--output-path", str(out_path))
     assert json.loads(out_path.read_text())["predictions"] == pytest.approx(expected(2.0))
     assert "revision: 3" in cli("get", "-t", "local", "--name", "wine").stdout
+    # update without a model: the config changes, the model stays
+    out = cli("update", "-t", "local", "--name", "wine", "-C", "workers=1").stdout
+    assert out.strip().splitlines()[-1] == updated
 
-    cli("delete", "-t", "local", "--name", "wine")
-    assert "wine" not in cli("list", "-t", "local").stdout
+    assert cli("delete", "-t", "local", "--name", "wine").stdout.strip().splitlines()[-1] == "Deployment wine is deleted"
+    assert cli("list", "-t", "local").stdout.strip().splitlines() == ["List of all deployments:", "[]"]
     cli("delete", "-t", "local", "--name", "wine")  # idempotent
 
 
@@ -55,28 +55,8 @@ def test_cli_help_lists_config_keys():
 
 
 def test_run_local_serves_in_the_foreground(home, models):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [MLFLOW, "deployments", "run-local", "-t", "local", "--name", "fg", "-m", models["version1"], "-C", f"port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        for _ in range(600):  # up to 60 s, then fail
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.1)
+    with run_local("local", models["version1"]) as (port, _):
         body = {"dataframe_split": json.loads(ROWS.to_json(orient="split", index=False))}
-        r = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=30)
+        r = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
         assert r.json()["predictions"] == pytest.approx(expected(1.0))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
     assert not (home / "local" / "deployments").exists()  # nothing persisted

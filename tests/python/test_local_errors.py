@@ -5,7 +5,7 @@ import socket
 
 import pandas as pd
 import pytest
-from conftest import ROWS
+from conftest import ROWS, unused_port, wait_exited
 from mlflow.exceptions import MlflowException
 
 
@@ -145,12 +145,11 @@ def test_endpoints_are_not_part_of_local(client, models):
 
 def test_update_of_a_dead_deployment_does_not_take_another_ones_port(client, models):
     import signal
-    import time
 
     first = client.create_deployment("first", models["version1"])
     os.kill(first["pid"], signal.SIGKILL)
-    while client.get_deployment("first")["status"] != "exited":
-        time.sleep(0.05)
+    wait_exited(first["pid"])
+    assert client.get_deployment("first")["status"] == "exited"
     client.create_deployment("second", models["version2"], config={"port": first["port"]})
     e = error_of(client.update_deployment, "first", models["version1"])
     assert "already in use" in e.message
@@ -158,8 +157,6 @@ def test_update_of_a_dead_deployment_does_not_take_another_ones_port(client, mod
 
 
 def test_a_name_like_a_port_lock_is_fine(client, models):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = unused_port()
     info = client.create_deployment(f"port-{port}", models["version1"], config={"port": port})
     assert info["port"] == port

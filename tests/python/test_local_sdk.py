@@ -5,13 +5,12 @@ import os
 import signal
 import socket
 import threading
-import time
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
-from conftest import ROWS, expected
+from conftest import ROWS, expected, unused_port, wait_exited
 from mlflow.exceptions import MlflowException
 
 
@@ -72,11 +71,8 @@ def test_predict_numpy_and_params(client, models):
 def test_get_reports_starting_then_ready_and_exited_with_log_tail(client, models):
     info = client.create_deployment("tiny", models["version1"])
     os.kill(info["pid"], signal.SIGKILL)
-    for _ in range(200):  # its threads take a moment to go (up to 20 s)
-        got = client.get_deployment("tiny")
-        if got["status"] == "exited":
-            break
-        time.sleep(0.1)
+    wait_exited(info["pid"])  # its threads take a moment to go
+    got = client.get_deployment("tiny")
     assert got["status"] == "exited"
     assert "Uvicorn running" in got["log_tail"] or "Application startup complete" in got["log_tail"]
     with pytest.raises(MlflowException, match="not running") as e:
@@ -143,15 +139,14 @@ def test_delete_stops_the_server_and_is_idempotent(client, models, home):
     assert not alive(info["pid"])
     assert client.list_deployments() == []
     client.delete_deployment("tiny")
-    with socket.socket() as s:  # the port is free again (no listener; TIME_WAIT is fine)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", info["port"]))
+    # Nothing listens on the port any more. (Not "it can be bound": the kernel may have handed the
+    # ephemeral port to some connection on the machine meanwhile.)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", info["port"]), timeout=60)
 
 
 def test_fixed_port(client, models):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = unused_port()
     info = client.create_deployment("tiny", models["version1"], config={"port": port})
     assert info["port"] == port
     assert requests.get(f"http://127.0.0.1:{port}/ping").status_code == 200

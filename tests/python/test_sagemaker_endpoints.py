@@ -9,7 +9,8 @@ import moto_sagemaker
 import mlflow
 import pandas as pd
 import pytest
-from conftest import ROWS, cli
+import requests
+from conftest import ROWS, cli, run_local
 from mlflow.deployments import get_deploy_client
 from mlflow.exceptions import MlflowException
 from mlflow_bridge import _payload
@@ -179,6 +180,7 @@ def test_bad_input(client, models):
         ({"colour": "red"}, ["Unknown config key 'colour'", "execution_role_arn"]),
         ({"mode": "sideways"}, ["mode"]),
         ({"synchronous": "false", "archive": "false"}, ["synchronous", "archive"]),
+        ({"forward_proxy_env": "maybe"}, ["Config key 'forward_proxy_env'", "maybe", "boolean"]),
     ]:
         with pytest.raises(MlflowException) as e:
             client.create_deployment("churn", models["version1"], config=config(**bad))
@@ -201,17 +203,143 @@ def test_bad_input(client, models):
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
+PROXIES = {
+    "http_proxy": "http://alice:s3cret-one@proxy.corp:3128",
+    "HTTPS_PROXY": "https://bob:s3cret-two@proxy.corp:3129/",
+    "https_proxy": "carol:s3cret-three@proxy.corp:3130",  # curl's form without a scheme
+    "no_proxy": "127.0.0.1,localhost",  # moto stays reachable
+    "NO_PROXY": "127.0.0.1,localhost",
+}
+
+
+def container_environment(sm, endpoint):
+    """The serving container's environment as anyone allowed DescribeModel reads it."""
+    cfg = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"])
+    return sm.describe_model(ModelName=cfg["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]["Environment"]
+
+
+def test_proxy_settings_stay_on_this_machine_by_default(client, models, sm, monkeypatch):
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    for k, v in PROXIES.items():
+        monkeypatch.setenv(k, v)
+    client.create_deployment("churn", models["version1"], config=config(env={"TEAM": "risk"}))
+    assert container_environment(sm, "churn") == {
+        "MLFLOW_DEPLOYMENT_FLAVOR_NAME": "python_function",
+        "SERVING_ENVIRONMENT": "SageMaker",
+        "TEAM": "risk",
+    }
+
+
+def test_forward_proxy_env_copies_proxies_without_their_credentials(client, models, sm, monkeypatch, capfd):
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    for k, v in PROXIES.items():
+        monkeypatch.setenv(k, v)
+    client.create_deployment("churn", models["version1"], config=config(forward_proxy_env="true"))
+    env = container_environment(sm, "churn")
+    assert {k: v for k, v in env.items() if "proxy" in k.lower()} == {
+        "http_proxy": "http://proxy.corp:3128",
+        "HTTPS_PROXY": "https://proxy.corp:3129/",
+        "https_proxy": "proxy.corp:3130",
+        "no_proxy": "127.0.0.1,localhost",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    logged = capfd.readouterr().err
+    assert "http_proxy" in logged and "without its user and password" in logged
+    assert "s3cret" not in logged + json.dumps(env)
+    assert "HTTP_PROXY" not in env  # not set here: not made up
+
+
+def last_line(proc):
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def test_cli(aws, home, models, tmp_path, sm):
+    """Every `mlflow deployments` command the target offers, each in a new process: exit code 0 and its line."""
     cfg = [arg for k, v in BASE.items() for arg in ("-C", f"{k}={v}")]
-    cli("create", "-t", TARGET, "--name", "wine", "-m", models["version1"], *cfg)
-    assert "wine" in cli("list", "-t", TARGET).stdout
-    assert "status: InService" in cli("get", "-t", TARGET, "--name", "wine").stdout
+    t = ["-t", TARGET]
+    assert last_line(cli("create", *t, "--name", "wine", "-m", models["version1"], *cfg)) == "python_function deployment wine is created"
+    updated = "Deployment wine is updated (with flavor python_function)"
+    assert last_line(cli("update", *t, "--name", "wine", "-m", models["version2"], *cfg)) == updated
+    assert last_line(cli("update", *t, "--name", "wine", "-m", models["version1"], *cfg, "-C", "mode=add", "-C", "variant_name=b")) == updated
+    listed = cli("list", *t).stdout
+    assert listed.startswith("List of all deployments:\n") and "'name': 'wine'" in listed
+    got = cli("get", *t, "--name", "wine").stdout
+    assert "name: wine" in got and "status: InService" in got and "flavor: python_function" in got
     (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
+    # moto answers the same input with the same queued result: one for both calls
     aws.queue_invoke_results(REGION, [{"Body": '{"predictions": [1, 2, 3]}', "ContentType": "application/json"}])
-    out = cli("predict", "-t", TARGET, "--name", "wine", "--input-path", str(tmp_path / "in.json")).stdout
-    assert json.loads(out.strip().splitlines()[-1]) == {"predictions": [1, 2, 3]}
-    cli("delete", "-t", TARGET, "--name", "wine")
+    out = cli("predict", *t, "--name", "wine", "--input-path", str(tmp_path / "in.json"))
+    assert json.loads(last_line(out)) == {"predictions": [1, 2, 3]}
+    cli("predict", *t, "--name", "wine", "--input-path", str(tmp_path / "in.json"), "--output-path", str(tmp_path / "out.json"))
+    assert json.loads((tmp_path / "out.json").read_text()) == {"predictions": [1, 2, 3]}
+    assert "forward_proxy_env (bool, default: false)" in cli("help", *t).stdout
+    assert last_line(cli("delete", *t, "--name", "wine")) == "Deployment wine is deleted"
     assert sm.list_endpoints()["Endpoints"] == []
+
+    # Endpoints. `create-endpoint` cannot reach a plugin in MLflow 3.x (README); `create --endpoint` makes one.
+    out = cli("create", *t, "--endpoint", "shop", "--name", "blue", "-m", models["version1"], *cfg)
+    assert last_line(out) == "python_function deployment blue is created"
+    out = cli("create", *t, "--endpoint", "shop", "--name", "green", "-m", models["version2"], *cfg)
+    assert last_line(out) == "python_function deployment green is created"
+    out = cli("update", *t, "--endpoint", "shop", "--name", "green", "-m", models["version1"], *cfg)
+    assert last_line(out) == "Deployment green is updated (with flavor python_function)"
+    assert "'name': 'blue'" in cli("list", *t, "--endpoint", "shop").stdout
+    assert "endpoint: shop" in cli("get", *t, "--endpoint", "shop", "--name", "green").stdout
+    assert "'name': 'shop'" in cli("list-endpoints", *t).stdout
+    out = cli("update-endpoint", *t, "--endpoint", "shop", "-C", 'weights={"blue": 50, "green": 50}', "-C", "poll_interval_seconds=0.01")
+    assert last_line(out) == "Endpoint shop is updated"
+    got = cli("get-endpoint", *t, "--endpoint", "shop").stdout
+    assert "name: shop" in got and "'weight': 50.0" in got
+    aws.queue_invoke_results(REGION, [{"Body": '{"predictions": [9]}', "ContentType": "application/json"}])
+    (tmp_path / "one.json").write_text(ROWS.head(1).to_json(orient="records"))  # another input: moto's next answer
+    out = cli("predict", *t, "--endpoint", "shop", "--input-path", str(tmp_path / "one.json"))
+    assert json.loads(last_line(out)) == {"predictions": [9]}
+    assert last_line(cli("delete", *t, "--endpoint", "shop", "--name", "green")) == "Deployment green is deleted"
+    assert last_line(cli("delete-endpoint", *t, "--endpoint", "shop")) == "Endpoint shop is deleted"
+    assert resources(sm, boto3.client("s3", region_name=REGION)) == {"endpoints": [], "configs": [], "models": [], "objects": []}
+
+
+def test_cli_run_local_serves_like_the_endpoint(home, models):
+    """run-local for sagemaker-endpoints: MLflow's scoring server on this machine (the `local` target's keys)."""
+    with run_local(TARGET, models["version1"]) as (port, _):
+        body = {"dataframe_split": json.loads(ROWS.to_json(orient="split", index=False))}
+        r = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
+        assert r.json()["predictions"] == pytest.approx([1.5, 3.0, 7.0])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "create",
+        "create-async",
+        "update-replace",
+        "update-add",
+        "update-async",
+        "update-blue-green",
+        "create-endpoint-deployment",
+        "update-endpoint-deployment",
+        "create_endpoint",
+    ],
+)
+def test_create_and_update_results_carry_what_mlflows_cli_reads(client, models, call):
+    """mlflow deployments create prints result["flavor"] and result["name"]; update prints result["flavor"]."""
+    blue_green = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}}
+    if call.startswith("update-endpoint"):
+        client.create_deployment("blue", models["version1"], config=config(), endpoint="shop")
+    elif call.startswith("update"):
+        client.create_deployment("churn", models["version1"], config=config())
+    name, result = {
+        "create": lambda: ("churn", client.create_deployment("churn", models["version1"], config=config())),
+        "create-async": lambda: ("churn", client.create_deployment("churn", models["version1"], config=config(synchronous="false", archive="true"))),
+        "update-replace": lambda: ("churn", client.update_deployment("churn", models["version2"], config=config(mode="replace"))),
+        "update-add": lambda: ("churn", client.update_deployment("churn", models["version2"], config=config(mode="add", variant_name="b"))),
+        "update-async": lambda: ("churn", client.update_deployment("churn", models["version2"], config=config(synchronous="false", archive="true"))),
+        "update-blue-green": lambda: ("churn", client.update_deployment("churn", models["version2"], config=config(deployment_config=json.dumps(blue_green)))),
+        "create-endpoint-deployment": lambda: ("blue", client.create_deployment("blue", models["version1"], config=config(), endpoint="shop")),
+        "update-endpoint-deployment": lambda: ("blue", client.update_deployment("blue", models["version2"], config=config(), endpoint="shop")),
+        "create_endpoint": lambda: ("shop", client.create_endpoint("shop", config={"model_uri": models["version1"], **BASE})),
+    }[call]()
+    assert (result["name"], result["flavor"]) == (name, "python_function")
 
 
 def test_asynchronous_create_returns_at_once(client, models, sm):
@@ -261,6 +389,8 @@ def test_role_in_the_target_uri_is_assumed(aws, home, models, sm):
 def test_side_by_side_with_mlflows_own_sagemaker_target(aws, home, models, sm, s3, monkeypatch):
     """MLflow's built-in `sagemaker` target and ours, on the same moto and model: same resources."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for proxy in ("http_proxy", "https_proxy", "no_proxy"):  # MLflow's copies them into the model; ours does not
+        monkeypatch.delenv(proxy, raising=False)
     theirs = get_deploy_client(f"sagemaker:/{REGION}")
     shared = {k: BASE[k] for k in ("execution_role_arn", "image_url")}
     theirs.create_deployment("theirs", models["version1"], config=dict(shared))

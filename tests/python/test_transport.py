@@ -4,7 +4,6 @@ import http.server
 import os
 import ssl
 import threading
-import time
 
 import pytest
 import trustme
@@ -14,11 +13,14 @@ from mlflow_bridge import _core
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen = []
+    arrived = threading.Event()  # a request for /held came in
+    release = threading.Event()  # ... and may be answered now
 
     def do_GET(self):
         Handler.seen.append(self.requestline)
-        if self.path.endswith("/slow"):
-            time.sleep(0.5)
+        if self.path.endswith("/held"):
+            Handler.arrived.set()
+            Handler.release.wait(600)  # a bound for a broken test, not a timing expectation
         body = b"hello"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -82,21 +84,21 @@ def test_proxy_environment_is_honoured(server, monkeypatch):
 
 
 def test_the_gil_is_released_during_io(server):
-    url = f"http://127.0.0.1:{server.server_address[1]}/slow"
-    done = threading.Event()
-    ticks = 0
-
-    def call():
-        _core.Http().request("GET", url)
-        done.set()
-
-    t = threading.Thread(target=call)
+    """While the C++ call waits for its answer, Python threads run: the handler (Python, in this process)
+    receives the request, and this thread answers for it. Holding the GIL would stop both."""
+    url = f"http://127.0.0.1:{server.server_address[1]}/held"
+    Handler.arrived.clear()
+    Handler.release.clear()
+    result = []
+    t = threading.Thread(target=lambda: result.append(_core.Http().request("GET", url)))
     t.start()
-    while not done.is_set():
-        ticks += 1  # runs only if the request thread does not hold the GIL
-        time.sleep(0.001)
-    t.join()
-    assert ticks > 10
+    try:
+        assert Handler.arrived.wait(120), "the request never reached the server: the GIL was held"
+        assert t.is_alive() and result == []  # the call is still waiting, and Python code runs meanwhile
+    finally:
+        Handler.release.set()
+        t.join(600)
+    assert [(status, body) for status, _, body in result] == [(200, b"hello")]
 
 
 def test_redaction():

@@ -1,7 +1,7 @@
 """AWS on loopback for the sagemaker-endpoints tests: moto in server mode, started
 in the test process, with what its SageMaker backend lacks added in place.
 
-`MotoServer` runs moto's ThreadedMotoServer on 127.0.0.1 and a free port.
+`MotoServer` runs moto's ThreadedMotoServer on 127.0.0.1, on a port the kernel picks when it binds.
 `install()` extends moto 5.2's SageMaker backend with:
   * UpdateEndpoint (moto raises NotImplementedError -> HTTP 500 otherwise)
   * scripted endpoint status lifecycles (Creating -> InService / Failed + FailureReason,
@@ -13,7 +13,6 @@ in the test process, with what its SageMaker backend lacks added in place.
 import contextlib
 import json
 import logging
-import socket
 import threading
 
 from moto.core.exceptions import ServiceException
@@ -201,21 +200,24 @@ def install():
 
 
 class MotoServer:
-    """moto (all services) on 127.0.0.1:<free port>, with the SageMaker extensions installed."""
+    """moto (all services) on 127.0.0.1:<free port>, with the SageMaker extensions installed.
+
+    The port is the kernel's pick at bind time (port 0), read back once the server is bound: a port
+    found free and released first could be taken by anything before moto binds it (start() would hang).
+    """
 
     def __init__(self):
         from moto.server import ThreadedMotoServer
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = self.url = None
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
     def start(self):
         install()
-        self._server.start()
+        self._server.start()  # returns once bound and listening
+        self.port = self._server.get_host_and_port()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         return self
 
     def stop(self):

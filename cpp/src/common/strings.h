@@ -27,4 +27,21 @@ inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
          });
 }
 
+// `url` without its user and password: scheme://user:pass@host:port/... -> scheme://host:port/...; also
+// without a scheme, as curl takes proxy variables (user:pass@host:port -> host:port). Unchanged when it has none.
+inline std::string WithoutUrlUserinfo(std::string_view url) {
+  size_t start = 0;
+  if (size_t sep = url.find("://"); sep != std::string_view::npos && sep > 0 &&
+                                    std::all_of(url.begin(), url.begin() + static_cast<std::ptrdiff_t>(sep), [](char c) {
+                                      return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+                                    })) {
+    start = sep + 3;
+  }
+  size_t end = url.find_first_of("/?#", start);
+  std::string_view authority = url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
+}
+
 }  // namespace mlflow_bridge::internal

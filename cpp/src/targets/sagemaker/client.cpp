@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/archive.h"
+#include "common/strings.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
 #include "targets/sagemaker/s3_client.h"
@@ -74,11 +75,22 @@ std::string TagValue(const json& tags, const std::string& key) {
   return "";
 }
 
-// What MLflow's sagemaker target puts into the container's environment, plus the user's.
+// What MLflow's sagemaker target puts into the container's environment, plus the user's. This machine's
+// proxy variables only when asked (forward_proxy_env): anyone allowed DescribeModel reads the environment.
+// A proxy URL's user and password are never copied.
 json ContainerEnv(const json& config) {
   json env = {{"MLFLOW_DEPLOYMENT_FLAVOR_NAME", "python_function"}, {"SERVING_ENVIRONMENT", "SageMaker"}};
-  for (const char* proxy : {"http_proxy", "https_proxy", "no_proxy"}) {
-    if (const char* v = std::getenv(proxy)) env[proxy] = v;
+  if (config["forward_proxy_env"].get<bool>()) {
+    for (const char* proxy : {"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}) {
+      const char* v = std::getenv(proxy);
+      if (!v) continue;
+      std::string value = internal::WithoutUrlUserinfo(v);
+      if (value != v) {
+        LogInfo(std::string("Proxy variable ") + proxy +
+                " is copied into the model's environment without its user and password.");
+      }
+      env[proxy] = value;
+    }
   }
   for (const auto& [k, v] : config["env"].items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
   return env;
@@ -704,6 +716,10 @@ const ConfigSchema& SageMakerClient::Schema() {
        "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.", 0, 1e6},
       {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
       {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
+      {"forward_proxy_env", ConfigType::kBool, false,
+       "Copy this machine's http_proxy, https_proxy, no_proxy (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY) into the "
+       "serving container's environment, which anyone allowed DescribeModel can read; a proxy URL's user and "
+       "password are never copied."},
       {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
       {"async_inference_config", ConfigType::kObject, json::object(), "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
       {"serverless_config", ConfigType::kObject, json::object(), "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
@@ -728,11 +744,15 @@ std::string SageMakerClient::Help() {
          "endpoint config and calls UpdateEndpoint. When a call fails, what it created is deleted again; what\n"
          "mlflow-bridge did not create is never deleted.\n"
          "MLflow endpoints are SageMaker endpoints and their deployments are production variants:\n"
-         "  create-endpoint --endpoint E -C model_uri=... [-C deployment_name=blue]   the endpoint with its first variant\n"
+         "  create --endpoint E --name blue -m ...       the endpoint, with its first variant (all traffic)\n"
          "  create --endpoint E --name green -m ...      another variant (weight -C initial_weight, default 0)\n"
          "  update-endpoint --endpoint E -C weights='{\"blue\": 90, \"green\": 10}'   traffic split (and instance_counts)\n"
+         "  (MLflow 3.x's create-endpoint command cannot reach a plugin; from Python, create_endpoint(E,\n"
+         "  config={\"model_uri\": ..., \"deployment_name\": \"blue\"}) makes the endpoint with its first variant.)\n"
          "predict sends MLflow's JSON (or CSV) to InvokeEndpoint, in parts under the 6 MB limit; on an asynchronous\n"
          "endpoint (async_inference_config) the input goes through S3 beside its S3OutputPath and the answer is read back.\n"
+         "The serving container's environment is MLFLOW_DEPLOYMENT_FLAVOR_NAME, SERVING_ENVIRONMENT and -C env;\n"
+         "this machine's proxy variables only with -C forward_proxy_env=true, and never a proxy URL's user and password.\n"
          "Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else ~/.aws/credentials and\n"
          "~/.aws/config (AWS_PROFILE); the role in the target URI is assumed through STS. Unknown config keys are errors.\n"
          "\n"
