@@ -508,3 +508,68 @@ def test_fedml_deploy_to_kyma_with_ecr(cluster, aws, registry_factory, tmp_path,
     path.write_text(json.dumps({k: v for k, v in config.items() if k != "PROFILE_NAME"}))
     with pytest.raises(MlflowException, match="lacks PROFILE_NAME"):
         fedml.deploy_to_kyma(str(path))
+
+
+def _kubectl_with(config, tmp_path, *args):
+    """kubectl with this kubeconfig only (its own HOME and cache; no proxy from the environment)."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("https_proxy", "http_proxy", "no_proxy")}
+    return subprocess.run(["kubectl", "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "kubectl-cache"), *args],
+                          capture_output=True, text=True, timeout=60, env={**env, "HOME": str(tmp_path)})
+
+
+def test_kubeconfig_tls_server_name_and_proxy_url_as_kubectl(kube_factory, home, models, tmp_path, monkeypatch):
+    """A private cluster: its certificate names kube.internal.example (not the address it is reached at), and
+    it is reached through the cluster's proxy-url; the rest of the world is not (no proxy from the environment)."""
+    from proxy import Proxy
+
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    server = kube_factory(tls=True, tls_names=("kube.internal.example",))
+    address = server.url.removeprefix("https://")
+
+    def names_seen(config):
+        """(SNI, Host) of mlflow-bridge's and of kubectl's requests with `config`, or the error of each."""
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        server.sni_names.clear()
+        server.request_hosts.clear()
+        try:
+            get_deploy_client("kyma:/default").list_deployments()
+            ours_ = (set(server.sni_names), set(server.request_hosts))
+        except MlflowException as e:
+            ours_ = e.error_code
+        server.sni_names.clear()
+        server.request_hosts.clear()
+        proc = _kubectl_with(config, tmp_path, "get", "deployments")
+        theirs = (set(server.sni_names), set(server.request_hosts)) if proc.returncode == 0 else proc.stderr
+        return ours_, theirs
+
+    # Without tls-server-name the certificate does not fit: both refuse.
+    ours_, theirs = names_seen(server.write_kubeconfig(tmp_path / "plain"))
+    assert ours_ == "UNAUTHENTICATED" and "x509:" in theirs, theirs
+    # With it: SNI and the certificate check use it, the connection and Host stay the server URL's.
+    named = server.write_kubeconfig(tmp_path / "named", tls_server_name="kube.internal.example")
+    assert names_seen(named) == (({"kube.internal.example"}, {address}),) * 2
+    # Through the cluster's proxy-url (HTTP CONNECT, then SOCKS5): the tunnel goes to the server URL's address.
+    with Proxy() as proxy:
+        for url, tunnel in ((proxy.url, f"CONNECT {address}"), (proxy.socks_url, f"SOCKS5 {address}")):
+            proxied = server.write_kubeconfig(tmp_path / "proxied", tls_server_name="kube.internal.example", proxy_url=url)
+            proxy.tunnels.clear()
+            monkeypatch.setenv("KUBECONFIG", str(proxied))
+            get_deploy_client("kyma:/default").list_deployments()
+            ours_ = set(proxy.tunnels)
+            proxy.tunnels.clear()
+            proc = _kubectl_with(proxied, tmp_path, "get", "deployments")
+            assert proc.returncode == 0, proc.stderr
+            assert ours_ == set(proxy.tunnels) == {tunnel}, (ours_, proxy.tunnels)
+        # The proxy is that cluster's only: the same cluster without proxy-url is reached directly.
+        proxy.tunnels.clear()
+        assert names_seen(named) == (({"kube.internal.example"}, {address}),) * 2 and proxy.tunnels == []
+    # A proxy kubectl does not take is refused before any request, naming the key and the forms it takes.
+    bad = server.write_kubeconfig(tmp_path / "bad", proxy_url="ftp://user:pw-secret@proxy.example.com:21")
+    monkeypatch.setenv("KUBECONFIG", str(bad))
+    server.requests.clear()
+    with pytest.raises(MlflowException, match=r"proxy-url .* is not an http://, https:// or socks5:// URL") as e:
+        get_deploy_client("kyma:/default").list_deployments()
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE" and "pw-secret" not in e.value.message
+    assert server.requests == []
+    assert "unsupported scheme" in _kubectl_with(bad, tmp_path, "get", "deployments").stderr
