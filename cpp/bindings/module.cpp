@@ -154,7 +154,8 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<HttpTransport, std::shared_ptr<HttpTransport>>(m, "Http")
       .def(py::init([](long connect_timeout_ms, long timeout_ms, bool verify_tls, std::string ca_bundle,
-                       std::string client_cert, std::string client_key) {
+                       std::string client_cert, std::string client_key, std::string proxy,
+                       std::string tls_server_name) {
              TransportOptions o;
              o.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
              o.total_timeout = std::chrono::milliseconds(timeout_ms);
@@ -162,10 +163,13 @@ PYBIND11_MODULE(_core, m) {
              o.ca_bundle = std::move(ca_bundle);
              o.client_cert = std::move(client_cert);
              o.client_key = std::move(client_key);
+             o.proxy = std::move(proxy);
+             o.tls_server_name = std::move(tls_server_name);
              return MakeCurlTransport(o);
            }),
            py::arg("connect_timeout_ms") = 10000, py::arg("timeout_ms") = 60000, py::arg("verify_tls") = true,
-           py::arg("ca_bundle") = "", py::arg("client_cert") = "", py::arg("client_key") = "")
+           py::arg("ca_bundle") = "", py::arg("client_cert") = "", py::arg("client_key") = "", py::arg("proxy") = "",
+           py::arg("tls_server_name") = "")
       .def(
           "request",
           [](HttpTransport& t, std::string method, std::string url, HttpHeaders headers, py::bytes body) {

@@ -486,6 +486,19 @@ TEST_F(CurlTransportTest, HttpProxyFromEnvironmentIsHonoured) {
   EXPECT_EQ(FindHeader(seen[0].headers, "Host"), "example.invalid");
 }
 
+TEST_F(CurlTransportTest, ProxyOptionWinsOverTheEnvironmentAndNoProxy) {
+  LoopbackServer proxy([](const ServerRequest& r) { return ServerResponse{200, {}, "via proxy " + r.target, ""}; });
+  LoopbackServer other([](const ServerRequest&) { return ServerResponse{200, {}, "via the environment's proxy", ""}; });
+  ScopedEnv p("http_proxy", other.url().c_str());
+  ScopedEnv n1("NO_PROXY", "example.invalid"), n2("no_proxy", "example.invalid");
+  TransportOptions options;
+  options.proxy = proxy.url();
+  StatusOr<HttpResponse> r = MakeCurlTransport(options)->Send({"GET", "http://example.invalid/x", {}, "", std::nullopt});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "via proxy http://example.invalid/x");
+  EXPECT_EQ(other.requests().size(), 0u);
+}
+
 TEST_F(CurlTransportTest, HttpsToPlainHttpPortFails) {
   LoopbackServer server(Echo);
   TransportOptions options;

@@ -304,6 +304,24 @@ current-context: c
   EXPECT_THAT(g.status().message(), HasSubstr("tokenFile " + dir_ + "/tokens/nope does not exist"));
 }
 
+TEST_F(KubeConfigTest, ProxyUrlTakesKubectlsSchemesOnly) {
+  const std::string base = "users:\n- {name: u, user: {token: t0ken-abc}}\ncontexts:\n- {name: a, context: {cluster: k, user: u}}\n"
+                           "current-context: a\nclusters:\n- name: k\n  cluster:\n    server: https://k\n    proxy-url: ";
+  for (const char* ok : {"http://proxy:3128", "https://proxy:3129", "socks5://proxy:1080", "SOCKS5://proxy:1080"}) {
+    auto c = LoadKubeConfig(Write("ok", base + ok + "\n"));
+    ASSERT_TRUE(c.ok()) << ok << ": " << c.status().ToString();
+    EXPECT_EQ(c->proxy_url, ok);
+  }
+  for (const char* bad : {"ftp://user:pw-s3cret@proxy:21", "socks4://proxy:1080", "proxy:3128"}) {
+    auto c = LoadKubeConfig(Write("bad", base + bad + "\n"));
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidParameterValue);
+    EXPECT_THAT(c.status().message(), HasSubstr("cluster \"k\" in " + dir_ + "/bad: proxy-url"));
+    EXPECT_THAT(c.status().message(), HasSubstr("is not an http://, https:// or socks5:// URL"));
+    EXPECT_THAT(c.status().message(), Not(HasSubstr("pw-s3cret")));
+  }
+}
+
 TEST_F(KubeConfigTest, MissingClusterUserOrServer) {
   std::string path = Write("config", R"(clusters:
 - {name: noserver, cluster: {insecure-skip-tls-verify: true}}

@@ -139,7 +139,8 @@ def test_aks_ingress_and_load_balancer(cluster):
     ingress = json.loads(kubectl(cluster, "get", "ingress", "wine", "-o", "json"))
     assert ingress["spec"]["ingressClassName"] == "nginx" and ingress["spec"]["rules"][0]["host"] == "wine.example.com"
     client.create_deployment("lb", "models:/tiny/2", config={"image": "reg.example.com/tiny:2", "expose": "loadbalancer"})
-    assert client.get_deployment("lb")["url"].startswith("http://")
+    # The address is the load balancer's, given by its controller whenever it is ready (not part of "available").
+    assert cluster.wait_for(lambda: client.get_deployment("lb").get("url", "")).startswith("http://127.0.0.1:")
     assert ours(cluster) == [("Deployment", "lb"), ("Deployment", "wine"), ("Ingress", "wine"), ("Service", "lb"),
                              ("Service", "wine")]
     client.delete_deployment("wine")
@@ -164,47 +165,116 @@ def _apirule_schema(version):
     return next(v for v in crd["spec"]["versions"] if v["name"] == version)["schema"]["openAPIV3Schema"]
 
 
-def test_render_prints_valid_manifests_and_applies_nothing(cluster, capsys):
+@pytest.fixture
+def no_cluster(tmp_path, monkeypatch):
+    """No kubeconfig anywhere and no cluster (a GitOps pipeline's CI job): KUBECONFIG names a file that is not
+    there, HOME has no ~/.kube, and nothing says in-cluster."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_render_needs_no_cluster_and_prints_valid_manifests(no_cluster, home, models, capsys):
     import jsonschema
 
-    for target, extra in (("kyma", {"auth": "jwt", "jwt_issuer": "https://id.example.com", "jwks_uri": "https://id.example.com/keys"}),
+    for target, extra in (("kyma", {"auth": "jwt", "jwt_issuer": "https://id.example.com", "jwks_uri": "https://id.example.com/keys",
+                                    "domain": "c-1.kyma.example.com"}),
                           ("aks", {"host": "wine.example.com"})):
         config = {"image": "reg.example.com/tiny:1", "render": "true", "registry_username": "sp", "registry_password": "s3cr3t-pw", **extra}
-        get_deploy_client(target).create_deployment("wine", "models:/tiny/1", config=config)
+        out = get_deploy_client(f"{target}:/team").create_deployment("wine", "models:/tiny/1", config=config)
+        assert (out["name"], out["flavor"]) == ("wine", "python_function")  # what MLflow's CLI prints
         printed = capsys.readouterr()
         docs = list(yaml.safe_load_all(printed.out))
         # The pull Secret holds the password: referenced, never printed.
         assert [d["kind"] for d in docs] == ["Service", "Deployment", "APIRule" if target == "kyma" else "Ingress"]
+        assert {d["metadata"]["namespace"] for d in docs} == {"team"}
         assert docs[1]["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "wine-pull"}]
         assert "s3cr3t-pw" not in printed.out + printed.err
         for doc in docs:
             if doc["kind"] == "APIRule":
-                jsonschema.validate(doc, _apirule_schema(doc["apiVersion"].split("/")[1]))
+                assert doc["apiVersion"] == "gateway.kyma-project.io/v2"  # apirule_version's default when rendering
+                assert doc["spec"]["hosts"] == ["wine.c-1.kyma.example.com"]
+                jsonschema.validate(doc, _apirule_schema("v2"))
                 assert doc["spec"]["rules"][0]["jwt"]["authentications"][0]["issuer"] == "https://id.example.com"
             else:
                 kubernetes_validate.validate(doc, "1.32", strict=True)
+    client = get_deploy_client("kyma")
+    image = {"image": "reg.example.com/tiny:1", "render": "true"}
+    rule = {**image, "namespace": "team", "host": "wine.example.com", "apirule_version": "v1beta1"}
+    assert client.update_deployment("wine", "models:/tiny/2", config=rule)["flavor"] == "python_function"
+    (_, _, old) = yaml.safe_load_all(capsys.readouterr().out)
+    assert old["apiVersion"] == "gateway.kyma-project.io/v1beta1" and old["spec"]["host"] == "wine.example.com"
+    jsonschema.validate(old, _apirule_schema("v1beta1"))
+    # An ECR image's pull Secret is not printed, so no AWS call is made for its password either.
+    client.create_deployment("wine", "models:/tiny/1", config={**rule, "image": "123456789012.dkr.ecr.us-west-2.amazonaws.com/tiny:1"})
+    assert list(yaml.safe_load_all(capsys.readouterr().out))[1]["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "wine-pull"}]
+
+    # What is missing is said, with where to find it and how to pass it.
+    with pytest.raises(MlflowException, match=r"render=true .* needs the namespace: use the target URI kyma:/<namespace> or -C namespace=") as e:
+        client.create_deployment("wine", "models:/tiny/1", config={**image, "domain": "c-1.kyma.example.com"})
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException, match=r"-C domain=<cluster domain> \(Kyma keeps it in ConfigMap kube-system/shoot-info.*-C host=<fqdn>"):
+        get_deploy_client("kyma:/team").create_deployment("wine", "models:/tiny/1", config=image)
+    with pytest.raises(MlflowException, match="'apirule_version' must be auto, v2 or v1beta1; got 'v3'"):
+        client.create_deployment("wine", "models:/tiny/1", config={**rule, "apirule_version": "v3"})
+    with pytest.raises(MlflowException, match="this command has nothing to render"):  # and deletes nothing
+        get_deploy_client("kyma:/team").delete_deployment("wine", config={"render": "true"})
+
     # An endpoint's route: Kyma's VirtualService as Istio's webhook checks it, AKS's Ingress and Service.
     from kubernetes import virtualservice_problems
 
-    get_deploy_client("kyma").create_endpoint("wine", config={"render": "true"})
+    get_deploy_client("kyma:/team").create_endpoint("wine", config={"render": "true", "domain": "c-1.kyma.example.com"})
     (vs,) = yaml.safe_load_all(capsys.readouterr().out)
     assert vs["kind"] == "VirtualService" and virtualservice_problems(vs["spec"]) == []
+    assert vs["apiVersion"] == "networking.istio.io/v1" and vs["spec"]["hosts"] == ["wine.c-1.kyma.example.com"]
     assert vs["spec"]["http"][0]["directResponse"]["status"] == 503
-    get_deploy_client("aks").create_endpoint("wine", config={"render": "true", "host": "wine.example.com"})
+    get_deploy_client("aks:/team").create_endpoint("wine", config={"render": "true", "host": "wine.example.com"})
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [d["kind"] for d in docs] == ["Service", "Ingress"]
     for doc in docs:
         kubernetes_validate.validate(doc, "1.32", strict=True)
-    assert ours(cluster, "deploy,svc,apirules,ingresses,secrets,virtualservices") == []
+    # A first deployment that makes its endpoint: the endpoint's route too, all of its traffic to the deployment.
+    get_deploy_client("kyma:/team").create_deployment("blue", "models:/tiny/1", endpoint="wine",
+                                                      config={**image, "create_endpoint": "true", "domain": "c-1.kyma.example.com"})
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["Service", "Deployment", "VirtualService"] and virtualservice_problems(docs[2]["spec"]) == []
+    assert [(r["destination"]["host"], r["weight"]) for r in docs[2]["spec"]["http"][-1]["route"]] == [("blue.team.svc.cluster.local", 100)]
+
+
+def said(proc, line):
+    """Whether the command printed `line` (a line of its stdout)."""
+    return line in proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize("target", ["kyma", "aks"])
+def test_cli_render_needs_no_cluster(no_cluster, home, models, target):
+    """What a GitOps job runs: create and update with render=true print the manifests and MLflow's line, exit 0."""
+    t = ["-t", f"{target}:/team", "--name", "wine", "-C", "image=reg.example.com/tiny:1", "-C", "render=true",
+         "-C", "host=wine.example.com"]
+    created = cli("create", *t, "-m", "models:/tiny/1")
+    assert said(created, "python_function deployment wine is created"), created.stdout
+    kinds = [line for line in created.stdout.splitlines() if line.startswith("kind: ")]
+    assert kinds == ["kind: Service", "kind: Deployment", "kind: APIRule" if target == "kyma" else "kind: Ingress"]
+    updated = cli("update", *t, "-m", "models:/tiny/2")
+    assert said(updated, "Deployment wine is updated (with flavor python_function)"), updated.stdout
+    joined = cli("create", *t[:2], "--name", "blue", "--endpoint", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1",
+                 "-C", "render=true", "-C", "create_endpoint=true", "-C", "host=wine.example.com")
+    assert said(joined, "python_function deployment blue is created"), joined.stdout
 
 
 @pytest.mark.parametrize("target", ["kyma", "aks"])
 def test_cli(cluster, tmp_path, target):
     t = ["-t", f"{target}:/default"]
     host = ["-C", "host=wine.example.com"] if target == "aks" else []
-    cli("create", *t, "--name", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1", *host)
-    assert "wine" in cli("list", *t).stdout
-    assert "models:/tiny/1" in cli("get", *t, "--name", "wine").stdout
+    created = cli("create", *t, "--name", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1", *host)
+    assert said(created, "python_function deployment wine is created"), created.stdout
+    listed = cli("list", *t).stdout
+    assert "List of all deployments:" in listed and "'name': 'wine'" in listed, listed
+    got = cli("get", *t, "--name", "wine")
+    assert said(got, "name: wine") and said(got, "model_uri: models:/tiny/1") and said(got, "flavor: python_function"), got.stdout
+    helped = cli("help", *t).stdout
+    assert f"Target '{target}'" in helped and "render" in helped and ("apirule_version" in helped) == (target == "kyma")
     (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
 
     def predictions():
@@ -212,14 +282,15 @@ def test_cli(cluster, tmp_path, target):
         return json.loads(out.strip().splitlines()[-1])["predictions"]
 
     assert predictions() == pytest.approx(expected(1.0))
-    cli("update", *t, "--name", "wine", "-m", "models:/tiny/2", "-C", "image=reg.example.com/tiny:2", *host)
+    updated = cli("update", *t, "--name", "wine", "-m", "models:/tiny/2", "-C", "image=reg.example.com/tiny:2", *host)
+    assert said(updated, "Deployment wine is updated (with flavor python_function)"), updated.stdout
     assert predictions() == pytest.approx(expected(2.0))
     cluster.fail_image("reg.example.com/broken:1", "ErrImagePull", 'pull access denied for "reg.example.com/broken"')
     failed = cli("update", *t, "--name", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/broken:1",
                  "-C", "timeout_seconds=60", *host, check=False)
     assert failed.returncode != 0 and "ErrImagePull" in failed.stderr and "restored" in failed.stderr, failed.stderr
     assert predictions() == pytest.approx(expected(2.0))
-    cli("delete", *t, "--name", "wine")
+    assert said(cli("delete", *t, "--name", "wine"), "Deployment wine is deleted")
     assert ours(cluster) == []
 
 
@@ -357,19 +428,27 @@ def test_endpoint_cli(cluster, tmp_path, target):
     # MLflow 3.x's own `create-endpoint` command cannot reach a plugin (it calls create_endpoint(endpoint=...)
     # while the interface names it `name`): the first deployment makes the endpoint with create_endpoint=true.
     t = ["-t", f"{target}:/default"]
-    cli("create", *t, "--name", "blue", "--endpoint", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1",
-        "-C", "create_endpoint=true", "-C", "host=wine.example.com" if target == "aks" else "host=wine")
-    cli("create", *t, "--name", "green", "--endpoint", "wine", "-m", "models:/tiny/2", "-C", "image=reg.example.com/tiny:2")
-    cli("update-endpoint", *t, "--endpoint", "wine", "-C", 'weights={"blue": 1, "green": 3}')
-    got = cli("get-endpoint", *t, "--endpoint", "wine").stdout
-    assert "'weight': 75" in got and "'weight': 25" in got, got
-    assert "wine" in cli("list-endpoints", *t).stdout
+    made = cli("create", *t, "--name", "blue", "--endpoint", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1",
+               "-C", "create_endpoint=true", "-C", "host=wine.example.com" if target == "aks" else "host=wine")
+    assert said(made, "python_function deployment blue is created"), made.stdout
+    joined = cli("create", *t, "--name", "green", "--endpoint", "wine", "-m", "models:/tiny/2", "-C", "image=reg.example.com/tiny:2")
+    assert said(joined, "python_function deployment green is created"), joined.stdout
+    assert said(cli("update-endpoint", *t, "--endpoint", "wine", "-C", 'weights={"blue": 1, "green": 3}'), "Endpoint wine is updated")
+    got = cli("get-endpoint", *t, "--endpoint", "wine")
+    assert said(got, "name: wine") and "'weight': 75" in got.stdout and "'weight': 25" in got.stdout, got.stdout
+    listed = cli("list-endpoints", *t).stdout
+    assert "List of all endpoints:" in listed and "'name': 'wine'" in listed, listed
+    assert "'name': 'green'" in cli("list", *t, "--endpoint", "wine").stdout
     (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
     out = cli("predict", *t, "--endpoint", "wine", "--input-path", str(tmp_path / "in.json")).stdout
     assert json.loads(out.strip().splitlines()[-1])["predictions"] in (pytest.approx(expected(1.0)), pytest.approx(expected(2.0)))
     out = cli("predict", *t, "--name", "green", "--input-path", str(tmp_path / "in.json")).stdout
     assert json.loads(out.strip().splitlines()[-1])["predictions"] == pytest.approx(expected(2.0))
-    cli("delete-endpoint", *t, "--endpoint", "wine")
+    updated = cli("update", *t, "--name", "green", "--endpoint", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1")
+    assert said(updated, "Deployment green is updated (with flavor python_function)"), updated.stdout
+    assert said(cli("get", *t, "--name", "green", "--endpoint", "wine"), "endpoint: wine")
+    assert said(cli("delete", *t, "--name", "green", "--endpoint", "wine"), "Deployment green is deleted")
+    assert said(cli("delete-endpoint", *t, "--endpoint", "wine"), "Endpoint wine is deleted")
     assert ours(cluster, "deploy,svc,ingresses,apirules,virtualservices") == []
 
 
@@ -506,3 +585,68 @@ def test_fedml_deploy_to_kyma_with_ecr(cluster, aws, registry_factory, tmp_path,
     path.write_text(json.dumps({k: v for k, v in config.items() if k != "PROFILE_NAME"}))
     with pytest.raises(MlflowException, match="lacks PROFILE_NAME"):
         fedml.deploy_to_kyma(str(path))
+
+
+def _kubectl_with(config, tmp_path, *args):
+    """kubectl with this kubeconfig only (its own HOME and cache; no proxy from the environment)."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("https_proxy", "http_proxy", "no_proxy")}
+    return subprocess.run(["kubectl", "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "kubectl-cache"), *args],
+                          capture_output=True, text=True, timeout=60, env={**env, "HOME": str(tmp_path)})
+
+
+def test_kubeconfig_tls_server_name_and_proxy_url_as_kubectl(kube_factory, home, models, tmp_path, monkeypatch):
+    """A private cluster: its certificate names kube.internal.example (not the address it is reached at), and
+    it is reached through the cluster's proxy-url; the rest of the world is not (no proxy from the environment)."""
+    from proxy import Proxy
+
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    server = kube_factory(tls=True, tls_names=("kube.internal.example",))
+    address = server.url.removeprefix("https://")
+
+    def names_seen(config):
+        """(SNI, Host) of mlflow-bridge's and of kubectl's requests with `config`, or the error of each."""
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        server.sni_names.clear()
+        server.request_hosts.clear()
+        try:
+            get_deploy_client("kyma:/default").list_deployments()
+            ours_ = (set(server.sni_names), set(server.request_hosts))
+        except MlflowException as e:
+            ours_ = e.error_code
+        server.sni_names.clear()
+        server.request_hosts.clear()
+        proc = _kubectl_with(config, tmp_path, "get", "deployments")
+        theirs = (set(server.sni_names), set(server.request_hosts)) if proc.returncode == 0 else proc.stderr
+        return ours_, theirs
+
+    # Without tls-server-name the certificate does not fit: both refuse.
+    ours_, theirs = names_seen(server.write_kubeconfig(tmp_path / "plain"))
+    assert ours_ == "UNAUTHENTICATED" and "x509:" in theirs, theirs
+    # With it: SNI and the certificate check use it, the connection and Host stay the server URL's.
+    named = server.write_kubeconfig(tmp_path / "named", tls_server_name="kube.internal.example")
+    assert names_seen(named) == (({"kube.internal.example"}, {address}),) * 2
+    # Through the cluster's proxy-url (HTTP CONNECT, then SOCKS5): the tunnel goes to the server URL's address.
+    with Proxy() as proxy:
+        for url, tunnel in ((proxy.url, f"CONNECT {address}"), (proxy.socks_url, f"SOCKS5 {address}")):
+            proxied = server.write_kubeconfig(tmp_path / "proxied", tls_server_name="kube.internal.example", proxy_url=url)
+            proxy.tunnels.clear()
+            monkeypatch.setenv("KUBECONFIG", str(proxied))
+            get_deploy_client("kyma:/default").list_deployments()
+            ours_ = set(proxy.tunnels)
+            proxy.tunnels.clear()
+            proc = _kubectl_with(proxied, tmp_path, "get", "deployments")
+            assert proc.returncode == 0, proc.stderr
+            assert ours_ == set(proxy.tunnels) == {tunnel}, (ours_, proxy.tunnels)
+        # The proxy is that cluster's only: the same cluster without proxy-url is reached directly.
+        proxy.tunnels.clear()
+        assert names_seen(named) == (({"kube.internal.example"}, {address}),) * 2 and proxy.tunnels == []
+    # A proxy kubectl does not take is refused before any request, naming the key and the forms it takes.
+    bad = server.write_kubeconfig(tmp_path / "bad", proxy_url="ftp://user:pw-secret@proxy.example.com:21")
+    monkeypatch.setenv("KUBECONFIG", str(bad))
+    server.requests.clear()
+    with pytest.raises(MlflowException, match=r"proxy-url .* is not an http://, https:// or socks5:// URL") as e:
+        get_deploy_client("kyma:/default").list_deployments()
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE" and "pw-secret" not in e.value.message
+    assert server.requests == []
+    assert "unsupported scheme" in _kubectl_with(bad, tmp_path, "get", "deployments").stderr

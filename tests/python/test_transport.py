@@ -8,6 +8,7 @@ import threading
 import pytest
 import trustme
 from mlflow_bridge import _core
+from proxy import Proxy
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -108,70 +109,85 @@ def test_redaction():
     assert _core.redact("nothing secret here") == "nothing secret here"
 
 
-class ConnectProxy(threading.Thread):
-    """A minimal HTTPS proxy: answers CONNECT host:port and tunnels bytes both ways."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        import socket
-
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.connects = []
-
-    def run(self):
-        import socket
-
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += conn.recv(4096)
-            line = head.split(b"\r\n")[0].decode()
-            self.connects.append(line)
-            host, port = line.split()[1].rsplit(":", 1)
-            upstream = socket.create_connection((host, int(port)))
-            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            for a, b in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def pipe(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(2)
-                except OSError:
-                    pass
-
-
 def test_https_proxy_is_honoured_and_tls_still_verified(tls_server, monkeypatch):
     srv, ca_file = tls_server
-    proxy = ConnectProxy()
-    proxy.start()
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    proxy = Proxy().start()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     url = f"https://localhost:{srv.server_address[1]}/via-proxy"
     status, _, body = _core.Http(ca_bundle=ca_file).request("GET", url)
     assert (status, body) == (200, b"hello")
-    assert proxy.connects == [f"CONNECT localhost:{srv.server_address[1]} HTTP/1.1"]
+    assert proxy.tunnels == [f"CONNECT localhost:{srv.server_address[1]}"]
     with pytest.raises(_core.Error) as e:  # through the proxy, verification is still on
         _core.Http().request("GET", url)
     assert e.value.code == "UNAUTHENTICATED"
     monkeypatch.setenv("NO_PROXY", "localhost")
-    proxy.connects.clear()
+    proxy.tunnels.clear()
     _core.Http(ca_bundle=ca_file).request("GET", url)
-    assert proxy.connects == []
-    proxy.sock.close()
+    assert proxy.tunnels == []
+    proxy.stop()
+
+
+@pytest.fixture
+def named_tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 whose certificate names only api.internal.example (a private
+    endpoint's); it records the SNI name and the Host header of each request."""
+    ca = trustme.CA()
+    seen = []
+
+    class Named(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            seen.append(("Host", self.headers["Host"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Named)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("api.internal.example").configure_cert(ctx)
+    ctx.sni_callback = lambda sock, name, _: seen.append(("SNI", name))
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    yield f"https://127.0.0.1:{srv.server_address[1]}", str(tmp_path / "ca.pem"), seen
+    srv.shutdown()
+
+
+def test_tls_server_name_is_the_name_tls_checks_while_the_url_host_is_reached(named_tls_server, monkeypatch):
+    url, ca_file, seen = named_tls_server
+    for var in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(_core.Error) as e:  # the certificate does not name 127.0.0.1
+        _core.Http(ca_bundle=ca_file).request("GET", url + "/x")
+    assert e.value.code == "UNAUTHENTICATED"
+    status, _, body = _core.Http(ca_bundle=ca_file, tls_server_name="api.internal.example").request("GET", url + "/x")
+    assert (status, body) == (200, b"ok")
+    assert seen[-2:] == [("SNI", "api.internal.example"), ("Host", url.removeprefix("https://"))]
+    with pytest.raises(_core.Error) as e:  # the name is checked: another one fails
+        _core.Http(ca_bundle=ca_file, tls_server_name="other.example").request("GET", url + "/x")
+    assert e.value.code == "UNAUTHENTICATED" and "as other.example" in e.value.message
+
+
+def test_proxy_option_wins_over_the_environment_and_combines_with_tls_server_name(named_tls_server, monkeypatch):
+    url, ca_file, seen = named_tls_server
+    with Proxy() as proxy, Proxy() as environment:
+        monkeypatch.setenv("HTTPS_PROXY", environment.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # NO_PROXY does not apply to an explicit proxy either
+        http_ = _core.Http(ca_bundle=ca_file, tls_server_name="api.internal.example", proxy=proxy.url)
+        assert http_.request("GET", url + "/a")[0] == 200
+        # The tunnel goes to the URL's host; TLS inside it names tls_server_name.
+        assert proxy.tunnels == [f"CONNECT {url.removeprefix('https://')}"] and environment.tunnels == []
+        assert seen[-2:] == [("SNI", "api.internal.example"), ("Host", url.removeprefix("https://"))]
+        socks = _core.Http(ca_bundle=ca_file, tls_server_name="api.internal.example", proxy=proxy.socks_url)
+        assert socks.request("GET", url + "/b")[0] == 200
+        assert proxy.tunnels[-1] == f"SOCKS5 {url.removeprefix('https://')}"
 
 
 @pytest.mark.parametrize(

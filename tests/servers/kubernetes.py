@@ -72,9 +72,13 @@ nothing routes, 503 when no ready backend, 502 when the backend fails, 413 above
 request with JSON {"backend": name, "method", "path", "headers", "body"}. `on_backend_gone(url)` is
 called when the ReplicaSet behind a backend is scaled to 0 or deleted; an exception from
 on_pod_ready makes that ReplicaSet's pods CrashLoopBackOff with the exception as the message.
-Test helpers: get/list/put (direct store access), events(), wait_for(), backend_counts(),
+Test helpers: get/list/put (direct store access), events(), wait_for(), paused() (no controller
+round runs inside: tests of the API itself do not race the controllers), reconcile(rounds) (controller
+rounds run now, in the caller), backend_counts(),
 inject_error(method, path_regex, code, times, retry_after), compact() (watch history -> 410),
-reseed(seed), requests (API request log), controller_errors (must stay empty).
+reseed(seed), requests (API request log), request_hosts (their Host headers), sni_names (the TLS
+server names clients sent; tls_names= sets the names the server certificate holds), controller_errors
+(must stay empty).
 
 Standalone: python tests/servers/kubernetes.py --port N --kubeconfig PATH [--token T]
 [--gateway-port N] [--tls]; prints the URLs and serves until SIGINT/SIGTERM.
@@ -82,6 +86,7 @@ Standalone: python tests/servers/kubernetes.py --port N --kubeconfig PATH [--tok
 import argparse
 import base64
 import collections
+import contextlib
 import copy
 import datetime
 import hashlib
@@ -764,7 +769,8 @@ class KubeApiServer:
                  cluster_domain="kyma.example.com", namespaces=("default", "kyma-system", "kube-system"),
                  ready_delay=0.2, apirule_delay=0.1, lb_delay=0.05, deletion_delay=0.1, progress_deadline=3.0,
                  tick=0.02, history=1000, bookmark_interval=1.0, seed=0, gateway_max_body=None,
-                 gateway_timeout=30.0, version=("1", "32"), anonymous=False):
+                 gateway_timeout=30.0, version=("1", "32"), anonymous=False,
+                 tls_names=("127.0.0.1", "localhost", "::1")):
         self.token, self.user, self.host, self.anonymous = token, user, host, anonymous
         self.forbidden = set(forbidden)
         self.apirule_versions = tuple(apirule_versions)
@@ -778,6 +784,8 @@ class KubeApiServer:
         self.on_backend_gone = None   # callable(backend URL), when its ReplicaSet is scaled to 0 / deleted
         self.rng = random.Random(seed)
         self.requests = []            # (method, path, query, content-type, user-agent) of every API request
+        self.request_hosts = []       # the Host header of every API request
+        self.sni_names = []           # the server name (SNI) of every TLS handshake (None: the client sent none)
         self.gateway_log = []         # dicts: host, method, path, route, service, backend, status
         self.controller_errors = []   # tracebacks from the controller thread (tests assert it stays empty)
         self._types = default_types(self.apirule_versions)
@@ -804,8 +812,9 @@ class KubeApiServer:
         self._failed_pods = {}  # pod uid -> failure reason applied
         self._gone = []         # backend URLs whose ReplicaSet went away (on_backend_gone)
         self._threads = []
+        self._round = threading.RLock()   # held for each controller round, and by paused()
         self._api = self._gw = None
-        self._tls, self._client_cert = tls, client_cert
+        self._tls, self._client_cert, self._tls_names = tls, client_cert, tuple(tls_names)
         self._ca = None
         self._port, self._gw_port, self._want_gateway = port, gateway_port, gateway
         for ns in namespaces:
@@ -825,9 +834,10 @@ class KubeApiServer:
         if self._tls:
             import trustme
             self._ca = trustme.CA()
-            cert = self._ca.issue_cert("127.0.0.1", "localhost", "::1")
+            cert = self._ca.issue_cert(*self._tls_names)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             cert.configure_cert(ctx)
+            ctx.sni_callback = lambda _sock, name, _ctx: self.sni_names.append(name)
             if self._client_cert:
                 ctx.verify_mode = ssl.CERT_OPTIONAL
                 self._ca.configure_trust(ctx)
@@ -891,10 +901,15 @@ class KubeApiServer:
         return str(path)
 
     def write_kubeconfig(self, path, token=None, namespace="default", context="test", client_cert=False,
-                         cluster="test-cluster", user=None):
+                         cluster="test-cluster", user=None, tls_server_name=None, proxy_url=None):
         """A kubeconfig for this server: bearer token user (or a client certificate signed by the
-        test CA when client_cert=True, tls=True and client_cert enabled on the server)."""
+        test CA when client_cert=True, tls=True and client_cert enabled on the server); the
+        cluster's tls-server-name and proxy-url when given."""
         cluster_entry = {"server": self.url}
+        if tls_server_name:
+            cluster_entry["tls-server-name"] = tls_server_name
+        if proxy_url:
+            cluster_entry["proxy-url"] = proxy_url
         if self._ca:
             cluster_entry["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
         user_entry = {}
@@ -988,6 +1003,20 @@ class KubeApiServer:
     def backend_counts(self):
         """{backend URL: requests served} from gateway_log."""
         return dict(collections.Counter(e["backend"] for e in self.gateway_log if e.get("backend")))
+
+    @contextlib.contextmanager
+    def paused(self):
+        """No controller round runs inside (one under way is finished first): the store changes only
+        by API requests, so a test of the API does not race the simulated cluster."""
+        with self._round:
+            yield self
+
+    def reconcile(self, rounds=1):
+        """Runs controller rounds now, in the caller (also inside paused()): after it, whatever the
+        controllers do to the present state (with the delays that have passed) is done."""
+        for _ in range(rounds):
+            with self._round:
+                self._reconcile()
 
     def wait_for(self, predicate, timeout=10.0, interval=0.02):
         deadline = time.monotonic() + timeout
@@ -1095,6 +1124,7 @@ class KubeApiServer:
         ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         with self._lock:
             self.requests.append((h.command, path, query, ctype, h.headers.get("User-Agent", "")))
+            self.request_hosts.append(h.headers.get("Host"))
         try:
             body = h.read_body()
             if path in ("/version", "/healthz", "/livez", "/readyz"):
@@ -1976,7 +2006,8 @@ class KubeApiServer:
     def _controller_loop(self):
         while not self._stopping.wait(self.tick):
             try:
-                self._reconcile()
+                with self._round:
+                    self._reconcile()
             except Exception:
                 tb = traceback.format_exc()
                 with self._lock:

@@ -65,6 +65,15 @@ struct TransportOptions {
   std::string ca_pem;
   std::string client_cert_pem;
   std::string client_key_pem;
+  // The proxy for every request of this transport, overriding the environment's (HTTPS_PROXY,
+  // NO_PROXY): http://, https://, socks5:// (names resolved locally) or socks5h:// (by the proxy);
+  // empty for the environment's. A kubeconfig's proxy-url.
+  std::string proxy;
+  // The name TLS uses for this transport's https requests, in place of the URL's host: sent as SNI
+  // and verified against the server certificate, while the connection still goes to the URL's host
+  // and port (through the proxy, if any) and the Host header stays the URL's. A kubeconfig's
+  // tls-server-name; empty for the URL's host.
+  std::string tls_server_name;
   // Upper bound on connections kept open in the pool.
   long max_connections = 16;
   std::string user_agent = "mlflow-bridge";
@@ -85,7 +94,7 @@ class HttpTransport {
 // libcurl. Connections, DNS results and TLS sessions are shared and reused
 // across requests of this transport (one pool per transport); safe to use from
 // several threads. Honours HTTPS_PROXY / https_proxy / http_proxy / NO_PROXY as
-// curl does.
+// curl does, unless options.proxy is set.
 std::shared_ptr<HttpTransport> MakeCurlTransport(const TransportOptions& options = {});
 
 // Generic mapping of a non-2xx response to a Status (status line and a short

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,34 @@ struct SList {
   }
 };
 
+// How an https request reaches its server under another TLS name (TransportOptions::tls_server_name),
+// as client-go applies a kubeconfig's tls-server-name. curl takes the TLS name (SNI and the name the
+// certificate is checked against) from the URL, so: the URL names `name`; a connect-to entry sends the
+// connection (or a proxy's CONNECT) to the URL's real host and port; the Host header keeps the real host.
+struct TlsNameRoute {
+  std::string url, connect_to, host;
+};
+
+std::optional<TlsNameRoute> RouteForTlsName(const std::string& url, const std::string& name) {
+  std::optional<TlsNameRoute> out;
+  CURLU* u = curl_url();
+  if (u == nullptr) return out;
+  char *scheme = nullptr, *host = nullptr, *port = nullptr, *given_port = nullptr, *renamed = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK && curl_strequal(scheme, "https") &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_HOST, name.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &renamed, 0) == CURLUE_OK) {
+    const bool explicit_port = curl_url_get(u, CURLUPART_PORT, &given_port, 0) == CURLUE_OK;
+    out = TlsNameRoute{renamed, name + ":" + port + ":" + host + ":" + port,
+                       std::string(host) + (explicit_port ? std::string(":") + port : "")};
+  }
+  for (char* p : {scheme, host, port, given_port, renamed}) curl_free(p);
+  curl_url_cleanup(u);
+  return out;
+}
+
 class CurlTransport : public HttpTransport {
  public:
   explicit CurlTransport(const TransportOptions& options)
@@ -193,6 +222,8 @@ class CurlTransport : public HttpTransport {
     const std::string what = request.method + " " + Redact(request.url);
     if (request.method.empty() || HasCrLf(request.method) || request.method.find(' ') != std::string::npos)
       return InvalidParameterError("Invalid HTTP method for " + what);
+    const auto tls_name = options_.tls_server_name.empty() ? std::nullopt
+                                                            : RouteForTlsName(request.url, options_.tls_server_name);
     SList headers;
     bool has_content_type = false;
     for (const auto& [k, v] : request.headers) {
@@ -205,10 +236,13 @@ class CurlTransport : public HttpTransport {
     // No "Expect: 100-continue" round trip; no made-up form Content-Type on bodies.
     if (!headers.Append("Expect:") || (!has_content_type && !headers.Append("Content-Type:")))
       return InternalError("Out of memory building " + what);
+    if (tls_name && !FindHeader(request.headers, "Host") && !headers.Append("Host: " + tls_name->host))
+      return InternalError("Out of memory building " + what);
 
     // Like curl --connect-to: "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT" entries, comma-separated (a
     // registry or an API reached through a tunnel or a private endpoint, under its own name).
     SList connect_to;
+    if (tls_name && !connect_to.Append(tls_name->connect_to)) return InternalError("Out of memory building " + what);
     if (const char* env = std::getenv("MLFLOW_BRIDGE_CONNECT_TO"); env != nullptr) {
       std::string_view rest = env;
       while (!rest.empty()) {
@@ -234,7 +268,7 @@ class CurlTransport : public HttpTransport {
     long timeout_ms = static_cast<long>((request.timeout ? *request.timeout : options_.total_timeout).count());
 
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(h, CURLOPT_URL, tls_name ? tls_name->url.c_str() : request.url.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -279,6 +313,10 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str());
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.list);
     curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to.list);
+    if (!options_.proxy.empty()) {  // for every request: neither the environment's proxy nor its NO_PROXY count
+      curl_easy_setopt(h, CURLOPT_PROXY, options_.proxy.c_str());
+      curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
@@ -350,8 +388,9 @@ class CurlTransport : public HttpTransport {
       case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
       case CURLE_SSL_INVALIDCERTSTATUS:
       case CURLE_SSL_ISSUER_ERROR:
-        return UnauthenticatedError("TLS verification failed for host " + HostOf(request.url) + " (" + what + "): " +
-                                    detail + CaInUse() +
+        return UnauthenticatedError("TLS verification failed for host " + HostOf(request.url) +
+                                    (options_.tls_server_name.empty() ? "" : " as " + options_.tls_server_name) +
+                                    " (" + what + "): " + detail + CaInUse() +
                                     ". If the server uses a private CA, set a CA bundle (a PEM file of that CA, "
                                     "or CURL_CA_BUNDLE); or turn TLS verification off explicitly if you trust the "
                                     "network.");

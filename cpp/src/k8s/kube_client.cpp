@@ -70,6 +70,20 @@ void WarnOnce(const std::string& key, const std::string& message) {
   if (seen.insert(key).second) LogWarning(message);
 }
 
+// The curl transport for `k`, as kubectl (client-go) connects: its CA, client certificate and key,
+// insecure-skip-tls-verify, tls-server-name, and proxy-url as the proxy of this cluster only (socks5 as
+// socks5h: client-go's SOCKS5 dialer hands the host name to the proxy).
+std::shared_ptr<HttpTransport> TransportFor(const KubeConfig& k, const std::string& cert_pem, const std::string& key_pem) {
+  TransportOptions to;
+  to.verify_tls = !k.insecure_skip_tls_verify;
+  to.ca_pem = k.ca_pem;
+  to.client_cert_pem = cert_pem;
+  to.client_key_pem = key_pem;
+  to.tls_server_name = k.tls_server_name;
+  to.proxy = EqualsIgnoreCase(k.proxy_url.substr(0, 9), "socks5://") ? "socks5h://" + k.proxy_url.substr(9) : k.proxy_url;
+  return MakeCurlTransport(to);
+}
+
 }  // namespace
 
 std::string KubeResource::ApiVersion() const { return group.empty() ? version : group + "/" + version; }
@@ -167,12 +181,7 @@ StatusOr<std::shared_ptr<KubeClient>> KubeClient::Make(KubeConfig config, KubeCl
   std::shared_ptr<KubeClient> c(new KubeClient(std::move(config), std::move(options)));
   const KubeConfig& k = c->config_;
   if (!c->options_.transport) {
-    TransportOptions to;
-    to.verify_tls = !k.insecure_skip_tls_verify;
-    to.ca_pem = k.ca_pem;
-    to.client_cert_pem = k.client_cert_pem;
-    to.client_key_pem = k.client_key_pem;
-    c->transport_ = MakeCurlTransport(to);
+    c->transport_ = TransportFor(k, k.client_cert_pem, k.client_key_pem);
     c->own_transport_ = true;
   } else {
     c->transport_ = c->options_.transport;
@@ -181,13 +190,6 @@ StatusOr<std::shared_ptr<KubeClient>> KubeClient::Make(KubeConfig config, KubeCl
     WarnOnce("insecure " + k.server, "TLS verification is off for Kubernetes API server " + k.server +
                                          " (insecure-skip-tls-verify in context \"" + k.context + "\" of " + k.source +
                                          "): anyone on the network path can impersonate it.");
-  if (!k.tls_server_name.empty())
-    WarnOnce("sni " + k.server, "tls-server-name \"" + k.tls_server_name + "\" of cluster \"" + k.cluster +
-                                    "\" is not supported by mlflow-bridge: the server certificate is verified "
-                                    "against the host of " + k.server + ".");
-  if (!k.proxy_url.empty())
-    WarnOnce("proxy " + k.server, "proxy-url of cluster \"" + k.cluster +
-                                      "\" is not applied by mlflow-bridge; set HTTPS_PROXY (and NO_PROXY) instead.");
   c->token_ = k.token;
   if (!k.token_file.empty()) {
     std::error_code ec;
@@ -241,12 +243,7 @@ Status KubeClient::Authorize(HttpRequest& req, std::shared_ptr<HttpTransport>* t
       secrets_.push_back(cred->token);
     if (!cred->client_cert_pem.empty() && cred->client_cert_pem != transport_cert_) {
       if (own_transport_) {
-        TransportOptions to;
-        to.verify_tls = !config_.insecure_skip_tls_verify;
-        to.ca_pem = config_.ca_pem;
-        to.client_cert_pem = cred->client_cert_pem;
-        to.client_key_pem = cred->client_key_pem;
-        transport_ = MakeCurlTransport(to);
+        transport_ = TransportFor(config_, cred->client_cert_pem, cred->client_key_pem);
       } else {
         LogDebug("the exec plugin's client certificate cannot be applied to the transport given to KubeClient");
       }

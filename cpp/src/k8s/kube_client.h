@@ -9,12 +9,11 @@
 // KubeErrorStatus() (the one error mapping). Retried: GET, server-side apply
 // (idempotent by design), DELETE. Secrets never appear in a Status or a log line.
 //
-// TLS: the CA (ca_pem), the client certificate and key (kubeconfig or an exec
-// plugin's) and insecure-skip-tls-verify go to the curl transport built here
-// when options.transport is null. Not applied: tls-server-name (curl has no
-// option that sets the name to verify apart from the URL's host without
-// CURLOPT_CONNECT_TO plumbing; a warning is logged) and proxy-url (the
-// transport takes proxies from HTTPS_PROXY/NO_PROXY; a warning is logged).
+// Connection: the CA (ca_pem), the client certificate and key (kubeconfig or an
+// exec plugin's), insecure-skip-tls-verify, tls-server-name (the TLS name; the
+// connection still goes to the server URL's host) and proxy-url (this cluster's
+// proxy, in place of HTTPS_PROXY/NO_PROXY) go to the curl transport built here
+// when options.transport is null, as kubectl applies them.
 #pragma once
 
 #include <chrono>

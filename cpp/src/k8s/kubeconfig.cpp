@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "auth/registry_auth.h"
+#include "auth/sigv4.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
 #include "mlflow_bridge/logging.h"
@@ -204,6 +205,13 @@ Status FillCluster(const Entry& e, const std::string& name, KubeConfig* c) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(str("server", &c->server));
   MLFLOW_BRIDGE_RETURN_IF_ERROR(str("tls-server-name", &c->tls_server_name));
   MLFLOW_BRIDGE_RETURN_IF_ERROR(str("proxy-url", &c->proxy_url));
+  if (!c->proxy_url.empty()) {  // the schemes client-go accepts
+    StatusOr<ParsedUrl> proxy = ParseUrl(c->proxy_url);
+    if (!proxy.ok() || (proxy->scheme != "http" && proxy->scheme != "https" && proxy->scheme != "socks5"))
+      return InvalidParameterError(where + ": proxy-url " + Quote(Redact(c->proxy_url)) +
+                                   " is not an http://, https:// or socks5:// URL (the proxies kubectl supports, e.g. "
+                                   "http://proxy.example.com:3128)");
+  }
   StatusOr<bool> insecure = Bool(e.node, "insecure-skip-tls-verify", where);
   if (!insecure.ok()) return insecure.status();
   c->insecure_skip_tls_verify = *insecure;

@@ -48,6 +48,7 @@ const KubeResource& VirtualServices(const std::string& version) { return Kind("n
 std::string Str(const json& config, const char* key) { return config.value(key, ""); }
 
 constexpr char kRevisionKey[] = "deployment.kubernetes.io/revision";
+constexpr char kFlavor[] = "python_function";  // what a deployment serves (MLflow's CLI prints it)
 
 bool IsOurs(const json& object) {
   return object.value("/metadata/labels"_json_pointer, json::object()).value(internal::kKubeManagedByKey, "") ==
@@ -99,15 +100,32 @@ struct KubernetesClient::Impl {
 
   struct Session {
     json config;
-    std::shared_ptr<KubeClient> kube;
+    std::shared_ptr<KubeClient> kube;  // null with render=true: rendering reads no kubeconfig and asks no cluster
     std::string ns;
+    bool render = false;
   };
 
-  StatusOr<Session> Open(const json& given) {
+  // `may_render`: the operation takes render=true (create, update, create_endpoint); elsewhere it is an error.
+  StatusOr<Session> Open(const json& given, bool may_render = false) {
     auto config = ParseConfig(Schema(flavor), given);
     if (!config.ok()) return config.status();
     Session s;
     s.config = std::move(*config);
+    s.render = s.config["render"].get<bool>();
+    if (s.render && !may_render) {
+      return InvalidParameterError("render=true renders what create, update and create_endpoint would apply; this "
+                                   "command has nothing to render. Leave out -C render=true.");
+    }
+    const std::string given_ns = !Str(s.config, "namespace").empty() ? Str(s.config, "namespace") : options.namespace_name;
+    if (s.render) {
+      if (given_ns.empty()) {
+        return InvalidParameterError("render=true reads no kubeconfig and asks no cluster, so it needs the namespace: "
+                                     "use the target URI " + Target() + ":/<namespace> or -C namespace=<namespace>.");
+      }
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(given_ns, "namespace"));
+      s.ns = given_ns;
+      return s;
+    }
     const std::string path = Str(s.config, "kubeconfig"), context = Str(s.config, "context");
     {
       std::lock_guard lock(mu);
@@ -126,9 +144,7 @@ struct KubernetesClient::Impl {
       }
       s.kube = client;
     }
-    s.ns = !Str(s.config, "namespace").empty() ? Str(s.config, "namespace")
-           : !options.namespace_name.empty()    ? options.namespace_name
-                                                : s.kube->config().namespace_name;
+    s.ns = !given_ns.empty() ? given_ns : s.kube->config().namespace_name;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(s.ns, "namespace"));
     return s;
   }
@@ -169,6 +185,8 @@ struct KubernetesClient::Impl {
     const std::string username = Str(s.config, "registry_username"), password = Str(s.config, "registry_password");
     if (auth == "auto") auth = !username.empty() ? "basic" : registry.find(".dkr.ecr.") != std::string::npos ? "ecr" : "none";
     if (auth == "none") return std::optional<internal::RegistryCredentials>();
+    // render=true prints no Secret (only its name, in imagePullSecrets): no password is needed or fetched.
+    if (s.render) return std::optional<internal::RegistryCredentials>(internal::RegistryCredentials{});
     if (auth == "basic") {
       if (username.empty() || password.empty()) {
         return InvalidParameterError("registry_auth=basic needs -C registry_username=... and -C registry_password=... "
@@ -192,6 +210,12 @@ struct KubernetesClient::Impl {
 
   StatusOr<std::string> ClusterDomain(Session& s) {
     if (!Str(s.config, "domain").empty()) return Str(s.config, "domain");
+    if (s.render) {
+      return InvalidParameterError("render=true asks no cluster, so it cannot look up the cluster's domain for the "
+                                   "route's host name: pass -C domain=<cluster domain> (Kyma keeps it in ConfigMap "
+                                   "kube-system/shoot-info: kubectl get configmap shoot-info -n kube-system -o "
+                                   "jsonpath='{.data.domain}'), or the whole host name with -C host=<fqdn>.");
+    }
     // Kyma (Gardener) clusters say it in kube-system/shoot-info.
     auto info = s.kube->Get(ConfigMaps(), "kube-system", "shoot-info");
     if (info.ok() && !info->value("/data/domain"_json_pointer, "").empty()) return info->value("/data/domain"_json_pointer, "");
@@ -218,7 +242,11 @@ struct KubernetesClient::Impl {
 
   StatusOr<std::string> ApiRuleVersion(Session& s) {
     std::string wanted = Str(s.config, "apirule_version");
+    if (wanted != "auto" && wanted != "v2" && wanted != "v1beta1") {
+      return InvalidParameterError("Config key 'apirule_version' must be auto, v2 or v1beta1; got '" + wanted + "'.");
+    }
     if (wanted != "auto") return wanted;
+    if (s.render) return std::string("v2");  // asks no cluster: the version Kyma serves today
     auto v2 = s.kube->Serves("gateway.kyma-project.io", "v2");
     if (!v2.ok()) return v2.status();
     if (*v2) return std::string("v2");
@@ -449,7 +477,7 @@ struct KubernetesClient::Impl {
     const json& st = deployment.value("status", json::object());
     json out = {{"name", name},
                 {"namespace", s.ns},
-                {"flavor", "python_function"},
+                {"flavor", kFlavor},
                 {"model_uri", deployment.value("/metadata/annotations"_json_pointer, json::object()).value(internal::kKubeModelUriKey, "")},
                 {"image", deployment.value("/spec/template/spec/containers/0/image"_json_pointer, "")},
                 {"replicas", deployment.value("/spec/replicas"_json_pointer, 0)},
@@ -500,13 +528,18 @@ struct KubernetesClient::Impl {
     return "http://" + ip + ":" + std::to_string(service->value("/spec/ports/0/port"_json_pointer, 8080));
   }
 
+  // What create and update return with render=true: the manifests, with the keys MLflow's CLI prints.
+  static json Rendered(const std::string& name, const std::vector<json>& objects) {
+    return json{{"name", name}, {"flavor", kFlavor}, {"manifests", internal::RenderYaml(objects)}};
+  }
+
   StatusOr<json> Deploy(KubeDeployRequest request, bool update) {
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(request.name, "deployment name"));
     if (!request.endpoint.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(request.endpoint, "endpoint name"));
-    auto session = Open(request.config);
+    auto session = Open(request.config, /*may_render=*/true);
     if (!session.ok()) return session.status();
     Session& s = *session;
-    const bool render = s.config["render"].get<bool>();
+    const bool render = s.render;
     if (!render) MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNamespace(s));
     std::optional<json> previous;
     if (!render) {
@@ -543,7 +576,15 @@ struct KubernetesClient::Impl {
         else LogInfo("Not rendered: Secret " + s.ns + "/" + plan->app.pull_secret + " (it holds the registry "
                      "credentials); create it with `kubectl create secret docker-registry " + plan->app.pull_secret + " ...`.");
       }
-      return json{{"name", request.name}, {"manifests", internal::RenderYaml(shown)}};
+      if (!update && !request.endpoint.empty() && s.config["create_endpoint"].get<bool>()) {
+        auto e = PlannedEndpoint(s, request.endpoint);  // the endpoint, with this deployment taking all its traffic
+        if (!e.ok()) return e.status();
+        e->members.push_back({request.name, 100, plan->app.port});
+        auto route = EndpointObjects(s, *e);
+        if (!route.ok()) return route.status();
+        shown.insert(shown.end(), route->begin(), route->end());
+      }
+      return Rendered(request.name, shown);
     }
 
     const auto deadline = options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>());
@@ -600,6 +641,7 @@ struct KubernetesClient::Impl {
 
   // ------------------------------------------------------------ MLflow endpoints
   StatusOr<std::string> IstioVersion(Session& s) {
+    if (s.render) return std::string("v1");  // asks no cluster: what Istio serves since 1.22 (Kyma's)
     for (const char* version : {"v1", "v1beta1"}) {
       auto serves = s.kube->Serves("networking.istio.io", version);
       if (!serves.ok()) return serves.status();
@@ -922,9 +964,9 @@ StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor fl
 Status KubernetesClient::CheckNew(const std::string& name, const std::string& endpoint, const json& config) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));
   if (!endpoint.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(endpoint, "endpoint name"));
-  auto session = impl_->Open(config);
+  auto session = impl_->Open(config, /*may_render=*/true);
   if (!session.ok()) return session.status();
-  if (session->config["render"].get<bool>()) return OkStatus();
+  if (session->render) return OkStatus();
   MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->CheckNamespace(*session));
   auto existing = session->kube->Get(Deployments(), session->ns, name);
   if (existing.ok()) return impl_->Exists(*session, name);
@@ -1011,10 +1053,10 @@ StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const s
 
 StatusOr<json> KubernetesClient::CreateEndpoint(const std::string& name, const json& config) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "endpoint name"));
-  auto session = impl_->Open(config);
+  auto session = impl_->Open(config, /*may_render=*/true);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
-  if (s.config["render"].get<bool>()) {
+  if (s.render) {
     auto e = impl_->PlannedEndpoint(s, name);
     if (!e.ok()) return e.status();
     auto objects = impl_->EndpointObjects(s, *e);
@@ -1172,7 +1214,11 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
       {"run_as_user", ConfigType::kInt, 1000, "User id the container runs as (non-root); 0: as the image says.", 0, 2147483647},
       {"env", ConfigType::kObject, json::object(), "Environment variables for the model server."},
       {"timeout_seconds", ConfigType::kInt, 600, "How long to wait until the deployment is available.", 1, 86400},
-      {"render", ConfigType::kBool, false, "Print the manifests (YAML) instead of applying them (GitOps)."},
+      {"render", ConfigType::kBool, false,
+       "create/update/create_endpoint: print the manifests (YAML) instead of applying them (GitOps). Reads no "
+       "kubeconfig and asks no cluster: the namespace comes from the target URI or namespace, the host from host "
+       "(and, on Kyma, domain), the APIRule version from apirule_version (default v2); Istio VirtualService v1. "
+       "The pull Secret is not printed."},
       {"host", ConfigType::kString, "", "Host name of the route (Kyma: a label of the cluster domain, or a FQDN)."},
       {"initial_weight", ConfigType::kInt, 0,
        "Percent of an endpoint's traffic for a deployment joining it (create --endpoint); the others keep their "
@@ -1190,7 +1236,9 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
     s.push_back({"auth", ConfigType::kString, "none", "Access to the route: none, or jwt (with jwt_issuer and jwks_uri)."});
     s.push_back({"jwt_issuer", ConfigType::kString, "", "With auth=jwt: the token issuer."});
     s.push_back({"jwks_uri", ConfigType::kString, "", "With auth=jwt: where the issuer's keys are."});
-    s.push_back({"apirule_version", ConfigType::kString, "auto", "APIRule version: auto (v2 when served, else v1beta1), v2 or v1beta1."});
+    s.push_back({"apirule_version", ConfigType::kString, "auto",
+                 "APIRule version: auto (v2 when the cluster serves it, else v1beta1; with render=true, which asks no "
+                 "cluster: v2), v2 or v1beta1."});
     return s;
   }();
   static const ConfigSchema kAks = [] {
@@ -1211,7 +1259,9 @@ std::string KubernetesClient::Help(KubeFlavor flavor) {
          (kyma ? "an APIRule (https://<host>)" : "an Ingress (or a LoadBalancer Service with expose=loadbalancer)") +
          ". Objects are applied server-side and\ncarry app.kubernetes.io/managed-by=mlflow-bridge; a failed update restores "
          "the previous revision and names the cause.\nThe kubeconfig is read as kubectl reads it (KUBECONFIG, contexts, "
-         "tokens, client certificates, exec plugins, in-cluster).\n\n"
+         "tokens, client certificates, exec plugins, in-cluster;\na cluster's proxy-url and tls-server-name as in kubectl).\n"
+         "render=true prints the manifests (GitOps) and needs no kubeconfig or cluster: give the namespace (" + t +
+         ":/<namespace> or namespace)" + (kyma ? ", host or domain, and apirule_version (default v2)" : "") + ".\n\n"
          "MLflow endpoints: one stable route whose traffic its deployments share by weight (" +
          (kyma ? "an Istio VirtualService on the Kyma gateway, https://<endpoint>.<domain>"
                : "an ingress-nginx Ingress and, for a second deployment, a canary Ingress: two deployments at most") +
