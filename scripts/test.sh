@@ -32,7 +32,7 @@ ctest_variant() {  # release: the tests linked with the wheel's core; asan: all 
     set -e
     cmake -S . -B "build/$0" -G Ninja -DMLFLOW_BRIDGE_BUILD_PYTHON=OFF -DMLFLOW_BRIDGE_BUILD_TESTS=ON "${@:2}"
     cmake --build "build/$0" -j "$1"' "$variant" "$jobs" "${args[@]}"
-  ctest --test-dir "build/$variant" -j "$jobs" --output-on-failure | grep -vE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
+  ctest --test-dir "build/$variant" -j "$jobs" --output-on-failure | grep -vE '^ *Start +[0-9]+: |^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
 }
 step "C++ tests (CTest), the wheel's core" ctest_variant release
 step "C++ tests (CTest), AddressSanitizer + UndefinedBehaviorSanitizer" ctest_variant asan

@@ -1217,7 +1217,7 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
       {"render", ConfigType::kBool, false,
        "create/update/create_endpoint: print the manifests (YAML) instead of applying them (GitOps). Reads no "
        "kubeconfig and asks no cluster: the namespace comes from the target URI or namespace, the host from host "
-       "(and, on Kyma, domain), the APIRule version from apirule_version (default v2); Istio VirtualService v1. "
+       "(and, on Kyma, domain and the APIRule version, default v2); Istio VirtualService v1. "
        "The pull Secret is not printed."},
       {"host", ConfigType::kString, "", "Host name of the route (Kyma: a label of the cluster domain, or a FQDN)."},
       {"initial_weight", ConfigType::kInt, 0,
