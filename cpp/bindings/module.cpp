@@ -11,6 +11,7 @@
 #include "mlflow_bridge/local_client.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/sagemaker_client.h"
+#include "mlflow_bridge/targets.h"
 
 namespace py = pybind11;
 using namespace mlflow_bridge;
@@ -251,7 +252,7 @@ PYBIND11_MODULE(_core, m) {
              ImageBuilderOptions options;
              options.work_dir = std::move(work_dir);
              options.interrupted = Interrupted;
-             return Unwrap(ImageBuilder::Make(options));
+             return Unwrap(ImageBuilder::Make(WithRegistryLogins(std::move(options))));
            }),
            py::arg("work_dir"))
       .def_static("help", &ImageBuilder::Help)

@@ -1,5 +1,5 @@
 #include "common/archive.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "http/mock_transport.h"
 #include "mlflow_bridge/logging.h"
+#include "mock_transport.h"
 
 namespace mlflow_bridge {
 namespace {

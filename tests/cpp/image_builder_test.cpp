@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "http/mock_transport.h"
 #include "mlflow_bridge/image.h"
+#include "mock_transport.h"
 
 namespace fs = std::filesystem;
 

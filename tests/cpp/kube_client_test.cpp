@@ -11,9 +11,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "auth/registry_auth.h"
-#include "http/mock_transport.h"
+#include "image/registry_auth.h"
+#include "mock_transport.h"
 #include "test_support.h"
+#include "common/base64.h"
 
 namespace mlflow_bridge::internal {
 namespace {

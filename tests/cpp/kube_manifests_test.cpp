@@ -3,7 +3,8 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "auth/registry_auth.h"
+#include "image/registry_auth.h"
+#include "common/base64.h"
 
 using nlohmann::json;
 

@@ -12,8 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "auth/registry_auth.h"
+#include "image/registry_auth.h"
 #include "test_support.h"
+#include "common/base64.h"
 
 namespace mlflow_bridge::internal {
 namespace {

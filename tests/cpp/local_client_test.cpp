@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "targets/local/process.h"
+#include "common/process.h"
 
 namespace mlflow_bridge {
 namespace {

@@ -1,4 +1,4 @@
-#include "targets/local/process.h"
+#include "common/process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

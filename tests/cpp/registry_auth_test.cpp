@@ -1,4 +1,4 @@
-#include "auth/registry_auth.h"
+#include "image/registry_auth.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "http/mock_transport.h"
 #include "image/reference.h"
 #include "mlflow_bridge/logging.h"
+#include "mock_transport.h"
 #include "test_support.h"
+#include "common/base64.h"
+#include "aws/ecr.h"
 
 namespace mlflow_bridge::internal {
 namespace {
@@ -298,15 +300,15 @@ TEST_F(RegistryAuthDockerConfigTest, NoFileIsAnonymousAndBadFilesAreErrorsWithou
 
 TEST(RegistryAuthEcrTest, DecodesToken) {
   auto exp = Utc(2015, 1, 1, 0, 0, 0);
-  StatusOr<RegistryCredentials> c = EcrCredentialsFromToken("QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu", exp);
+  StatusOr<EcrLogin> c = EcrLoginFromToken("QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu", exp);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->username, "AWS");
   EXPECT_EQ(c->password, "123456789012-auth-token");
   EXPECT_EQ(c->expires_at, exp);
-  StatusOr<RegistryCredentials> bad = EcrCredentialsFromToken(Base64Encode("no-colon-secret"), exp);
+  StatusOr<EcrLogin> bad = EcrLoginFromToken(Base64Encode("no-colon-secret"), exp);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), Not(HasSubstr("no-colon-secret")));
-  EXPECT_FALSE(EcrCredentialsFromToken("!!!not base64!!!", exp).ok());
+  EXPECT_FALSE(EcrLoginFromToken("!!!not base64!!!", exp).ok());
 }
 
 TEST(RegistryAuthEcrTest, Base64RoundTrip) {
@@ -345,7 +347,11 @@ TEST(RegistryAuthCachingTest, AlreadyExpiredCredentialsAreKeptNotRefetched) {
   auto provider = MakeCachingRegistryCredentials(
       [&]() -> StatusOr<RegistryCredentials> {
         ++fetches;
-        return EcrCredentialsFromToken("QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu", Utc(2015, 1, 1, 0, 0, 0));
+        RegistryCredentials c;
+        c.username = "AWS";
+        c.password = "123456789012-auth-token";
+        c.expires_at = Utc(2015, 1, 1, 0, 0, 0);
+        return c;
       },
       "ECR", clock);
   for (int i = 0; i < 5; ++i) {

@@ -1,5 +1,5 @@
 #include "image/registry_client.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,10 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "auth/sigv4.h"
-#include "http/mock_transport.h"
+#include "aws/sigv4.h"
 #include "mlflow_bridge/logging.h"
+#include "mock_transport.h"
 #include "test_support.h"
+#include "common/base64.h"
 
 namespace mlflow_bridge::internal {
 namespace {

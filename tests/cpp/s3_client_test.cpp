@@ -1,4 +1,4 @@
-#include "targets/sagemaker/s3_client.h"
+#include "aws/s3_stub.h"
 
 #include <gtest/gtest.h>
 
@@ -17,10 +17,12 @@
 #include <utility>
 #include <vector>
 
-#include "auth/sigv4.h"
-#include "http/mock_transport.h"
+#include "aws/sigv4.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
+#include "mock_transport.h"
+#include "common/url.h"
+#include "common/crypto.h"
 
 namespace mlflow_bridge::internal {
 namespace {

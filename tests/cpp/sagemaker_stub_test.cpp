@@ -17,12 +17,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "auth/sigv4.h"
-#include "http/mock_transport.h"
+#include "aws/caller.h"
+#include "aws/ecr_stub.h"
+#include "aws/sagemaker_stub.h"
+#include "aws/sts_stub.h"
+#include "aws/sigv4.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
-#include "targets/sagemaker/aws_protocol.h"
-#include "targets/sagemaker/stub.h"
+#include "mock_transport.h"
+#include "common/crypto.h"
 
 namespace mlflow_bridge::internal {
 namespace {
@@ -108,6 +111,8 @@ class StubTest : public ::testing::Test {
   SageMakerStub Stub(SageMakerEndpoints overrides = {}) {
     return SageMakerStub(Caller(), kRegion, ResolveSageMakerEndpoints(kRegion, overrides));
   }
+  StsStub Sts() { return StsStub(Caller(), ResolveSageMakerEndpoints(kRegion).sts, kRegion); }
+  EcrStub Ecr() { return EcrStub(Caller(), ResolveSageMakerEndpoints(kRegion).ecr, kRegion); }
   std::vector<HttpRequest> Requests() { return transport_->requests(); }
 
   ScopedEnv env_;
@@ -464,7 +469,7 @@ TEST_F(StubTest, GetCallerIdentity) {
                       "  <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>\n"
                       "</GetCallerIdentityResponse>\n",
                       {{"Content-Type", "text/xml"}});
-  auto id = Stub().GetCallerIdentity();
+  auto id = Sts().GetCallerIdentity();
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   EXPECT_EQ(id->account, "123456789012");
   EXPECT_EQ(id->arn, "arn:aws:iam::123456789012:user/alice");
@@ -479,7 +484,7 @@ TEST_F(StubTest, GetCallerIdentity) {
 }
 
 TEST_F(StubTest, GetCallerIdentityErrors) {
-  SageMakerStub stub = Stub();
+  StsStub stub = Sts();
   transport_->Enqueue(200, "<GetCallerIdentityResponse></GetCallerIdentityResponse>");
   auto a = stub.GetCallerIdentity();
   ASSERT_FALSE(a.ok());
@@ -497,7 +502,7 @@ TEST_F(StubTest, GetCallerIdentityErrors) {
 TEST_F(StubTest, EcrDescribeRepositories) {
   transport_->Enqueue(200, R"({"repositories":[{"repositoryName":"mlflow-pyfunc",)"
                            R"("repositoryUri":"123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlflow-pyfunc"}]})");
-  auto uri = Stub().DescribeRepositories("mlflow-pyfunc");
+  auto uri = Ecr().DescribeRepositories("mlflow-pyfunc");
   ASSERT_TRUE(uri.ok()) << uri.status().ToString();
   EXPECT_EQ(*uri, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlflow-pyfunc");
   const HttpRequest q = Requests().at(0);
@@ -509,7 +514,7 @@ TEST_F(StubTest, EcrDescribeRepositories) {
 
   transport_->Enqueue(400, JsonError("RepositoryNotFoundException",
                                      "The repository with name 'nope' does not exist in the registry with id '123'"));
-  auto missing = Stub().DescribeRepositories("nope");
+  auto missing = Ecr().DescribeRepositories("nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kResourceDoesNotExist);
   EXPECT_EQ(missing.status().message().rfind("ECR DescribeRepositories 'nope': RepositoryNotFoundException: ", 0), 0u)
@@ -519,7 +524,7 @@ TEST_F(StubTest, EcrDescribeRepositories) {
 TEST_F(StubTest, EcrGetAuthorizationToken) {
   transport_->Enqueue(200, R"({"authorizationData":[{"authorizationToken":"QVdTOnBhc3N3b3Jk",)"
                            R"("expiresAt":1704110400.5,"proxyEndpoint":"https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"}]})");
-  auto auth = Stub().GetAuthorizationToken();
+  auto auth = Ecr().GetAuthorizationToken();
   ASSERT_TRUE(auth.ok()) << auth.status().ToString();
   EXPECT_EQ(auth->token, "QVdTOnBhc3N3b3Jk");
   EXPECT_EQ(auth->proxy_endpoint, "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com");
@@ -531,12 +536,12 @@ TEST_F(StubTest, EcrGetAuthorizationToken) {
 
   transport_->Enqueue(200, R"({"authorizationData":[{"authorizationToken":"x","proxyEndpoint":"https://r",)"
                            R"("expiresAt":"2024-01-01T12:00:00Z"}]})");
-  auto iso = Stub().GetAuthorizationToken();
+  auto iso = Ecr().GetAuthorizationToken();
   ASSERT_TRUE(iso.ok()) << iso.status().ToString();
   EXPECT_EQ(iso->expires_at, Utc(2024, 1, 1, 12, 0, 0));
 
   transport_->Enqueue(200, R"({"authorizationData":[]})");
-  EXPECT_EQ(Stub().GetAuthorizationToken().status().code(), StatusCode::kInternalError);
+  EXPECT_EQ(Ecr().GetAuthorizationToken().status().code(), StatusCode::kInternalError);
 }
 
 // ============================================================ AwsErrorStatus
@@ -877,7 +882,7 @@ TEST_F(StubTest, NoSecretInAnyStatusMessage) {
   // An XML error.
   transport_->Enqueue(403, "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>" + echo +
                                "</Message></Error></ErrorResponse>");
-  seen.push_back(stub.GetCallerIdentity().status());
+  seen.push_back(Sts().GetCallerIdentity().status());
   // A non-AWS body.
   transport_->Enqueue(500, "<html>" + echo + "</html>");
   seen.push_back(stub.CreateModel({{"ModelName", "m"}}).status());

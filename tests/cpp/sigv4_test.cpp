@@ -22,10 +22,16 @@
 #include <utility>
 #include <vector>
 
-#include "auth/sigv4.h"
-#include "http/mock_transport.h"
+#include "aws/sigv4.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
+#include "mock_transport.h"
+#include "common/url.h"
+#include "common/crypto.h"
+#include "common/timestamp.h"
+#include "aws/xml.h"
+#include "aws/config_files.h"
+#include "common/strings.h"
 
 namespace mlflow_bridge {
 namespace {

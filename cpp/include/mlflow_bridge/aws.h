@@ -84,6 +84,13 @@ std::shared_ptr<AwsCredentialsProvider> MakeDefaultAwsCredentialsProvider(std::s
 // (else AWS_PROFILE's, else "default") in ~/.aws/config (AWS_CONFIG_FILE); "" when none says one.
 std::string AwsDefaultRegion(const std::string& profile = "");
 
+// Amazon ECR: the repositoryUri (<account>.dkr.ecr.<region>.amazonaws.com/<name>) of repository `name` in the
+// account of the AWS credentials (the environment's, or `aws_profile`'s) in `region` (empty: the profile's
+// default region), created when it is not there yet, as SAP FedML's ECR scripts do.
+StatusOr<std::string> EnsureEcrRepository(const std::string& name, const std::string& region, const std::string& aws_profile,
+                                          std::shared_ptr<HttpTransport> transport = nullptr,
+                                          std::shared_ptr<Clock> clock = nullptr);
+
 struct AssumeRoleOptions {
   std::string role_arn;          // arn:aws:iam::123456789012:role/name
   std::string role_session_name;  // empty: "mlflow-bridge-<unix seconds>"

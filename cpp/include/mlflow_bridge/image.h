@@ -5,9 +5,11 @@
 // same digests, and a registry that has a layer already gets no bytes of it.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -26,13 +28,6 @@ inline constexpr char kDefaultBaseImage[] = "docker.io/library/python:3.11-slim"
 inline constexpr char kImageModelPath[] = "/opt/ml/model";
 inline constexpr char kImageSitePath[] = "/opt/mlflow-bridge/site";
 
-// Amazon ECR: the repositoryUri (<account>.dkr.ecr.<region>.amazonaws.com/<name>) of repository `name` in the
-// account of the AWS credentials (the environment's, or `aws_profile`'s) in `region` (empty: the profile's
-// default region), created when it is not there yet, as SAP FedML's ECR scripts do.
-StatusOr<std::string> EnsureEcrRepository(const std::string& name, const std::string& region, const std::string& aws_profile,
-                                          std::shared_ptr<HttpTransport> transport = nullptr,
-                                          std::shared_ptr<Clock> clock = nullptr);
-
 struct ImageBuildRequest {
   std::string model_dir;  // the downloaded model (MLmodel at its root)
   std::string model_uri;  // as the user gave it (a label)
@@ -42,12 +37,31 @@ struct ImageBuildRequest {
   nlohmann::json config = nlohmann::json::object();  // keys: ImageBuilder::Schema()
 };
 
+// A registry login that only another platform's code can get (ECR: a 12-hour password from the AWS API),
+// fetched again before it expires. All but `describe` are secrets.
+struct RegistryLogin {
+  std::string username, password;
+  std::optional<std::chrono::system_clock::time_point> expires_at;  // none: does not expire
+};
+struct RegistryLoginSource {
+  std::string describe;                          // for messages: "ECR GetAuthorizationToken (...)"
+  std::function<StatusOr<RegistryLogin>()> fetch;  // called when a login is needed and again near its expiry
+};
+// Makes the source of ECR logins for `registry` (<account>.dkr.ecr.<region>.amazonaws.com) from the build
+// config's ecr_region and aws_profile. The image code does not speak AWS: the targets wire this in
+// (WithRegistryLogins in mlflow_bridge/targets.h).
+using EcrLoginFactory = std::function<StatusOr<RegistryLoginSource>(
+    const std::string& registry, const std::string& region, const std::string& aws_profile,
+    std::shared_ptr<HttpTransport> transport)>;
+
 struct ImageBuilderOptions {
   std::string work_dir;  // layers and the dependency cache live here (required)
   std::shared_ptr<Clock> clock;         // null: the system clock
   std::function<bool()> interrupted;    // polled during pip; true stops the build
   // Null: libcurl with the config's TLS settings. Tests inject a mock.
   std::shared_ptr<HttpTransport> transport;
+  // registry_auth=ecr (and ECR hosts with registry_auth=auto); null: refused with a clear error.
+  EcrLoginFactory ecr_login;
 };
 
 class ImageBuilder {

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mlflow_bridge::internal {
 
@@ -42,6 +43,19 @@ inline std::string WithoutUrlUserinfo(std::string_view url) {
   size_t at = authority.rfind('@');
   if (at == std::string_view::npos) return std::string(url);
   return std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
+}
+
+// Replaces every occurrence of each secret (4 characters or more) in `text` by "[REDACTED]".
+inline std::string ScrubSecrets(std::string text, const std::vector<std::string_view>& secrets) {
+  for (std::string_view secret : secrets) {
+    if (secret.size() < 4) continue;  // too short to be a secret; replacing would mangle the text
+    size_t pos = 0;
+    while ((pos = text.find(secret, pos)) != std::string::npos) {
+      text.replace(pos, secret.size(), "[REDACTED]");
+      pos += 10;
+    }
+  }
+  return text;
 }
 
 }  // namespace mlflow_bridge::internal

@@ -65,4 +65,12 @@ inline std::optional<std::chrono::system_clock::time_point> ParseTimestamp(std::
          std::chrono::duration_cast<std::chrono::system_clock::duration>(frac);
 }
 
+// "2011-07-15T23:28:33Z", with optional fractional seconds and a "Z" or "+HH:MM"/"-HH:MM" offset (none
+// means UTC), in whole seconds: what credential expirations need.
+inline std::optional<std::chrono::system_clock::time_point> ParseIso8601(std::string_view s) {
+  auto t = ParseTimestamp(s, /*zone_required=*/false);
+  if (!t) return std::nullopt;
+  return std::chrono::time_point_cast<std::chrono::seconds>(*t);
+}
+
 }  // namespace mlflow_bridge::internal

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "mlflow_bridge/http.h"
-#include "http/ca_bundle.h"
 #include "common/strings.h"
+#include "http/ca_bundle.h"
+#include "mlflow_bridge/http.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge {

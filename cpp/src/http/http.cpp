@@ -3,8 +3,8 @@
 #include <ctime>
 #include <string>
 
-#include "mlflow_bridge/http.h"
 #include "common/strings.h"
+#include "mlflow_bridge/http.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge {

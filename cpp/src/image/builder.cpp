@@ -10,14 +10,13 @@
 #include <map>
 #include <sstream>
 
-#include "auth/registry_auth.h"
 #include "common/archive.h"
-#include "common/sha256.h"
-#include "image/ecr.h"
+#include "common/crypto.h"
+#include "common/process.h"
 #include "image/reference.h"
+#include "image/registry_auth.h"
 #include "image/registry_client.h"
 #include "mlflow_bridge/logging.h"
-#include "targets/local/process.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -163,7 +162,10 @@ struct ImageBuilder::Impl {
       return internal::MakeStaticRegistryCredentials(creds, "username/password of '" + creds.username + "'");
     }
     if (auth == "ecr") {
-      return internal::MakeEcrRegistryCredentials(registry, c["ecr_region"], c["aws_profile"], b.transport, options.clock);
+      if (!options.ecr_login) return InvalidParameterError("registry_auth=ecr: ECR logins are not available here.");
+      auto source = options.ecr_login(registry, c["ecr_region"], c["aws_profile"], b.transport);
+      if (!source.ok()) return source.status();
+      return internal::MakeRegistryCredentials(std::move(source).value(), options.clock);
     }
     return InvalidParameterError("Config key 'registry_auth' must be one of auto, anonymous, basic, docker-config, ecr; got '" +
                                  auth + "'.");

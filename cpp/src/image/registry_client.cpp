@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "auth/sigv4.h"
-#include "common/sha256.h"
+#include "common/crypto.h"
 #include "common/strings.h"
+#include "common/url.h"
 #include "image/reference.h"
 #include "mlflow_bridge/logging.h"
 

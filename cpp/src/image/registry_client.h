@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "auth/registry_auth.h"
+#include "image/registry_auth.h"
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/retry.h"

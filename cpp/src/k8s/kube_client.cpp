@@ -6,9 +6,9 @@
 #include <sstream>
 #include <utility>
 
-#include "auth/registry_auth.h"
-#include "auth/sigv4.h"
+#include "common/base64.h"
 #include "common/strings.h"
+#include "common/url.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge::internal {

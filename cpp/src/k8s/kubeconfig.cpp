@@ -19,10 +19,10 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "auth/registry_auth.h"
-#include "auth/sigv4.h"
+#include "common/base64.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
+#include "common/url.h"
 #include "mlflow_bridge/logging.h"
 
 extern char** environ;

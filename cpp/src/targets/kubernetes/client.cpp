@@ -4,13 +4,14 @@
 #include <map>
 #include <mutex>
 
-#include "image/ecr.h"
 #include "image/reference.h"
 #include "k8s/kube_client.h"
 #include "k8s/kubeconfig.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
+#include "mlflow_bridge/targets.h"
 #include "targets/kubernetes/manifests.h"
+#include "targets/registry_logins.h"
 
 using nlohmann::json;
 
@@ -957,7 +958,7 @@ StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor fl
   impl->flavor = flavor;
   impl->options = std::move(options);
   impl->images = std::make_unique<DeploymentImages>(
-      ImageBuilderOptions{impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr});
+      WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr}));
   return std::shared_ptr<KubernetesClient>(new KubernetesClient(std::move(impl)));
 }
 

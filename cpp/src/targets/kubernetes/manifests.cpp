@@ -6,7 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 
-#include "auth/registry_auth.h"
+#include "common/base64.h"
 
 using nlohmann::json;
 

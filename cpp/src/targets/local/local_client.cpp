@@ -10,9 +10,9 @@
 #include <map>
 #include <optional>
 
+#include "common/process.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/retry.h"
-#include "targets/local/process.h"
 #include "targets/local/state_store.h"
 
 extern char** environ;

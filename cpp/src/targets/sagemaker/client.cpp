@@ -11,12 +11,16 @@
 #include <regex>
 #include <set>
 
+#include "aws/ecr_stub.h"
+#include "aws/iam_stub.h"
+#include "aws/s3_stub.h"
+#include "aws/sagemaker_stub.h"
+#include "aws/sts_stub.h"
 #include "common/archive.h"
 #include "common/strings.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
-#include "targets/sagemaker/s3_client.h"
-#include "targets/sagemaker/stub.h"
+#include "mlflow_bridge/targets.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -100,6 +104,8 @@ bool IsEmpty(const json& v) { return v.is_null() || (v.is_object() && v.empty())
 
 }  // namespace
 
+static_assert(SageMakerClient::kMaxPayloadBytes == internal::kMaxInvokePayloadBytes);
+
 struct SageMakerClient::Impl {
   SageMakerTarget target;
   SageMakerClientOptions options;
@@ -110,6 +116,9 @@ struct SageMakerClient::Impl {
     std::string region;
     std::shared_ptr<SageMakerStub> stub;
     std::shared_ptr<S3Client> s3;
+    std::shared_ptr<internal::StsStub> sts;
+    std::shared_ptr<internal::IamStub> iam;
+    std::shared_ptr<internal::EcrStub> ecr;
     bool interrupted = false;  // a wait ended because the user interrupted it
   };
 
@@ -137,6 +146,9 @@ struct SageMakerClient::Impl {
   struct Connection {
     std::shared_ptr<SageMakerStub> stub;
     std::shared_ptr<S3Client> s3;
+    std::shared_ptr<internal::StsStub> sts;
+    std::shared_ptr<internal::IamStub> iam;
+    std::shared_ptr<internal::EcrStub> ecr;
   };
   std::mutex connections_mu;
   std::map<std::string, Connection> connections;
@@ -161,8 +173,12 @@ struct SageMakerClient::Impl {
     internal::AwsCaller caller(options.transport, credentials, options.clock);
     internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url, endpoint_url};
     if (endpoint_url.empty()) overrides = {};
-    Connection c{std::make_shared<SageMakerStub>(caller, region, internal::ResolveSageMakerEndpoints(region, overrides)),
-                 std::make_shared<S3Client>(options.transport, credentials, options.clock, region, endpoint_url)};
+    const internal::SageMakerEndpoints endpoints = internal::ResolveSageMakerEndpoints(region, overrides);
+    Connection c{std::make_shared<SageMakerStub>(caller, region, endpoints),
+                 std::make_shared<S3Client>(options.transport, credentials, options.clock, region, endpoint_url),
+                 std::make_shared<internal::StsStub>(caller, endpoints.sts, region),
+                 std::make_shared<internal::IamStub>(caller, endpoints.iam, region),
+                 std::make_shared<internal::EcrStub>(caller, endpoints.ecr, region)};
     return connections[key] = c;
   }
 
@@ -178,6 +194,9 @@ struct SageMakerClient::Impl {
     if (!connection.ok()) return connection.status();
     s.stub = connection->stub;
     s.s3 = connection->s3;
+    s.sts = connection->sts;
+    s.iam = connection->iam;
+    s.ecr = connection->ecr;
     return s;
   }
 
@@ -253,7 +272,7 @@ struct SageMakerClient::Impl {
     }
     if (!image.empty()) return image;
     if (const char* env = std::getenv("MLFLOW_SAGEMAKER_DEPLOY_IMG_URL"); env && *env) return std::string(env);
-    auto repo = s.stub->DescribeRepositories("mlflow-pyfunc");
+    auto repo = s.ecr->DescribeRepositories("mlflow-pyfunc");
     if (!repo.ok()) {
       return Status(repo.status().code(),
                     "No image to serve the model with: set -C image_url=<ECR image>, or push MLflow's image to the ECR "
@@ -267,7 +286,7 @@ struct SageMakerClient::Impl {
     std::string role = s.config["execution_role_arn"];
     if (!role.empty()) return role;
     // As MLflow's target does: the caller's own role, looked up in IAM for its full ARN (with its path).
-    auto me = s.stub->GetCallerIdentity();
+    auto me = s.sts->GetCallerIdentity();
     if (!me.ok()) return me.status();
     static const std::regex kAssumed(R"(arn:aws[a-z-]*:sts::\d{12}:assumed-role/([^/]+)/.*)");
     std::smatch m;
@@ -276,7 +295,7 @@ struct SageMakerClient::Impl {
                                    ") is not a role. Pass the IAM role SageMaker should use with -C "
                                    "execution_role_arn=arn:aws:iam::<account>:role/<name>.");
     }
-    auto arn = s.stub->GetRoleArn(m[1].str());
+    auto arn = s.iam->GetRoleArn(m[1].str());
     if (!arn.ok()) return arn.status().WithContext("Looking up the execution role (or pass -C execution_role_arn=...)");
     return arn;
   }
@@ -284,7 +303,7 @@ struct SageMakerClient::Impl {
   StatusOr<std::string> Bucket(Session& s) {
     std::string bucket = s.config["bucket"];
     if (bucket.empty()) {
-      auto me = s.stub->GetCallerIdentity();
+      auto me = s.sts->GetCallerIdentity();
       if (!me.ok()) return me.status();
       bucket = "mlflow-sagemaker-" + s.region + "-" + me->account;
     }
@@ -682,7 +701,7 @@ StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget
   impl->target = std::move(target);
   impl->options = std::move(options);
   impl->images = std::make_unique<DeploymentImages>(
-      ImageBuilderOptions{impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr});
+      WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr}));
   return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::move(impl)));
 }
 

@@ -29,38 +29,6 @@
 
 namespace mlflow_bridge::internal {
 
-// ---- primitives (OpenSSL) ----
-
-// Lower-case hex of the bytes.
-std::string HexEncode(std::string_view bytes);
-// Lower-case hex of SHA-256(data).
-std::string Sha256Hex(std::string_view data);
-// Raw 32-byte HMAC-SHA256(key, data).
-std::string HmacSha256(std::string_view key, std::string_view data);
-
-// ---- URLs ----
-
-struct ParsedUrl {
-  std::string scheme;  // lower-cased, e.g. "https"
-  std::string host;    // as written (an IPv6 literal keeps its brackets)
-  std::string port;    // empty when not given
-  std::string path;    // "/..." as written, without query or fragment; may be empty
-  std::string query;   // after '?', without the fragment; may be empty
-};
-// Splits an absolute URL (scheme://[userinfo@]host[:port][/path][?query][#fragment]).
-StatusOr<ParsedUrl> ParseUrl(std::string_view url);
-// The Host header for a URL: host, plus ":port" unless it is the scheme's default.
-std::string HostHeaderValue(const ParsedUrl& url);
-
-// RFC 3986 encoding: unreserved A-Za-z0-9-_.~ as is, every other byte %XX
-// (upper-case hex). '/' is kept when encode_slash is false.
-std::string UriEncode(std::string_view s, bool encode_slash = true);
-// Decodes %XX escapes (a malformed escape is kept literally); '+' is not special.
-std::string PercentDecode(std::string_view s);
-
-// Removes "." and ".." segments and collapses duplicate slashes, keeping a
-// leading and (when something remains) a trailing slash; "" becomes "/".
-std::string NormalizeUriPath(std::string_view path);
 // The canonical URI of a wire path for `service` (see the rules above).
 std::string CanonicalUri(std::string_view path, std::string_view service);
 // The canonical query string of a wire query (without '?').
@@ -102,25 +70,5 @@ std::string Signature(std::string_view signing_key, std::string_view string_to_s
 // "AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=..., Signature=..."
 std::string AuthorizationHeader(std::string_view access_key_id, std::string_view scope,
                                 std::string_view signed_headers, std::string_view signature);
-
-// ---- helpers of the credential providers (aws_credentials.cpp) ----
-
-// "2011-07-15T23:28:33Z", with optional fractional seconds and a "Z" or
-// "+HH:MM"/"-HH:MM" offset (none means UTC).
-std::optional<std::chrono::system_clock::time_point> ParseIso8601(std::string_view s);
-
-// The text of the first <tag>...</tag> in `xml` (entities decoded), if any.
-// Enough for the few fixed fields of STS replies; not an XML parser.
-std::optional<std::string> XmlTagText(std::string_view xml, std::string_view tag);
-
-// An AWS shared config/credentials file: section -> key (lower-cased) -> value.
-// Comment lines start with '#' or ';'; "key = value" (or "key: value"), an
-// inline comment after whitespace is dropped; indented continuation lines
-// (nested settings such as "s3 =") are skipped.
-using AwsIniFile = std::map<std::string, std::map<std::string, std::string>>;
-AwsIniFile ParseAwsIniFile(std::string_view text);
-
-// Replaces every occurrence of each non-empty secret in `text` by "[REDACTED]".
-std::string ScrubSecrets(std::string text, const std::vector<std::string_view>& secrets);
 
 }  // namespace mlflow_bridge::internal

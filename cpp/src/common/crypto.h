@@ -1,7 +1,9 @@
-// SHA-256 (OpenSSL EVP), incremental, as image digests ("sha256:<hex>") need it.
+// Hashes through OpenSSL: SHA-256 (incremental, as image digests "sha256:<hex>" need it),
+// HMAC-SHA256, and lower-case hex.
 #pragma once
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cstdio>
 #include <memory>
@@ -39,6 +41,35 @@ inline std::string Sha256Digest(std::string_view data) {
   Sha256 h;
   h.Update(data);
   return h.Digest();
+}
+
+// Lower-case hex of the bytes.
+inline std::string HexEncode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xF]);
+  }
+  return out;
+}
+
+// Lower-case hex of SHA-256(data).
+inline std::string Sha256Hex(std::string_view data) {
+  Sha256 h;
+  h.Update(data);
+  return h.Hex();
+}
+
+// Raw 32-byte HMAC-SHA256(key, data); empty when OpenSSL fails.
+inline std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+           data.size(), md, &len) == nullptr)
+    return std::string();
+  return std::string(reinterpret_cast<const char*>(md), len);
 }
 
 }  // namespace mlflow_bridge::internal

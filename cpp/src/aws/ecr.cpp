@@ -1,17 +1,19 @@
-#include "image/ecr.h"
+#include "aws/ecr.h"
 
-#include "mlflow_bridge/image.h"
+#include <optional>
+#include <utility>
 
+#include "common/base64.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
-#include "targets/sagemaker/stub.h"
 
 namespace mlflow_bridge::internal {
 
-std::shared_ptr<SageMakerStub> EcrApi(const std::string& region, const std::string& aws_profile,
-                                    std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock) {
-  return std::make_shared<SageMakerStub>(AwsCaller(std::move(transport), MakeDefaultAwsCredentialsProvider(aws_profile), std::move(clock)),
-                                         region, ResolveSageMakerEndpoints(region));
+std::shared_ptr<EcrStub> EcrApi(const std::string& region, const std::string& aws_profile,
+                                std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock) {
+  return std::make_shared<EcrStub>(
+      AwsCaller(std::move(transport), MakeDefaultAwsCredentialsProvider(aws_profile), std::move(clock)),
+      ResolveAwsEndpoint("ecr", "api.ecr", region), region);
 }
 
 StatusOr<std::string> EcrRegion(const std::string& registry, const std::string& region, const std::string& aws_profile) {
@@ -27,21 +29,14 @@ StatusOr<std::string> EcrRegion(const std::string& registry, const std::string& 
   return r;
 }
 
-StatusOr<std::shared_ptr<RegistryCredentialsProvider>> MakeEcrRegistryCredentials(
-    const std::string& registry, const std::string& region, const std::string& aws_profile,
-    std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock) {
-  auto r = EcrRegion(registry, region, aws_profile);
-  if (!r.ok()) return r.status();
-  auto stub = EcrApi(*r, aws_profile, std::move(transport), clock);
-  return MakeCachingRegistryCredentials(
-      [stub]() -> StatusOr<RegistryCredentials> {
-        auto token = stub->GetAuthorizationToken();
-        if (!token.ok()) return token.status().WithContext("Getting a registry password from ECR");
-        return EcrCredentialsFromToken(token->token, token->expires_at);
-      },
-      "ECR GetAuthorizationToken (AWS credentials" + (aws_profile.empty() ? "" : " of profile " + aws_profile) +
-          ", region " + *r + ")",
-      std::move(clock));
+StatusOr<EcrLogin> EcrLoginFromToken(std::string_view authorization_token,
+                                     std::chrono::system_clock::time_point expires_at) {
+  std::optional<std::string> decoded = Base64Decode(authorization_token);
+  size_t colon = decoded ? decoded->find(':') : std::string::npos;
+  if (!decoded || colon == std::string::npos || colon == 0)
+    return InternalError("ECR GetAuthorizationToken returned an authorization token that is not base64 of "
+                         "\"user:password\"");
+  return EcrLogin{decoded->substr(0, colon), decoded->substr(colon + 1), expires_at};
 }
 
 }  // namespace mlflow_bridge::internal
@@ -53,7 +48,7 @@ StatusOr<std::string> EnsureEcrRepository(const std::string& name, const std::st
   auto r = internal::EcrRegion("", region, aws_profile);
   if (!r.ok()) return r.status();
   auto stub = internal::EcrApi(*r, aws_profile, transport ? std::move(transport) : MakeCurlTransport(),
-                             clock ? std::move(clock) : SystemClock());
+                               clock ? std::move(clock) : SystemClock());
   auto uri = stub->DescribeRepositories(name);
   if (uri.ok() || uri.status().code() != StatusCode::kResourceDoesNotExist) return uri;
   LogInfo("Creating ECR repository " + name + " (region " + *r + ")...");

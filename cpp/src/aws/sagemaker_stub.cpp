@@ -1,15 +1,17 @@
-#include "targets/sagemaker/stub.h"
+#include "aws/sagemaker_stub.h"
 
 #include <utility>
 
-#include "auth/sigv4.h"
+#include "aws/sigv4.h"
+#include "aws/xml.h"
+#include "common/timestamp.h"
+#include "common/url.h"
 #include "mlflow_bridge/aws.h"
 
 namespace mlflow_bridge::internal {
 namespace {
 
 constexpr std::string_view kSageMakerTargetPrefix = "SageMaker.";
-constexpr std::string_view kEcrTargetPrefix = "AmazonEC2ContainerRegistry_V20150921.";
 
 // "SageMaker DescribeEndpoint 'my-endpoint'": names the resource when the request does.
 std::string What(std::string_view service, std::string_view operation, const nlohmann::json& request) {
@@ -47,12 +49,6 @@ SageMakerStub::SageMakerStub(AwsCaller caller, std::string region, SageMakerEndp
   // SageMaker Runtime signs as "sagemaker" too (botocore's signingName).
   api_ = AwsService{"sagemaker", endpoints_.api, region_};
   runtime_ = AwsService{"sagemaker", endpoints_.runtime, region_};
-  sts_ = AwsService{"sts", endpoints_.sts, region_};
-  ecr_ = AwsService{"ecr", endpoints_.ecr, region_};
-  // IAM is global: its one endpoint per partition signs for the partition's first region.
-  iam_ = AwsService{"iam", endpoints_.iam, region_.rfind("cn-", 0) == 0 ? "cn-north-1"
-                                           : region_.rfind("us-gov-", 0) == 0 ? "us-gov-west-1"
-                                                                              : "us-east-1"};
 }
 
 // ---------------------------------------------------------------- SageMaker
@@ -164,94 +160,6 @@ StatusOr<AsyncInvokeResult> SageMakerStub::InvokeEndpointAsync(std::string_view 
   if (body.is_object()) result.inference_id = body.value("InferenceId", "");
   if (result.output_location.empty()) return InternalError(what + ": the reply names no output location");
   return result;
-}
-
-// ---------------------------------------------------------------- STS
-
-StatusOr<CallerIdentity> SageMakerStub::GetCallerIdentity() const {
-  const std::string what = "STS GetCallerIdentity";
-  StatusOr<std::string> xml =
-      caller_.QueryCall(sts_, "Action=GetCallerIdentity&Version=2011-06-15", Idempotency::kIdempotent, what);
-  if (!xml.ok()) return xml.status();
-  CallerIdentity id;
-  id.account = XmlTagText(*xml, "Account").value_or("");
-  id.arn = XmlTagText(*xml, "Arn").value_or("");
-  id.user_id = XmlTagText(*xml, "UserId").value_or("");
-  if (id.account.empty() || id.arn.empty()) return InternalError(what + ": the reply has no Account or Arn");
-  return id;
-}
-
-StatusOr<std::string> SageMakerStub::GetRoleArn(std::string_view role_name) const {
-  const std::string what = "IAM GetRole '" + std::string(role_name) + "'";
-  StatusOr<std::string> xml = caller_.QueryCall(iam_, "Action=GetRole&RoleName=" + UriEncode(role_name) + "&Version=2010-05-08",
-                                                Idempotency::kIdempotent, what);
-  if (!xml.ok()) return xml.status();
-  auto arn = XmlTagText(*xml, "Arn");
-  if (!arn || arn->empty()) return InternalError(what + ": the reply has no Arn");
-  return *arn;
-}
-
-// ---------------------------------------------------------------- ECR
-
-StatusOr<nlohmann::json> SageMakerStub::EcrCall(std::string_view operation, const nlohmann::json& request,
-                                                std::string_view what) const {
-  return caller_.JsonCall(ecr_, std::string(kEcrTargetPrefix) + std::string(operation), request,
-                          Idempotency::kIdempotent, what);
-}
-
-StatusOr<std::string> SageMakerStub::DescribeRepositories(std::string_view repository_name) const {
-  const std::string what = "ECR DescribeRepositories '" + std::string(repository_name) + "'";
-  StatusOr<nlohmann::json> reply =
-      EcrCall("DescribeRepositories", nlohmann::json{{"repositoryNames", {std::string(repository_name)}}}, what);
-  if (!reply.ok()) return reply.status();
-  auto repos = reply->find("repositories");
-  if (repos == reply->end() || !repos->is_array() || repos->empty())
-    return NotFoundError(what + ": no such repository in the registry of the calling account");
-  for (const nlohmann::json& repo : *repos) {
-    if (!repo.is_object()) continue;
-    auto name = repo.find("repositoryName");
-    auto uri = repo.find("repositoryUri");
-    if (uri == repo.end() || !uri->is_string()) continue;
-    if (name != repo.end() && name->is_string() && name->get<std::string>() != repository_name) continue;
-    return uri->get<std::string>();
-  }
-  return InternalError(what + ": the reply has no repositoryUri");
-}
-
-StatusOr<std::string> SageMakerStub::CreateRepository(std::string_view repository_name) const {
-  const std::string what = "ECR CreateRepository '" + std::string(repository_name) + "'";
-  StatusOr<nlohmann::json> reply = EcrCall("CreateRepository", nlohmann::json{{"repositoryName", std::string(repository_name)}}, what);
-  if (!reply.ok()) return reply.status();
-  std::string uri = reply->value("/repository/repositoryUri"_json_pointer, "");
-  if (uri.empty()) return InternalError(what + ": the reply has no repositoryUri");
-  return uri;
-}
-
-StatusOr<EcrAuthorization> SageMakerStub::GetAuthorizationToken() const {
-  const std::string what = "ECR GetAuthorizationToken";
-  StatusOr<nlohmann::json> reply = EcrCall("GetAuthorizationToken", nlohmann::json::object(), what);
-  if (!reply.ok()) return reply.status();
-  auto data = reply->find("authorizationData");
-  if (data == reply->end() || !data->is_array() || data->empty() || !(*data)[0].is_object())
-    return InternalError(what + ": the reply has no authorizationData");
-  const nlohmann::json& d = (*data)[0];
-  EcrAuthorization auth;
-  if (auto t = d.find("authorizationToken"); t != d.end() && t->is_string()) auth.token = t->get<std::string>();
-  if (auto p = d.find("proxyEndpoint"); p != d.end() && p->is_string()) auth.proxy_endpoint = p->get<std::string>();
-  if (auth.token.empty() || auth.proxy_endpoint.empty())
-    return InternalError(what + ": the reply has no authorizationToken or proxyEndpoint");
-  // JSON 1.1 timestamps are epoch seconds (possibly fractional); accept ISO 8601 too.
-  auto e = d.find("expiresAt");
-  if (e != d.end() && e->is_number() && e->get<double>() >= 0 && e->get<double>() < 1e11) {  // before year 5000
-    using std::chrono::system_clock;
-    auth.expires_at = system_clock::time_point(
-        std::chrono::duration_cast<system_clock::duration>(std::chrono::duration<double>(e->get<double>())));
-  } else if (e != d.end() && e->is_string() && ParseIso8601(e->get<std::string>())) {
-    auth.expires_at = *ParseIso8601(e->get<std::string>());
-  } else {
-    return InternalError(what + ": the reply has no readable expiresAt");
-  }
-  return auth;
 }
 
 }  // namespace mlflow_bridge::internal

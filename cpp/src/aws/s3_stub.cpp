@@ -1,4 +1,4 @@
-#include "targets/sagemaker/s3_client.h"
+#include "aws/s3_stub.h"
 
 #include <algorithm>
 #include <cctype>
@@ -12,10 +12,13 @@
 
 #include <openssl/evp.h>
 
+#include "aws/caller.h"
+#include "aws/sigv4.h"
+#include "aws/xml.h"
+#include "common/crypto.h"
 #include "common/strings.h"
-#include "auth/sigv4.h"
+#include "common/url.h"
 #include "mlflow_bridge/logging.h"
-#include "targets/sagemaker/aws_protocol.h"
 
 namespace mlflow_bridge::internal {
 namespace {

@@ -19,6 +19,7 @@
 
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/http.h"
+#include "mlflow_bridge/image.h"
 #include "mlflow_bridge/retry.h"
 #include "mlflow_bridge/status.h"
 
@@ -67,14 +68,10 @@ std::shared_ptr<RegistryCredentialsProvider> MakeDockerConfigRegistryCredentials
 std::shared_ptr<RegistryCredentialsProvider> MakeCachingRegistryCredentials(
     std::function<StatusOr<RegistryCredentials>()> fetch, std::string describe, std::shared_ptr<Clock> clock);
 
-// ECR GetAuthorizationToken's authorizationToken: base64("AWS:<password>").
-StatusOr<RegistryCredentials> EcrCredentialsFromToken(std::string_view authorization_token,
-                                                      std::chrono::system_clock::time_point expires_at);
-
-// Standard base64 (with padding); decoding accepts missing padding and
-// surrounding white space. nullopt when `text` is not base64.
-std::string Base64Encode(std::string_view bytes);
-std::optional<std::string> Base64Decode(std::string_view text);
+// A login from another platform's API (ECR's, wired in by the targets), cached as
+// MakeCachingRegistryCredentials does.
+std::shared_ptr<RegistryCredentialsProvider> MakeRegistryCredentials(RegistryLoginSource source,
+                                                                     std::shared_ptr<Clock> clock);
 
 struct AuthChallenge {
   std::string scheme;                         // lower-case: "basic", "bearer"

@@ -1,5 +1,4 @@
-// The Stub layer of the sagemaker-endpoints target: one method per AWS call
-// (SageMaker, SageMaker Runtime, STS, ECR). Each builds the request, signs and
+// The SageMaker stub: one method per call of SageMaker and SageMaker Runtime. Each builds the request, signs and
 // sends it through AwsCaller (which owns the retry rule), parses the reply and
 // returns StatusOr. No waiting, no orchestration: that is the client's job.
 //
@@ -14,9 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mlflow_bridge/sagemaker_client.h"
+#include "aws/caller.h"
 #include "mlflow_bridge/status.h"
-#include "targets/sagemaker/aws_protocol.h"
 
 namespace mlflow_bridge::internal {
 
@@ -37,7 +35,7 @@ struct SageMakerEndpoints {
 SageMakerEndpoints ResolveSageMakerEndpoints(std::string_view region, const SageMakerEndpoints& overrides = {});
 
 // Largest InvokeEndpoint payload SageMaker real-time endpoints accept (6 MB).
-inline constexpr size_t kMaxInvokePayloadBytes = SageMakerClient::kMaxPayloadBytes;
+inline constexpr size_t kMaxInvokePayloadBytes = 6291456;
 
 struct InvokeResult {
   std::string body;
@@ -50,18 +48,6 @@ struct AsyncInvokeResult {
   std::string inference_id;
   std::string output_location;   // where the answer will be (s3://...)
   std::string failure_location;  // where an error will be instead
-};
-
-struct CallerIdentity {
-  std::string account;  // "123456789012"
-  std::string arn;      // "arn:aws:iam::123456789012:user/alice"
-  std::string user_id;
-};
-
-struct EcrAuthorization {
-  std::string token;           // base64 of "AWS:<password>"; a secret: never log it
-  std::string proxy_endpoint;  // "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-  std::chrono::system_clock::time_point expires_at;
 };
 
 class SageMakerStub {
@@ -105,33 +91,17 @@ class SageMakerStub {
   StatusOr<AsyncInvokeResult> InvokeEndpointAsync(std::string_view endpoint_name, std::string_view input_location,
                                                   std::string_view content_type, std::string_view accept = "") const;
 
-  // ---- STS (query protocol) ----
-  StatusOr<CallerIdentity> GetCallerIdentity() const;
-
-  // ---- IAM (query protocol, global; signed for us-east-1) ----
-  // The ARN of role `role_name`, path included (arn:aws:iam::<acct>:role/service-role/<name>).
-  StatusOr<std::string> GetRoleArn(std::string_view role_name) const;
-
-  // ---- ECR (JSON 1.1, X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Op>) ----
-  // The repositoryUri of `repository_name` in the caller's registry.
-  StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const;
-  // Creates `repository_name` (tags immutable: no; scan on push: off) and returns its repositoryUri.
-  StatusOr<std::string> CreateRepository(std::string_view repository_name) const;
-  StatusOr<EcrAuthorization> GetAuthorizationToken() const;
-
   const std::string& region() const { return region_; }
   const SageMakerEndpoints& endpoints() const { return endpoints_; }
 
  private:
   StatusOr<nlohmann::json> SageMakerCall(std::string_view operation, const nlohmann::json& request,
                                          Idempotency idempotency) const;
-  StatusOr<nlohmann::json> EcrCall(std::string_view operation, const nlohmann::json& request,
-                                   std::string_view what) const;
 
   AwsCaller caller_;
   std::string region_;
   SageMakerEndpoints endpoints_;
-  AwsService api_, runtime_, sts_, ecr_, iam_;
+  AwsService api_, runtime_;
 };
 
 }  // namespace mlflow_bridge::internal

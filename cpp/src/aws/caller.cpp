@@ -1,4 +1,4 @@
-#include "targets/sagemaker/aws_protocol.h"
+#include "aws/caller.h"
 
 #include <algorithm>
 #include <array>
@@ -7,8 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "aws/sigv4.h"
+#include "aws/xml.h"
 #include "common/strings.h"
-#include "auth/sigv4.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge::internal {

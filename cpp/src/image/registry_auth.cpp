@@ -1,4 +1,4 @@
-#include "auth/registry_auth.h"
+#include "image/registry_auth.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,8 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
-#include "auth/sigv4.h"
+#include "common/base64.h"
 #include "common/strings.h"
+#include "common/url.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge::internal {
@@ -234,32 +235,6 @@ bool RegistryCredentials::empty() const {
   return username.empty() && password.empty() && identity_token.empty() && registry_token.empty();
 }
 
-std::string Base64Encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(n < 0 ? 0 : static_cast<size_t>(n));
-  return out;
-}
-
-std::optional<std::string> Base64Decode(std::string_view text) {
-  std::string in;
-  in.reserve(text.size() + 3);
-  for (char c : text)
-    if (!std::isspace(static_cast<unsigned char>(c))) in += c;
-  while (in.size() % 4 != 0) in += '=';
-  if (in.empty()) return std::string();
-  size_t pad = 0;
-  for (size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) ++pad;
-  if (pad > 2) return std::nullopt;
-  std::string out(in.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0 || static_cast<size_t>(n) < pad) return std::nullopt;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
-}
-
 std::shared_ptr<RegistryCredentialsProvider> MakeAnonymousRegistryCredentials() {
   return std::make_shared<AnonymousProvider>();
 }
@@ -278,18 +253,20 @@ std::shared_ptr<RegistryCredentialsProvider> MakeCachingRegistryCredentials(
   return std::make_shared<CachingProvider>(std::move(fetch), std::move(describe), std::move(clock));
 }
 
-StatusOr<RegistryCredentials> EcrCredentialsFromToken(std::string_view authorization_token,
-                                                      system_clock::time_point expires_at) {
-  std::optional<std::string> decoded = Base64Decode(authorization_token);
-  size_t colon = decoded ? decoded->find(':') : std::string::npos;
-  if (!decoded || colon == std::string::npos || colon == 0)
-    return InternalError("ECR GetAuthorizationToken returned an authorization token that is not base64 of "
-                         "\"user:password\"");
-  RegistryCredentials c;
-  c.username = decoded->substr(0, colon);
-  c.password = decoded->substr(colon + 1);
-  c.expires_at = expires_at;
-  return c;
+std::shared_ptr<RegistryCredentialsProvider> MakeRegistryCredentials(RegistryLoginSource source,
+                                                                     std::shared_ptr<Clock> clock) {
+  auto fetch = std::move(source.fetch);
+  return MakeCachingRegistryCredentials(
+      [fetch]() -> StatusOr<RegistryCredentials> {
+        auto login = fetch();
+        if (!login.ok()) return login.status();
+        RegistryCredentials c;
+        c.username = std::move(login->username);
+        c.password = std::move(login->password);
+        c.expires_at = login->expires_at;
+        return c;
+      },
+      std::move(source.describe), std::move(clock));
 }
 
 // ---- WWW-Authenticate ----
