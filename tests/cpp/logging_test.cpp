@@ -147,6 +147,19 @@ TEST_F(LogTest, LevelFilters) {
   EXPECT_EQ(GetLogLevel(), LogLevel::kOff);
 }
 
+TEST_F(LogTest, IgnoredErrorsAreLoggedAsWarnings) {
+  SetLogLevel(LogLevel::kInfo);
+  LogIgnored(OkStatus(), "Deleting model m");
+  LogIgnored(StatusOr<int>(3), "Counting");
+  EXPECT_TRUE(lines_.empty());
+  LogIgnored(NotFoundError("no such model"), "Deleting model m");
+  LogIgnored(StatusOr<int>(UnavailableError("busy")), "Counting");
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_EQ(lines_[0].first, LogLevel::kWarning);
+  EXPECT_EQ(lines_[0].second, "Deleting model m failed (ignored): RESOURCE_DOES_NOT_EXIST: no such model");
+  EXPECT_EQ(lines_[1].second, "Counting failed (ignored): TEMPORARILY_UNAVAILABLE: busy");
+}
+
 TEST_F(LogTest, SetLogSinkReturnsPrevious) {
   LogSink mine = SetLogSink(nullptr);  // back to stderr; returns the test sink
   ASSERT_TRUE(static_cast<bool>(mine));

@@ -210,7 +210,7 @@ TEST_F(StubTest, IdempotencyOfEachJsonMethod) {
       ASSERT_FALSE(reply.ok());
       EXPECT_EQ(reply.status().code(), StatusCode::kTemporarilyUnavailable);
       EXPECT_EQ(Requests().size(), before + 1);
-      transport_->Send(HttpRequest{});  // drain the unused 200
+      (void)transport_->Send(HttpRequest{});  // drain the unused 200
     }
   }
 }

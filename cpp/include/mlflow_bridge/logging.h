@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "mlflow_bridge/status.h"
+
 namespace mlflow_bridge {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kOff = 4 };
@@ -33,5 +35,13 @@ inline void LogDebug(std::string_view m) { Log(LogLevel::kDebug, m); }
 inline void LogInfo(std::string_view m) { Log(LogLevel::kInfo, m); }
 inline void LogWarning(std::string_view m) { Log(LogLevel::kWarning, m); }
 inline void LogError(std::string_view m) { Log(LogLevel::kError, m); }
+
+// For an error deliberately not returned (cleanup after another failure, a best-effort step): logs it as a
+// warning, "<what> failed (ignored): <status>", so that nothing fails silently. An OK status logs nothing.
+void LogIgnored(const Status& status, std::string_view what);
+template <typename T>
+void LogIgnored(const StatusOr<T>& result, std::string_view what) {
+  LogIgnored(result.status(), what);
+}
 
 }  // namespace mlflow_bridge

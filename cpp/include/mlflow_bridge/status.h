@@ -27,7 +27,7 @@ enum class StatusCode {
 // The MLflow error code name, e.g. "RESOURCE_DOES_NOT_EXIST".
 std::string_view StatusCodeName(StatusCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message);
@@ -67,7 +67,7 @@ Status InternalError(std::string message);
 
 // Either a value or a non-OK Status.
 template <typename T>
-class StatusOr {
+class [[nodiscard]] StatusOr {
  public:
   StatusOr(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     if (std::get<Status>(v_).ok()) v_ = Status(StatusCode::kInternalError, "StatusOr built from an OK status");

@@ -309,4 +309,8 @@ void Log(LogLevel level, std::string_view message) {
   }
 }
 
+void LogIgnored(const Status& status, std::string_view what) {
+  if (!status.ok()) LogWarning(std::string(what) + " failed (ignored): " + status.ToString());
+}
+
 }  // namespace mlflow_bridge

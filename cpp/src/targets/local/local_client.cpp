@@ -266,7 +266,7 @@ struct LocalClient::Impl {
     if (!ready.ok()) {
       // Our copy of the socket first: while it listens, new connections would be steered to it and wait.
       fd.Close();
-      (void)internal::StopProcess(*pid, seconds(5), *clock);
+      LogIgnored(internal::StopProcess(*pid, seconds(5), *clock), "Stopping the server that did not start");
       return ready;
     }
     return pid;
@@ -347,7 +347,7 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
   auto model_dir = impl_->AdoptModel(request.staged_model_dir, rev_dir);
   if (!model_dir.ok()) {
-    (void)impl_->store.Remove(request.name);
+    LogIgnored(impl_->store.Remove(request.name), "Removing the state of local deployment '" + request.name + "'");
     return model_dir.status();
   }
   std::string now = NowIso(*impl_->clock);
@@ -364,13 +364,13 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
     return impl_->store.Save(request.name, state);  // visible to `get` as "starting"
   });
   if (!pid.ok()) {
-    (void)impl_->store.Remove(request.name);
+    LogIgnored(impl_->store.Remove(request.name), "Removing the state of local deployment '" + request.name + "'");
     return pid.status().WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
   }
   state["ready_at"] = NowIso(*impl_->clock);
   if (Status saved = impl_->store.Save(request.name, state); !saved.ok()) {
-    (void)internal::StopProcess(*pid, seconds(5), *impl_->clock);
-    (void)impl_->store.Remove(request.name);
+    LogIgnored(internal::StopProcess(*pid, seconds(5), *impl_->clock), "Stopping the server of '" + request.name + "'");
+    LogIgnored(impl_->store.Remove(request.name), "Removing the state of local deployment '" + request.name + "'");
     return saved.WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
   }
   return impl_->Describe(state, false);
@@ -439,12 +439,13 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   state["ready_at"] = NowIso(*impl_->clock);
   Status saved = impl_->store.Save(request.name, state);
   if (!saved.ok()) {
-    (void)internal::StopProcess(*pid, seconds(5), *impl_->clock);
+    LogIgnored(internal::StopProcess(*pid, seconds(5), *impl_->clock), "Stopping the server of '" + request.name + "'");
     fs::remove_all(rev_dir, ec);
     return saved.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving");
   }
   // The new server has taken over the port; let the old one finish what it has.
-  (void)internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock);
+  LogIgnored(internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock),
+             "Stopping the previous server of '" + request.name + "'");
   // Remove the old revision, and the older one whose model it kept, unless the new one uses it.
   std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
   std::string old_model_rev = fs::path(old["model_dir"].get<std::string>()).parent_path();

@@ -343,22 +343,24 @@ struct SageMakerClient::Impl {
   };
 
   void Rollback(Session& s, const Created& c) {
-    for (const auto& e : c.endpoints) (void)s.stub->DeleteEndpoint({{"EndpointName", e}});
+    for (const auto& e : c.endpoints) LogIgnored(s.stub->DeleteEndpoint({{"EndpointName", e}}), "Rollback: deleting endpoint " + e);
     for (const auto& e : c.endpoints) {
-      (void)Wait(s, e, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
-        if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
-        return std::nullopt;
-      });
+      LogIgnored(Wait(s, e, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
+                   if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
+                   return std::nullopt;
+                 }),
+                 "Rollback: waiting for endpoint " + e + " to be deleted");
     }
-    for (const auto& cfg : c.configs) (void)s.stub->DeleteEndpointConfig({{"EndpointConfigName", cfg}});
-    for (const auto& m : c.models) (void)s.stub->DeleteModel({{"ModelName", m}});
+    for (const auto& cfg : c.configs)
+      LogIgnored(s.stub->DeleteEndpointConfig({{"EndpointConfigName", cfg}}), "Rollback: deleting endpoint config " + cfg);
+    for (const auto& m : c.models) LogIgnored(s.stub->DeleteModel({{"ModelName", m}}), "Rollback: deleting model " + m);
     DeleteObjects(s, c.s3_urls);
   }
 
   void DeleteObjects(Session& s, const std::vector<std::string>& urls) {
     for (const auto& url : urls) {
       auto parts = S3Client::ParseS3Url(url);
-      if (parts.ok()) (void)s.s3->DeleteObject(parts->first, parts->second);
+      if (parts.ok()) LogIgnored(s.s3->DeleteObject(parts->first, parts->second), "Deleting " + url);
     }
   }
 
@@ -635,7 +637,7 @@ struct SageMakerClient::Impl {
       const std::string &bucket, &key;
       bool keep = false;  // the request still waits for it
       ~DeleteInput() {
-        if (!keep) (void)s.s3->DeleteObject(bucket, key);
+        if (!keep) LogIgnored(s.s3->DeleteObject(bucket, key), "Deleting s3://" + bucket + "/" + key);
       }
     } input_object{s, bucket, key};
     auto queued = s.stub->InvokeEndpointAsync(endpoint, *input, content_type, "application/json");
@@ -895,7 +897,7 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const SageMakerDeployRequest& r
   auto out = impl_->DescribeWithTags(s, endpoint);
   if (out.ok() && mode == "replace") {
     json tags = json::array({Tag(kModelUriKey, request.model_uri), Tag(kRunIdKey, request.run_id)});
-    (void)s.stub->AddTags({{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}});
+    LogIgnored(s.stub->AddTags({{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}}), "Tagging endpoint " + endpoint);
     (*out)["model_uri"] = request.model_uri;
     (*out)["run_id"] = request.run_id;
   }
