@@ -16,7 +16,8 @@ debian_packages() {
   local debs=(g++ make pkg-config libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libarchive-dev zlib1g-dev
               libyaml-cpp-dev libgtest-dev libgmock-dev dpkg-dev
               docker-registry skopeo umoci apache2-utils  # image tests: a real registry and its clients
-              debootstrap)                                 # the wheel's test on a clean Debian root
+              debootstrap                                  # the wheel's test on a clean Debian root
+              clang-format)                                # scripts/check_format.sh
   # kubectl for the Kubernetes tests: Debian's kubernetes-client only when none is on PATH (it conflicts with newer ones).
   command -v kubectl >/dev/null 2>&1 || debs+=(kubernetes-client)
   local missing=() p

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test, from nothing: install (scripts/setup.sh), build the binary wheel (scripts/wheel.sh) and
+# Every test, from nothing: install (scripts/setup.sh), check the include layering and the C++ formatting,
+# build the binary wheel (scripts/wheel.sh) and
 # install it into .venv, run the C++ tests (CTest) against the wheel's core, the Python tests (pytest)
 # against the installed wheel, the C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 # (compiled while pytest runs), and the wheel on a clean Debian root without a compiler
@@ -10,6 +11,8 @@ source scripts/steps.sh
 start=$SECONDS
 MLFLOW_BRIDGE_SETUP_PACKAGE=0 ./scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
+step "the include layering of cpp/ (scripts/check_layering.py)" python scripts/check_layering.py
+step "C++ formatting (scripts/check_format.sh)" scripts/check_format.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 W=$PWD/build/wheel
 # The clean Debian root for the wheel's last test is made meanwhile (it waits on the network, not the CPU).

@@ -5,12 +5,11 @@
 #include <pybind11/stl.h>
 
 #include "mlflow_bridge/aws.h"
+#include "mlflow_bridge/deployment_target.h"
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/kubernetes_client.h"
-#include "mlflow_bridge/local_client.h"
 #include "mlflow_bridge/logging.h"
-#include "mlflow_bridge/sagemaker_client.h"
 #include "mlflow_bridge/targets.h"
 
 namespace py = pybind11;
@@ -57,63 +56,24 @@ bool Interrupted() {
   return PyErr_Occurred() || PyErr_CheckSignals() != 0;
 }
 
-LocalDeployRequest MakeRequest(std::string name, std::string model_uri, std::string run_id, std::string flavor,
-                               std::string staged_model_dir, std::string python, const std::string& config_json) {
-  auto config = nlohmann::json::parse(config_json, nullptr, false);
-  if (config.is_discarded()) throw StatusError(InvalidParameterError("config is not valid JSON"));
-  return LocalDeployRequest{std::move(name), std::move(model_uri), std::move(run_id), std::move(flavor),
-                            std::move(staged_model_dir), std::move(python), std::move(config)};
-}
-
-// create and update: the same arguments, a JSON description back.
-auto Deploy(StatusOr<nlohmann::json> (LocalClient::*method)(const LocalDeployRequest&)) {
-  return [method](LocalClient& c, std::string name, std::string model_uri, std::string run_id, std::string flavor,
-                  std::string model_dir, std::string python, const std::string& config) {
-    auto req = MakeRequest(name, model_uri, run_id, flavor, model_dir, python, config);
-    return NoGil([&] { return (c.*method)(req); }).dump();
-  };
-}
-#define DEPLOY_ARGS                                                                                      \
-  py::arg("name"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), py::arg("model_dir"), \
-      py::arg("python"), py::arg("config")
-
 nlohmann::json ParseJson(const std::string& text, const char* what) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) throw StatusError(InvalidParameterError(std::string(what) + " is not valid JSON"));
   return j;
 }
 
-auto SageMakerDeploy(StatusOr<nlohmann::json> (SageMakerClient::*method)(const SageMakerDeployRequest&)) {
-  return [method](SageMakerClient& c, std::string name, std::string endpoint, std::string model_uri, std::string run_id,
-                  std::string flavor, std::string model_dir, std::string mlflow_version, const std::string& config,
-                  std::string python) {
-    SageMakerDeployRequest req{std::move(name),   std::move(endpoint),  std::move(model_uri),      std::move(run_id),
-                               std::move(flavor), std::move(model_dir), std::move(mlflow_version), std::move(python),
-                               ParseJson(config, "config")};
-    return NoGil([&] { return (c.*method)(req); }).dump();
-  };
-}
-#define SAGEMAKER_DEPLOY_ARGS                                                                            \
-  py::arg("name"), py::arg("endpoint"), py::arg("model_uri"), py::arg("run_id"), py::arg("flavor"), \
-      py::arg("model_dir"), py::arg("mlflow_version"), py::arg("config"), py::arg("python") = ""
-
-KubeFlavor KubeFlavorOf(const std::string& name) {
-  if (name == "kyma") return KubeFlavor::kKyma;
-  if (name == "aks") return KubeFlavor::kAks;
-  throw StatusError(InvalidParameterError("unknown Kubernetes target '" + name + "'"));
+// A DeployRequest from its JSON form (python/mlflow_bridge/targets/_base.py writes it).
+DeployRequest ParseRequest(const std::string& text) {
+  nlohmann::json j = ParseJson(text, "request");
+  auto str = [&](const char* key) { return j.value(key, std::string()); };
+  DeployRequest r{str("name"),   str("endpoint"), str("model_uri"),      str("run_id"),
+                  str("flavor"), str("model_dir"), str("python"), str("mlflow_version"),
+                  j.value("config", nlohmann::json::object())};
+  if (!r.config.is_object()) throw StatusError(InvalidParameterError("config must be a dict of key -> value"));
+  return r;
 }
 
-auto KubeDeploy(StatusOr<nlohmann::json> (KubernetesClient::*method)(const KubeDeployRequest&)) {
-  return [method](KubernetesClient& c, std::string name, std::string endpoint, std::string model_uri, std::string run_id,
-                  std::string model_dir, std::string python, std::string mlflow_version, const std::string& config) {
-    KubeDeployRequest req{std::move(name),      std::move(endpoint), std::move(model_uri),      std::move(run_id),
-                          std::move(model_dir), std::move(python),   std::move(mlflow_version), ParseJson(config, "config")};
-    return NoGil([&] { return (c.*method)(req); }).dump();
-  };
-}
-#define KUBE_DEPLOY_ARGS                                                                                 \
-  py::arg("name"), py::arg("endpoint"), py::arg("model_uri"), py::arg("run_id"), py::arg("model_dir"), py::arg("python"), \
-      py::arg("mlflow_version"), py::arg("config")
+DeploymentTargetOptions Options(std::string home) { return DeploymentTargetOptions{std::move(home), Interrupted}; }
 
 }  // namespace
 
@@ -180,73 +140,6 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("method"), py::arg("url"), py::arg("headers") = HttpHeaders{}, py::arg("body") = py::bytes(""));
 
-  py::class_<LocalClient>(m, "LocalClient")
-      .def(py::init([](std::string home) { return LocalClient(LocalClientOptions{std::move(home), nullptr, nullptr, Interrupted}); }),
-           py::arg("home") = "")
-      .def_static("help", &LocalClient::Help)
-      .def("create", Deploy(&LocalClient::Create), DEPLOY_ARGS)
-      .def("update", Deploy(&LocalClient::Update), DEPLOY_ARGS)
-      .def(
-          "run_local",
-          [](LocalClient& c, std::string model_uri, std::string flavor, std::string model_dir, std::string python,
-             const std::string& config) {
-            auto req = MakeRequest("", model_uri, "", flavor, model_dir, python, config);
-            NoGil([&] { return c.RunLocal(req); });
-          },
-          py::arg("model_uri"), py::arg("flavor"), py::arg("model_dir"), py::arg("python"), py::arg("config"))
-      .def("check_new", [](LocalClient& c, const std::string& name) { Unwrap(c.CheckNew(name)); })
-      .def("delete", [](LocalClient& c, const std::string& name) { NoGil([&] { return c.Delete(name); }); })
-      .def("list", [](LocalClient& c) { return NoGil([&] { return c.List(); }).dump(); })
-      .def("get", [](LocalClient& c, const std::string& name) { return NoGil([&] { return c.Get(name); }).dump(); })
-      .def(
-          "predict",
-          [](LocalClient& c, const std::string& name, py::bytes body, const std::string& content_type) {
-            std::string payload = body;
-            return py::bytes(NoGil([&] { return c.Predict(name, payload, content_type); }));
-          },
-          py::arg("name"), py::arg("body"), py::arg("content_type"));
-
-  py::class_<SageMakerClient, std::shared_ptr<SageMakerClient>>(m, "SageMakerClient")
-      .def(py::init([](std::string region, std::string assume_role_arn, std::string work_dir, std::string image_work_dir) {
-             SageMakerClientOptions options;
-             options.interrupted = Interrupted;
-             options.work_dir = std::move(work_dir);
-             options.image_work_dir = std::move(image_work_dir);
-             return Unwrap(SageMakerClient::Make({std::move(region), std::move(assume_role_arn)}, options));
-           }),
-           py::arg("region"), py::arg("assume_role_arn") = "", py::arg("work_dir") = "", py::arg("image_work_dir") = "")
-      .def_static("help", &SageMakerClient::Help)
-      .def_readonly_static("max_payload", &SageMakerClient::kMaxPayloadBytes)
-      .def("check_new",
-           [](SageMakerClient& c, const std::string& name, const std::string& endpoint) {
-             NoGil([&] { return c.CheckNew(name, endpoint); });
-           })
-      .def("create", SageMakerDeploy(&SageMakerClient::CreateDeployment), SAGEMAKER_DEPLOY_ARGS)
-      .def("update", SageMakerDeploy(&SageMakerClient::UpdateDeployment), SAGEMAKER_DEPLOY_ARGS)
-      .def("delete",
-           [](SageMakerClient& c, const std::string& name, const std::string& endpoint, const std::string& config) {
-             auto parsed = ParseJson(config, "config");
-             NoGil([&] { return c.DeleteDeployment(name, endpoint, parsed); });
-           })
-      .def("get",
-           [](SageMakerClient& c, const std::string& name, const std::string& endpoint) {
-             return NoGil([&] { return c.GetDeployment(name, endpoint); }).dump();
-           })
-      .def("list", [](SageMakerClient& c, const std::string& endpoint) { return NoGil([&] { return c.ListDeployments(endpoint); }).dump(); })
-      .def("update_endpoint",
-           [](SageMakerClient& c, const std::string& endpoint, const std::string& config) {
-             auto parsed = ParseJson(config, "config");
-             return NoGil([&] { return c.UpdateEndpointWeights(endpoint, parsed); }).dump();
-           })
-      .def("predict", [](SageMakerClient& c, const std::string& name, const std::vector<py::bytes>& bodies,
-                         const std::string& content_type, const std::string& endpoint) {
-        std::vector<std::string> payloads(bodies.begin(), bodies.end());
-        std::vector<std::string> answers = NoGil([&] { return c.Predict(name, payloads, content_type, endpoint); });
-        py::list out;
-        for (const auto& a : answers) out.append(py::bytes(a));
-        return out;
-      });
-
   py::class_<ImageBuilder, std::shared_ptr<ImageBuilder>>(m, "ImageBuilder")
       .def(py::init([](std::string work_dir) {
              ImageBuilderOptions options;
@@ -267,59 +160,94 @@ PYBIND11_MODULE(_core, m) {
           py::arg("model_dir"), py::arg("model_uri"), py::arg("run_id"), py::arg("python"), py::arg("mlflow_version"),
           py::arg("config"));
 
-  py::class_<KubernetesClient, std::shared_ptr<KubernetesClient>>(m, "KubernetesClient")
-      .def(py::init([](const std::string& flavor, std::string namespace_name, std::string image_work_dir) {
-             KubeClientOptionsPublic options;
-             options.namespace_name = std::move(namespace_name);
-             options.image_work_dir = std::move(image_work_dir);
-             options.interrupted = Interrupted;
-             return Unwrap(KubernetesClient::Make(KubeFlavorOf(flavor), options));
+  // The one adapter of every deployment target (mlflow_bridge/deployment_target.h). Requests and results
+  // cross as JSON text.
+  m.def("target_names", &DeploymentTargetNames);
+  m.def("target_help", [](const std::string& name) { return Unwrap(DeploymentTargetHelp(name)); }, py::arg("name"));
+  m.def(
+      "run_local",
+      [](const std::string& request, std::string home) {
+        DeployRequest r = ParseRequest(request);
+        NoGil([&] { return RunLocal(r, Options(std::move(home))); });
+      },
+      py::arg("request"), py::arg("home") = "");
+  m.def(
+      "post_to_route",
+      [](const std::string& url, py::bytes body, const std::string& content_type) {
+        std::string payload = body;
+        return py::bytes(NoGil([&] { return KubernetesClient::PostToRoute(url, payload, content_type); }));
+      },
+      py::arg("url"), py::arg("body"), py::arg("content_type"));
+
+  using Json = StatusOr<nlohmann::json>;
+  py::class_<DeploymentTarget, std::shared_ptr<DeploymentTarget>>(m, "Target")
+      .def(py::init([](const std::string& name, const std::string& target_uri, std::string home) {
+             return Unwrap(MakeDeploymentTarget(name, target_uri, Options(std::move(home))));
            }),
-           py::arg("flavor"), py::arg("namespace") = "", py::arg("image_work_dir") = "")
-      .def_static("help", [](const std::string& flavor) { return KubernetesClient::Help(KubeFlavorOf(flavor)); })
-      .def_static("post_to_route",
-                  [](const std::string& url, py::bytes body, const std::string& content_type) {
-                    std::string payload = body;
-                    return py::bytes(NoGil([&] { return KubernetesClient::PostToRoute(url, payload, content_type); }));
-                  })
-      .def("check_new",
-           [](KubernetesClient& c, const std::string& name, const std::string& endpoint, const std::string& config) {
+           py::arg("name"), py::arg("target_uri"), py::arg("home") = "")
+      .def_property_readonly("max_payload", &DeploymentTarget::MaxPayloadBytes)
+      .def_property_readonly("supports_endpoints", &DeploymentTarget::SupportsEndpoints)
+      .def_property_readonly("endpoint_takes_model", &DeploymentTarget::EndpointTakesModel)
+      .def("needs_model_files",
+           [](DeploymentTarget& t, const std::string& config) { return t.NeedsModelFiles(ParseJson(config, "config")); })
+      .def("check_create",
+           [](DeploymentTarget& t, const std::string& request) {
+             DeployRequest r = ParseRequest(request);
+             NoGil([&] { return t.CheckCreate(r); });
+           })
+      .def("check_update",
+           [](DeploymentTarget& t, const std::string& request) {
+             DeployRequest r = ParseRequest(request);
+             NoGil([&] { return t.CheckUpdate(r); });
+           })
+      .def("create_deployment",
+           [](DeploymentTarget& t, const std::string& request) {
+             DeployRequest r = ParseRequest(request);
+             return NoGil([&] { return t.CreateDeployment(r); }).dump();
+           })
+      .def("update_deployment",
+           [](DeploymentTarget& t, const std::string& request) {
+             DeployRequest r = ParseRequest(request);
+             return NoGil([&] { return t.UpdateDeployment(r); }).dump();
+           })
+      .def("delete_deployment",
+           [](DeploymentTarget& t, const std::string& name, const std::string& endpoint, const std::string& config) {
              auto parsed = ParseJson(config, "config");
-             NoGil([&] { return c.CheckNew(name, endpoint, parsed); });
+             NoGil([&] { return t.DeleteDeployment(name, endpoint, parsed); });
            })
-      .def("create", KubeDeploy(&KubernetesClient::CreateDeployment), KUBE_DEPLOY_ARGS)
-      .def("update", KubeDeploy(&KubernetesClient::UpdateDeployment), KUBE_DEPLOY_ARGS)
-      .def("delete",
-           [](KubernetesClient& c, const std::string& name, const std::string& endpoint, const std::string& config) {
-             auto parsed = ParseJson(config, "config");
-             NoGil([&] { return c.DeleteDeployment(name, endpoint, parsed); });
+      .def("get_deployment",
+           [](DeploymentTarget& t, const std::string& name, const std::string& endpoint) {
+             return NoGil([&]() -> Json { return t.GetDeployment(name, endpoint); }).dump();
            })
-      .def("get",
-           [](KubernetesClient& c, const std::string& name, const std::string& endpoint) {
-             return NoGil([&] { return c.GetDeployment(name, endpoint); }).dump();
+      .def("list_deployments",
+           [](DeploymentTarget& t, const std::string& endpoint) {
+             return NoGil([&]() -> Json { return t.ListDeployments(endpoint); }).dump();
            })
-      .def("list", [](KubernetesClient& c, const std::string& endpoint) { return NoGil([&] { return c.ListDeployments(endpoint); }).dump(); })
       .def("predict",
-           [](KubernetesClient& c, const std::string& name, const std::string& endpoint, py::bytes body,
-              const std::string& content_type) {
-             std::string payload = body;
-             return py::bytes(NoGil([&] { return c.Predict(name, endpoint, payload, content_type); }));
+           [](DeploymentTarget& t, const std::string& name, const std::string& endpoint,
+              const std::vector<py::bytes>& bodies, const std::string& content_type) {
+             std::vector<std::string> payloads(bodies.begin(), bodies.end());
+             std::vector<std::string> answers = NoGil([&] { return t.Predict(name, endpoint, payloads, content_type); });
+             py::list out;
+             for (const auto& a : answers) out.append(py::bytes(a));
+             return out;
            })
       .def("create_endpoint",
-           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+           [](DeploymentTarget& t, const std::string& name, const std::string& config) {
              auto parsed = ParseJson(config, "config");
-             return NoGil([&] { return c.CreateEndpoint(name, parsed); }).dump();
+             return NoGil([&] { return t.CreateEndpoint(name, parsed); }).dump();
            })
       .def("update_endpoint",
-           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+           [](DeploymentTarget& t, const std::string& name, const std::string& config) {
              auto parsed = ParseJson(config, "config");
-             return NoGil([&] { return c.UpdateEndpoint(name, parsed); }).dump();
+             return NoGil([&] { return t.UpdateEndpoint(name, parsed); }).dump();
            })
       .def("delete_endpoint",
-           [](KubernetesClient& c, const std::string& name, const std::string& config) {
+           [](DeploymentTarget& t, const std::string& name, const std::string& config) {
              auto parsed = ParseJson(config, "config");
-             NoGil([&] { return c.DeleteEndpoint(name, parsed); });
+             NoGil([&] { return t.DeleteEndpoint(name, parsed); });
            })
-      .def("get_endpoint", [](KubernetesClient& c, const std::string& name) { return NoGil([&] { return c.GetEndpoint(name); }).dump(); })
-      .def("list_endpoints", [](KubernetesClient& c) { return NoGil([&] { return c.ListEndpoints(); }).dump();       });
+      .def("get_endpoint",
+           [](DeploymentTarget& t, const std::string& name) { return NoGil([&] { return t.GetEndpoint(name); }).dump(); })
+      .def("list_endpoints", [](DeploymentTarget& t) { return NoGil([&] { return t.ListEndpoints(); }).dump(); });
 }

@@ -143,5 +143,5 @@ def predict(endpoint_url, data, content_type="application/json"):
         body = data
     else:
         _fail(f"predict takes a dict, list, str or bytes; got {type(data).__name__}.")
-    answer = _core.KubernetesClient.post_to_route(endpoint_url, body, content_type)
+    answer = _core.post_to_route(endpoint_url, body, content_type)
     return json.loads(answer)

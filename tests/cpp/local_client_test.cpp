@@ -141,14 +141,14 @@ class LocalClientTest : public ::testing::Test {
     return dir.string();
   }
 
-  LocalDeployRequest Request(const std::string& name, const std::string& model_dir, json config = json::object()) {
-    LocalDeployRequest r;
+  DeployRequest Request(const std::string& name, const std::string& model_dir, json config = json::object()) {
+    DeployRequest r;
     r.name = name;
     r.model_uri = "models:/" + name + "/" + std::to_string(models_);
     r.run_id = "run-" + std::to_string(models_);
     r.flavor = "python_function";
-    r.staged_model_dir = model_dir;
-    r.python_executable = kFakePython.string();
+    r.model_dir = model_dir;
+    r.python = kFakePython.string();
     if (!config.contains("timeout_seconds")) config["timeout_seconds"] = 20;  // bounds a broken test
     r.config = config;
     return r;
@@ -326,7 +326,7 @@ TEST_F(LocalClientTest, UnknownConfigKeyListsValidOnes) {
 }
 
 TEST_F(LocalClientTest, UnsupportedFlavor) {
-  LocalDeployRequest r = Request("flv", Model("m"));
+  DeployRequest r = Request("flv", Model("m"));
   r.flavor = "sklearn";
   auto created = client_->Create(r);
   ASSERT_FALSE(created.ok());
@@ -704,7 +704,7 @@ TEST_F(LocalClientTest, EnvReachesServerAndSecretsAreMasked) {
 }
 
 TEST_F(LocalClientTest, RunLocalReportsServerFailure) {
-  LocalDeployRequest r = Request("", Model("m", "crash"));
+  DeployRequest r = Request("", Model("m", "crash"));
   Status s = client_->RunLocal(r);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("status 1"), std::string::npos) << s.ToString();

@@ -98,11 +98,11 @@ def home(tmp_path, monkeypatch):
     yield path
     from mlflow_bridge import _core
 
-    core = _core.LocalClient(str(path))
+    core = _core.Target("local", "local", str(path))
     import json
 
-    for d in json.loads(core.list()):
-        core.delete(d["name"])
+    for d in json.loads(core.list_deployments("")):
+        core.delete_deployment(d["name"], "", "{}")
 
 
 @pytest.fixture

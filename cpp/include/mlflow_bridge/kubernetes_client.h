@@ -13,23 +13,13 @@
 
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/config.h"
+#include "mlflow_bridge/deployment_target.h"
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/status.h"
 
 namespace mlflow_bridge {
 
 enum class KubeFlavor { kKyma, kAks };
-
-struct KubeDeployRequest {
-  std::string name;            // the deployment (Deployment, Service, route)
-  std::string endpoint;        // the MLflow endpoint it joins (create) or belongs to (update); empty: none
-  std::string model_uri;       // as the user gave it
-  std::string run_id;          // may be empty
-  std::string model_dir;       // the downloaded model (for registry= builds); may be empty with image=
-  std::string python;          // the interpreter whose pip builds the image's dependencies
-  std::string mlflow_version;
-  nlohmann::json config = nlohmann::json::object();
-};
 
 struct KubeClientOptionsPublic {
   std::string namespace_name;          // from the target URI (kyma:/<namespace>); empty: the kubeconfig's
@@ -50,10 +40,10 @@ class KubernetesClient {
   // what this call created. With render=true, returns {"manifests": "<YAML>"} and applies nothing.
   // With request.endpoint, the deployment has no route of its own: it joins the endpoint's with
   // config["initial_weight"] percent of its traffic (the first deployment takes all of it).
-  StatusOr<nlohmann::json> CreateDeployment(const KubeDeployRequest& request);
+  StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request);
   // A rolling update; when the new revision does not become available, the previous one is restored and the
   // error names the cause (ImagePullBackOff, CrashLoopBackOff, Unschedulable, timeout).
-  StatusOr<nlohmann::json> UpdateDeployment(const KubeDeployRequest& request);
+  StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request);
   // Deletes the deployment's objects; a deployment of an endpoint leaves its route first (the others
   // keep their proportions). `endpoint`, when given, must be the deployment's.
   Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config);

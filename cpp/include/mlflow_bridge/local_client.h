@@ -12,21 +12,11 @@
 
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/config.h"
+#include "mlflow_bridge/deployment_target.h"
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/status.h"
 
 namespace mlflow_bridge {
-
-struct LocalDeployRequest {
-  std::string name;
-  std::string model_uri;         // as the user gave it (for get/list)
-  std::string run_id;            // from the MLmodel file; may be empty
-  std::string flavor;            // empty or "python_function"
-  std::string staged_model_dir;  // the downloaded model; moved into the deployment. Empty on
-                                 // update: keep the current model.
-  std::string python_executable; // runs MLflow's scoring server
-  nlohmann::json config = nlohmann::json::object();  // as given: strings (CLI) or typed (SDK)
-};
 
 struct LocalClientOptions {
   std::string home;  // the mlflow-bridge home; empty: $MLFLOW_BRIDGE_HOME or ~/.mlflow-bridge
@@ -44,11 +34,11 @@ class LocalClient {
   // OK when `name` is valid and no deployment has it (Create checks again, under its lock).
   Status CheckNew(const std::string& name);
   // Starts a server for the model and waits until it answers its health route.
-  StatusOr<nlohmann::json> Create(const LocalDeployRequest& request);
+  StatusOr<nlohmann::json> Create(const DeployRequest& request);
   // Zero-downtime swap: the new server shares the port (SO_REUSEPORT), takes
   // new connections once it is listening and healthy, then the old one stops.
   // If the new server does not become healthy, the old one keeps serving.
-  StatusOr<nlohmann::json> Update(const LocalDeployRequest& request);
+  StatusOr<nlohmann::json> Update(const DeployRequest& request);
   // Stops the server and removes the deployment; deleting what is not there is OK.
   Status Delete(const std::string& name);
   StatusOr<nlohmann::json> List();
@@ -59,7 +49,7 @@ class LocalClient {
   StatusOr<std::string> Predict(const std::string& name, const std::string& body,
                                 const std::string& content_type);
   // Serves the model in the foreground until the server exits (mlflow's run_local).
-  Status RunLocal(const LocalDeployRequest& request);
+  Status RunLocal(const DeployRequest& request);
 
   static const ConfigSchema& Schema();
   static std::string Help();

@@ -17,6 +17,7 @@
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/config.h"
+#include "mlflow_bridge/deployment_target.h"
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/status.h"
 
@@ -26,18 +27,6 @@ namespace mlflow_bridge {
 struct SageMakerTarget {
   std::string region;
   std::string assume_role_arn;
-};
-
-struct SageMakerDeployRequest {
-  std::string name;            // the deployment: a SageMaker endpoint, or a variant of `endpoint`
-  std::string endpoint;        // the MLflow endpoint (SageMaker endpoint) it belongs to; empty: none
-  std::string model_uri;       // as the user gave it
-  std::string run_id;          // from the MLmodel file; may be empty
-  std::string flavor;          // empty or "python_function"
-  std::string model_dir;       // the downloaded model
-  std::string mlflow_version;  // tags the default image, as MLflow's own target does
-  std::string python;          // the interpreter whose pip builds the image's dependencies (config `registry`)
-  nlohmann::json config = nlohmann::json::object();
 };
 
 struct SageMakerClientOptions {
@@ -60,10 +49,10 @@ class SageMakerClient {
   Status CheckNew(const std::string& name, const std::string& endpoint);
   // Without an endpoint: a new SageMaker endpoint. With one: a new variant of
   // it (weight initial_weight), or the endpoint itself with this first variant.
-  StatusOr<nlohmann::json> CreateDeployment(const SageMakerDeployRequest& request);
+  StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request);
   // Without an endpoint: mode replace (default) or add. With one: the variant
   // gets the new model and keeps its weight.
-  StatusOr<nlohmann::json> UpdateDeployment(const SageMakerDeployRequest& request);
+  StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request);
   // Without an endpoint: the SageMaker endpoint with all it uses. With one: the
   // variant (not the last one). Deleting what is not there is OK.
   Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config);

@@ -2,20 +2,17 @@
 
 Target URI: ``aks`` or ``aks:/<namespace>``. See ``target_help()``."""
 
-from mlflow_bridge import _core
-from mlflow_bridge.targets import _kubernetes
+from mlflow_bridge.targets import _base
 
 
-class AksDeploymentClient(_kubernetes.KubernetesDeploymentClient):
+class AksDeploymentClient(_base.BridgeDeploymentClient):
     """Deploys models to AKS: a Deployment and a Service, exposed by an Ingress or a LoadBalancer Service."""
 
-    FLAVOR = "aks"
+    TARGET = "aks"
 
 
-def run_local(name, model_uri, flavor=None, config=None):
-    """Serves the model on this machine, as the cluster would; config takes the `local` target's keys."""
-    _kubernetes.run_local(name, model_uri, flavor, config)
+run_local = _base.run_local
 
 
 def target_help():
-    return _core.KubernetesClient.help("aks")
+    return _base.target_help("aks")

@@ -2,20 +2,17 @@
 
 Target URI: ``kyma`` or ``kyma:/<namespace>``. See ``target_help()``."""
 
-from mlflow_bridge import _core
-from mlflow_bridge.targets import _kubernetes
+from mlflow_bridge.targets import _base
 
 
-class KymaDeploymentClient(_kubernetes.KubernetesDeploymentClient):
+class KymaDeploymentClient(_base.BridgeDeploymentClient):
     """Deploys models to Kyma: a Deployment and a Service, exposed by an APIRule (https://<host>)."""
 
-    FLAVOR = "kyma"
+    TARGET = "kyma"
 
 
-def run_local(name, model_uri, flavor=None, config=None):
-    """Serves the model on this machine, as the cluster would; config takes the `local` target's keys."""
-    _kubernetes.run_local(name, model_uri, flavor, config)
+run_local = _base.run_local
 
 
 def target_help():
-    return _core.KubernetesClient.help("kyma")
+    return _base.target_help("kyma")

@@ -151,7 +151,7 @@ struct KubernetesClient::Impl {
   }
 
   // ------------------------------------------------------------ the objects
-  StatusOr<std::string> Image(Session& s, const KubeDeployRequest& request) {
+  StatusOr<std::string> Image(Session& s, const DeployRequest& request) {
     const std::string image = Str(s.config, "image"), registry = Str(s.config, "registry");
     if (!image.empty() && !registry.empty()) {
       return InvalidParameterError("Config keys 'image' and 'registry' cannot go together: image serves an existing "
@@ -267,7 +267,7 @@ struct KubernetesClient::Impl {
     std::vector<json> objects;  // in apply order
   };
 
-  StatusOr<Plan> MakePlan(Session& s, const KubeDeployRequest& request) {
+  StatusOr<Plan> MakePlan(Session& s, const DeployRequest& request) {
     Plan p;
     KubeApp& a = p.app;
     a.name = request.name;
@@ -534,7 +534,7 @@ struct KubernetesClient::Impl {
     return json{{"name", name}, {"flavor", kFlavor}, {"manifests", internal::RenderYaml(objects)}};
   }
 
-  StatusOr<json> Deploy(KubeDeployRequest request, bool update) {
+  StatusOr<json> Deploy(DeployRequest request, bool update) {
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(request.name, "deployment name"));
     if (!request.endpoint.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(request.endpoint, "endpoint name"));
     auto session = Open(request.config, /*may_render=*/true);
@@ -958,7 +958,7 @@ StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor fl
   impl->flavor = flavor;
   impl->options = std::move(options);
   impl->images = std::make_unique<DeploymentImages>(
-      WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr}));
+      WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr, nullptr}));
   return std::shared_ptr<KubernetesClient>(new KubernetesClient(std::move(impl)));
 }
 
@@ -975,8 +975,8 @@ Status KubernetesClient::CheckNew(const std::string& name, const std::string& en
   return impl_->CheckFree(*session, name, endpoint);
 }
 
-StatusOr<json> KubernetesClient::CreateDeployment(const KubeDeployRequest& request) { return impl_->Deploy(request, false); }
-StatusOr<json> KubernetesClient::UpdateDeployment(const KubeDeployRequest& request) { return impl_->Deploy(request, true); }
+StatusOr<json> KubernetesClient::CreateDeployment(const DeployRequest& request) { return impl_->Deploy(request, false); }
+StatusOr<json> KubernetesClient::UpdateDeployment(const DeployRequest& request) { return impl_->Deploy(request, true); }
 
 Status KubernetesClient::DeleteDeployment(const std::string& name, const std::string& endpoint, const json& config) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(name, "deployment name"));

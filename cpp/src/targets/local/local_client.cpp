@@ -330,7 +330,7 @@ Status LocalClient::CheckNew(const std::string& name) {
                             "). Update it with `mlflow deployments update` or delete it first.");
 }
 
-StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
+StatusOr<json> LocalClient::Create(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(request.name));
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
   auto config = ParseConfig(Schema(), request.config);
@@ -345,14 +345,14 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
 
   const int revision = 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
-  auto model_dir = impl_->AdoptModel(request.staged_model_dir, rev_dir);
+  auto model_dir = impl_->AdoptModel(request.model_dir, rev_dir);
   if (!model_dir.ok()) {
     LogIgnored(impl_->store.Remove(request.name), "Removing the state of local deployment '" + request.name + "'");
     return model_dir.status();
   }
   std::string now = NowIso(*impl_->clock);
   json state = {{"name", request.name},       {"model_uri", request.model_uri},
-                {"run_id", request.run_id},   {"python", request.python_executable},
+                {"run_id", request.run_id},   {"python", request.python},
                 {"config_given", request.config}, {"config", *config},
                 {"port", internal::LocalPort(fd.get())}, {"revision", revision},
                 {"model_dir", *model_dir},    {"log_path", rev_dir + "/server.log"},
@@ -376,7 +376,7 @@ StatusOr<json> LocalClient::Create(const LocalDeployRequest& request) {
   return impl_->Describe(state, false);
 }
 
-StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
+StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(request.name));
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
   auto lock = impl_->store.Lock(request.name);
@@ -403,8 +403,8 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   std::error_code ec;
   fs::remove_all(rev_dir, ec);  // left by an update that failed before it could clean up
   std::string model_dir = old["model_dir"];
-  if (!request.staged_model_dir.empty()) {
-    auto adopted = impl_->AdoptModel(request.staged_model_dir, rev_dir);
+  if (!request.model_dir.empty()) {
+    auto adopted = impl_->AdoptModel(request.model_dir, rev_dir);
     if (!adopted.ok()) {
       fs::remove_all(rev_dir, ec);
       return adopted.status();
@@ -422,11 +422,11 @@ StatusOr<json> LocalClient::Update(const LocalDeployRequest& request) {
   state["model_dir"] = model_dir;
   state["log_path"] = rev_dir + "/server.log";
   state["updated_at"] = NowIso(*impl_->clock);
-  if (!request.staged_model_dir.empty()) {
+  if (!request.model_dir.empty()) {
     state["model_uri"] = request.model_uri;
     state["run_id"] = request.run_id;
   }
-  if (!request.python_executable.empty()) state["python"] = request.python_executable;
+  if (!request.python.empty()) state["python"] = request.python;
 
   auto pid = impl_->StartServer(state, fd);
   if (!pid.ok()) {
@@ -515,7 +515,7 @@ StatusOr<std::string> LocalClient::Predict(const std::string& name, const std::s
   return std::move(response->body);
 }
 
-Status LocalClient::RunLocal(const LocalDeployRequest& request) {
+Status LocalClient::RunLocal(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
   auto config = ParseConfig(Schema(), request.config);
   if (!config.ok()) return config.status();
@@ -523,7 +523,7 @@ Status LocalClient::RunLocal(const LocalDeployRequest& request) {
   auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
   if (!opened.ok()) return opened.status();
   const Fd& fd = (*opened)->fd;
-  auto spec = ServerSpec(request.python_executable, request.staged_model_dir, *config, "", fd.get());
+  auto spec = ServerSpec(request.python, request.model_dir, *config, "", fd.get());
   LogInfo("Serving " + request.model_uri + " at " + Url(internal::LocalPort(fd.get())) + " (Ctrl-C stops it)");
   auto code = internal::RunForeground(spec, impl_->interrupted,
                                       seconds((*config)["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock);

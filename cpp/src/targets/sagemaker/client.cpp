@@ -251,7 +251,7 @@ struct SageMakerClient::Impl {
   // -------------------------------------------------------------- pieces
   std::unique_ptr<DeploymentImages> images;  // config `registry`: the model's own image, built without docker
 
-  StatusOr<std::string> BuildImage(Session& s, const SageMakerDeployRequest& request) {
+  StatusOr<std::string> BuildImage(Session& s, const DeployRequest& request) {
     json config = {{"registry_auth", "ecr"},
                    {"ecr_region", s.region},
                    {"install_dependencies", s.config["install_dependencies"]},
@@ -261,7 +261,7 @@ struct SageMakerClient::Impl {
                          {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
   }
 
-  StatusOr<std::string> Image(Session& s, const SageMakerDeployRequest& request) {
+  StatusOr<std::string> Image(Session& s, const DeployRequest& request) {
     std::string image = s.config["image_url"];
     if (!s.config["registry"].get<std::string>().empty()) {
       if (!image.empty()) {
@@ -312,7 +312,7 @@ struct SageMakerClient::Impl {
   }
 
   // Packs and uploads the model; returns the S3 URL.
-  StatusOr<std::string> Upload(Session& s, const SageMakerDeployRequest& request, const std::string& bucket,
+  StatusOr<std::string> Upload(Session& s, const DeployRequest& request, const std::string& bucket,
                                const std::string& model_name) {
     std::string dir = options.work_dir.empty() ? fs::temp_directory_path().string() : options.work_dir;
     std::string archive = dir + "/" + model_name + ".tar.gz";
@@ -365,7 +365,7 @@ struct SageMakerClient::Impl {
   }
 
   // New model from the request: upload and CreateModel. Records what it made in `created`.
-  StatusOr<std::string> NewModel(Session& s, const SageMakerDeployRequest& request, Created& created) {
+  StatusOr<std::string> NewModel(Session& s, const DeployRequest& request, Created& created) {
     auto image = Image(s, request);
     if (!image.ok()) return image.status();
     auto role = ExecutionRole(s);
@@ -460,7 +460,7 @@ struct SageMakerClient::Impl {
   // `request`, when there is one); `change` returning null means nothing to do.
   // On failure, what this made is deleted and the endpoint keeps what it had;
   // on success (archive=false), what the endpoint no longer uses is deleted.
-  Status Rollout(Session& s, const std::optional<SageMakerDeployRequest>& request, const std::string& endpoint,
+  Status Rollout(Session& s, const std::optional<DeployRequest>& request, const std::string& endpoint,
                  const std::string& what, const std::function<StatusOr<json>(json, const std::string&)>& change) {
     auto current = DescribeCurrent(s, endpoint);
     if (!current.ok()) return current.status();
@@ -703,7 +703,7 @@ StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget
   impl->target = std::move(target);
   impl->options = std::move(options);
   impl->images = std::make_unique<DeploymentImages>(
-      WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr}));
+      WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr, nullptr}));
   return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::move(impl)));
 }
 
@@ -796,7 +796,7 @@ Status SageMakerClient::CheckNew(const std::string& name, const std::string& end
   return existing.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : existing.status();
 }
 
-StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& request) {
+StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(request.name));
   const std::string endpoint = request.endpoint.empty() ? request.name : request.endpoint;
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(endpoint));
@@ -860,7 +860,7 @@ StatusOr<json> SageMakerClient::CreateDeployment(const SageMakerDeployRequest& r
   return impl_->DescribeWithTags(s, endpoint);
 }
 
-StatusOr<json> SageMakerClient::UpdateDeployment(const SageMakerDeployRequest& request) {
+StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(request.name));
   const std::string endpoint = request.endpoint.empty() ? request.name : request.endpoint;
   MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(endpoint));

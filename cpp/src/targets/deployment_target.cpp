@@ -1,0 +1,101 @@
+// MakeDeploymentTarget: reads an MLflow target URI and makes its target; what a target without MLflow
+// endpoints answers; help and run_local for every target.
+#include "mlflow_bridge/deployment_target.h"
+
+#include <string_view>
+
+#include "mlflow_bridge/local_client.h"
+#include "mlflow_bridge/sagemaker_client.h"
+#include "targets/adapters.h"
+
+namespace mlflow_bridge {
+namespace {
+
+Status NoEndpoints(std::string_view method) {
+  return InvalidParameterError(std::string(method) + ": this target has no MLflow endpoints.");
+}
+
+// "<scheme>:<rest>" -> rest, with an empty authority ("//") dropped; nullopt when the scheme differs or
+// the URI names a host (scheme://host/...), which no target of ours has.
+std::optional<std::string> PathOf(const std::string& uri, const std::string& scheme) {
+  if (uri.rfind(scheme + ":", 0) != 0) return std::nullopt;
+  std::string rest = uri.substr(scheme.size() + 1);
+  if (rest.rfind("//", 0) == 0) {
+    size_t end = rest.find('/', 2);
+    if (end != 2 && !(end == std::string::npos && rest.size() == 2)) return std::nullopt;  // a host
+    rest = rest.substr(2);
+  }
+  return rest;
+}
+
+std::string Strip(std::string s, char c) {
+  size_t b = s.find_first_not_of(c);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(c) - b + 1);
+}
+
+}  // namespace
+
+StatusOr<nlohmann::json> DeploymentTarget::CreateEndpoint(const std::string&, const nlohmann::json&) {
+  return NoEndpoints("create_endpoint");
+}
+StatusOr<nlohmann::json> DeploymentTarget::UpdateEndpoint(const std::string&, const nlohmann::json&) {
+  return NoEndpoints("update_endpoint");
+}
+Status DeploymentTarget::DeleteEndpoint(const std::string&, const nlohmann::json&) {
+  return NoEndpoints("delete_endpoint");
+}
+StatusOr<nlohmann::json> DeploymentTarget::GetEndpoint(const std::string&) { return NoEndpoints("get_endpoint"); }
+StatusOr<nlohmann::json> DeploymentTarget::ListEndpoints() { return NoEndpoints("list_endpoints"); }
+
+std::vector<std::string> DeploymentTargetNames() { return {"local", "sagemaker-endpoints", "kyma", "aks"}; }
+
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name,
+                                                                 const std::string& target_uri,
+                                                                 DeploymentTargetOptions options) {
+  if (name == "local") {
+    if (Strip(target_uri, '/') != "local") {
+      return InvalidParameterError("Invalid target URI '" + target_uri + "': the local target's URI is just 'local'.");
+    }
+    return internal::MakeLocalTarget(options);
+  }
+  if (name == "sagemaker-endpoints") {
+    // sagemaker-endpoints:/<region>[/<assume-role-arn>]; the bare name means MLflow's default region.
+    std::optional<std::string> path = target_uri == name ? std::optional<std::string>("") : PathOf(target_uri, name);
+    if (!path) {
+      return InvalidParameterError("Invalid target URI '" + target_uri +
+                                   "': use sagemaker-endpoints:/<region>[/<assume-role-arn>].");
+    }
+    std::string p = Strip(*path, '/');
+    size_t slash = p.find('/');
+    std::string region = p.substr(0, slash);
+    std::string role = slash == std::string::npos ? "" : Strip(p.substr(slash + 1), '/');
+    return internal::MakeSageMakerTarget(region, role, options);
+  }
+  if (name == "kyma" || name == "aks") {
+    std::optional<std::string> path = target_uri == name ? std::optional<std::string>("") : PathOf(target_uri, name);
+    std::string namespace_name = path ? Strip(*path, '/') : "";
+    if (!path || namespace_name.find('/') != std::string::npos) {
+      return InvalidParameterError("Invalid target URI '" + target_uri + "': use " + name + " or " + name +
+                                   ":/<namespace>.");
+    }
+    return internal::MakeKubernetesTarget(name == "kyma" ? KubeFlavor::kKyma : KubeFlavor::kAks, namespace_name,
+                                          options);
+  }
+  return InvalidParameterError("Unknown deployment target '" + name + "'.");
+}
+
+StatusOr<std::string> DeploymentTargetHelp(const std::string& name) {
+  if (name == "local") return LocalClient::Help();
+  if (name == "sagemaker-endpoints") return SageMakerClient::Help();
+  if (name == "kyma") return KubernetesClient::Help(KubeFlavor::kKyma);
+  if (name == "aks") return KubernetesClient::Help(KubeFlavor::kAks);
+  return InvalidParameterError("Unknown deployment target '" + name + "'.");
+}
+
+Status RunLocal(const DeployRequest& request, DeploymentTargetOptions options) {
+  LocalClient local(LocalClientOptions{options.home, nullptr, nullptr, std::move(options.interrupted)});
+  return local.RunLocal(request);
+}
+
+}  // namespace mlflow_bridge

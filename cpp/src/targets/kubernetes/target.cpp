@@ -1,0 +1,91 @@
+// `kyma` and `aks` as DeploymentTargets: a Deployment and a Service behind a route; MLflow endpoints are
+// routes that split traffic by weight.
+#include <memory>
+
+#include "common/env.h"
+#include "targets/adapters.h"
+
+namespace mlflow_bridge::internal {
+namespace {
+
+class KubernetesTarget : public DeploymentTarget {
+ public:
+  KubernetesTarget(KubeFlavor flavor, std::shared_ptr<KubernetesClient> client)
+      : flavor_(flavor), client_(std::move(client)) {}
+
+  Status CheckCreate(const DeployRequest& request) override {
+    return client_->CheckNew(request.name, request.endpoint, request.config);  // before any download or build
+  }
+  Status CheckUpdate(const DeployRequest& request) override {
+    if (request.model_uri.empty()) {
+      return InvalidParameterError(std::string("update_deployment on ") + (flavor_ == KubeFlavor::kKyma ? "kyma" : "aks") +
+                                   " needs a model URI (-m): each update serves a new model.");
+    }
+    return OkStatus();
+  }
+  // Only a registry= build needs the model's files; a prebuilt image needs none.
+  bool NeedsModelFiles(const nlohmann::json& config) const override {
+    auto it = config.find("registry");
+    return it != config.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty()) &&
+           !(it->is_boolean() && !it->get<bool>());
+  }
+  StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request) override {
+    return client_->CreateDeployment(request);
+  }
+  StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request) override {
+    return client_->UpdateDeployment(request);
+  }
+  Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config) override {
+    return client_->DeleteDeployment(name, endpoint, config);
+  }
+  StatusOr<nlohmann::json> GetDeployment(const std::string& name, const std::string& endpoint) override {
+    return client_->GetDeployment(name, endpoint);
+  }
+  StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint) override {
+    return client_->ListDeployments(endpoint);
+  }
+  // On a deployment's route, or the endpoint's (by weight; with a name too, to that deployment only).
+  StatusOr<std::vector<std::string>> Predict(const std::string& name, const std::string& endpoint,
+                                             const std::vector<std::string>& bodies,
+                                             const std::string& content_type) override {
+    std::vector<std::string> answers;
+    for (const auto& body : bodies) {
+      auto answer = client_->Predict(name, endpoint, body, content_type);
+      if (!answer.ok()) return answer.status();
+      answers.push_back(std::move(answer).value());
+    }
+    return answers;
+  }
+
+  bool SupportsEndpoints() const override { return true; }
+  StatusOr<nlohmann::json> CreateEndpoint(const std::string& name, const nlohmann::json& config) override {
+    return client_->CreateEndpoint(name, config);
+  }
+  StatusOr<nlohmann::json> UpdateEndpoint(const std::string& name, const nlohmann::json& config) override {
+    return client_->UpdateEndpoint(name, config);
+  }
+  Status DeleteEndpoint(const std::string& name, const nlohmann::json& config) override {
+    return client_->DeleteEndpoint(name, config);
+  }
+  StatusOr<nlohmann::json> GetEndpoint(const std::string& name) override { return client_->GetEndpoint(name); }
+  StatusOr<nlohmann::json> ListEndpoints() override { return client_->ListEndpoints(); }
+
+ private:
+  KubeFlavor flavor_;
+  std::shared_ptr<KubernetesClient> client_;
+};
+
+}  // namespace
+
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(KubeFlavor flavor, const std::string& namespace_name,
+                                                                 const DeploymentTargetOptions& options) {
+  KubeClientOptionsPublic o;
+  o.namespace_name = namespace_name;
+  o.image_work_dir = (options.home.empty() ? ExpandUser("~/.mlflow-bridge") : options.home) + "/image";
+  o.interrupted = options.interrupted;
+  auto client = KubernetesClient::Make(flavor, o);
+  if (!client.ok()) return client.status();
+  return std::shared_ptr<DeploymentTarget>(std::make_shared<KubernetesTarget>(flavor, *client));
+}
+
+}  // namespace mlflow_bridge::internal
