@@ -4,11 +4,38 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "mlflow_bridge/deployment_target.h"
 #include "mlflow_bridge/kubernetes_client.h"
 
 namespace mlflow_bridge::internal {
+
+// The deployment methods of a target whose client has them under the same names (SageMakerClient,
+// KubernetesClient), forwarded once here.
+template <typename Client>
+class ClientTarget : public DeploymentTarget {
+ public:
+  explicit ClientTarget(std::shared_ptr<Client> client) : client_(std::move(client)) {}
+  StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request) override {
+    return client_->CreateDeployment(request);
+  }
+  StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request) override {
+    return client_->UpdateDeployment(request);
+  }
+  Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config) override {
+    return client_->DeleteDeployment(name, endpoint, config);
+  }
+  StatusOr<nlohmann::json> GetDeployment(const std::string& name, const std::string& endpoint) override {
+    return client_->GetDeployment(name, endpoint);
+  }
+  StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint) override {
+    return client_->ListDeployments(endpoint);
+  }
+
+ protected:
+  std::shared_ptr<Client> client_;
+};
 
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeLocalTarget(const DeploymentTargetOptions& options);
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeSageMakerTarget(const std::string& region, const std::string& role,

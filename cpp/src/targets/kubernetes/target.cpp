@@ -8,10 +8,10 @@
 namespace mlflow_bridge::internal {
 namespace {
 
-class KubernetesTarget : public DeploymentTarget {
+class KubernetesTarget : public ClientTarget<KubernetesClient> {
  public:
   KubernetesTarget(KubeFlavor flavor, std::shared_ptr<KubernetesClient> client)
-      : flavor_(flavor), client_(std::move(client)) {}
+      : ClientTarget(std::move(client)), flavor_(flavor) {}
 
   Status CheckCreate(const DeployRequest& request) override {
     return client_->CheckNew(request.name, request.endpoint, request.config);  // before any download or build
@@ -28,21 +28,6 @@ class KubernetesTarget : public DeploymentTarget {
     auto it = config.find("registry");
     return it != config.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty()) &&
            !(it->is_boolean() && !it->get<bool>());
-  }
-  StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request) override {
-    return client_->CreateDeployment(request);
-  }
-  StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request) override {
-    return client_->UpdateDeployment(request);
-  }
-  Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config) override {
-    return client_->DeleteDeployment(name, endpoint, config);
-  }
-  StatusOr<nlohmann::json> GetDeployment(const std::string& name, const std::string& endpoint) override {
-    return client_->GetDeployment(name, endpoint);
-  }
-  StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint) override {
-    return client_->ListDeployments(endpoint);
   }
   // On a deployment's route, or the endpoint's (by weight; with a name too, to that deployment only).
   StatusOr<std::vector<std::string>> Predict(const std::string& name, const std::string& endpoint,
@@ -72,7 +57,6 @@ class KubernetesTarget : public DeploymentTarget {
 
  private:
   KubeFlavor flavor_;
-  std::shared_ptr<KubernetesClient> client_;
 };
 
 }  // namespace

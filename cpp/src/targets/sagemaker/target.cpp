@@ -10,9 +10,9 @@
 namespace mlflow_bridge::internal {
 namespace {
 
-class SageMakerTarget : public DeploymentTarget {
+class SageMakerTarget : public ClientTarget<SageMakerClient> {
  public:
-  explicit SageMakerTarget(std::shared_ptr<SageMakerClient> client) : client_(std::move(client)) {}
+  using ClientTarget::ClientTarget;
 
   Status CheckCreate(const DeployRequest& request) override {
     return client_->CheckNew(request.name, request.endpoint);  // before the download: a taken name fails fast
@@ -25,21 +25,6 @@ class SageMakerTarget : public DeploymentTarget {
     return OkStatus();
   }
   bool NeedsModelFiles(const nlohmann::json&) const override { return true; }
-  StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request) override {
-    return client_->CreateDeployment(request);
-  }
-  StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request) override {
-    return client_->UpdateDeployment(request);
-  }
-  Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config) override {
-    return client_->DeleteDeployment(name, endpoint, config);
-  }
-  StatusOr<nlohmann::json> GetDeployment(const std::string& name, const std::string& endpoint) override {
-    return client_->GetDeployment(name, endpoint);
-  }
-  StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint) override {
-    return client_->ListDeployments(endpoint);
-  }
   StatusOr<std::vector<std::string>> Predict(const std::string& name, const std::string& endpoint,
                                              const std::vector<std::string>& bodies,
                                              const std::string& content_type) override {
@@ -65,9 +50,6 @@ class SageMakerTarget : public DeploymentTarget {
   }
   StatusOr<nlohmann::json> GetEndpoint(const std::string& name) override { return client_->GetDeployment(name, ""); }
   StatusOr<nlohmann::json> ListEndpoints() override { return client_->ListDeployments(""); }
-
- private:
-  std::shared_ptr<SageMakerClient> client_;
 };
 
 }  // namespace
