@@ -66,9 +66,9 @@ nlohmann::json ParseJson(const std::string& text, const char* what) {
 DeployRequest ParseRequest(const std::string& text) {
   nlohmann::json j = ParseJson(text, "request");
   auto str = [&](const char* key) { return j.value(key, std::string()); };
-  DeployRequest r{str("name"),   str("endpoint"), str("model_uri"),      str("run_id"),
-                  str("flavor"), str("model_dir"), str("python"), str("mlflow_version"),
-                  j.value("config", nlohmann::json::object())};
+  DeployRequest r{str("name"),   str("endpoint"),       str("model_uri"),
+                  str("run_id"), str("flavor"),         str("model_dir"),
+                  str("python"), str("mlflow_version"), j.value("config", nlohmann::json::object())};
   if (!r.config.is_object()) throw StatusError(InvalidParameterError("config must be a dict of key -> value"));
   return r;
 }
@@ -95,7 +95,8 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.def("redact", &Redact, py::arg("text"));
-  m.def("aws_default_region", [](const std::string& profile) { return AwsDefaultRegion(profile); }, py::arg("profile") = "");
+  m.def(
+      "aws_default_region", [](const std::string& profile) { return AwsDefaultRegion(profile); }, py::arg("profile") = "");
   m.def(
       "ensure_ecr_repository",
       [](const std::string& name, const std::string& region, const std::string& profile) {
@@ -104,10 +105,10 @@ PYBIND11_MODULE(_core, m) {
       py::arg("name"), py::arg("region") = "", py::arg("profile") = "");
   m.def("set_log_level", [](const std::string& level) {
     static const std::map<std::string, LogLevel> kLevels = {{"debug", LogLevel::kDebug},
-                                                             {"info", LogLevel::kInfo},
-                                                             {"warning", LogLevel::kWarning},
-                                                             {"error", LogLevel::kError},
-                                                             {"off", LogLevel::kOff}};
+                                                            {"info", LogLevel::kInfo},
+                                                            {"warning", LogLevel::kWarning},
+                                                            {"error", LogLevel::kError},
+                                                            {"off", LogLevel::kOff}};
     auto it = kLevels.find(level);
     if (it == kLevels.end()) throw StatusError(InvalidParameterError("unknown log level '" + level + "'"));
     SetLogLevel(it->second);
@@ -115,8 +116,7 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<HttpTransport, std::shared_ptr<HttpTransport>>(m, "Http")
       .def(py::init([](long connect_timeout_ms, long timeout_ms, bool verify_tls, std::string ca_bundle,
-                       std::string client_cert, std::string client_key, std::string proxy,
-                       std::string tls_server_name) {
+                       std::string client_cert, std::string client_key, std::string proxy, std::string tls_server_name) {
              TransportOptions o;
              o.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
              o.total_timeout = std::chrono::milliseconds(timeout_ms);
@@ -153,8 +153,8 @@ PYBIND11_MODULE(_core, m) {
           "build_and_push",
           [](ImageBuilder& b, std::string model_dir, std::string model_uri, std::string run_id, std::string python,
              std::string mlflow_version, const std::string& config) {
-            ImageBuildRequest request{std::move(model_dir), std::move(model_uri), std::move(run_id), std::move(python),
-                                      std::move(mlflow_version), ParseJson(config, "config")};
+            ImageBuildRequest request{std::move(model_dir), std::move(model_uri),      std::move(run_id),
+                                      std::move(python),    std::move(mlflow_version), ParseJson(config, "config")};
             return NoGil([&] { return b.BuildAndPush(request); }).dump();
           },
           py::arg("model_dir"), py::arg("model_uri"), py::arg("run_id"), py::arg("python"), py::arg("mlflow_version"),
@@ -163,7 +163,8 @@ PYBIND11_MODULE(_core, m) {
   // The one adapter of every deployment target (mlflow_bridge/deployment_target.h). Requests and results
   // cross as JSON text.
   m.def("target_names", &DeploymentTargetNames);
-  m.def("target_help", [](const std::string& name) { return Unwrap(DeploymentTargetHelp(name)); }, py::arg("name"));
+  m.def(
+      "target_help", [](const std::string& name) { return Unwrap(DeploymentTargetHelp(name)); }, py::arg("name"));
   m.def(
       "run_local",
       [](const std::string& request, std::string home) {

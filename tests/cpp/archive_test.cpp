@@ -33,8 +33,14 @@ std::vector<Entry> ReadTar(const std::string& path) {
   EXPECT_EQ(archive_read_open_filename(a, path.c_str(), 1 << 16), ARCHIVE_OK);
   archive_entry* e;
   while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    Entry x{archive_entry_pathname(e), static_cast<int>(archive_entry_filetype(e)), static_cast<int>(archive_entry_perm(e)),
-            archive_entry_uid(e), archive_entry_gid(e), archive_entry_mtime(e), "", ""};
+    Entry x{archive_entry_pathname(e),
+            static_cast<int>(archive_entry_filetype(e)),
+            static_cast<int>(archive_entry_perm(e)),
+            archive_entry_uid(e),
+            archive_entry_gid(e),
+            archive_entry_mtime(e),
+            "",
+            ""};
     if (archive_entry_symlink(e)) x.link = archive_entry_symlink(e);
     char buf[4096];
     la_ssize_t n;
@@ -81,7 +87,8 @@ TEST_F(ArchiveTest, EntriesAreSortedNormalisedAndComplete) {
   auto entries = ReadTar(out);
   std::vector<std::string> names;
   for (const auto& e : entries) names.push_back(e.path);
-  EXPECT_EQ(names, (std::vector<std::string>{"MLmodel", "code/", "code/pkg/", "code/pkg/m.py", "link", "run.sh", "weights.bin"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"MLmodel", "code/", "code/pkg/", "code/pkg/m.py", "link", "run.sh", "weights.bin"}));
   for (const auto& e : entries) {
     EXPECT_EQ(e.uid, 0) << e.path;
     EXPECT_EQ(e.gid, 0) << e.path;

@@ -43,8 +43,8 @@ TEST(ConfigTest, DefaultsFilledIn) {
   EXPECT_EQ(c["env"], json::object());
   EXPECT_EQ(c["host"], "127.0.0.1");
   EXPECT_TRUE(c["instance_type"].is_null());
-  EXPECT_EQ(Parse(nullptr), c);                           // no config at all
-  EXPECT_EQ(Parse({{"port", nullptr}})["port"], 0);       // null means default
+  EXPECT_EQ(Parse(nullptr), c);                      // no config at all
+  EXPECT_EQ(Parse({{"port", nullptr}})["port"], 0);  // null means default
 }
 
 TEST(ConfigTest, StringsFromTheCli) {
@@ -140,13 +140,17 @@ TEST(ConfigTest, NotAnObject) {
 
 TEST(ConfigTest, Describe) {
   std::string d = DescribeConfig(Schema());
-  EXPECT_NE(d.find("  port (int, default: 0)\n      Port to listen on; 0 picks a free one.\n      Allowed: between 0 and 65535.\n"),
-            std::string::npos) << d;
+  EXPECT_NE(
+      d.find(
+          "  port (int, default: 0)\n      Port to listen on; 0 picks a free one.\n      Allowed: between 0 and 65535.\n"),
+      std::string::npos)
+      << d;
   EXPECT_NE(d.find("  ratio (float, default: 0.5)\n"), std::string::npos) << d;
   EXPECT_NE(d.find("  sync (bool, default: true)\n"), std::string::npos) << d;
   EXPECT_NE(d.find("  env (object, default: {})\n"), std::string::npos) << d;
   EXPECT_NE(d.find("  host (string, default: 127.0.0.1)\n"), std::string::npos) << d;
-  EXPECT_NE(d.find("  instance_type (string, optional)\n      Instance type.\n      Second line.\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("  instance_type (string, optional)\n      Instance type.\n      Second line.\n"), std::string::npos)
+      << d;
   EXPECT_EQ(DescribeConfig({}), "");
 }
 

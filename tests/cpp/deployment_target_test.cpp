@@ -35,14 +35,14 @@ TEST(DeploymentTargetTest, MalformedUrisSayTheRightForm) {
   struct Case {
     std::string name, uri, form;
   };
-  for (const Case& c : {Case{"local", "local:/x", "the local target's URI is just 'local'"},
-                        Case{"kyma", "kyma:/a/b", "use kyma or kyma:/<namespace>"},
-                        Case{"kyma", "kyma://host/ns", "use kyma or kyma:/<namespace>"},
-                        Case{"aks", "kyma:/ns", "use aks or aks:/<namespace>"},
-                        Case{"sagemaker-endpoints", "sagemaker-endpoints://host/eu-west-1",
-                             "use sagemaker-endpoints:/<region>[/<assume-role-arn>]"},
-                        Case{"sagemaker-endpoints", "sagemaker:/eu-west-1",
-                             "use sagemaker-endpoints:/<region>[/<assume-role-arn>]"}}) {
+  for (const Case& c :
+       {Case{"local", "local:/x", "the local target's URI is just 'local'"},
+        Case{"kyma", "kyma:/a/b", "use kyma or kyma:/<namespace>"},
+        Case{"kyma", "kyma://host/ns", "use kyma or kyma:/<namespace>"},
+        Case{"aks", "kyma:/ns", "use aks or aks:/<namespace>"},
+        Case{"sagemaker-endpoints", "sagemaker-endpoints://host/eu-west-1",
+             "use sagemaker-endpoints:/<region>[/<assume-role-arn>]"},
+        Case{"sagemaker-endpoints", "sagemaker:/eu-west-1", "use sagemaker-endpoints:/<region>[/<assume-role-arn>]"}}) {
     auto t = MakeDeploymentTarget(c.name, c.uri, {Home(), nullptr});
     ASSERT_FALSE(t.ok()) << c.uri;
     EXPECT_EQ(t.status().code(), StatusCode::kInvalidParameterValue) << c.uri;
@@ -63,8 +63,7 @@ TEST(DeploymentTargetTest, LocalHasNoEndpoints) {
   r.model_uri = "models:/churn/1";
   EXPECT_THAT(local.CheckCreate(r).message(), HasSubstr("The local target has no endpoints"));
   EXPECT_THAT(local.ListDeployments("shop").status().message(), HasSubstr("has no endpoints"));
-  EXPECT_EQ(local.CreateEndpoint("shop", nlohmann::json::object()).status().code(),
-            StatusCode::kInvalidParameterValue);
+  EXPECT_EQ(local.CreateEndpoint("shop", nlohmann::json::object()).status().code(), StatusCode::kInvalidParameterValue);
   r.endpoint.clear();
   r.model_uri.clear();
   EXPECT_EQ(local.CheckCreate(r).message(), "create_deployment needs a model URI.");
@@ -86,7 +85,8 @@ TEST(DeploymentTargetTest, KubernetesNeedsModelFilesOnlyToBuild) {
     EXPECT_TRUE((*t)->NeedsModelFiles({{"registry", "127.0.0.1:5000/churn"}}));
     DeployRequest r;
     r.name = "churn";
-    EXPECT_THAT((*t)->CheckUpdate(r).message(), HasSubstr(std::string("update_deployment on ") + name + " needs a model URI"));
+    EXPECT_THAT((*t)->CheckUpdate(r).message(),
+                HasSubstr(std::string("update_deployment on ") + name + " needs a model URI"));
   }
 }
 

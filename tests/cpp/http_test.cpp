@@ -239,8 +239,8 @@ int ClosedPort() {
 // Keeps proxies from the environment away from loopback tests.
 class CurlTransportTest : public ::testing::Test {
  protected:
-  ScopedEnv e1_{"http_proxy", nullptr}, e2_{"HTTP_PROXY", nullptr}, e3_{"https_proxy", nullptr},
-      e4_{"HTTPS_PROXY", nullptr}, e5_{"all_proxy", nullptr}, e6_{"ALL_PROXY", nullptr};
+  ScopedEnv e1_{"http_proxy", nullptr}, e2_{"HTTP_PROXY", nullptr}, e3_{"https_proxy", nullptr}, e4_{"HTTPS_PROXY", nullptr},
+      e5_{"all_proxy", nullptr}, e6_{"ALL_PROXY", nullptr};
   std::shared_ptr<HttpTransport> transport_ = MakeCurlTransport();
 };
 
@@ -272,8 +272,9 @@ TEST_F(CurlTransportTest, ConnectToFromTheEnvironment) {
   HttpRequest req;
   req.url = "http://registry.example.invalid/v2/";
   {
-    ScopedEnv connect_to("MLFLOW_BRIDGE_CONNECT_TO",
-                         (" other.example:443:127.0.0.1:1, registry.example.invalid::127.0.0.1:" + std::to_string(server.port())).c_str());
+    ScopedEnv connect_to(
+        "MLFLOW_BRIDGE_CONNECT_TO",
+        (" other.example:443:127.0.0.1:1, registry.example.invalid::127.0.0.1:" + std::to_string(server.port())).c_str());
     StatusOr<HttpResponse> r = transport_->Send(req);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->body, "GET /v2/ ");
@@ -368,8 +369,11 @@ TEST_F(CurlTransportTest, BodyStreamedFromAFileRange) {
 
 TEST_F(CurlTransportTest, OnlyFinalResponseHeadersAfterInterim) {
   LoopbackServer server([](const ServerRequest&) {
-    return ServerResponse{0, {}, "", "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
-                                     "HTTP/1.1 201 Created\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok"};
+    return ServerResponse{0,
+                          {},
+                          "",
+                          "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+                          "HTTP/1.1 201 Created\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok"};
   });
   StatusOr<HttpResponse> r = transport_->Send({"POST", server.url("/"), {}, "b", std::nullopt});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -504,8 +508,8 @@ TEST_F(CurlTransportTest, HttpsToPlainHttpPortFails) {
   TransportOptions options;
   options.connect_timeout = milliseconds(1000);
   options.total_timeout = milliseconds(1500);
-  StatusOr<HttpResponse> r =
-      MakeCurlTransport(options)->Send({"GET", "https://127.0.0.1:" + std::to_string(server.port()) + "/", {}, "", std::nullopt});
+  StatusOr<HttpResponse> r = MakeCurlTransport(options)->Send(
+      {"GET", "https://127.0.0.1:" + std::to_string(server.port()) + "/", {}, "", std::nullopt});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("https://127.0.0.1:"), std::string::npos) << r.status().message();
 }
@@ -567,10 +571,10 @@ TEST(FindHeaderTest, CaseInsensitiveFirstMatch) {
 
 TEST(HttpErrorStatusTest, CodeMapping) {
   const std::pair<long, StatusCode> cases[] = {
-      {400, StatusCode::kInvalidParameterValue}, {422, StatusCode::kInvalidParameterValue},
-      {405, StatusCode::kInvalidParameterValue}, {401, StatusCode::kUnauthenticated},
-      {403, StatusCode::kPermissionDenied},      {404, StatusCode::kResourceDoesNotExist},
-      {410, StatusCode::kResourceDoesNotExist},  {409, StatusCode::kResourceAlreadyExists},
+      {400, StatusCode::kInvalidParameterValue},  {422, StatusCode::kInvalidParameterValue},
+      {405, StatusCode::kInvalidParameterValue},  {401, StatusCode::kUnauthenticated},
+      {403, StatusCode::kPermissionDenied},       {404, StatusCode::kResourceDoesNotExist},
+      {410, StatusCode::kResourceDoesNotExist},   {409, StatusCode::kResourceAlreadyExists},
       {408, StatusCode::kTemporarilyUnavailable}, {429, StatusCode::kTemporarilyUnavailable},
       {502, StatusCode::kTemporarilyUnavailable}, {503, StatusCode::kTemporarilyUnavailable},
       {504, StatusCode::kTemporarilyUnavailable}, {500, StatusCode::kInternalError},
@@ -616,7 +620,6 @@ TEST(ParseRetryAfterTest, Garbage) {
                           "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 36 Nov 1994 08:49:37 GMT", "--5"})
     EXPECT_FALSE(ParseRetryAfter(bad, now).has_value()) << bad;
 }
-
 
 // PEM held in memory (TransportOptions::ca_pem / client_cert_pem / client_key_pem)
 // reaches curl: LoopbackServer has no TLS, so this shows that curl loads the

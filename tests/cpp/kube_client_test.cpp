@@ -51,7 +51,7 @@ KubeResource Res(const char* api_version, const char* kind) {
 
 json StatusBody(const std::string& reason, const std::string& message, int code, json causes = nullptr) {
   json j = {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"},
-            {"reason", reason}, {"message", message},  {"code", code}};
+            {"reason", reason}, {"message", message}, {"code", code}};
   if (!causes.is_null()) j["details"] = {{"causes", causes}};
   return j;
 }
@@ -154,8 +154,8 @@ TEST_F(KubeClientTest, ApplyIsServerSideApply) {
   EXPECT_EQ((*r)["metadata"]["resourceVersion"], "5");
   auto req = mock_->requests().at(0);
   EXPECT_EQ(req.method, "PATCH");
-  EXPECT_EQ(req.url, std::string(kServer) +
-                         "/apis/apps/v1/namespaces/prod/deployments/app?fieldManager=mlflow-bridge&force=true");
+  EXPECT_EQ(req.url,
+            std::string(kServer) + "/apis/apps/v1/namespaces/prod/deployments/app?fieldManager=mlflow-bridge&force=true");
   EXPECT_EQ(FindHeader(req.headers, "Content-Type"), "application/apply-patch+yaml");
   EXPECT_EQ(json::parse(req.body), obj);
 
@@ -244,7 +244,8 @@ TEST_F(KubeClientTest, ListAllNamespacesAndExpiredContinue) {
   auto c = Make();
   mock_->Enqueue(200, R"({"kind":"DeploymentList","metadata":{"continue":"c1"},"items":[{"metadata":{"name":"a"}}]})");
   mock_->Enqueue(410, StatusBody("Expired", "The provided continue parameter is too old", 410).dump());
-  mock_->Enqueue(200, R"({"kind":"DeploymentList","metadata":{},"items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}}]})");
+  mock_->Enqueue(200,
+                 R"({"kind":"DeploymentList","metadata":{},"items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}}]})");
   auto l = c->List(deploy_, "");
   ASSERT_TRUE(l.ok()) << l.status().ToString();
   EXPECT_EQ((*l)["items"].size(), 2u);  // started again: no duplicates
@@ -286,29 +287,55 @@ struct MappingCase {
 TEST(KubeErrorMapping, Table) {
   const KubeConfig cfg = Config();
   const std::vector<MappingCase> cases = {
-      {404, "NotFound", "namespaces \"x\" not found", StatusCode::kResourceDoesNotExist,
+      {404,
+       "NotFound",
+       "namespaces \"x\" not found",
+       StatusCode::kResourceDoesNotExist,
        {"apply Deployment x/app", "namespaces \"x\" not found"}},
-      {409, "AlreadyExists", "deployments.apps \"app\" already exists", StatusCode::kResourceAlreadyExists,
+      {409,
+       "AlreadyExists",
+       "deployments.apps \"app\" already exists",
+       StatusCode::kResourceAlreadyExists,
        {"already exists"}},
       {409, "Conflict", "the object has been modified", StatusCode::kTemporarilyUnavailable, {"modified"}, true},
       {409, "Conflict", "the object has been modified", StatusCode::kResourceAlreadyExists, {"modified"}},
-      {401, "Unauthorized", "Unauthorized", StatusCode::kUnauthenticated,
+      {401,
+       "Unauthorized",
+       "Unauthorized",
+       StatusCode::kUnauthenticated,
        {"context \"ctx\"", "user \"me\"", "refresh the credentials", kServer, "/home/me/.kube/config"}},
-      {403, "Forbidden",
+      {403,
+       "Forbidden",
        "deployments.apps \"app\" is forbidden: User \"me\" cannot patch resource \"deployments\" in API group "
        "\"apps\" in the namespace \"x\"",
-       StatusCode::kPermissionDenied, {"cannot patch resource \"deployments\"", "apply Deployment x/app"}},
-      {422, "Invalid", "Deployment.apps \"app\" is invalid", StatusCode::kInvalidParameterValue,
+       StatusCode::kPermissionDenied,
+       {"cannot patch resource \"deployments\"", "apply Deployment x/app"}},
+      {422,
+       "Invalid",
+       "Deployment.apps \"app\" is invalid",
+       StatusCode::kInvalidParameterValue,
        {"is invalid", "spec.replicas: Invalid value: -1", "spec.template.metadata.labels: Required value"}},
-      {400, "BadRequest", "the body of the request was in an unknown format", StatusCode::kInvalidParameterValue,
+      {400,
+       "BadRequest",
+       "the body of the request was in an unknown format",
+       StatusCode::kInvalidParameterValue,
        {"unknown format"}},
       {429, "TooManyRequests", "too many requests", StatusCode::kTemporarilyUnavailable, {"too many"}},
-      {503, "ServiceUnavailable", "the server is currently unable to handle the request",
-       StatusCode::kTemporarilyUnavailable, {"unable to handle"}},
-      {500, "InternalError", "Internal error occurred: failed calling webhook", StatusCode::kTemporarilyUnavailable,
+      {503,
+       "ServiceUnavailable",
+       "the server is currently unable to handle the request",
+       StatusCode::kTemporarilyUnavailable,
+       {"unable to handle"}},
+      {500,
+       "InternalError",
+       "Internal error occurred: failed calling webhook",
+       StatusCode::kTemporarilyUnavailable,
        {"webhook"}},
       {504, "", "", StatusCode::kTemporarilyUnavailable, {"HTTP 504"}},
-      {405, "MethodNotAllowed", "the server does not allow this method", StatusCode::kInvalidParameterValue,
+      {405,
+       "MethodNotAllowed",
+       "the server does not allow this method",
+       StatusCode::kInvalidParameterValue,
        {"does not allow"}},
   };
   for (const MappingCase& mc : cases) {
@@ -317,9 +344,9 @@ TEST(KubeErrorMapping, Table) {
     if (!mc.reason.empty()) {
       json causes = nullptr;
       if (mc.reason == "Invalid")
-        causes = json::array({{{"reason", "FieldValueInvalid"}, {"field", "spec.replicas"},
-                               {"message", "Invalid value: -1"}},
-                              {{"field", "spec.template.metadata.labels"}, {"message", "Required value"}}});
+        causes =
+            json::array({{{"reason", "FieldValueInvalid"}, {"field", "spec.replicas"}, {"message", "Invalid value: -1"}},
+                         {{"field", "spec.template.metadata.labels"}, {"message", "Required value"}}});
       r.body = StatusBody(mc.reason, mc.message, static_cast<int>(mc.http), causes).dump();
     } else {
       r.body = "<html>gateway timeout</html>";

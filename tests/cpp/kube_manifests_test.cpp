@@ -51,8 +51,10 @@ json FromYaml(const YAML::Node& n) {
 }
 
 TEST(KubeManifests, NamesAreDns1035Labels) {
-  for (const std::string& ok : std::vector<std::string>{"a", "churn", "churn-2", std::string(63, 'x')}) EXPECT_TRUE(CheckKubeName(ok, "name").ok()) << ok;
-  for (const std::string& bad : std::vector<std::string>{"", "Churn", "2churn", "churn-", "churn_2", "churn.2", std::string(64, 'x')}) {
+  for (const std::string& ok : std::vector<std::string>{"a", "churn", "churn-2", std::string(63, 'x')})
+    EXPECT_TRUE(CheckKubeName(ok, "name").ok()) << ok;
+  for (const std::string& bad :
+       std::vector<std::string>{"", "Churn", "2churn", "churn-", "churn_2", "churn.2", std::string(64, 'x')}) {
     Status s = CheckKubeName(bad, "deployment name");
     EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue) << bad;
     EXPECT_NE(s.message().find("deployment name '" + bad + "'"), std::string::npos);
@@ -169,7 +171,8 @@ TEST(KubeManifests, EndpointVirtualService) {
   json empty = VirtualServiceManifest(Endpoint({}), "v1beta1");
   ASSERT_EQ(empty["spec"]["http"].size(), 1u);
   EXPECT_EQ(empty["spec"]["http"][0]["directResponse"]["status"], 503);
-  EXPECT_NE(empty["spec"]["http"][0]["directResponse"]["body"]["string"].get<std::string>().find("--endpoint churn"), std::string::npos);
+  EXPECT_NE(empty["spec"]["http"][0]["directResponse"]["body"]["string"].get<std::string>().find("--endpoint churn"),
+            std::string::npos);
 }
 
 TEST(KubeManifests, EndpointIngresses) {
@@ -200,7 +203,8 @@ TEST(KubeManifests, YamlReadsBackAsTheSameObjects) {
   r.canary_weight = 20;
   KubeApp a = App();
   a.env = {{"A", "true"}, {"B", "1.5"}, {"C", ""}, {"D", "null"}, {"E", "x: y"}, {"F", "# not a comment"}, {"G", "0755"}};
-  std::vector<json> objects = {DeploymentManifest(a), ServiceManifest(a), IngressManifest(a, r), ApiRuleManifest(a, r, "v2")};
+  std::vector<json> objects = {DeploymentManifest(a), ServiceManifest(a), IngressManifest(a, r),
+                               ApiRuleManifest(a, r, "v2")};
   std::string yaml = RenderYaml(objects);
   std::vector<YAML::Node> docs = YAML::LoadAll(yaml);
   ASSERT_EQ(docs.size(), objects.size());

@@ -234,13 +234,20 @@ current-context: c
 }
 
 TEST_F(KubeConfigTest, DataOverridesFilesAndDecodes) {
-  std::string path = Write("config", "clusters:\n- name: k\n  cluster:\n    server: https://k\n"
-                                     "    certificate-authority: /does/not/exist\n"
-                                     "    certificate-authority-data: " + Base64Encode(kCaPem) + "\n"
-                                     "users:\n- name: u\n  user:\n"
-                                     "    client-certificate-data: " + Base64Encode(kCertPem) + "\n"
-                                     "    client-key-data: " + Base64Encode(kKeyPem) + "\n"
-                                     "contexts:\n- name: c\n  context: {cluster: k, user: u}\ncurrent-context: c\n");
+  std::string path = Write("config",
+                           "clusters:\n- name: k\n  cluster:\n    server: https://k\n"
+                           "    certificate-authority: /does/not/exist\n"
+                           "    certificate-authority-data: " +
+                               Base64Encode(kCaPem) +
+                               "\n"
+                               "users:\n- name: u\n  user:\n"
+                               "    client-certificate-data: " +
+                               Base64Encode(kCertPem) +
+                               "\n"
+                               "    client-key-data: " +
+                               Base64Encode(kKeyPem) +
+                               "\n"
+                               "contexts:\n- name: c\n  context: {cluster: k, user: u}\ncurrent-context: c\n");
   auto c = LoadKubeConfig(path);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->ca_pem, kCaPem);
@@ -306,8 +313,9 @@ current-context: c
 }
 
 TEST_F(KubeConfigTest, ProxyUrlTakesKubectlsSchemesOnly) {
-  const std::string base = "users:\n- {name: u, user: {token: t0ken-abc}}\ncontexts:\n- {name: a, context: {cluster: k, user: u}}\n"
-                           "current-context: a\nclusters:\n- name: k\n  cluster:\n    server: https://k\n    proxy-url: ";
+  const std::string base =
+      "users:\n- {name: u, user: {token: t0ken-abc}}\ncontexts:\n- {name: a, context: {cluster: k, user: u}}\n"
+      "current-context: a\nclusters:\n- name: k\n  cluster:\n    server: https://k\n    proxy-url: ";
   for (const char* ok : {"http://proxy:3128", "https://proxy:3129", "socks5://proxy:1080", "SOCKS5://proxy:1080"}) {
     auto c = LoadKubeConfig(Write("ok", base + ok + "\n"));
     ASSERT_TRUE(c.ok()) << ok << ": " << c.status().ToString();
@@ -484,14 +492,19 @@ class KubeExecTest : public KubeConfigTest {
 };
 
 TEST_F(KubeExecTest, TokenAndEnvironment) {
-  std::string script = "#!/bin/sh\n"
-                       "printf '%s' \"$KUBERNETES_EXEC_INFO\" > \"" + dir_ + "/info.json\"\n"
-                       "echo \"$PLUGIN_MODE $1 $2\" > \"" + dir_ + "/args\"\n"
-                       "echo 'some progress on stderr' >&2\n"
-                       "cat <<EOF\n"
-                       "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
-                       "\"status\":{\"token\":\"exec-token-777\",\"expirationTimestamp\":\"2024-01-01T01:00:00Z\"}}\n"
-                       "EOF\n";
+  std::string script =
+      "#!/bin/sh\n"
+      "printf '%s' \"$KUBERNETES_EXEC_INFO\" > \"" +
+      dir_ +
+      "/info.json\"\n"
+      "echo \"$PLUGIN_MODE $1 $2\" > \"" +
+      dir_ +
+      "/args\"\n"
+      "echo 'some progress on stderr' >&2\n"
+      "cat <<EOF\n"
+      "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+      "\"status\":{\"token\":\"exec-token-777\",\"expirationTimestamp\":\"2024-01-01T01:00:00Z\"}}\n"
+      "EOF\n";
   auto cred = RunExecPlugin(ConfigFor(script));
   ASSERT_TRUE(cred.ok()) << cred.status().ToString();
   EXPECT_EQ(cred->token, "exec-token-777");
@@ -522,9 +535,12 @@ TEST_F(KubeExecTest, ClientCertificateV1beta1) {
 
 TEST_F(KubeExecTest, CachedUntilExpiry) {
   std::string counter = dir_ + "/runs";
-  std::string script = "#!/bin/sh\necho x >> \"" + counter + "\"\n"
+  std::string script = "#!/bin/sh\necho x >> \"" + counter +
+                       "\"\n"
                        "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
-                       "\"status\":{\"token\":\"tok-'$(wc -l < \"" + counter + "\" | tr -d ' ')'\","
+                       "\"status\":{\"token\":\"tok-'$(wc -l < \"" +
+                       counter +
+                       "\" | tr -d ' ')'\","
                        "\"expirationTimestamp\":\"2024-01-01T00:10:00.123+00:00\"}}'\n";
   auto clock = std::make_shared<FakeClock>(Utc(2024, 1, 1, 0, 0, 0));
   ExecCredentialCache cache(ConfigFor(script), clock);
@@ -541,9 +557,10 @@ TEST_F(KubeExecTest, CachedUntilExpiry) {
 
 TEST_F(KubeExecTest, FailingPluginIsUnauthenticatedAndRedacted) {
   ScopedLogCapture logs(LogLevel::kDebug);
-  std::string script = "#!/bin/sh\necho 'error: refresh failed, token=leaked-secret-42' >&2\n"
-                       "i=0; while [ $i -lt 100 ]; do echo 'more and more noise noise noise noise noise' >&2; "
-                       "i=$((i+1)); done\nexit 3\n";
+  std::string script =
+      "#!/bin/sh\necho 'error: refresh failed, token=leaked-secret-42' >&2\n"
+      "i=0; while [ $i -lt 100 ]; do echo 'more and more noise noise noise noise noise' >&2; "
+      "i=$((i+1)); done\nexit 3\n";
   auto cred = RunExecPlugin(ConfigFor(script));
   ASSERT_FALSE(cred.ok());
   EXPECT_EQ(cred.status().code(), StatusCode::kUnauthenticated);
@@ -570,9 +587,9 @@ TEST_F(KubeExecTest, BadOutputAndWrongVersion) {
   ASSERT_FALSE(junk.ok());
   EXPECT_EQ(junk.status().code(), StatusCode::kUnauthenticated);
   EXPECT_THAT(junk.status().message(), HasSubstr("not an ExecCredential"));
-  auto wrong = RunExecPlugin(ConfigFor(
-      "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\","
-      "\"status\":{\"token\":\"t\"}}'\n"));
+  auto wrong = RunExecPlugin(
+      ConfigFor("#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\","
+                "\"status\":{\"token\":\"t\"}}'\n"));
   ASSERT_FALSE(wrong.ok());
   EXPECT_THAT(wrong.status().message(), HasSubstr("asked for \"client.authentication.k8s.io/v1\""));
 }

@@ -312,8 +312,8 @@ TEST_F(LocalClientTest, UnknownConfigKeyListsValidOnes) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue);
   const std::string& msg = r.status().message();
   EXPECT_NE(msg.find("prot"), std::string::npos) << msg;
-  for (const char* key : {"port", "workers", "timeout_seconds", "request_timeout_seconds", "graceful_shutdown_seconds",
-                          "env"}) {
+  for (const char* key :
+       {"port", "workers", "timeout_seconds", "request_timeout_seconds", "graceful_shutdown_seconds", "env"}) {
     EXPECT_NE(msg.find(key), std::string::npos) << key << " missing from: " << msg;
   }
   // A bad value names the key.
@@ -513,8 +513,8 @@ TEST_F(LocalClientTest, UpdateWithoutDowntime) {
 
   RecordProperty("predictions", calls.load());
   ASSERT_TRUE(updated.ok()) << updated.status().ToString();
-  EXPECT_TRUE(errors.empty()) << errors.size() << " of " << calls << " predictions failed during the update, first: "
-                              << errors.front();
+  EXPECT_TRUE(errors.empty()) << errors.size() << " of " << calls
+                              << " predictions failed during the update, first: " << errors.front();
   EXPECT_GT(calls.load(), 0);
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.front(), "v1");
@@ -626,8 +626,7 @@ TEST_F(LocalClientTest, PredictBadBody) {
   r = client_->Predict("strict", R"({"instances": [1]})", "application/json");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("must be an object with the key 'inputs'"), std::string::npos)
-      << r.status().message();
+  EXPECT_NE(r.status().message().find("must be an object with the key 'inputs'"), std::string::npos) << r.status().message();
   // Still serving.
   EXPECT_EQ(PredictModel("strict"), "m");
 }

@@ -26,7 +26,8 @@ TEST(RedactTest, OtherSensitiveHeaderLines) {
   EXPECT_EQ(Redact("X-Amz-Security-Token: FQoGZXIvYXdzEXAMPLE"), "X-Amz-Security-Token: ***");
   EXPECT_EQ(Redact("x-api-key: 12345"), "x-api-key: ***");
   EXPECT_EQ(Redact("  Ocp-Apim-Subscription-Key: abc"), "  Ocp-Apim-Subscription-Key: ***");
-  EXPECT_EQ(Redact("Content-Type: application/json\nHost: example.com"), "Content-Type: application/json\nHost: example.com");
+  EXPECT_EQ(Redact("Content-Type: application/json\nHost: example.com"),
+            "Content-Type: application/json\nHost: example.com");
 }
 
 TEST(RedactTest, BearerAndBasicAnywhere) {
@@ -43,12 +44,12 @@ TEST(RedactTest, BearerAndBasicAnywhere) {
 TEST(RedactTest, KeyValuePairs) {
   EXPECT_EQ(Redact("password=hunter2"), "password=***");
   EXPECT_EQ(Redact("db_passwd: hunter2 next"), "db_passwd: ***");  // a header-like line: all of its value
-  EXPECT_EQ(Redact("client_secret=abc&grant_type=client_credentials"),
-            "client_secret=***&grant_type=client_credentials");
+  EXPECT_EQ(Redact("client_secret=abc&grant_type=client_credentials"), "client_secret=***&grant_type=client_credentials");
   EXPECT_EQ(Redact("{\"access_token\": \"eyJ.abc\", \"expires_in\": 3600}"),
             "{\"access_token\": \"***\", \"expires_in\": 3600}");
   EXPECT_EQ(Redact("{\"Password\":\"a\\\"b\",\"user\":\"bob\"}"), "{\"Password\":\"***\",\"user\":\"bob\"}");
-  EXPECT_EQ(Redact("api_key='k1', ApiKey=k2, aws_secret_access_key = k3"), "api_key='***', ApiKey=***, aws_secret_access_key = ***");
+  EXPECT_EQ(Redact("api_key='k1', ApiKey=k2, aws_secret_access_key = k3"),
+            "api_key='***', ApiKey=***, aws_secret_access_key = ***");
   EXPECT_EQ(Redact("https://s3/x?X-Amz-Signature=deadbeef&X-Amz-Credential=AK%2Fx&X-Amz-Date=1"),
             "https://s3/x?X-Amz-Signature=***&X-Amz-Credential=***&X-Amz-Date=1");
   EXPECT_EQ(Redact("SignatureValue: abc"), "SignatureValue: ***");
@@ -99,9 +100,9 @@ TEST(RedactTest, LongInputDoesNotBlowUp) {
 }
 
 TEST(SensitiveHeaderTest, Names) {
-  for (const char* n : {"Authorization", "proxy-authorization", "Cookie", "SET-COOKIE", "X-Amz-Security-Token",
-                        "x-api-key", "X-Auth-Token", "Client-Secret", "X-Password", "Ocp-Apim-Subscription-Key",
-                        "x-goog-signature", "X-Credential"})
+  for (const char* n :
+       {"Authorization", "proxy-authorization", "Cookie", "SET-COOKIE", "X-Amz-Security-Token", "x-api-key", "X-Auth-Token",
+        "Client-Secret", "X-Password", "Ocp-Apim-Subscription-Key", "x-goog-signature", "X-Credential"})
     EXPECT_TRUE(IsSensitiveHeader(n)) << n;
   for (const char* n : {"Content-Type", "Accept", "Host", "User-Agent", "Keep-Alive", "x-amz-date", "Retry-After"})
     EXPECT_FALSE(IsSensitiveHeader(n)) << n;

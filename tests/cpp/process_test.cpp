@@ -228,14 +228,14 @@ TEST(ProcessTest, ListenFdIsFd3InTheChild) {
 
   std::string python = FindOnPath("python3");
   ASSERT_FALSE(python.empty()) << "python3 is not on PATH";
-  SpawnSpec spec = Spec(
-      {python, "-c",
-       "import os, socket\n"
-       "s = socket.socket(fileno=3)\n"
-       "print('port', s.getsockname()[1])\n"
-       "print('reuseport', s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))\n"
-       "print('links', [os.readlink('/proc/self/fd/' + f) for f in sorted(os.listdir('/proc/self/fd'))])\n"},
-      log);
+  SpawnSpec spec =
+      Spec({python, "-c",
+            "import os, socket\n"
+            "s = socket.socket(fileno=3)\n"
+            "print('port', s.getsockname()[1])\n"
+            "print('reuseport', s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))\n"
+            "print('links', [os.readlink('/proc/self/fd/' + f) for f in sorted(os.listdir('/proc/self/fd'))])\n"},
+           log);
   spec.listen_fd = *fd;
   auto id = SpawnDetached(spec);
   close(leaky);
@@ -291,8 +291,8 @@ TEST(ProcessTest, StopProcessStopsTheWholeGroup) {
 TEST(ProcessTest, StopProcessStopsWorkersThatOutliveTheirLeader) {
   TempDir dir;
   fs::path pidfile = dir.path() / "worker.pid";
-  auto id = SpawnDetached(
-      Spec({"/bin/sh", "-c", "/bin/sleep 30 & echo $! > '" + pidfile.string() + "'"}, dir.path() / "log"));
+  auto id =
+      SpawnDetached(Spec({"/bin/sh", "-c", "/bin/sleep 30 & echo $! > '" + pidfile.string() + "'"}, dir.path() / "log"));
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   ASSERT_TRUE(WaitFor([&] { return ReadFile(pidfile).find('\n') != std::string::npos; }));
   int worker = std::stoi(ReadFile(pidfile));
@@ -330,8 +330,8 @@ TEST(ProcessTest, AProcessWhoseMainThreadExitedIsAliveWhileItsThreadsRun) {
 TEST(ProcessTest, StopProcessEscalatesToSigkill) {
   TempDir dir;
   fs::path pidfile = dir.path() / "worker.pid";
-  auto id = SpawnDetached(Spec(
-      {"/bin/sh", "-c", "trap '' TERM; /bin/sleep 30 & echo $! > '" + pidfile.string() + "'; wait"}, dir.path() / "log"));
+  auto id = SpawnDetached(Spec({"/bin/sh", "-c", "trap '' TERM; /bin/sleep 30 & echo $! > '" + pidfile.string() + "'; wait"},
+                               dir.path() / "log"));
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   ASSERT_TRUE(WaitFor([&] { return ReadFile(pidfile).find('\n') != std::string::npos; }));
   int worker = std::stoi(ReadFile(pidfile));
@@ -360,8 +360,8 @@ TEST(ProcessTest, RunForegroundReturnsExitCode) {
   ASSERT_TRUE(killed.ok()) << killed.status().ToString();
   EXPECT_EQ(*killed, 128 + SIGTERM);
   // Never interrupted: runs to the end.
-  auto never = RunForeground(Spec({"/bin/sh", "-c", "exit 3"}, ""), [] { return false; }, milliseconds(10),
-                             *SystemClock());
+  auto never = RunForeground(
+      Spec({"/bin/sh", "-c", "exit 3"}, ""), [] { return false; }, milliseconds(10), *SystemClock());
   ASSERT_TRUE(never.ok()) << never.status().ToString();
   EXPECT_EQ(*never, 3);
 }
@@ -387,8 +387,8 @@ TEST(ProcessTest, RunForegroundPassesListenFd) {
 
 TEST(ProcessTest, RunForegroundInterruptedGetsSigint) {
   std::atomic<int> polls{0};
-  auto r = RunForeground(Spec({"/bin/sleep", "30"}, ""), [&] { return ++polls >= 3; }, milliseconds(5000),
-                         *SystemClock());
+  auto r = RunForeground(
+      Spec({"/bin/sleep", "30"}, ""), [&] { return ++polls >= 3; }, milliseconds(5000), *SystemClock());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, 128 + SIGINT);
   EXPECT_GE(polls.load(), 3);

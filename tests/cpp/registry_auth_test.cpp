@@ -20,13 +20,13 @@ namespace mlflow_bridge::internal {
 namespace {
 
 using ::mlflow_bridge::testing::FakeClock;
-using ::mlflow_bridge::testing::ScopedLogCapture;
 using ::mlflow_bridge::testing::ScopedEnv;
+using ::mlflow_bridge::testing::ScopedLogCapture;
 using ::mlflow_bridge::testing::Utc;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 const std::string kDigest = "sha256:" + std::string(64, 'a');
@@ -173,8 +173,8 @@ TEST(RegistryAuthChallengeTest, SeveralChallengesFirstSupportedWins) {
 class RegistryAuthDockerConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("regauth-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("regauth-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / ".docker");
     env_.Set("HOME", dir_.string());
@@ -205,7 +205,8 @@ TEST_F(RegistryAuthDockerConfigTest, AuthEntrySplitsAtFirstColon) {
 TEST_F(RegistryAuthDockerConfigTest, UsernamePasswordIdentityAndRegistryTokens) {
   Write(R"({"auths": {
       "a.example.com": {"username": "u", "password": "p4ss"},
-      "b.example.com": {"auth": ")" + Base64Encode("00000000-0000-0000-0000-000000000000:") +
+      "b.example.com": {"auth": ")" +
+        Base64Encode("00000000-0000-0000-0000-000000000000:") +
         R"(", "identitytoken": "refresh-xyz"},
       "c.example.com": {"registrytoken": "bearer-abc"}}})");
   StatusOr<RegistryCredentials> a = Get("a.example.com");
@@ -223,9 +224,12 @@ TEST_F(RegistryAuthDockerConfigTest, UsernamePasswordIdentityAndRegistryTokens) 
 
 TEST_F(RegistryAuthDockerConfigTest, HostnameMatchingAndDockerHub) {
   Write(R"({"auths": {
-      "https://myreg.example.com/v2/": {"auth": ")" + Base64Encode("m:1111") + R"("},
-      "http://127.0.0.1:5000": {"auth": ")" + Base64Encode("l:2222") + R"("},
-      "https://index.docker.io/v1/": {"auth": ")" + Base64Encode("hub:3333") + R"("}}})");
+      "https://myreg.example.com/v2/": {"auth": ")" +
+        Base64Encode("m:1111") + R"("},
+      "http://127.0.0.1:5000": {"auth": ")" +
+        Base64Encode("l:2222") + R"("},
+      "https://index.docker.io/v1/": {"auth": ")" +
+        Base64Encode("hub:3333") + R"("}}})");
   EXPECT_EQ(Get("myreg.example.com")->username, "m");
   EXPECT_EQ(Get("127.0.0.1:5000")->username, "l");
   EXPECT_TRUE(Get("127.0.0.1:5001")->empty());
@@ -268,7 +272,8 @@ TEST_F(RegistryAuthDockerConfigTest, DockerConfigEnvAndExplicitPath) {
 
 TEST_F(RegistryAuthDockerConfigTest, DockerAuthConfigEnvComesFirst) {
   Write(R"({"auths": {"r.example.com": {"auth": ")" + Base64Encode("file:8888") + R"("},
-                      "s.example.com": {"auth": ")" + Base64Encode("file2:9999") + R"("}}})");
+                      "s.example.com": {"auth": ")" +
+        Base64Encode("file2:9999") + R"("}}})");
   env_.Set("DOCKER_AUTH_CONFIG", R"({"auths": {"r.example.com": {"auth": ")" + Base64Encode("env:1234") + R"("}}})");
   EXPECT_EQ(Get("r.example.com")->username, "env");
   EXPECT_EQ(Get("s.example.com")->username, "file2");
@@ -390,8 +395,7 @@ TEST(RegistryAuthCachingTest, ShortLivedCredentialsUsedUntilExpiryAndErrorsNotCa
 
 class RegistryAuthHandshakeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-  }
+  void SetUp() override {}
   void TearDown() override {
     for (const std::string& s : secrets_) EXPECT_THAT(logs_.text(), Not(HasSubstr(s))) << "a secret was logged";
   }
@@ -547,7 +551,8 @@ TEST_F(RegistryAuthHandshakeTest, RealmRefusesCredentials) {
 
 TEST_F(RegistryAuthHandshakeTest, RealmUnreachableIsRetriedThenUnavailable) {
   auto auth = Make(Alice());
-  for (int i = 0; i < 3; ++i) transport_->Enqueue(UnavailableError("GET https://auth.example.com/token failed: Connection refused"));
+  for (int i = 0; i < 3; ++i)
+    transport_->Enqueue(UnavailableError("GET https://auth.example.com/token failed: Connection refused"));
   Status s = auth->HandleChallenge(kBearer, kScopes);
   EXPECT_EQ(s.code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_THAT(s.message(), HasSubstr("unreachable"));

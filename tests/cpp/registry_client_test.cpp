@@ -21,10 +21,10 @@ namespace {
 
 using ::mlflow_bridge::testing::FakeClock;
 using ::mlflow_bridge::testing::ScopedLogCapture;
+using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-using std::chrono::milliseconds;
 namespace fs = std::filesystem;
 
 const std::string kReg = "reg.example.com";
@@ -99,10 +99,9 @@ class RegistryClientTest : public ::testing::Test {
 TEST_F(RegistryClientTest, GetManifestAcceptHeaderAndDigest) {
   auto client = Make(false);
   const std::string body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
-  transport_->Enqueue(Reply(200,
-                            {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"},
-                             {"Docker-Content-Digest", Sha256Digest(body)}},
-                            body));
+  transport_->Enqueue(Reply(
+      200, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}, {"Docker-Content-Digest", Sha256Digest(body)}},
+      body));
   StatusOr<ManifestReply> m = client->GetManifest("team/app", "1.0");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->digest, Sha256Digest(body));
@@ -159,11 +158,8 @@ TEST_F(RegistryClientTest, PutManifest) {
   EXPECT_EQ(reqs[0].body, body);
 
   transport_->Enqueue(Reply(201, {{"Docker-Content-Digest", "sha256:" + std::string(64, '1')}}));
-  EXPECT_EQ(client->PutManifest("team/app", "1.0", body, kOciManifestMediaType).status().code(),
-            StatusCode::kInternalError);
-  EXPECT_EQ(client->PutManifest("team/app", "sha256:" + std::string(64, '1'), body, kOciManifestMediaType)
-                .status()
-                .code(),
+  EXPECT_EQ(client->PutManifest("team/app", "1.0", body, kOciManifestMediaType).status().code(), StatusCode::kInternalError);
+  EXPECT_EQ(client->PutManifest("team/app", "sha256:" + std::string(64, '1'), body, kOciManifestMediaType).status().code(),
             StatusCode::kInvalidParameterValue);
 }
 
@@ -201,17 +197,19 @@ TEST_F(RegistryClientTest, DeniedIsPermissionDenied) {
 
 TEST_F(RegistryClientTest, BearerHandshakeForPush) {
   auto client = Make();
-  transport_->Enqueue(Reply(401,
-                            {{"WWW-Authenticate",
-                              R"(Bearer realm="https://auth.example.com/token",service="reg",scope="repository:team/app:pull,push")"}},
-                            ErrorJson("UNAUTHORIZED", "authentication required")));
+  transport_->Enqueue(
+      Reply(401,
+            {{"WWW-Authenticate",
+              R"(Bearer realm="https://auth.example.com/token",service="reg",scope="repository:team/app:pull,push")"}},
+            ErrorJson("UNAUTHORIZED", "authentication required")));
   transport_->Enqueue(Reply(200, {}, R"({"token":"tok-secret","expires_in":300})"));
   transport_->Enqueue(Reply(202, {{"Location", "/v2/team/app/blobs/uploads/u1?_state=s1"}}));
   transport_->Enqueue(Reply(201, {{"Docker-Content-Digest", Sha256Digest("cfg")}}));
   ASSERT_TRUE(client->UploadBlobBytes("team/app", "cfg", Sha256Digest("cfg")).ok());
   auto reqs = transport_->requests();
   ASSERT_EQ(reqs.size(), 4u);
-  EXPECT_EQ(reqs[1].url, "https://auth.example.com/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush&account=alice");
+  EXPECT_EQ(reqs[1].url,
+            "https://auth.example.com/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush&account=alice");
   EXPECT_EQ(Auth(reqs[1]), kBasic);
   EXPECT_EQ(Auth(reqs[2]), "Bearer tok-secret");
   EXPECT_EQ(Auth(reqs[3]), "Bearer tok-secret");
@@ -283,8 +281,8 @@ TEST_F(RegistryClientTest, MonolithicUpload) {
   transport_->Enqueue(Reply(202, {{"Location", "/v2/team/app/blobs/uploads/u1?_state=a"}, {"Range", "0-0"}}));
   transport_->Enqueue(Reply(201, {{"Docker-Content-Digest", d}, {"Location", "/v2/team/app/blobs/" + d}}));
   std::vector<std::pair<uint64_t, uint64_t>> progress;
-  Status s = client->UploadBlob("team/app", path, d, content.size(),
-                                [&](uint64_t a, uint64_t b) { progress.emplace_back(a, b); });
+  Status s =
+      client->UploadBlob("team/app", path, d, content.size(), [&](uint64_t a, uint64_t b) { progress.emplace_back(a, b); });
   ASSERT_TRUE(s.ok()) << s.ToString();
   auto reqs = transport_->requests();
   ASSERT_EQ(reqs.size(), 2u);
@@ -304,12 +302,13 @@ TEST_F(RegistryClientTest, ChunkedUploadUsesTheLatestLocation) {
   const std::string d = Sha256Digest(content);
   transport_->Enqueue(Reply(202, {{"Location", "/v2/team/app/blobs/uploads/u1?_state=s0"}, {"Range", "0-0"}}));
   transport_->Enqueue(Reply(202, {{"Location", "/v2/team/app/blobs/uploads/u1?_state=s1"}, {"Range", "0-3"}}));
-  transport_->Enqueue(Reply(202, {{"Location", "http://reg.example.com/v2/team/app/blobs/uploads/u1?_state=s2"}, {"Range", "0-7"}}));
+  transport_->Enqueue(
+      Reply(202, {{"Location", "http://reg.example.com/v2/team/app/blobs/uploads/u1?_state=s2"}, {"Range", "0-7"}}));
   transport_->Enqueue(Reply(202, {{"Location", "/v2/team/app/blobs/uploads/u1?_state=s3"}, {"Range", "0-9"}}));
   transport_->Enqueue(Reply(201, {{"Docker-Content-Digest", d}}));
   std::vector<std::pair<uint64_t, uint64_t>> progress;
-  Status s = client->UploadBlob("team/app", path, d, content.size(),
-                                [&](uint64_t a, uint64_t b) { progress.emplace_back(a, b); });
+  Status s =
+      client->UploadBlob("team/app", path, d, content.size(), [&](uint64_t a, uint64_t b) { progress.emplace_back(a, b); });
   ASSERT_TRUE(s.ok()) << s.ToString();
   auto reqs = transport_->requests();
   ASSERT_EQ(reqs.size(), 5u);
@@ -575,8 +574,8 @@ TEST_F(RegistryClientTest, NoSecretInAnyMessage) {
   std::vector<Status> statuses;
   // Registry echoing the credentials in its error message.
   EnqueueBasicChallenge();
-  transport_->Enqueue(Reply(400, {}, ErrorJson("NAME_INVALID", "bad name; your password is " + kPassword +
-                                                                   " and header " + kBasic)));
+  transport_->Enqueue(
+      Reply(400, {}, ErrorJson("NAME_INVALID", "bad name; your password is " + kPassword + " and header " + kBasic)));
   statuses.push_back(client->GetManifest("team/app", "1.0").status());
   transport_->Enqueue(Reply(401, {{"WWW-Authenticate", R"(Basic realm="r")"}}, ErrorJson("UNAUTHORIZED", kPassword)));
   statuses.push_back(client->HasBlob("team/app", Sha256Digest("x")).status());

@@ -175,11 +175,11 @@ TEST(IsTransientTest, Codes) {
 
 TEST_F(RetryTest, RetryLoopTemplateReturnsValue) {
   int calls = 0;
-  StatusOr<std::string> r = RetryLoop<std::string>(retry_, backoff_, Idempotency::kIdempotent, clock_, "Get",
-                                                   [&]() -> StatusOr<std::string> {
-                                                     if (++calls < 3) return UnavailableError("busy");
-                                                     return std::string("done");
-                                                   });
+  StatusOr<std::string> r =
+      RetryLoop<std::string>(retry_, backoff_, Idempotency::kIdempotent, clock_, "Get", [&]() -> StatusOr<std::string> {
+        if (++calls < 3) return UnavailableError("busy");
+        return std::string("done");
+      });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, "done");
   EXPECT_EQ(calls, 3);

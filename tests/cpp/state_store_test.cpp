@@ -113,9 +113,9 @@ TEST_F(StateStoreTest, NamesSortedAndOnlyWithState) {
   ASSERT_TRUE(store.Save("zeta", json{{"n", 1}}).ok());
   ASSERT_TRUE(store.Save("alpha", json{{"n", 2}}).ok());
   ASSERT_TRUE(store.Save("Mid.1", json{{"n", 3}}).ok());
-  fs::create_directories(root_ / "deployments/no-state");             // a folder without state.json
-  Write(root_ / "deployments/stray-file", "x");                       // a file, not a folder
-  Write(root_ / "deployments/only-tmp/state.json.tmp", "{}");         // an interrupted save
+  fs::create_directories(root_ / "deployments/no-state");      // a folder without state.json
+  Write(root_ / "deployments/stray-file", "x");                // a file, not a folder
+  Write(root_ / "deployments/only-tmp/state.json.tmp", "{}");  // an interrupted save
   auto names = store.Names();
   ASSERT_TRUE(names.ok()) << names.status().ToString();
   EXPECT_EQ(*names, (std::vector<std::string>{"Mid.1", "alpha", "zeta"}));
@@ -211,17 +211,33 @@ TEST_F(StateStoreTest, LockBlocksUntilReleased) {
 }
 
 TEST(ValidateDeploymentNameTest, Good) {
-  for (const std::string& name : std::vector<std::string>{"a", "Z", "0", "churn", "churn-model_v1.2", "a..b", "A-",
-                                                          std::string(63, 'x')}) {
+  for (const std::string& name :
+       std::vector<std::string>{"a", "Z", "0", "churn", "churn-model_v1.2", "a..b", "A-", std::string(63, 'x')}) {
     Status s = ValidateDeploymentName(name);
     EXPECT_TRUE(s.ok()) << "'" << name << "': " << s.ToString();
   }
 }
 
 TEST(ValidateDeploymentNameTest, Bad) {
-  const std::vector<std::string> bad = {
-      "", std::string(64, 'x'), "-a", "_a", ".a", "a/b", "/a", "..", ".", "../a",
-      "a b", " a", "a ", "a\nb", "a\tb", "a:b", "a\\b", "caf\u00e9", std::string("a\0b", 3)};
+  const std::vector<std::string> bad = {"",
+                                        std::string(64, 'x'),
+                                        "-a",
+                                        "_a",
+                                        ".a",
+                                        "a/b",
+                                        "/a",
+                                        "..",
+                                        ".",
+                                        "../a",
+                                        "a b",
+                                        " a",
+                                        "a ",
+                                        "a\nb",
+                                        "a\tb",
+                                        "a:b",
+                                        "a\\b",
+                                        "caf\u00e9",
+                                        std::string("a\0b", 3)};
   for (const std::string& name : bad) {
     Status s = ValidateDeploymentName(name);
     EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue) << "'" << name << "' was accepted";

@@ -51,7 +51,9 @@ class FakeClock : public Clock {
 class ScopedEnv {
  public:
   ScopedEnv() = default;
-  ScopedEnv(const std::string& name, const char* value) { Set(name, value ? std::optional<std::string>(value) : std::nullopt); }
+  ScopedEnv(const std::string& name, const char* value) {
+    Set(name, value ? std::optional<std::string>(value) : std::nullopt);
+  }
   ScopedEnv(const ScopedEnv&) = delete;
   ScopedEnv& operator=(const ScopedEnv&) = delete;
   ~ScopedEnv() {

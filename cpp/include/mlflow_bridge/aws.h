@@ -71,8 +71,8 @@ std::shared_ptr<AwsCredentialsProvider> MakeChainAwsCredentialsProvider(
 // yet or they expire within 5 minutes (by clock->WallNow()); credentials
 // without an expiration are kept. Errors are not cached. Thread-safe; at most
 // one refresh runs at a time.
-std::shared_ptr<AwsCredentialsProvider> MakeCachingAwsCredentialsProvider(
-    std::shared_ptr<AwsCredentialsProvider> inner, std::shared_ptr<Clock> clock = SystemClock());
+std::shared_ptr<AwsCredentialsProvider> MakeCachingAwsCredentialsProvider(std::shared_ptr<AwsCredentialsProvider> inner,
+                                                                          std::shared_ptr<Clock> clock = SystemClock());
 
 // What the AWS SDKs do by default, minus the sources we do not support yet
 // (SSO, credential_process, container and instance metadata): environment,
@@ -92,7 +92,7 @@ StatusOr<std::string> EnsureEcrRepository(const std::string& name, const std::st
                                           std::shared_ptr<Clock> clock = nullptr);
 
 struct AssumeRoleOptions {
-  std::string role_arn;          // arn:aws:iam::123456789012:role/name
+  std::string role_arn;           // arn:aws:iam::123456789012:role/name
   std::string role_session_name;  // empty: "mlflow-bridge-<unix seconds>"
   std::chrono::seconds duration{3600};
   std::string region;        // the STS region, e.g. "us-east-1"
@@ -107,9 +107,10 @@ struct AssumeRoleOptions {
 // STS errors map to: AccessDenied -> PERMISSION_DENIED; InvalidClientTokenId,
 // SignatureDoesNotMatch, ExpiredToken -> UNAUTHENTICATED; Throttling ->
 // TEMPORARILY_UNAVAILABLE (retried); others by HTTP status.
-std::shared_ptr<AwsCredentialsProvider> MakeAssumeRoleAwsCredentialsProvider(
-    AssumeRoleOptions options, std::shared_ptr<AwsCredentialsProvider> base, std::shared_ptr<HttpTransport> transport,
-    std::shared_ptr<Clock> clock = SystemClock());
+std::shared_ptr<AwsCredentialsProvider> MakeAssumeRoleAwsCredentialsProvider(AssumeRoleOptions options,
+                                                                             std::shared_ptr<AwsCredentialsProvider> base,
+                                                                             std::shared_ptr<HttpTransport> transport,
+                                                                             std::shared_ptr<Clock> clock = SystemClock());
 
 // ---------------------------------------------------------------- endpoints
 
@@ -141,14 +142,14 @@ std::string AwsEndpointEnvVar(std::string_view service_id);
 // https://{endpoint_prefix}.{region}.amazonaws.com (amazonaws.com.cn in cn-
 // regions). service_id: "sagemaker", "sagemaker-runtime", "sts", "s3", "ecr",
 // "iam"; endpoint_prefix: "api.sagemaker", "runtime.sagemaker", "sts", "s3", ...
-std::string ResolveAwsEndpoint(std::string_view service_id, std::string_view endpoint_prefix,
-                               std::string_view region, std::string_view endpoint_url = "");
+std::string ResolveAwsEndpoint(std::string_view service_id, std::string_view endpoint_prefix, std::string_view region,
+                               std::string_view endpoint_url = "");
 
 // ---------------------------------------------------------------- signing
 
 struct SigV4Params {
-  std::string region;   // "us-east-1"
-  std::string service;  // signing name: "sagemaker", "sts", "s3", ...
+  std::string region;                         // "us-east-1"
+  std::string service;                        // signing name: "sagemaker", "sts", "s3", ...
   std::chrono::system_clock::time_point now;  // from the injected clock
   // Sign "UNSIGNED-PAYLOAD" instead of the body's SHA-256 (S3 streaming).
   bool unsigned_payload = false;

@@ -42,8 +42,7 @@ class DeploymentTarget {
 
   virtual StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request) = 0;
   virtual StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request) = 0;
-  virtual Status DeleteDeployment(const std::string& name, const std::string& endpoint,
-                                  const nlohmann::json& config) = 0;
+  virtual Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config) = 0;
   virtual StatusOr<nlohmann::json> GetDeployment(const std::string& name, const std::string& endpoint) = 0;
   virtual StatusOr<nlohmann::json> ListDeployments(const std::string& endpoint) = 0;
   // One scoring call per body (bodies are already under MaxPayloadBytes), the answers in order. `name`
@@ -74,8 +73,7 @@ struct DeploymentTargetOptions {
 
 // The target `name` ("local", "sagemaker-endpoints", "kyma", "aks") for MLflow target URI `target_uri`
 // (e.g. "kyma:/team"). INVALID_PARAMETER_VALUE for a malformed URI, saying the right form.
-StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name,
-                                                                 const std::string& target_uri,
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name, const std::string& target_uri,
                                                                  DeploymentTargetOptions options = {});
 // The names MakeDeploymentTarget knows.
 std::vector<std::string> DeploymentTargetNames();

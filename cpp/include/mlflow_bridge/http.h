@@ -102,7 +102,6 @@ std::shared_ptr<HttpTransport> MakeCurlTransport(const TransportOptions& options
 Status HttpErrorStatus(const HttpResponse& response, std::string_view what);
 
 // Parses Retry-After (seconds or an HTTP date) relative to `now`.
-std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
-                                                         std::chrono::system_clock::time_point now);
+std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value, std::chrono::system_clock::time_point now);
 
 }  // namespace mlflow_bridge

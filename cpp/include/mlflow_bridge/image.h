@@ -29,11 +29,11 @@ inline constexpr char kImageModelPath[] = "/opt/ml/model";
 inline constexpr char kImageSitePath[] = "/opt/mlflow-bridge/site";
 
 struct ImageBuildRequest {
-  std::string model_dir;  // the downloaded model (MLmodel at its root)
-  std::string model_uri;  // as the user gave it (a label)
-  std::string run_id;     // from the MLmodel file (a label); may be empty
-  std::string python;     // the interpreter whose pip resolves the dependencies
-  std::string mlflow_version;  // pinned into requirements that lack mlflow (the server needs it)
+  std::string model_dir;                             // the downloaded model (MLmodel at its root)
+  std::string model_uri;                             // as the user gave it (a label)
+  std::string run_id;                                // from the MLmodel file (a label); may be empty
+  std::string python;                                // the interpreter whose pip resolves the dependencies
+  std::string mlflow_version;                        // pinned into requirements that lack mlflow (the server needs it)
   nlohmann::json config = nlohmann::json::object();  // keys: ImageBuilder::Schema()
 };
 
@@ -44,20 +44,20 @@ struct RegistryLogin {
   std::optional<std::chrono::system_clock::time_point> expires_at;  // none: does not expire
 };
 struct RegistryLoginSource {
-  std::string describe;                          // for messages: "ECR GetAuthorizationToken (...)"
+  std::string describe;                            // for messages: "ECR GetAuthorizationToken (...)"
   std::function<StatusOr<RegistryLogin>()> fetch;  // called when a login is needed and again near its expiry
 };
 // Makes the source of ECR logins for `registry` (<account>.dkr.ecr.<region>.amazonaws.com) from the build
 // config's ecr_region and aws_profile. The image code does not speak AWS: the targets wire this in
 // (WithRegistryLogins in mlflow_bridge/targets.h).
-using EcrLoginFactory = std::function<StatusOr<RegistryLoginSource>(
-    const std::string& registry, const std::string& region, const std::string& aws_profile,
-    std::shared_ptr<HttpTransport> transport)>;
+using EcrLoginFactory =
+    std::function<StatusOr<RegistryLoginSource>(const std::string& registry, const std::string& region,
+                                                const std::string& aws_profile, std::shared_ptr<HttpTransport> transport)>;
 
 struct ImageBuilderOptions {
-  std::string work_dir;  // layers and the dependency cache live here (required)
-  std::shared_ptr<Clock> clock;         // null: the system clock
-  std::function<bool()> interrupted;    // polled during pip; true stops the build
+  std::string work_dir;               // layers and the dependency cache live here (required)
+  std::shared_ptr<Clock> clock;       // null: the system clock
+  std::function<bool()> interrupted;  // polled during pip; true stops the build
   // Null: libcurl with the config's TLS settings. Tests inject a mock.
   std::shared_ptr<HttpTransport> transport;
   // registry_auth=ecr (and ECR hosts with registry_auth=auto); null: refused with a clear error.

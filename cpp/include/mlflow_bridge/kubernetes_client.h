@@ -22,10 +22,10 @@ namespace mlflow_bridge {
 enum class KubeFlavor { kKyma, kAks };
 
 struct KubeClientOptionsPublic {
-  std::string namespace_name;          // from the target URI (kyma:/<namespace>); empty: the kubeconfig's
-  std::shared_ptr<Clock> clock;        // null: the system clock
-  std::function<bool()> interrupted;   // polled while waiting
-  std::string image_work_dir;          // layers and their cache for registry= builds
+  std::string namespace_name;                // from the target URI (kyma:/<namespace>); empty: the kubeconfig's
+  std::shared_ptr<Clock> clock;              // null: the system clock
+  std::function<bool()> interrupted;         // polled while waiting
+  std::string image_work_dir;                // layers and their cache for registry= builds
   std::shared_ptr<HttpTransport> transport;  // tests only: null builds one from the kubeconfig
 };
 

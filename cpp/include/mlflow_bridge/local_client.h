@@ -19,7 +19,7 @@
 namespace mlflow_bridge {
 
 struct LocalClientOptions {
-  std::string home;  // the mlflow-bridge home; empty: $MLFLOW_BRIDGE_HOME or ~/.mlflow-bridge
+  std::string home;                          // the mlflow-bridge home; empty: $MLFLOW_BRIDGE_HOME or ~/.mlflow-bridge
   std::shared_ptr<HttpTransport> transport;  // null: a libcurl transport
   std::shared_ptr<Clock> clock;              // null: the system clock
   // Polled during long waits (server start, run_local); true cancels the
@@ -46,8 +46,7 @@ class LocalClient {
   // /ping) / exited, with the tail of the server's log.
   StatusOr<nlohmann::json> Get(const std::string& name);
   // POSTs `body` to the deployment's /invocations and returns the response body.
-  StatusOr<std::string> Predict(const std::string& name, const std::string& body,
-                                const std::string& content_type);
+  StatusOr<std::string> Predict(const std::string& name, const std::string& body, const std::string& content_type);
   // Serves the model in the foreground until the server exits (mlflow's run_local).
   Status RunLocal(const DeployRequest& request);
 

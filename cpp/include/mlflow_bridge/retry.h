@@ -16,8 +16,8 @@
 namespace mlflow_bridge {
 
 struct RetryPolicy {
-  int max_attempts = 5;                           // including the first
-  std::chrono::milliseconds deadline{60'000};     // for all attempts and sleeps
+  int max_attempts = 5;                        // including the first
+  std::chrono::milliseconds deadline{60'000};  // for all attempts and sleeps
 };
 
 struct BackoffPolicy {
@@ -33,8 +33,8 @@ bool IsTransient(const Status& status);
 
 namespace internal {
 // The loop itself, on Status; RetryLoop<T> adapts it.
-Status RetryLoopImpl(const RetryPolicy& retry, const BackoffPolicy& backoff, Idempotency idempotency,
-                     Clock& clock, std::string_view operation, const std::function<Status()>& attempt);
+Status RetryLoopImpl(const RetryPolicy& retry, const BackoffPolicy& backoff, Idempotency idempotency, Clock& clock,
+                     std::string_view operation, const std::function<Status()>& attempt);
 // Full jitter: uniform in [0, min(maximum, initial * multiplier^retry)].
 std::chrono::milliseconds BackoffDelay(const BackoffPolicy& backoff, int retry, std::mt19937_64& rng);
 }  // namespace internal
@@ -42,8 +42,8 @@ std::chrono::milliseconds BackoffDelay(const BackoffPolicy& backoff, int retry, 
 // Calls `call` until it succeeds, fails permanently, or the policy is spent.
 // The last error is returned, with how many attempts were made when >1.
 template <typename T>
-StatusOr<T> RetryLoop(const RetryPolicy& retry, const BackoffPolicy& backoff, Idempotency idempotency,
-                      Clock& clock, std::string_view operation, const std::function<StatusOr<T>()>& call) {
+StatusOr<T> RetryLoop(const RetryPolicy& retry, const BackoffPolicy& backoff, Idempotency idempotency, Clock& clock,
+                      std::string_view operation, const std::function<StatusOr<T>()>& call) {
   std::optional<T> result;
   Status s = internal::RetryLoopImpl(retry, backoff, idempotency, clock, operation, [&]() -> Status {
     StatusOr<T> r = call();

@@ -94,8 +94,8 @@ class [[nodiscard]] StatusOr {
 }  // namespace mlflow_bridge
 
 // Propagates a non-OK Status from an expression returning Status.
-#define MLFLOW_BRIDGE_RETURN_IF_ERROR(expr)          \
-  do {                                               \
-    ::mlflow_bridge::Status _mb_status = (expr);     \
-    if (!_mb_status.ok()) return _mb_status;         \
+#define MLFLOW_BRIDGE_RETURN_IF_ERROR(expr)      \
+  do {                                           \
+    ::mlflow_bridge::Status _mb_status = (expr); \
+    if (!_mb_status.ok()) return _mb_status;     \
   } while (0)

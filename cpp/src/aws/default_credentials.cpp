@@ -18,10 +18,11 @@ std::shared_ptr<AwsCredentialsProvider> MakeDefaultAwsCredentialsProvider(std::s
   // A profile named here is the user's explicit choice: as in botocore (and `aws --profile`), the
   // environment's keys do not override it. AWS_PROFILE is not such a choice: the environment's keys win.
   if (!profile.empty()) {
-    return MakeCachingAwsCredentialsProvider(MakeChainAwsCredentialsProvider({MakeSharedFilesAwsCredentialsProvider(std::move(profile))}));
+    return MakeCachingAwsCredentialsProvider(
+        MakeChainAwsCredentialsProvider({MakeSharedFilesAwsCredentialsProvider(std::move(profile))}));
   }
-  return MakeCachingAwsCredentialsProvider(MakeChainAwsCredentialsProvider(
-      {MakeEnvironmentAwsCredentialsProvider(), MakeSharedFilesAwsCredentialsProvider()}));
+  return MakeCachingAwsCredentialsProvider(
+      MakeChainAwsCredentialsProvider({MakeEnvironmentAwsCredentialsProvider(), MakeSharedFilesAwsCredentialsProvider()}));
 }
 
 std::string AwsDefaultRegion(const std::string& profile) {

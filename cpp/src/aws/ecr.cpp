@@ -34,8 +34,9 @@ StatusOr<EcrLogin> EcrLoginFromToken(std::string_view authorization_token,
   std::optional<std::string> decoded = Base64Decode(authorization_token);
   size_t colon = decoded ? decoded->find(':') : std::string::npos;
   if (!decoded || colon == std::string::npos || colon == 0)
-    return InternalError("ECR GetAuthorizationToken returned an authorization token that is not base64 of "
-                         "\"user:password\"");
+    return InternalError(
+        "ECR GetAuthorizationToken returned an authorization token that is not base64 of "
+        "\"user:password\"");
   return EcrLogin{decoded->substr(0, colon), decoded->substr(colon + 1), expires_at};
 }
 

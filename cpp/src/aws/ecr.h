@@ -29,7 +29,6 @@ struct EcrLogin {
   std::chrono::system_clock::time_point expires_at;
 };
 // GetAuthorizationToken's authorizationToken, base64("AWS:<password>"), as a login.
-StatusOr<EcrLogin> EcrLoginFromToken(std::string_view authorization_token,
-                                     std::chrono::system_clock::time_point expires_at);
+StatusOr<EcrLogin> EcrLoginFromToken(std::string_view authorization_token, std::chrono::system_clock::time_point expires_at);
 
 }  // namespace mlflow_bridge::internal

@@ -10,7 +10,7 @@ EcrStub::EcrStub(AwsCaller caller, std::string endpoint, std::string region)
     : caller_(std::move(caller)), ecr_{"ecr", std::move(endpoint), std::move(region)} {}
 
 StatusOr<nlohmann::json> EcrStub::Call(std::string_view operation, const nlohmann::json& request,
-                                                std::string_view what) const {
+                                       std::string_view what) const {
   return caller_.JsonCall(ecr_, "AmazonEC2ContainerRegistry_V20150921." + std::string(operation), request,
                           Idempotency::kIdempotent, what);
 }
@@ -36,7 +36,8 @@ StatusOr<std::string> EcrStub::DescribeRepositories(std::string_view repository_
 
 StatusOr<std::string> EcrStub::CreateRepository(std::string_view repository_name) const {
   const std::string what = "ECR CreateRepository '" + std::string(repository_name) + "'";
-  StatusOr<nlohmann::json> reply = Call("CreateRepository", nlohmann::json{{"repositoryName", std::string(repository_name)}}, what);
+  StatusOr<nlohmann::json> reply =
+      Call("CreateRepository", nlohmann::json{{"repositoryName", std::string(repository_name)}}, what);
   if (!reply.ok()) return reply.status();
   std::string uri = reply->value("/repository/repositoryUri"_json_pointer, "");
   if (uri.empty()) return InternalError(what + ": the reply has no repositoryUri");

@@ -55,13 +55,13 @@ std::string_view DnsSuffix(std::string_view region) {
 // The regions of every partition when this version was made (botocore's
 // endpoints.json); regions launched later are found through DNS.
 constexpr std::array<std::string_view, 46> kKnownRegions = {
-    "af-south-1",     "ap-east-1",      "ap-east-2",      "ap-northeast-1", "ap-northeast-2",  "ap-northeast-3",
-    "ap-south-1",     "ap-south-2",     "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",  "ap-southeast-4",
-    "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1",   "ca-west-1",       "eu-central-1",
-    "eu-central-2",   "eu-north-1",     "eu-south-1",     "eu-south-2",     "eu-west-1",       "eu-west-2",
-    "eu-west-3",      "il-central-1",   "me-central-1",   "me-south-1",     "mx-central-1",    "sa-east-1",
-    "us-east-1",      "us-east-2",      "us-west-1",      "us-west-2",      "cn-north-1",      "cn-northwest-1",
-    "us-gov-east-1",  "us-gov-west-1",  "us-iso-east-1",  "us-iso-west-1",  "us-isob-east-1",  "us-isob-west-1",
+    "af-south-1",     "ap-east-1",      "ap-east-2",       "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-south-1",     "ap-south-2",     "ap-southeast-1",  "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",  "ca-central-1",   "ca-west-1",      "eu-central-1",
+    "eu-central-2",   "eu-north-1",     "eu-south-1",      "eu-south-2",     "eu-west-1",      "eu-west-2",
+    "eu-west-3",      "il-central-1",   "me-central-1",    "me-south-1",     "mx-central-1",   "sa-east-1",
+    "us-east-1",      "us-east-2",      "us-west-1",       "us-west-2",      "cn-north-1",     "cn-northwest-1",
+    "us-gov-east-1",  "us-gov-west-1",  "us-iso-east-1",   "us-iso-west-1",  "us-isob-east-1", "us-isob-west-1",
     "eu-isoe-west-1", "us-isof-east-1", "us-isof-south-1", "eusc-de-east-1"};
 
 std::string DefaultEndpoint(std::string_view endpoint_prefix, std::string_view region) {
@@ -121,8 +121,8 @@ Status CheckAwsRegion(std::string_view region, std::string_view service_id, std:
                       std::string_view endpoint_url) {
   const std::string name(region);
   if (!IsValidRegionName(region)) {
-    return InvalidParameterError("'" + name + "' is not an AWS region name. Use a region like " +
-                                 SimilarRegions(region) + ".");
+    return InvalidParameterError("'" + name + "' is not an AWS region name. Use a region like " + SimilarRegions(region) +
+                                 ".");
   }
   const std::string endpoint = ResolveAwsEndpoint(service_id, endpoint_prefix, region, endpoint_url);
   if (IsKnownRegion(region) || endpoint != DefaultEndpoint(endpoint_prefix, region)) return OkStatus();

@@ -32,9 +32,7 @@ class EnvironmentProvider : public AwsCredentialsProvider {
     }
     return c;
   }
-  std::string Describe() const override {
-    return "environment variables AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
-  }
+  std::string Describe() const override { return "environment variables AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"; }
 };
 
 }  // namespace

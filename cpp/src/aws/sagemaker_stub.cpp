@@ -114,8 +114,7 @@ StatusOr<InvokeResult> SageMakerStub::InvokeEndpoint(std::string_view endpoint_n
   if (endpoint_name.empty()) return InvalidParameterError("SageMaker InvokeEndpoint: the endpoint name is empty");
   if (body.size() > kMaxInvokePayloadBytes)
     return InvalidParameterError(what + ": the request body is " + std::to_string(body.size()) +
-                                 " bytes; real-time endpoints accept at most " +
-                                 std::to_string(kMaxInvokePayloadBytes) +
+                                 " bytes; real-time endpoints accept at most " + std::to_string(kMaxInvokePayloadBytes) +
                                  " (6 MB): send smaller batches or use asynchronous inference");
   HttpRequest request;
   request.method = "POST";
@@ -124,8 +123,7 @@ StatusOr<InvokeResult> SageMakerStub::InvokeEndpoint(std::string_view endpoint_n
   if (!accept.empty()) request.headers.emplace_back("Accept", std::string(accept));
   if (!custom_attributes.empty())
     request.headers.emplace_back("X-Amzn-SageMaker-Custom-Attributes", std::string(custom_attributes));
-  if (!target_variant.empty())
-    request.headers.emplace_back("X-Amzn-SageMaker-Target-Variant", std::string(target_variant));
+  if (!target_variant.empty()) request.headers.emplace_back("X-Amzn-SageMaker-Target-Variant", std::string(target_variant));
   request.body = std::move(body);
 
   StatusOr<HttpResponse> response = caller_.RestCall(runtime_, std::move(request), Idempotency::kNonIdempotent, what);

@@ -81,9 +81,8 @@ class SageMakerStub {
   // is INVALID_PARAMETER_VALUE with the model's message. Empty accept,
   // custom_attributes and target_variant are not sent. A body over 6 MB is
   // refused here (INVALID_PARAMETER_VALUE) without a call.
-  StatusOr<InvokeResult> InvokeEndpoint(std::string_view endpoint_name, std::string body,
-                                        std::string_view content_type, std::string_view accept = "",
-                                        std::string_view custom_attributes = "",
+  StatusOr<InvokeResult> InvokeEndpoint(std::string_view endpoint_name, std::string body, std::string_view content_type,
+                                        std::string_view accept = "", std::string_view custom_attributes = "",
                                         std::string_view target_variant = "") const;
 
   // The request waiting at `input_location` (s3://...) is queued for the

@@ -45,8 +45,9 @@ class SharedFilesProvider : public AwsCredentialsProvider {
     AwsIniFile credentials_profiles = credentials_text ? internal::ParseAwsIniFile(*credentials_text) : AwsIniFile();
     AwsIniFile config_profiles = config_text ? ConfigProfiles(*config_text) : AwsIniFile();
 
-    for (const auto& [path, profiles] : {std::pair<const std::string&, const AwsIniFile&>(credentials_path, credentials_profiles),
-                                         std::pair<const std::string&, const AwsIniFile&>(config_path, config_profiles)}) {
+    for (const auto& [path, profiles] :
+         {std::pair<const std::string&, const AwsIniFile&>(credentials_path, credentials_profiles),
+          std::pair<const std::string&, const AwsIniFile&>(config_path, config_profiles)}) {
       auto it = profiles.find(profile);
       if (it == profiles.end()) continue;
       const auto& keys = it->second;

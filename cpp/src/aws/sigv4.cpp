@@ -27,9 +27,9 @@ bool NeverSigned(std::string_view lower_name) {
 }
 
 void RemoveHeader(HttpHeaders& headers, std::string_view name) {
-  headers.erase(std::remove_if(headers.begin(), headers.end(),
-                               [&](const auto& h) { return EqualsIgnoreCase(h.first, name); }),
-                headers.end());
+  headers.erase(
+      std::remove_if(headers.begin(), headers.end(), [&](const auto& h) { return EqualsIgnoreCase(h.first, name); }),
+      headers.end());
 }
 
 }  // namespace
@@ -99,9 +99,8 @@ CanonicalHeadersResult CanonicalHeaders(const HttpHeaders& headers) {
   return out;
 }
 
-std::string CanonicalRequest(std::string_view method, std::string_view canonical_uri,
-                             std::string_view canonical_query, const CanonicalHeadersResult& headers,
-                             std::string_view payload_hash) {
+std::string CanonicalRequest(std::string_view method, std::string_view canonical_uri, std::string_view canonical_query,
+                             const CanonicalHeadersResult& headers, std::string_view payload_hash) {
   std::string out;
   out.reserve(method.size() + canonical_uri.size() + canonical_query.size() + headers.canonical_headers.size() +
               headers.signed_headers.size() + payload_hash.size() + 8);
@@ -114,8 +113,8 @@ std::string CanonicalRequest(std::string_view method, std::string_view canonical
   return out;
 }
 
-StatusOr<std::string> CanonicalRequest(const HttpRequest& request, std::string_view service,
-                                       std::string_view payload_hash, std::string* signed_headers) {
+StatusOr<std::string> CanonicalRequest(const HttpRequest& request, std::string_view service, std::string_view payload_hash,
+                                       std::string* signed_headers) {
   StatusOr<ParsedUrl> url = ParseUrl(request.url);
   if (!url.ok()) return url.status();
   CanonicalHeadersResult headers = CanonicalHeaders(request.headers);
@@ -123,8 +122,7 @@ StatusOr<std::string> CanonicalRequest(const HttpRequest& request, std::string_v
   std::string method = request.method;
   std::transform(method.begin(), method.end(), method.begin(),
                  [](char c) { return static_cast<char>(std::toupper(static_cast<unsigned char>(c))); });
-  return CanonicalRequest(method, CanonicalUri(url->path, service), CanonicalQueryString(url->query), headers,
-                          payload_hash);
+  return CanonicalRequest(method, CanonicalUri(url->path, service), CanonicalQueryString(url->query), headers, payload_hash);
 }
 
 std::string FormatAmzDate(std::chrono::system_clock::time_point t) {
@@ -162,8 +160,8 @@ std::string Signature(std::string_view signing_key, std::string_view string_to_s
   return HexEncode(HmacSha256(signing_key, string_to_sign));
 }
 
-std::string AuthorizationHeader(std::string_view access_key_id, std::string_view scope,
-                                std::string_view signed_headers, std::string_view signature) {
+std::string AuthorizationHeader(std::string_view access_key_id, std::string_view scope, std::string_view signed_headers,
+                                std::string_view signature) {
   std::string out(kAlgorithm);
   out.append(" Credential=").append(access_key_id).append("/").append(scope);
   out.append(", SignedHeaders=").append(signed_headers);

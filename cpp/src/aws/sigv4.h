@@ -48,13 +48,12 @@ CanonicalHeadersResult CanonicalHeaders(const HttpHeaders& headers);
 // ---- the stages ----
 
 // METHOD \n canonical URI \n canonical query \n canonical headers \n signed headers \n payload hash
-std::string CanonicalRequest(std::string_view method, std::string_view canonical_uri,
-                             std::string_view canonical_query, const CanonicalHeadersResult& headers,
-                             std::string_view payload_hash);
+std::string CanonicalRequest(std::string_view method, std::string_view canonical_uri, std::string_view canonical_query,
+                             const CanonicalHeadersResult& headers, std::string_view payload_hash);
 // The canonical request of `request` as it stands (its headers must already
 // include Host and X-Amz-Date). Sets *signed_headers when not null.
-StatusOr<std::string> CanonicalRequest(const HttpRequest& request, std::string_view service,
-                                       std::string_view payload_hash, std::string* signed_headers = nullptr);
+StatusOr<std::string> CanonicalRequest(const HttpRequest& request, std::string_view service, std::string_view payload_hash,
+                                       std::string* signed_headers = nullptr);
 
 // "20150830T123600Z" and "20150830" in UTC.
 std::string FormatAmzDate(std::chrono::system_clock::time_point t);
@@ -68,7 +67,7 @@ std::string SigningKey(std::string_view secret_access_key, std::string_view date
 // Lower-case hex of HMAC-SHA256(signing_key, string_to_sign).
 std::string Signature(std::string_view signing_key, std::string_view string_to_sign);
 // "AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=..., Signature=..."
-std::string AuthorizationHeader(std::string_view access_key_id, std::string_view scope,
-                                std::string_view signed_headers, std::string_view signature);
+std::string AuthorizationHeader(std::string_view access_key_id, std::string_view scope, std::string_view signed_headers,
+                                std::string_view signature);
 
 }  // namespace mlflow_bridge::internal

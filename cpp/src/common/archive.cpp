@@ -115,7 +115,8 @@ StatusOr<TarResult> WriteTar(const std::string& source_dir, const std::string& o
     paths.push_back(it->path().lexically_relative(source_dir));  // fs::relative would follow symlinks
   }
   if (ec) return InvalidParameterError("Cannot read " + source_dir + ": " + ec.message());
-  std::sort(paths.begin(), paths.end(), [](const fs::path& a, const fs::path& b) { return a.generic_string() < b.generic_string(); });
+  std::sort(paths.begin(), paths.end(),
+            [](const fs::path& a, const fs::path& b) { return a.generic_string() < b.generic_string(); });
 
   Sink sink(out_path, options.gzip, options.gzip_level);
   if (!sink.ok()) return InternalError("Cannot write the archive " + out_path + ": cannot create the file.");

@@ -15,16 +15,16 @@ namespace mlflow_bridge::internal {
 struct TarOptions {
   std::string prefix;  // folder inside the archive that holds the tree; "" = the archive root
   bool gzip = true;
-  int64_t mtime = 0;   // modification time of every entry (seconds since the epoch)
+  int64_t mtime = 0;  // modification time of every entry (seconds since the epoch)
   // Also write entries for `prefix` and each folder above it ("opt/", "opt/ml/", ...), as image layers have them.
   bool parent_dirs = false;
   int gzip_level = 6;  // zlib level 1 (fast) .. 9 (small); 6 is gzip's and docker's default
 };
 
 struct TarResult {
-  std::string digest;     // "sha256:<hex>" of the bytes written (an image layer's blob digest)
-  std::string diff_id;    // "sha256:<hex>" of the uncompressed tar (an image layer's diff_id); == digest without gzip
-  uint64_t size = 0;      // bytes written
+  std::string digest;   // "sha256:<hex>" of the bytes written (an image layer's blob digest)
+  std::string diff_id;  // "sha256:<hex>" of the uncompressed tar (an image layer's diff_id); == digest without gzip
+  uint64_t size = 0;    // bytes written
 };
 
 // Writes the tree under `source_dir` (regular files, folders, symlinks) to

@@ -95,8 +95,8 @@ StatusOr<json> Convert(const ConfigKey& key, const json& v) {
     case ConfigType::kInt: {
       std::optional<long long> n;
       if (v.is_number_integer()) {
-        if (v.is_number_unsigned() && v.get<unsigned long long>() > static_cast<unsigned long long>(
-                                                                         std::numeric_limits<long long>::max()))
+        if (v.is_number_unsigned() &&
+            v.get<unsigned long long>() > static_cast<unsigned long long>(std::numeric_limits<long long>::max()))
           return BadValue(key, v);
         n = v.get<long long>();
       } else if (v.is_number_float()) {
@@ -157,8 +157,8 @@ StatusOr<json> ParseConfig(const ConfigSchema& schema, const json& given) {
   try {
     // A null `given` (no config at all) is treated as an empty object.
     if (!given.is_null() && !given.is_object())
-      return InvalidParameterError("Config must be a JSON object of key -> value, got " +
-                                   std::string(given.type_name()) + ".");
+      return InvalidParameterError("Config must be a JSON object of key -> value, got " + std::string(given.type_name()) +
+                                   ".");
     if (given.is_object()) {
       for (const auto& [name, value] : given.items()) {
         bool known = false;

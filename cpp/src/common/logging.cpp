@@ -28,7 +28,8 @@ std::string ToLower(std::string_view s) {
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
 }
 
 // Whether a key of a key=value pair names a secret. '-' counts as '_' so that
@@ -38,7 +39,7 @@ bool IsSensitiveKey(std::string_view key) {
   std::string k = ToLower(key);
   std::replace(k.begin(), k.end(), '-', '_');
   static constexpr std::array<std::string_view, 13> kWords = {
-      "password", "passwd",     "secret",      "api_key",     "apikey",    "access_key", "accesskey",
+      "password",    "passwd",     "secret",      "api_key",    "apikey",    "access_key", "accesskey",
       "account_key", "accountkey", "private_key", "privatekey", "signature", "credential"};
   for (std::string_view w : kWords)
     if (k.find(w) != std::string::npos) return true;
@@ -95,8 +96,7 @@ std::string RedactUrlUserinfo(std::string_view in) {
     size_t start = p + 3;
     size_t i = start;
     while (i < in.size() && in[i] != '@' && in[i] != '/' && in[i] != '?' && in[i] != '#' &&
-           !std::isspace(static_cast<unsigned char>(in[i])) && in[i] != '"' && in[i] != '\'' && in[i] != '<' &&
-           in[i] != '>')
+           !std::isspace(static_cast<unsigned char>(in[i])) && in[i] != '"' && in[i] != '\'' && in[i] != '<' && in[i] != '>')
       ++i;
     out.append(in.substr(pos, start - pos));
     if (i < in.size() && in[i] == '@' && i > start) {
@@ -171,8 +171,9 @@ bool IsCredentialChar(char c) {
 // Pass 4: "Bearer <token>" and "Basic <token>" -> "Bearer ***". Words that
 // commonly follow in prose ("Basic auth", "Bearer token", "Basic realm=") are left alone.
 std::string RedactAuthSchemes(std::string_view in) {
-  static constexpr std::array<std::string_view, 10> kProse = {
-      "auth", "authentication", "authorization", "token", "tokens", "credentials", "credential", "realm", "scheme", "access"};
+  static constexpr std::array<std::string_view, 10> kProse = {"auth",   "authentication", "authorization", "token",
+                                                              "tokens", "credentials",    "credential",    "realm",
+                                                              "scheme", "access"};
   std::string out;
   out.reserve(in.size());
   size_t pos = 0;
@@ -274,8 +275,8 @@ std::string Redact(std::string_view text) {
 }
 
 bool IsSensitiveHeader(std::string_view name) {
-  static constexpr std::array<std::string_view, 6> kExact = {
-      "authorization", "proxy-authorization", "cookie", "set-cookie", "x-amz-security-token", "x-api-key"};
+  static constexpr std::array<std::string_view, 6> kExact = {"authorization", "proxy-authorization",  "cookie",
+                                                             "set-cookie",    "x-amz-security-token", "x-api-key"};
   static constexpr std::array<std::string_view, 7> kParts = {"token", "secret",    "pass",      "pwd",
                                                              "key",   "signature", "credential"};
   std::string n = ToLower(name);

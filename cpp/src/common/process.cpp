@@ -26,8 +26,8 @@ namespace {
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 struct ProcStat {
-  char state = 0;                    // field 3
-  int pgrp = 0;                      // field 5
+  char state = 0;                     // field 3
+  int pgrp = 0;                       // field 5
   unsigned long long start_time = 0;  // field 22
 };
 
@@ -189,8 +189,8 @@ StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec) {
   return Identify(pid);
 }
 
-StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted,
-                            std::chrono::milliseconds grace, Clock& clock) {
+StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted, std::chrono::milliseconds grace,
+                            Clock& clock) {
   if (spec.argv.empty()) return InvalidParameterError("no program to run");
   CArgs argv(spec.argv), envp(spec.env);
   int err_pipe[2];

@@ -33,8 +33,8 @@ StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec);
 // When `interrupted` returns true (polled while waiting) the process gets
 // SIGINT, then SIGKILL if it has not exited within `grace`. The process also
 // gets SIGTERM if the caller dies.
-StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted,
-                            std::chrono::milliseconds grace, Clock& clock);
+StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted, std::chrono::milliseconds grace,
+                            Clock& clock);
 
 // Whether the process is alive (not exited, not a zombie, same start time).
 bool IsAlive(const ProcessId& id);

@@ -8,9 +8,7 @@
 namespace mlflow_bridge::internal {
 namespace {
 
-bool IsUnreserved(unsigned char c) {
-  return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
-}
+bool IsUnreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~'; }
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -58,8 +56,8 @@ StatusOr<ParsedUrl> ParseUrl(std::string_view url) {
 
 std::string HostHeaderValue(const ParsedUrl& url) {
   std::string host = ToLower(url.host);
-  bool default_port = url.port.empty() || (url.scheme == "https" && url.port == "443") ||
-                      (url.scheme == "http" && url.port == "80");
+  bool default_port =
+      url.port.empty() || (url.scheme == "https" && url.port == "443") || (url.scheme == "http" && url.port == "80");
   return default_port ? host : host + ":" + url.port;
 }
 

@@ -27,12 +27,12 @@ CaLocation FindCaLocation(const std::function<const char*(const char*)>& getenv,
     return ca;
   }
   // The list Go's crypto/x509 searches (root_linux.go), in its order.
-  for (const char* file : {"/etc/ssl/certs/ca-certificates.crt",                  // Debian, Ubuntu, Gentoo
-                           "/etc/pki/tls/certs/ca-bundle.crt",                    // Fedora, RHEL 6
-                           "/etc/ssl/ca-bundle.pem",                              // openSUSE
-                           "/etc/pki/tls/cacert.pem",                             // OpenELEC
+  for (const char* file : {"/etc/ssl/certs/ca-certificates.crt",                 // Debian, Ubuntu, Gentoo
+                           "/etc/pki/tls/certs/ca-bundle.crt",                   // Fedora, RHEL 6
+                           "/etc/ssl/ca-bundle.pem",                             // openSUSE
+                           "/etc/pki/tls/cacert.pem",                            // OpenELEC
                            "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // CentOS, RHEL 7+
-                           "/etc/ssl/cert.pem"}) {                                // Alpine
+                           "/etc/ssl/cert.pem"}) {                               // Alpine
     if (exists(file)) {
       ca.file = file;
       ca.source = "the system";

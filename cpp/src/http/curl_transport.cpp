@@ -222,8 +222,8 @@ class CurlTransport : public HttpTransport {
     const std::string what = request.method + " " + Redact(request.url);
     if (request.method.empty() || HasCrLf(request.method) || request.method.find(' ') != std::string::npos)
       return InvalidParameterError("Invalid HTTP method for " + what);
-    const auto tls_name = options_.tls_server_name.empty() ? std::nullopt
-                                                            : RouteForTlsName(request.url, options_.tls_server_name);
+    const auto tls_name =
+        options_.tls_server_name.empty() ? std::nullopt : RouteForTlsName(request.url, options_.tls_server_name);
     SList headers;
     bool has_content_type = false;
     for (const auto& [k, v] : request.headers) {
@@ -291,9 +291,7 @@ class CurlTransport : public HttpTransport {
     if (!options_.client_cert.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, options_.client_cert.c_str());
     if (!options_.client_key.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, options_.client_key.c_str());
     // PEM blobs (copied by curl): CURLOPT_CAINFO_BLOB needs 7.77, the client ones 7.71.
-    auto blob = [](const std::string& pem) {
-      return curl_blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
-    };
+    auto blob = [](const std::string& pem) { return curl_blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY}; };
     if (!options_.ca_pem.empty()) {
       curl_blob b = blob(options_.ca_pem);
       curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
@@ -376,28 +374,25 @@ class CurlTransport : public HttpTransport {
       case CURLE_GOT_NOTHING:
       case CURLE_PARTIAL_FILE:
       case CURLE_HTTP2:
-      case CURLE_HTTP2_STREAM:
-        return UnavailableError(message);
+      case CURLE_HTTP2_STREAM: return UnavailableError(message);
       case CURLE_SSL_CONNECT_ERROR:
         // Usually a dropped handshake (transient); also what an https URL to a plain-HTTP port gives.
         return UnavailableError(message + " (TLS handshake with " + HostOf(request.url) +
                                 " failed; check that the server speaks TLS on that port)");
-      case CURLE_OPERATION_TIMEDOUT:
-        return DeadlineExceededError(message);
+      case CURLE_OPERATION_TIMEDOUT: return DeadlineExceededError(message);
       case CURLE_PEER_FAILED_VERIFICATION:  // == CURLE_SSL_CACERT since 7.62
       case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
       case CURLE_SSL_INVALIDCERTSTATUS:
       case CURLE_SSL_ISSUER_ERROR:
         return UnauthenticatedError("TLS verification failed for host " + HostOf(request.url) +
-                                    (options_.tls_server_name.empty() ? "" : " as " + options_.tls_server_name) +
-                                    " (" + what + "): " + detail + CaInUse() +
+                                    (options_.tls_server_name.empty() ? "" : " as " + options_.tls_server_name) + " (" +
+                                    what + "): " + detail + CaInUse() +
                                     ". If the server uses a private CA, set a CA bundle (a PEM file of that CA, "
                                     "or CURL_CA_BUNDLE); or turn TLS verification off explicitly if you trust the "
                                     "network.");
       case CURLE_URL_MALFORMAT:
       case CURLE_UNSUPPORTED_PROTOCOL:
-      case CURLE_BAD_FUNCTION_ARGUMENT:
-        return InvalidParameterError(message);
+      case CURLE_BAD_FUNCTION_ARGUMENT: return InvalidParameterError(message);
       case CURLE_SSL_CERTPROBLEM:
       case CURLE_SSL_CACERT_BADFILE:
       case CURLE_SSL_CRL_BADFILE:
@@ -406,8 +401,7 @@ class CurlTransport : public HttpTransport {
       case CURLE_SSL_ENGINE_SETFAILED:
         return InvalidParameterError(message + CaInUse() +
                                      " (check the TLS settings: CA bundle, client certificate and key)");
-      default:
-        return InternalError(message);
+      default: return InternalError(message);
     }
   }
 

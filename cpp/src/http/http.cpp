@@ -69,7 +69,7 @@ StatusCode CodeForHttpStatus(long code) {
     default: break;
   }
   if (code >= 400 && code < 500) return StatusCode::kInvalidParameterValue;  // 400, 422 and the rest
-  return StatusCode::kInternalError;  // other 5xx; 1xx/3xx are unexpected here
+  return StatusCode::kInternalError;                                         // other 5xx; 1xx/3xx are unexpected here
 }
 
 }  // namespace
@@ -98,8 +98,7 @@ Status HttpErrorStatus(const HttpResponse& response, std::string_view what) {
   return status;
 }
 
-std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value,
-                                                         std::chrono::system_clock::time_point now) {
+std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value, std::chrono::system_clock::time_point now) {
   std::string_view v = Trim(value);
   bool negative = !v.empty() && v.front() == '-';
   if (negative) v.remove_prefix(1);

@@ -156,8 +156,9 @@ struct ImageBuilder::Impl {
       creds.username = c["username"];
       creds.password = c["password"];
       if (creds.username.empty() || creds.password.empty()) {
-        return InvalidParameterError("registry_auth=basic needs -C username=... and -C password=... (an ACR service "
-                                     "principal's app id and secret, or an OCIR '<namespace>/<user>' and auth token).");
+        return InvalidParameterError(
+            "registry_auth=basic needs -C username=... and -C password=... (an ACR service "
+            "principal's app id and secret, or an OCIR '<namespace>/<user>' and auth token).");
       }
       return internal::MakeStaticRegistryCredentials(creds, "username/password of '" + creds.username + "'");
     }
@@ -167,8 +168,8 @@ struct ImageBuilder::Impl {
       if (!source.ok()) return source.status();
       return internal::MakeRegistryCredentials(std::move(source).value(), options.clock);
     }
-    return InvalidParameterError("Config key 'registry_auth' must be one of auto, anonymous, basic, docker-config, ecr; got '" +
-                                 auth + "'.");
+    return InvalidParameterError(
+        "Config key 'registry_auth' must be one of auto, anonymous, basic, docker-config, ecr; got '" + auth + "'.");
   }
 
   StatusOr<std::shared_ptr<RegistryClient>> Client(const Build& b, const std::string& registry, bool destination) {
@@ -214,8 +215,8 @@ struct ImageBuilder::Impl {
       if (chosen.empty()) {
         std::string list;
         for (const auto& o : offered) list += (list.empty() ? "" : ", ") + o;
-        return InvalidParameterError("Base image " + name + " has no " + b.platform.ToString() + " image (it has: " +
-                                     list + "). Choose another -C platform or -C base_image.");
+        return InvalidParameterError("Base image " + name + " has no " + b.platform.ToString() + " image (it has: " + list +
+                                     "). Choose another -C platform or -C base_image.");
       }
       auto one = b.from->GetManifest(b.base.repository, chosen);
       if (!one.ok()) return one.status().WithContext("Base image " + name + " (" + b.platform.ToString() + ")");
@@ -265,9 +266,10 @@ struct ImageBuilder::Impl {
     fs::path file = fs::path(request.model_dir) / "requirements.txt";
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) {
-      return InvalidParameterError("The model has no requirements.txt, so its dependencies cannot be installed into "
-                                   "the image. Log the model with MLflow (which writes it), or set "
-                                   "-C install_dependencies=false if the base image already has them.");
+      return InvalidParameterError(
+          "The model has no requirements.txt, so its dependencies cannot be installed into "
+          "the image. Log the model with MLflow (which writes it), or set "
+          "-C install_dependencies=false if the base image already has them.");
     }
     std::string text = ReadFile(file);
     bool has_mlflow = false;
@@ -291,8 +293,8 @@ struct ImageBuilder::Impl {
     int glibc_minor = 0;
     std::string glibc = b.config["glibc"];
     if (glibc.rfind("2.", 0) != 0 || (glibc_minor = std::atoi(glibc.c_str() + 2)) < 17) {
-      return InvalidParameterError("Config key 'glibc' must be the base image's glibc version, 2.17 or newer (e.g. 2.28); got '" +
-                                   glibc + "'.");
+      return InvalidParameterError(
+          "Config key 'glibc' must be the base image's glibc version, 2.17 or newer (e.g. 2.28); got '" + glibc + "'.");
     }
     const std::string key = internal::Sha256Digest(std::string(kDependencyRecipe) + "\n" + python_version + "\n" +
                                                    b.platform.ToString() + "\n" + glibc + "\n" + *requirements)
@@ -304,7 +306,8 @@ struct ImageBuilder::Impl {
       auto m = json::parse(ReadFile(meta), nullptr, false);
       if (m.is_object()) {
         LogInfo("Dependency layer: cached (" + key + ")");
-        return BuiltLayer{layer.string(), {m.value("digest", ""), m.value("diff_id", ""), m.value("size", uint64_t{0})}, "dependencies"};
+        return BuiltLayer{
+            layer.string(), {m.value("digest", ""), m.value("diff_id", ""), m.value("size", uint64_t{0})}, "dependencies"};
       }
     }
     fs::create_directories(cache, ec);
@@ -313,29 +316,48 @@ struct ImageBuilder::Impl {
     fs::create_directories(scratch / "site", ec);
     struct Cleanup {
       fs::path p;
-      ~Cleanup() { std::error_code e; fs::remove_all(p, e); }
+      ~Cleanup() {
+        std::error_code e;
+        fs::remove_all(p, e);
+      }
     } cleanup{scratch};
-    {
-      std::ofstream(scratch / "requirements.txt") << *requirements;
-    }
+    { std::ofstream(scratch / "requirements.txt") << *requirements; }
     const std::string tag = python_version;  // "3.11"
     std::string abi = "cp" + tag.substr(0, tag.find('.')) + tag.substr(tag.find('.') + 1);
-    std::vector<std::string> argv = {request.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                     "--no-compile", "--no-warn-script-location", "--target", (scratch / "site").string(),
-                                     "--only-binary=:all:", "--implementation", "cp", "--python-version", tag, "--abi", abi,
-                                     "--abi", "abi3", "--abi", "none"};
+    std::vector<std::string> argv = {request.python,
+                                     "-m",
+                                     "pip",
+                                     "install",
+                                     "--quiet",
+                                     "--disable-pip-version-check",
+                                     "--no-compile",
+                                     "--no-warn-script-location",
+                                     "--target",
+                                     (scratch / "site").string(),
+                                     "--only-binary=:all:",
+                                     "--implementation",
+                                     "cp",
+                                     "--python-version",
+                                     tag,
+                                     "--abi",
+                                     abi,
+                                     "--abi",
+                                     "abi3",
+                                     "--abi",
+                                     "none"};
     // pip does not widen manylinux_2_X to older ones: name every one the base's glibc runs.
     for (int minor = glibc_minor; minor >= 17; --minor) {
       argv.push_back("--platform");
       argv.push_back("manylinux_2_" + std::to_string(minor) + "_" + b.platform.PipMachine());
     }
-    argv.insert(argv.end(), {"--platform", "manylinux2014_" + b.platform.PipMachine(), "-r", (scratch / "requirements.txt").string()});
+    argv.insert(argv.end(),
+                {"--platform", "manylinux2014_" + b.platform.PipMachine(), "-r", (scratch / "requirements.txt").string()});
     internal::SpawnSpec spec;
     spec.argv = argv;
     for (char** e = environ; *e; ++e) spec.env.emplace_back(*e);
     spec.log_path = (scratch / "pip.log").string();
-    LogInfo("Dependency layer: pip installs the model's requirements for Python " + tag + " on " +
-            b.platform.ToString() + " (wheels only)...");
+    LogInfo("Dependency layer: pip installs the model's requirements for Python " + tag + " on " + b.platform.ToString() +
+            " (wheels only)...");
     auto rc = internal::RunForeground(spec, options.interrupted, std::chrono::seconds(5), *options.clock);
     if (!rc.ok()) return rc.status().WithContext("Running pip (" + request.python + ")");
     if (*rc != 0) {
@@ -514,8 +536,9 @@ struct ImageBuilder::Impl {
       set_env(s.substr(0, s.find('=')), s.substr(s.find('=') == std::string::npos ? s.size() : s.find('=') + 1));
     }
     if (b.config["install_dependencies"].get<bool>()) {
-      std::string path = env.count("PYTHONPATH") && !env["PYTHONPATH"].empty() ? std::string(kImageSitePath) + ":" + env["PYTHONPATH"]
-                                                                                 : std::string(kImageSitePath);
+      std::string path = env.count("PYTHONPATH") && !env["PYTHONPATH"].empty()
+                             ? std::string(kImageSitePath) + ":" + env["PYTHONPATH"]
+                             : std::string(kImageSitePath);
       set_env("PYTHONPATH", path);
     }
     set_env("__pyfunc_model_path__", std::string("file://") + kImageModelPath);
@@ -548,13 +571,16 @@ struct ImageBuilder::Impl {
     const std::string config_bytes = image_config.dump();
     const std::string config_digest = internal::Sha256Digest(config_bytes);
 
-    json manifest = {{"schemaVersion", 2},
-                     {"mediaType", docker ? kDockerManifest : kOciManifest},
-                     {"config", {{"mediaType", docker ? kDockerConfig : kOciConfig}, {"digest", config_digest}, {"size", config_bytes.size()}}}};
+    json manifest = {
+        {"schemaVersion", 2},
+        {"mediaType", docker ? kDockerManifest : kOciManifest},
+        {"config",
+         {{"mediaType", docker ? kDockerConfig : kOciConfig}, {"digest", config_digest}, {"size", config_bytes.size()}}}};
     json layer_list = resolved->manifest.value("layers", json::array());
     const size_t base_count = layer_list.size();
     for (const auto& l : layers) {
-      layer_list.push_back({{"mediaType", docker ? kDockerLayer : kOciLayer}, {"digest", l.tar.digest}, {"size", l.tar.size}});
+      layer_list.push_back(
+          {{"mediaType", docker ? kDockerLayer : kOciLayer}, {"digest", l.tar.digest}, {"size", l.tar.size}});
     }
     manifest["layers"] = layer_list;
     if (!docker) {
@@ -611,7 +637,8 @@ const ConfigSchema& ImageBuilder::Schema() {
       {"image", ConfigType::kString, "", "Where the image goes: <registry>/<repository>:<tag>."},
       {"base_image", ConfigType::kString, "",
        "The image to build on; it must have python3 on PATH (its PYTHON_VERSION decides the dependencies' Python). "
-       "Default: $MLFLOW_BRIDGE_BASE_IMAGE, else " + std::string(kDefaultBaseImage) + "."},
+       "Default: $MLFLOW_BRIDGE_BASE_IMAGE, else " +
+           std::string(kDefaultBaseImage) + "."},
       {"platform", ConfigType::kString, "linux/amd64", "linux/amd64 or linux/arm64; picked from a multi-platform base."},
       {"port", ConfigType::kInt, 8080, "Port the scoring server listens on (/ping, /health, /invocations).", 1, 65535},
       {"install_dependencies", ConfigType::kBool, true,
@@ -621,16 +648,21 @@ const ConfigSchema& ImageBuilder::Schema() {
       {"env", ConfigType::kObject, json::object(), "More environment variables for the image."},
       {"labels", ConfigType::kObject, json::object(), "More labels for the image."},
       {"insecure_registry", ConfigType::kBool, false, "Talk plain HTTP to the destination registry (e.g. one on loopback)."},
-      {"insecure_base_registry", ConfigType::kBool, false, "Plain HTTP to the base image's registry, when it is another one."},
+      {"insecure_base_registry", ConfigType::kBool, false,
+       "Plain HTTP to the base image's registry, when it is another one."},
       {"ca_bundle", ConfigType::kString, "", "PEM file of the CAs that sign the registries' TLS certificates."},
       {"registry_auth", ConfigType::kString, "auto",
        "How to log in: auto (username/password when given, ECR for *.dkr.ecr.* hosts, else ~/.docker/config.json), "
        "anonymous, basic, docker-config or ecr."},
-      {"username", ConfigType::kString, "", "User for the destination registry (ACR: service principal app id; OCIR: <namespace>/<user>)."},
-      {"password", ConfigType::kString, "", "Password or token for the destination registry (ACR: the SP secret; OCIR: an auth token)."},
+      {"username", ConfigType::kString, "",
+       "User for the destination registry (ACR: service principal app id; OCIR: <namespace>/<user>)."},
+      {"password", ConfigType::kString, "",
+       "Password or token for the destination registry (ACR: the SP secret; OCIR: an auth token)."},
       {"ecr_region", ConfigType::kString, "", "AWS region of an ECR registry whose host does not say it."},
-      {"aws_profile", ConfigType::kString, "", "AWS profile whose credentials log in to ECR (default: the environment's, AWS_PROFILE)."},
-      {"chunk_size_mb", ConfigType::kInt, 64, "Blobs larger than this go up in chunks of this size (each streamed from disk).", 1, 4096},
+      {"aws_profile", ConfigType::kString, "",
+       "AWS profile whose credentials log in to ECR (default: the environment's, AWS_PROFILE)."},
+      {"chunk_size_mb", ConfigType::kInt, 64,
+       "Blobs larger than this go up in chunks of this size (each streamed from disk).", 1, 4096},
   };
   return kSchema;
 }
@@ -662,7 +694,8 @@ std::string ImageBuilder::Help() {
   return "mlflow-bridge image build: an OCI image with the model, without a docker daemon.\n"
          "\n"
          "Layers: the base image's, the model's Python dependencies (pip, wheels only, for the base's Python and\n"
-         "platform) at " + std::string(kImageSitePath) + ", and the model at " + kImageModelPath +
+         "platform) at " +
+         std::string(kImageSitePath) + ", and the model at " + kImageModelPath +
          ". The image runs MLflow's scoring\n"
          "server (uvicorn) on the port; extra arguments (SageMaker's 'serve') are ignored. Layers are reproducible:\n"
          "the same model gives the same digests, and layers the registry has are not sent again.\n"

@@ -165,8 +165,7 @@ StatusOr<ImageReference> ParseImageReference(std::string_view text) {
   if (slash != std::string_view::npos) {
     std::string_view first = rest.substr(0, slash);
     if (first.find_first_of(".:") != std::string_view::npos || first == "localhost" || HasUpper(first)) {
-      if (!IsValidRegistry(first))
-        return Bad(text, "registry \"" + std::string(first) + "\" is not a valid host[:port]");
+      if (!IsValidRegistry(first)) return Bad(text, "registry \"" + std::string(first) + "\" is not a valid host[:port]");
       ref.registry = std::string(first);
       name = rest.substr(slash + 1);
     }
@@ -179,8 +178,7 @@ StatusOr<ImageReference> ParseImageReference(std::string_view text) {
 
   if (name.empty()) return Bad(text, "the repository name is missing");
   if (HasUpper(name)) return Bad(text, "repository name \"" + std::string(name) + "\" must be lower-case");
-  if (ref.repository.size() > kMaxRepositoryLength)
-    return Bad(text, "the repository name is longer than 255 characters");
+  if (ref.repository.size() > kMaxRepositoryLength) return Bad(text, "the repository name is longer than 255 characters");
   size_t pos = 0;
   while (pos <= name.size()) {
     size_t s = name.find('/', pos);

@@ -47,7 +47,8 @@ bool IsLoopbackHost(std::string_view host) {
 const json* FindEntry(const json& object, const std::string& registry) {
   if (!object.is_object()) return nullptr;
   std::vector<std::string> wanted;
-  if (IsDockerHub(registry)) wanted = {std::string(kDockerHubConfigKey), "index.docker.io", "docker.io", "registry-1.docker.io"};
+  if (IsDockerHub(registry))
+    wanted = {std::string(kDockerHubConfigKey), "index.docker.io", "docker.io", "registry-1.docker.io"};
   else wanted = {registry};
   for (const std::string& w : wanted)
     if (auto it = object.find(w); it != object.end()) return &*it;
@@ -65,8 +66,7 @@ std::string JsonString(const json& entry, const char* key) {
 }
 
 // One "auths" entry as credentials.
-StatusOr<RegistryCredentials> EntryCredentials(const json& entry, const std::string& registry,
-                                               const std::string& source) {
+StatusOr<RegistryCredentials> EntryCredentials(const json& entry, const std::string& registry, const std::string& source) {
   RegistryCredentials c;
   if (!entry.is_object()) return c;
   std::string auth = JsonString(entry, "auth");
@@ -119,8 +119,9 @@ class DockerConfigProvider : public RegistryCredentialsProvider {
     if (const char* env = std::getenv("DOCKER_AUTH_CONFIG"); env && *env) {
       json config = json::parse(env, nullptr, /*allow_exceptions=*/false);
       if (config.is_discarded() || !config.is_object())
-        return InvalidParameterError("the DOCKER_AUTH_CONFIG environment variable is not valid JSON (expected "
-                                     "{\"auths\": {\"host\": {\"auth\": \"base64(user:password)\"}}})");
+        return InvalidParameterError(
+            "the DOCKER_AUTH_CONFIG environment variable is not valid JSON (expected "
+            "{\"auths\": {\"host\": {\"auth\": \"base64(user:password)\"}}})");
       StatusOr<std::optional<RegistryCredentials>> c = Lookup(config, registry, "DOCKER_AUTH_CONFIG");
       if (!c.ok()) return c.status();
       if (*c) return **c;
@@ -157,7 +158,7 @@ class DockerConfigProvider : public RegistryCredentialsProvider {
 
   // nullopt: nothing usable for `registry` in `config`.
   static StatusOr<std::optional<RegistryCredentials>> Lookup(const json& config, const std::string& registry,
-                                                              const std::string& source) {
+                                                             const std::string& source) {
     const json* entry = config.contains("auths") ? FindEntry(config["auths"], registry) : nullptr;
     if (entry) {
       StatusOr<RegistryCredentials> c = EntryCredentials(*entry, registry, source);
@@ -172,9 +173,13 @@ class DockerConfigProvider : public RegistryCredentialsProvider {
     if (!helper.empty())
       return InvalidParameterError(
           source + " says to get the credentials for " + registry + " from the credential helper docker-credential-" +
-          helper + ", and mlflow-bridge does not run credential helpers. Pass the registry user name and password "
-          "to mlflow-bridge instead (for example the output of `docker-credential-" + helper + " get`), or add an "
-          "\"auth\" entry for " + registry + " to the file");
+          helper +
+          ", and mlflow-bridge does not run credential helpers. Pass the registry user name and password "
+          "to mlflow-bridge instead (for example the output of `docker-credential-" +
+          helper +
+          " get`), or add an "
+          "\"auth\" entry for " +
+          registry + " to the file");
     return std::optional<RegistryCredentials>();
   }
 
@@ -183,8 +188,7 @@ class DockerConfigProvider : public RegistryCredentialsProvider {
 
 class CachingProvider : public RegistryCredentialsProvider {
  public:
-  CachingProvider(std::function<StatusOr<RegistryCredentials>()> fetch, std::string describe,
-                  std::shared_ptr<Clock> clock)
+  CachingProvider(std::function<StatusOr<RegistryCredentials>()> fetch, std::string describe, std::shared_ptr<Clock> clock)
       : fetch_(std::move(fetch)), describe_(std::move(describe)), clock_(clock ? std::move(clock) : SystemClock()) {}
 
   StatusOr<RegistryCredentials> Get(const std::string&) override {
@@ -239,8 +243,7 @@ std::shared_ptr<RegistryCredentialsProvider> MakeAnonymousRegistryCredentials() 
   return std::make_shared<AnonymousProvider>();
 }
 
-std::shared_ptr<RegistryCredentialsProvider> MakeStaticRegistryCredentials(RegistryCredentials creds,
-                                                                           std::string describe) {
+std::shared_ptr<RegistryCredentialsProvider> MakeStaticRegistryCredentials(RegistryCredentials creds, std::string describe) {
   return std::make_shared<StaticProvider>(std::move(creds), std::move(describe));
 }
 
@@ -277,7 +280,8 @@ std::optional<AuthChallenge> ParseAuthChallenge(std::string_view h) {
     while (i < h.size() && (h[i] == ' ' || h[i] == '\t')) ++i;
   };
   auto is_tchar = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~/:").find(c) != std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("!#$%&'*+-.^_`|~/:").find(c) != std::string_view::npos;
   };
   auto token = [&] {
     size_t start = i;
@@ -285,9 +289,7 @@ std::optional<AuthChallenge> ParseAuthChallenge(std::string_view h) {
     return std::string(h.substr(start, i - start));
   };
   std::optional<AuthChallenge> current;
-  auto finish = [&]() -> bool {
-    return current && (current->scheme == "basic" || current->scheme == "bearer");
-  };
+  auto finish = [&]() -> bool { return current && (current->scheme == "basic" || current->scheme == "bearer"); };
   while (i < h.size()) {
     skip_ws();
     if (i < h.size() && h[i] == ',') {
@@ -342,9 +344,7 @@ RegistryAuthenticator::RegistryAuthenticator(std::string registry, std::shared_p
       backoff_(backoff),
       plain_http_(plain_http) {}
 
-std::string RegistryAuthenticator::DescribeCredentials() const {
-  return creds_ ? creds_->Describe() : "anonymous access";
-}
+std::string RegistryAuthenticator::DescribeCredentials() const { return creds_ ? creds_->Describe() : "anonymous access"; }
 
 std::string RegistryAuthenticator::Scrub(std::string text) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -385,13 +385,13 @@ std::string RegistryAuthenticator::Authorization(const std::vector<std::string>&
   return basic_;
 }
 
-Status RegistryAuthenticator::HandleChallenge(const std::string& challenge_header,
-                                              const std::vector<std::string>& scopes) {
+Status RegistryAuthenticator::HandleChallenge(const std::string& challenge_header, const std::vector<std::string>& scopes) {
   std::lock_guard<std::mutex> lock(mu_);
   std::optional<AuthChallenge> ch = ParseAuthChallenge(challenge_header);
   if (!ch) {
     std::string shown = std::string(Trim(challenge_header)).substr(0, 200);
-    return UnauthenticatedError("registry " + registry_ + " requires authentication but offers no scheme mlflow-bridge "
+    return UnauthenticatedError("registry " + registry_ +
+                                " requires authentication but offers no scheme mlflow-bridge "
                                 "supports (Basic or Bearer); its WWW-Authenticate header was '" +
                                 ScrubLocked(Redact(shown)) + "'");
   }
@@ -442,9 +442,8 @@ Status RegistryAuthenticator::FetchTokenLocked(const std::vector<std::string>& s
     req.method = "POST";
     req.url = realm;
     req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-    req.body = "grant_type=refresh_token&refresh_token=" + UriEncode(c->identity_token) +
-               "&service=" + UriEncode(service) + "&scope=" + UriEncode(ScopeKey(scopes)) +
-               "&client_id=mlflow-bridge";
+    req.body = "grant_type=refresh_token&refresh_token=" + UriEncode(c->identity_token) + "&service=" + UriEncode(service) +
+               "&scope=" + UriEncode(ScopeKey(scopes)) + "&client_id=mlflow-bridge";
   } else {
     std::string q;
     if (!service.empty()) q += "service=" + UriEncode(service);
@@ -457,8 +456,8 @@ Status RegistryAuthenticator::FetchTokenLocked(const std::vector<std::string>& s
   }
   const std::string what = "token service " + realm_shown + " of registry " + registry_;
   const bool anonymous = c->empty();
-  StatusOr<HttpResponse> r = RetryLoop<HttpResponse>(
-      retry_, backoff_, Idempotency::kIdempotent, *clock_, what, [&]() -> StatusOr<HttpResponse> {
+  StatusOr<HttpResponse> r =
+      RetryLoop<HttpResponse>(retry_, backoff_, Idempotency::kIdempotent, *clock_, what, [&]() -> StatusOr<HttpResponse> {
         StatusOr<HttpResponse> sent = transport_->Send(req);
         if (!sent.ok()) {
           if (sent.status().code() == StatusCode::kTemporarilyUnavailable)
@@ -470,8 +469,8 @@ Status RegistryAuthenticator::FetchTokenLocked(const std::vector<std::string>& s
             return UnauthenticatedError("registry " + registry_ + " refused anonymous access (its token service " +
                                         realm_shown + " answered " + std::to_string(sent->status_code) +
                                         "); pass the registry user name and password");
-          return UnauthenticatedError("registry " + registry_ + " refused the credentials from " +
-                                      DescribeCredentials() + " (its token service " + realm_shown + " answered " +
+          return UnauthenticatedError("registry " + registry_ + " refused the credentials from " + DescribeCredentials() +
+                                      " (its token service " + realm_shown + " answered " +
                                       std::to_string(sent->status_code) + "). Check the user name and password");
         }
         if (!sent->ok()) return HttpErrorStatus(*sent, what);
@@ -490,7 +489,8 @@ Status RegistryAuthenticator::FetchTokenLocked(const std::vector<std::string>& s
     if (token.empty()) token = JsonString(body, "token");
     if (auto it = body.find("expires_in"); it != body.end() && it->is_number()) expires_in = it->get<long long>();
   }
-  if (token.empty()) return InternalError(what + " replied without a token (expected JSON with \"token\" or \"access_token\")");
+  if (token.empty())
+    return InternalError(what + " replied without a token (expected JSON with \"token\" or \"access_token\")");
   if (expires_in < kMinTokenSeconds) expires_in = kMinTokenSeconds;
   if (std::find(secrets_.begin(), secrets_.end(), token) == secrets_.end()) secrets_.push_back(token);
   tokens_[key] = Token{token, now + std::chrono::seconds(expires_in)};

@@ -28,8 +28,9 @@ namespace mlflow_bridge::internal {
 // All fields are secrets.
 struct RegistryCredentials {
   std::string username, password;  // Basic, and Basic to a Bearer token realm
-  std::string identity_token;      // OAuth2 refresh token (docker config "identitytoken"): POST grant_type=refresh_token to the realm
-  std::string registry_token;      // a ready bearer token (docker config "registrytoken")
+  std::string
+      identity_token;  // OAuth2 refresh token (docker config "identitytoken"): POST grant_type=refresh_token to the realm
+  std::string registry_token;                                       // a ready bearer token (docker config "registrytoken")
   std::optional<std::chrono::system_clock::time_point> expires_at;  // when they stop working (ECR: 12 h)
   bool empty() const;
 };
@@ -45,8 +46,7 @@ class RegistryCredentialsProvider {
 };
 
 std::shared_ptr<RegistryCredentialsProvider> MakeAnonymousRegistryCredentials();
-std::shared_ptr<RegistryCredentialsProvider> MakeStaticRegistryCredentials(RegistryCredentials creds,
-                                                                           std::string describe);
+std::shared_ptr<RegistryCredentialsProvider> MakeStaticRegistryCredentials(RegistryCredentials creds, std::string describe);
 
 // docker's config.json: `path`, else $DOCKER_CONFIG/config.json, else ~/.docker/config.json
 // (read on every Get, so a `docker login` in between is seen); the JSON in
@@ -138,10 +138,10 @@ class RegistryAuthenticator {
   const bool plain_http_;
 
   mutable std::mutex mu_;
-  std::string basic_;                          // "Basic ..." once a Basic challenge was answered
-  std::optional<AuthChallenge> bearer_;        // the last Bearer challenge (realm, service)
-  std::map<std::string, Token> tokens_;        // scope set -> token
-  std::vector<std::string> secrets_;           // everything to scrub from messages
+  std::string basic_;                    // "Basic ..." once a Basic challenge was answered
+  std::optional<AuthChallenge> bearer_;  // the last Bearer challenge (realm, service)
+  std::map<std::string, Token> tokens_;  // scope set -> token
+  std::vector<std::string> secrets_;     // everything to scrub from messages
 };
 
 }  // namespace mlflow_bridge::internal

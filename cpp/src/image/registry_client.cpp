@@ -128,8 +128,8 @@ Status RegistryErrorStatus(const HttpResponse& r, const std::string& registry, c
     }
   }
   const long sc = r.status_code;
-  const std::string reply = std::to_string(sc) + (code.empty() ? "" : " " + code) +
-                            (message.empty() ? "" : ": " + Truncate(Redact(message)));
+  const std::string reply =
+      std::to_string(sc) + (code.empty() ? "" : " " + code) + (message.empty() ? "" : ": " + Truncate(Redact(message)));
   std::optional<std::chrono::milliseconds> retry_after;
   if (auto ra = r.Header("Retry-After")) retry_after = ParseRetryAfter(*ra, now);
 
@@ -137,8 +137,8 @@ Status RegistryErrorStatus(const HttpResponse& r, const std::string& registry, c
                                 : operation == "mount" ? "mount into " + repository
                                                        : "push to " + repository;
   auto refused = [&](StatusCode c, const std::string& advice) {
-    return Status(c, "Registry " + registry + " refused " + op_phrase + " with " + credentials + " (" + reply + "). " +
-                         advice);
+    return Status(c,
+                  "Registry " + registry + " refused " + op_phrase + " with " + credentials + " (" + reply + "). " + advice);
   };
   bool insufficient_scope = false;
   if (auto wa = r.Header("WWW-Authenticate")) {
@@ -146,13 +146,12 @@ Status RegistryErrorStatus(const HttpResponse& r, const std::string& registry, c
     insufficient_scope = ch && ch->params.count("error") && ch->params.at("error") == "insufficient_scope";
   }
   if (code == "DENIED" || sc == 403 || (sc == 401 && insufficient_scope))
-    return refused(StatusCode::kPermissionDenied,
-                   "Check that these credentials may " + operation + " " + repository +
-                       (operation == "pull" ? " and that it exists." : "."));
+    return refused(StatusCode::kPermissionDenied, "Check that these credentials may " + operation + " " + repository +
+                                                      (operation == "pull" ? " and that it exists." : "."));
   if (code == "UNAUTHORIZED" || sc == 401)
-    return refused(StatusCode::kUnauthenticated,
-                   operation == "pull" ? "Check the user name and password, and that the repository exists."
-                                       : "Check the user name and password.");
+    return refused(StatusCode::kUnauthenticated, operation == "pull"
+                                                     ? "Check the user name and password, and that the repository exists."
+                                                     : "Check the user name and password.");
 
   const std::string text = "registry " + registry + ": " + what + ": " + reply;
   if (code == "TOOMANYREQUESTS" || sc == 429 || sc == 502 || sc == 503 || sc == 504) {
@@ -177,9 +176,9 @@ struct RegistryClient::Op {
   std::string repo;
   std::string operation;  // "pull", "push", "mount"
   std::vector<std::string> scopes;
-  std::string what;       // "GET manifest team/app:1.0"
+  std::string what;                                 // "GET manifest team/app:1.0"
   std::function<bool(const HttpResponse&)> accept;  // non-2xx replies handed back as they are
-  bool answer_challenge = true;  // false: a 401 is not answered with a handshake (best-effort calls)
+  bool answer_challenge = true;                     // false: a 401 is not answered with a handshake (best-effort calls)
 };
 
 RegistryClient::RegistryClient(std::string registry, RegistryClientOptions options)
@@ -332,8 +331,9 @@ Status RegistryClient::DownloadBlob(const std::string& repo, const std::string& 
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckDigest(digest));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return InvalidParameterError("cannot open '" + path + "' for writing");
-  Op op{repo, "pull", {PullScope(repo)}, "GET blob " + repo + "@" + digest,
-        [](const HttpResponse& r) { return r.status_code == 416; }};
+  Op op{repo, "pull", {PullScope(repo)}, "GET blob " + repo + "@" + digest, [](const HttpResponse& r) {
+          return r.status_code == 416;
+        }};
   Sha256 hash;
   uint64_t offset = 0;
   std::optional<uint64_t> total;
@@ -357,8 +357,8 @@ Status RegistryClient::DownloadBlob(const std::string& repo, const std::string& 
     if (r->status_code == 416) {  // nothing at `offset`: the blob is empty or we have it all
       total = cr.total.value_or(offset);
       if (offset < *total)
-        return fail(InternalError("registry " + registry_ + ": " + op.what + ": range at byte " +
-                                  std::to_string(offset) + " refused (416)"));
+        return fail(InternalError("registry " + registry_ + ": " + op.what + ": range at byte " + std::to_string(offset) +
+                                  " refused (416)"));
       break;
     }
     if (r->status_code == 206) {
@@ -374,8 +374,8 @@ Status RegistryClient::DownloadBlob(const std::string& repo, const std::string& 
       data.remove_prefix(offset);
     }
     if (data.empty() && offset < *total)
-      return fail(InternalError("registry " + registry_ + ": " + op.what + ": an empty reply at byte " +
-                                std::to_string(offset)));
+      return fail(
+          InternalError("registry " + registry_ + ": " + op.what + ": an empty reply at byte " + std::to_string(offset)));
     out.write(data.data(), static_cast<std::streamsize>(data.size()));
     if (!out) return fail(InternalError("cannot write '" + path + "' (disk full?)"));
     hash.Update(data);
@@ -393,8 +393,9 @@ Status RegistryClient::DownloadBlob(const std::string& repo, const std::string& 
 
 StatusOr<bool> RegistryClient::HasBlob(const std::string& repo, const std::string& digest) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckDigest(digest));
-  Op op{repo, "pull", {PullScope(repo)}, "HEAD blob " + repo + "@" + digest,
-        [](const HttpResponse& r) { return r.status_code == 404; }};
+  Op op{repo, "pull", {PullScope(repo)}, "HEAD blob " + repo + "@" + digest, [](const HttpResponse& r) {
+          return r.status_code == 404;
+        }};
   HttpRequest req;
   req.method = "HEAD";
   req.url = Url(repo, "blobs/" + digest);
@@ -403,11 +404,13 @@ StatusOr<bool> RegistryClient::HasBlob(const std::string& repo, const std::strin
   return r->status_code != 404;
 }
 
-StatusOr<bool> RegistryClient::MountBlob(const std::string& repo, const std::string& digest,
-                                         const std::string& from_repo) {
+StatusOr<bool> RegistryClient::MountBlob(const std::string& repo, const std::string& digest, const std::string& from_repo) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckDigest(digest));
-  Op op{repo, "mount", {PushScope(repo), PullScope(from_repo)},
-        "mount blob " + digest + " from " + from_repo + " into " + repo, {}};
+  Op op{repo,
+        "mount",
+        {PushScope(repo), PullScope(from_repo)},
+        "mount blob " + digest + " from " + from_repo + " into " + repo,
+        {}};
   HttpRequest req;
   req.method = "POST";
   req.url = Url(repo, "blobs/uploads/?mount=" + UriEncode(digest) + "&from=" + UriEncode(from_repo, false));
@@ -416,8 +419,7 @@ StatusOr<bool> RegistryClient::MountBlob(const std::string& repo, const std::str
   if (r->status_code == 201) return true;
   // 202: the registry started an ordinary upload instead; cancel it.
   if (std::optional<std::string> location = r->Header("Location"); location && !location->empty()) {
-    Op del{repo, "push", op.scopes, "cancel upload in " + repo,
-           [](const HttpResponse& x) { return x.status_code == 404; }};
+    Op del{repo, "push", op.scopes, "cancel upload in " + repo, [](const HttpResponse& x) { return x.status_code == 404; }};
     // Best effort: distribution wants the "delete" action for this, which a
     // pusher may not have; an orphaned upload session is harmless.
     del.answer_challenge = false;
@@ -443,8 +445,8 @@ StatusOr<std::string> RegistryClient::StartUpload(const Op& op) {
   return ResolveLocation(location);
 }
 
-Status RegistryClient::FinishUpload(const Op& op, const std::string& location, const std::string& digest,
-                                    std::string body, std::optional<HttpRequest::FileBody> file) {
+Status RegistryClient::FinishUpload(const Op& op, const std::string& location, const std::string& digest, std::string body,
+                                    std::optional<HttpRequest::FileBody> file) {
   HttpRequest req;
   req.method = "PUT";
   req.url = AppendQuery(location, "digest=" + UriEncode(digest));
@@ -465,8 +467,8 @@ Status RegistryClient::FinishUpload(const Op& op, const std::string& location, c
   }
   std::string announced = r->Header("Docker-Content-Digest").value_or("");
   if (!announced.empty() && announced != digest)
-    return InternalError("registry " + registry_ + " stored the blob for " + digest + " in " + op.repo +
-                         " under digest " + announced);
+    return InternalError("registry " + registry_ + " stored the blob for " + digest + " in " + op.repo + " under digest " +
+                         announced);
   return OkStatus();
 }
 
@@ -479,8 +481,8 @@ Status RegistryClient::UploadChunks(const Op& op, const std::string& path, uint6
   patch_op.accept = [](const HttpResponse& r) { return r.status_code == 404 || r.status_code >= 500; };
   auto gone = [&](const HttpResponse& r) {
     *upload_gone = true;
-    return RegistryErrorStatus(r, registry_, op.repo, op.operation, auth_->DescribeCredentials(),
-                               "upload to " + op.repo, options_.clock->WallNow());
+    return RegistryErrorStatus(r, registry_, op.repo, op.operation, auth_->DescribeCredentials(), "upload to " + op.repo,
+                               options_.clock->WallNow());
   };
   while (offset < size) {
     const uint64_t end = std::min(size, offset + chunk);
@@ -497,8 +499,8 @@ Status RegistryClient::UploadChunks(const Op& op, const std::string& path, uint6
             StatusOr<HttpResponse> r = SendOnce(st, req);
             if (!r.ok()) return r.status();
             if (r->status_code == 404) return gone(*r);
-            if (!r->ok()) return UnavailableError("registry " + registry_ + ": " + st.what + ": HTTP " +
-                                                  std::to_string(r->status_code));
+            if (!r->ok())
+              return UnavailableError("registry " + registry_ + ": " + st.what + ": HTTP " + std::to_string(r->status_code));
             if (auto loc = r->Header("Location"); loc && !loc->empty()) *location = ResolveLocation(*loc);
             bool ambiguous = false;
             std::optional<uint64_t> have = ParseUploadRange(r->Header("Range").value_or(""), &ambiguous);
@@ -540,8 +542,8 @@ Status RegistryClient::UploadChunks(const Op& op, const std::string& path, uint6
           bool ambiguous = false;
           std::optional<uint64_t> have = ParseUploadRange(r->Header("Range").value_or(""), &ambiguous);
           if (have && !ambiguous && *have != end)
-            return InternalError("registry " + registry_ + " holds " + std::to_string(*have) +
-                                 " bytes of the upload to " + op.repo + " after " + std::to_string(end) + " were sent");
+            return InternalError("registry " + registry_ + " holds " + std::to_string(*have) + " bytes of the upload to " +
+                                 op.repo + " after " + std::to_string(end) + " were sent");
           return OkStatus();
         });
     if (!s.ok()) return Finish(s);
@@ -550,8 +552,8 @@ Status RegistryClient::UploadChunks(const Op& op, const std::string& path, uint6
   return OkStatus();
 }
 
-Status RegistryClient::UploadBlob(const std::string& repo, const std::string& path, const std::string& digest,
-                                  uint64_t size, const BlobProgress& progress) {
+Status RegistryClient::UploadBlob(const std::string& repo, const std::string& path, const std::string& digest, uint64_t size,
+                                  const BlobProgress& progress) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckDigest(digest));
   std::error_code ec;
   uint64_t actual = std::filesystem::file_size(path, ec);
@@ -603,8 +605,11 @@ StatusOr<std::string> RegistryClient::PutManifest(const std::string& repo, const
   } else if (!IsValidTag(reference)) {
     return InvalidParameterError("\"" + reference + "\" is not a valid image tag");
   }
-  Op op{repo, "push", {PushScope(repo)},
-        "PUT manifest " + repo + (reference.find(':') != std::string::npos ? "@" : ":") + reference, {}};
+  Op op{repo,
+        "push",
+        {PushScope(repo)},
+        "PUT manifest " + repo + (reference.find(':') != std::string::npos ? "@" : ":") + reference,
+        {}};
   HttpRequest req;
   req.method = "PUT";
   req.url = Url(repo, "manifests/" + reference);

@@ -43,8 +43,8 @@ inline constexpr const char* kDockerManifestMediaType = "application/vnd.docker.
 inline constexpr const char* kDockerManifestListMediaType = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 struct RegistryClientOptions {
-  std::shared_ptr<HttpTransport> transport;  // TLS settings (CA bundle, verify) live on it
-  bool insecure = false;                     // plain http:// (loopback test registries); default https://
+  std::shared_ptr<HttpTransport> transport;                  // TLS settings (CA bundle, verify) live on it
+  bool insecure = false;                                     // plain http:// (loopback test registries); default https://
   std::shared_ptr<RegistryCredentialsProvider> credentials;  // null: anonymous
   std::shared_ptr<Clock> clock;                              // null: SystemClock()
   RetryPolicy retry;
@@ -59,7 +59,6 @@ struct ManifestReply {
 };
 
 using BlobProgress = std::function<void(uint64_t done, uint64_t total)>;
-
 
 // The one mapping of a registry's non-2xx reply (error JSON
 // {"errors":[{"code","message","detail"}]}) to a Status. `operation` is

@@ -111,8 +111,8 @@ StatusOr<KubeResource> ResourceFor(std::string_view api_version, std::string_vie
                                std::string(kind) + " (known: " + known + ")");
 }
 
-Status KubeErrorStatus(const HttpResponse& r, const std::string& what, const KubeConfig& config,
-                       bool conflict_is_transient, std::chrono::system_clock::time_point now) {
+Status KubeErrorStatus(const HttpResponse& r, const std::string& what, const KubeConfig& config, bool conflict_is_transient,
+                       std::chrono::system_clock::time_point now) {
   const long sc = r.status_code;
   std::string reason, message, causes;
   json body = json::parse(r.body, nullptr, false);
@@ -144,16 +144,16 @@ Status KubeErrorStatus(const HttpResponse& r, const std::string& what, const Kub
   const std::string who = "user \"" + config.user + "\" (context \"" + config.context + "\")";
 
   if (reason == "Unauthorized" || sc == 401)
-    return UnauthenticatedError("Kubernetes API server " + config.server + " did not accept the credentials of " +
-                                who + ": " + text + ". Check or refresh the credentials in " + config.source +
+    return UnauthenticatedError("Kubernetes API server " + config.server + " did not accept the credentials of " + who +
+                                ": " + text + ". Check or refresh the credentials in " + config.source +
                                 " (log in again, or download a fresh kubeconfig).");
   if (reason == "Forbidden" || sc == 403) return PermissionDeniedError(text + " [" + who + "]");
   if (reason == "NotFound" || sc == 404) return NotFoundError(text);
   if (reason == "AlreadyExists") return AlreadyExistsError(text);
   if (reason == "Conflict" || sc == 409)
     return conflict_is_transient ? with_retry_after(UnavailableError(text)) : AlreadyExistsError(text);
-  if (reason == "TooManyRequests" || reason == "ServiceUnavailable" || reason == "Timeout" ||
-      reason == "ServerTimeout" || reason == "InternalError" || sc == 429 || sc >= 500)
+  if (reason == "TooManyRequests" || reason == "ServiceUnavailable" || reason == "Timeout" || reason == "ServerTimeout" ||
+      reason == "InternalError" || sc == 429 || sc >= 500)
     return with_retry_after(UnavailableError(text));
   if (reason == "Invalid" || reason == "BadRequest" || (sc >= 400 && sc < 500))
     return InvalidParameterError(text + (causes.empty() ? "" : " (" + Truncate(Redact(causes)) + ")"));
@@ -162,9 +162,9 @@ Status KubeErrorStatus(const HttpResponse& r, const std::string& what, const Kub
 
 struct KubeClient::Op {
   explicit Op(std::string w) : what(std::move(w)) {}
-  std::string what;                                   // "get Deployment team/app"
-  bool conflict_is_transient = false;                 // apply: retry a 409
-  std::function<bool(const HttpResponse&)> accept;    // non-2xx replies handed back as they are
+  std::string what;                                 // "get Deployment team/app"
+  bool conflict_is_transient = false;               // apply: retry a 409
+  std::function<bool(const HttpResponse&)> accept;  // non-2xx replies handed back as they are
 };
 
 KubeClient::KubeClient(KubeConfig config, KubeClientOptions options)
@@ -198,8 +198,7 @@ StatusOr<std::shared_ptr<KubeClient>> KubeClient::Make(KubeConfig config, KubeCl
   }
   for (const std::string* s : {&k.token, &k.password, &k.client_key_pem})
     if (!s->empty()) c->secrets_.push_back(*s);
-  if (!k.username.empty() || !k.password.empty())
-    c->secrets_.push_back(Base64Encode(k.username + ":" + k.password));
+  if (!k.username.empty() || !k.password.empty()) c->secrets_.push_back(Base64Encode(k.username + ":" + k.password));
   if (k.exec) c->exec_ = std::make_unique<ExecCredentialCache>(k, c->options_.clock, c->options_.exec_runner);
   return c;
 }
@@ -238,8 +237,7 @@ Status KubeClient::Authorize(HttpRequest& req, std::shared_ptr<HttpTransport>* t
   std::string bearer;
   if (cred) {
     bearer = cred->token;
-    if (!cred->token.empty() &&
-        std::find(secrets_.begin(), secrets_.end(), cred->token) == secrets_.end())
+    if (!cred->token.empty() && std::find(secrets_.begin(), secrets_.end(), cred->token) == secrets_.end())
       secrets_.push_back(cred->token);
     if (!cred->client_cert_pem.empty() && cred->client_cert_pem != transport_cert_) {
       if (own_transport_) {
@@ -319,9 +317,8 @@ StatusOr<HttpResponse> KubeClient::SendOnce(const Op& op, HttpRequest req) {
 }
 
 StatusOr<HttpResponse> KubeClient::Call(const Op& op, const HttpRequest& request, Idempotency idempotency) {
-  StatusOr<HttpResponse> r =
-      RetryLoop<HttpResponse>(options_.retry, options_.backoff, idempotency, *options_.clock,
-                              "Kubernetes " + op.what, [&] { return SendOnce(op, request); });
+  StatusOr<HttpResponse> r = RetryLoop<HttpResponse>(options_.retry, options_.backoff, idempotency, *options_.clock,
+                                                     "Kubernetes " + op.what, [&] { return SendOnce(op, request); });
   if (!r.ok()) return Finish(r.status());
   return r;
 }
@@ -496,8 +493,7 @@ Status KubeClient::Delete(const KubeResource& r, const std::string& ns_in, const
 }
 
 StatusOr<json> KubeClient::WaitFor(const KubeResource& r, const std::string& ns, const std::string& name,
-                                   milliseconds timeout,
-                                   const std::function<std::optional<Status>(const json&)>& done,
+                                   milliseconds timeout, const std::function<std::optional<Status>(const json&)>& done,
                                    const std::function<void(const json&)>& progress) {
   if (!done) return InvalidParameterError("WaitFor needs a `done` callback");
   return Wait(r, Ns(r, ns), name, timeout, done, progress, false);
@@ -633,8 +629,8 @@ StatusOr<json> KubeClient::Wait(const KubeResource& r, const std::string& ns_in,
     }
     // A round that ended early without news (a proxy cutting it short, or a test): do not spin.
     if (events == 0 && clock.Now() - sent < milliseconds(1000)) {
-      clock.SleepFor(std::max(milliseconds(0),
-                              std::min(delay, std::chrono::duration_cast<milliseconds>(deadline - clock.Now()))));
+      clock.SleepFor(
+          std::max(milliseconds(0), std::min(delay, std::chrono::duration_cast<milliseconds>(deadline - clock.Now()))));
       grow();
     } else if (events > 0) {
       delay = std::clamp(options_.backoff.initial, milliseconds(1), max_delay);

@@ -69,7 +69,7 @@ struct KubeClientOptions {
   std::shared_ptr<HttpTransport> transport;  // null: curl built from the KubeConfig's TLS settings
   std::shared_ptr<Clock> clock;              // null: SystemClock()
   RetryPolicy retry;
-  BackoffPolicy backoff;                     // also the polling interval when a watch cannot be used
+  BackoffPolicy backoff;  // also the polling interval when a watch cannot be used
   std::function<bool()> interrupted;
   // Server-side timeout of one watch long-poll (seconds); the whole wait is bounded by WaitFor's timeout.
   int watch_seconds = 10;
@@ -146,11 +146,11 @@ class KubeClient {
 
   mutable std::mutex mu_;
   std::shared_ptr<HttpTransport> transport_;
-  std::string transport_cert_;                 // the exec client certificate the transport was built with
-  std::string token_;                          // current bearer token (from token_file when set)
+  std::string transport_cert_;  // the exec client certificate the transport was built with
+  std::string token_;           // current bearer token (from token_file when set)
   std::optional<std::filesystem::file_time_type> token_mtime_;
-  std::vector<std::string> secrets_;           // everything to scrub from messages
-  std::map<std::string, bool> serves_;         // discovery cache
+  std::vector<std::string> secrets_;    // everything to scrub from messages
+  std::map<std::string, bool> serves_;  // discovery cache
 };
 
 }  // namespace mlflow_bridge::internal

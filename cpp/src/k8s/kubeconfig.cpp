@@ -144,13 +144,12 @@ Status MergeFile(const std::string& file, const std::string& text, Merged* m) {
     YAML::Node list = root[sec.list];
     if (!list || list.IsNull()) continue;
     if (!list.IsSequence())
-      return InvalidParameterError("kubeconfig " + file + ": '" + sec.list + "' must be a list of {name, " +
-                                   sec.inner + "}");
+      return InvalidParameterError("kubeconfig " + file + ": '" + sec.list + "' must be a list of {name, " + sec.inner +
+                                   "}");
     for (const YAML::Node& item : list) {
       StatusOr<std::string> name = Str(item, "name", "kubeconfig " + file + ": " + sec.list);
       if (!name.ok()) return name.status();
-      if (name->empty())
-        return InvalidParameterError("kubeconfig " + file + ": an entry of '" + sec.list + "' has no name");
+      if (name->empty()) return InvalidParameterError("kubeconfig " + file + ": an entry of '" + sec.list + "' has no name");
       if (sec.into->count(*name)) continue;  // the first file to set a name wins
       (*sec.into)[*name] = Entry{item[sec.inner], file, dir};
       if (sec.into == &m->contexts) m->context_names.push_back(*name);
@@ -165,14 +164,15 @@ Status MergeFile(const std::string& file, const std::string& text, Merged* m) {
 }
 
 // `field`-data (base64) overrides `field` (a file).
-Status DataOrFile(const Entry& e, const char* data_key, const char* file_key, const std::string& where,
-                  std::string* out, std::string* path_out = nullptr) {
+Status DataOrFile(const Entry& e, const char* data_key, const char* file_key, const std::string& where, std::string* out,
+                  std::string* path_out = nullptr) {
   StatusOr<std::string> data = Str(e.node, data_key, where);
   if (!data.ok()) return data.status();
   if (!data->empty()) {
     std::optional<std::string> decoded = Base64Decode(*data);
     if (!decoded)
-      return InvalidParameterError(where + ": '" + data_key + "' is not valid base64 (it holds the PEM text, base64-encoded)");
+      return InvalidParameterError(where + ": '" + data_key +
+                                   "' is not valid base64 (it holds the PEM text, base64-encoded)");
     *out = std::move(*decoded);
     return OkStatus();
   }
@@ -182,8 +182,7 @@ Status DataOrFile(const Entry& e, const char* data_key, const char* file_key, co
   std::string path = ResolvePath(e.dir, *file);
   if (path_out) *path_out = path;
   switch (ReadFile(path, out)) {
-    case ReadResult::kOk:
-      return OkStatus();
+    case ReadResult::kOk: return OkStatus();
     case ReadResult::kMissing:
       return InvalidParameterError(where + ": '" + file_key + "' names " + path +
                                    ", which does not exist (relative paths are relative to the kubeconfig's directory)");
@@ -297,8 +296,7 @@ Status FillUser(const Entry& e, const std::string& name, KubeConfig* c) {
                                    " (relative paths are relative to the kubeconfig's directory)");
     }
   }
-  MLFLOW_BRIDGE_RETURN_IF_ERROR(
-      DataOrFile(e, "client-certificate-data", "client-certificate", where, &c->client_cert_pem));
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(DataOrFile(e, "client-certificate-data", "client-certificate", where, &c->client_cert_pem));
   MLFLOW_BRIDGE_RETURN_IF_ERROR(DataOrFile(e, "client-key-data", "client-key", where, &c->client_key_pem));
   if (c->client_cert_pem.empty() != c->client_key_pem.empty())
     return InvalidParameterError(where + " has a client " + (c->client_cert_pem.empty() ? "key" : "certificate") +
@@ -308,11 +306,10 @@ Status FillUser(const Entry& e, const std::string& name, KubeConfig* c) {
     if (!exec.IsMap()) return InvalidParameterError(where + ": 'exec' must be a mapping");
     MLFLOW_BRIDGE_RETURN_IF_ERROR(FillExec(e, exec, where, c));
   }
-  if (YAML::Node ap = e.node["auth-provider"]; ap && !ap.IsNull() && !c->exec && c->token.empty() &&
-                                               c->client_cert_pem.empty()) {
+  if (YAML::Node ap = e.node["auth-provider"];
+      ap && !ap.IsNull() && !c->exec && c->token.empty() && c->client_cert_pem.empty()) {
     StatusOr<std::string> provider = Str(ap, "name", where + ": auth-provider");
-    return InvalidParameterError(where + " uses auth-provider " +
-                                 Quote(provider.ok() ? *provider : std::string("?")) +
+    return InvalidParameterError(where + " uses auth-provider " + Quote(provider.ok() ? *provider : std::string("?")) +
                                  ", which kubectl no longer supports either: convert the kubeconfig to an exec "
                                  "plugin (kubelogin convert-kubeconfig, gke-gcloud-auth-plugin, ...)");
   }
@@ -334,8 +331,8 @@ StatusOr<KubeConfig> FromMerged(const Merged& m, const std::string& wanted_conte
                                  "). Pick one with `kubectl config use-context NAME`, or pass the context to use.");
   auto ctx = m.contexts.find(ctx_name);
   if (ctx == m.contexts.end())
-    return InvalidParameterError("context " + Quote(ctx_name) + " is not in kubeconfig " + src + " (" +
-                                 ContextList(m) + "). " +
+    return InvalidParameterError("context " + Quote(ctx_name) + " is not in kubeconfig " + src + " (" + ContextList(m) +
+                                 "). " +
                                  (wanted_context.empty() ? "Fix current-context (`kubectl config use-context NAME`)"
                                                          : std::string("Pass one of those")) +
                                  ".");
@@ -379,11 +376,12 @@ StatusOr<KubeConfig> InCluster(const std::string& dir, const std::string& host, 
   std::string token;
   ReadResult r = ReadFile(c.token_file, &token);
   if (r != ReadResult::kOk)
-    return InvalidParameterError("running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set) but its service "
-                                 "account token " + c.token_file +
-                                 (r == ReadResult::kMissing ? " does not exist" : " cannot be read") +
-                                 ": mount a service account token (automountServiceAccountToken), or pass a "
-                                 "kubeconfig.");
+    return InvalidParameterError(
+        "running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set) but its service "
+        "account token " +
+        c.token_file + (r == ReadResult::kMissing ? " does not exist" : " cannot be read") +
+        ": mount a service account token (automountServiceAccountToken), or pass a "
+        "kubeconfig.");
   c.token = std::string(Trim(token));
   if (ReadFile(dir + "/ca.crt", &c.ca_pem) != ReadResult::kOk) c.ca_pem.clear();
   std::string ns;
@@ -410,8 +408,7 @@ StatusOr<KubeConfig> LoadKubeConfig(const std::string& path, const std::string& 
   auto load = [&](const std::string& file, bool must_exist) -> Status {
     std::string text;
     switch (ReadFile(file, &text)) {
-      case ReadResult::kOk:
-        return MergeFile(file, text, &m);
+      case ReadResult::kOk: return MergeFile(file, text, &m);
       case ReadResult::kMissing:
         if (must_exist)
           return InvalidParameterError("kubeconfig " + file +
@@ -439,7 +436,8 @@ StatusOr<KubeConfig> LoadKubeConfig(const std::string& path, const std::string& 
   if (!host.empty() && !port.empty()) {
     if (!context.empty())
       return InvalidParameterError("context " + Quote(context) + " was asked for, but there is no kubeconfig (looked at " +
-                                   Join(looked, ", ") + "); inside a pod only the in-cluster service account is "
+                                   Join(looked, ", ") +
+                                   "); inside a pod only the in-cluster service account is "
                                    "available. Pass a kubeconfig, or no context.");
     return InCluster(service_account_dir, host, port);
   }
@@ -576,8 +574,7 @@ StatusOr<Captured> RunCaptured(const std::vector<std::string>& argv, const std::
 }
 
 std::string PluginName(const KubeConfig& c) {
-  return "exec credential plugin '" + c.exec->command + "' (user " + Quote(c.user) + ", context " + Quote(c.context) +
-         ")";
+  return "exec credential plugin '" + c.exec->command + "' (user " + Quote(c.user) + ", context " + Quote(c.context) + ")";
 }
 
 std::string ExecInfo(const KubeConfig& c) {
@@ -599,8 +596,7 @@ StatusOr<ExecCredential> ParseExecCredential(std::string_view output, const std:
                                              const std::string& command) {
   const std::string who = "exec credential plugin '" + command + "'";
   json j = json::parse(output, nullptr, false);
-  if (!j.is_object())
-    return UnauthenticatedError(who + " printed something that is not an ExecCredential JSON object");
+  if (!j.is_object()) return UnauthenticatedError(who + " printed something that is not an ExecCredential JSON object");
   if (j.value("kind", "") != "ExecCredential")
     return UnauthenticatedError(who + " printed kind " + Quote(j.value("kind", "")) + ", not ExecCredential");
   if (j.value("apiVersion", "") != api_version)
@@ -633,7 +629,8 @@ StatusOr<ExecCredential> RunExecPlugin(const KubeConfig& config, std::chrono::mi
   const ExecPlugin& p = *config.exec;
   const std::string who = PluginName(config);
   if (p.interactive_mode == "Always")
-    return InvalidParameterError(who + " needs an interactive terminal (interactiveMode: Always), which mlflow-bridge "
+    return InvalidParameterError(who +
+                                 " needs an interactive terminal (interactiveMode: Always), which mlflow-bridge "
                                  "does not have: log in with the plugin first, or use a non-interactive credential");
   std::vector<std::string> argv{p.command};
   argv.insert(argv.end(), p.args.begin(), p.args.end());

@@ -45,17 +45,17 @@ struct ExecPlugin {
 };
 
 struct KubeConfig {
-  std::string context, cluster, user;   // names, for messages ("in-cluster" for all three in a pod)
-  std::string source;                   // the kubeconfig file(s) it came from, or "in-cluster service account"
-  std::string server;                   // https://host:port[/path]
-  std::string namespace_name;           // the context's namespace, else "default"
-  std::string ca_pem;                   // certificate-authority-data (decoded) or the file's content
+  std::string context, cluster, user;  // names, for messages ("in-cluster" for all three in a pod)
+  std::string source;                  // the kubeconfig file(s) it came from, or "in-cluster service account"
+  std::string server;                  // https://host:port[/path]
+  std::string namespace_name;          // the context's namespace, else "default"
+  std::string ca_pem;                  // certificate-authority-data (decoded) or the file's content
   bool insecure_skip_tls_verify = false;
   std::string tls_server_name;
-  std::string token;                    // user token, or the token file's content (token_file kept too)
-  std::string token_file;               // absolute; re-read by the client when it changes
-  std::string client_cert_pem, client_key_pem;   // data or files
-  std::string username, password;       // basic (rare)
+  std::string token;                            // user token, or the token file's content (token_file kept too)
+  std::string token_file;                       // absolute; re-read by the client when it changes
+  std::string client_cert_pem, client_key_pem;  // data or files
+  std::string username, password;               // basic (rare)
   std::optional<ExecPlugin> exec;
   std::string proxy_url;
 };

@@ -42,16 +42,13 @@ StatusOr<nlohmann::json> DeploymentTarget::CreateEndpoint(const std::string&, co
 StatusOr<nlohmann::json> DeploymentTarget::UpdateEndpoint(const std::string&, const nlohmann::json&) {
   return NoEndpoints("update_endpoint");
 }
-Status DeploymentTarget::DeleteEndpoint(const std::string&, const nlohmann::json&) {
-  return NoEndpoints("delete_endpoint");
-}
+Status DeploymentTarget::DeleteEndpoint(const std::string&, const nlohmann::json&) { return NoEndpoints("delete_endpoint"); }
 StatusOr<nlohmann::json> DeploymentTarget::GetEndpoint(const std::string&) { return NoEndpoints("get_endpoint"); }
 StatusOr<nlohmann::json> DeploymentTarget::ListEndpoints() { return NoEndpoints("list_endpoints"); }
 
 std::vector<std::string> DeploymentTargetNames() { return {"local", "sagemaker-endpoints", "kyma", "aks"}; }
 
-StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name,
-                                                                 const std::string& target_uri,
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name, const std::string& target_uri,
                                                                  DeploymentTargetOptions options) {
   if (name == "local") {
     if (Strip(target_uri, '/') != "local") {
@@ -79,8 +76,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::stri
       return InvalidParameterError("Invalid target URI '" + target_uri + "': use " + name + " or " + name +
                                    ":/<namespace>.");
     }
-    return internal::MakeKubernetesTarget(name == "kyma" ? KubeFlavor::kKyma : KubeFlavor::kAks, namespace_name,
-                                          options);
+    return internal::MakeKubernetesTarget(name == "kyma" ? KubeFlavor::kKyma : KubeFlavor::kAks, namespace_name, options);
   }
   return InvalidParameterError("Unknown deployment target '" + name + "'.");
 }

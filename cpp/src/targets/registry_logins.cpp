@@ -29,9 +29,11 @@ EcrLoginFactory EcrLogins(std::shared_ptr<Clock> clock) {
   };
 }
 
-StatusOr<std::shared_ptr<RegistryCredentialsProvider>> MakeEcrRegistryCredentials(
-    const std::string& registry, const std::string& region, const std::string& aws_profile,
-    std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock) {
+StatusOr<std::shared_ptr<RegistryCredentialsProvider>> MakeEcrRegistryCredentials(const std::string& registry,
+                                                                                  const std::string& region,
+                                                                                  const std::string& aws_profile,
+                                                                                  std::shared_ptr<HttpTransport> transport,
+                                                                                  std::shared_ptr<Clock> clock) {
   auto source = EcrLogins(clock)(registry, region, aws_profile, std::move(transport));
   if (!source.ok()) return source.status();
   return MakeRegistryCredentials(std::move(source).value(), std::move(clock));

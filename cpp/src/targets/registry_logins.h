@@ -18,8 +18,10 @@ EcrLoginFactory EcrLogins(std::shared_ptr<Clock> clock);
 
 // Credentials for ECR registry `registry` ("AWS" and a 12-hour password from GetAuthorizationToken), fetched
 // when first needed and again before they expire: what a Kubernetes pull Secret holds.
-StatusOr<std::shared_ptr<RegistryCredentialsProvider>> MakeEcrRegistryCredentials(
-    const std::string& registry, const std::string& region, const std::string& aws_profile,
-    std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock);
+StatusOr<std::shared_ptr<RegistryCredentialsProvider>> MakeEcrRegistryCredentials(const std::string& registry,
+                                                                                  const std::string& region,
+                                                                                  const std::string& aws_profile,
+                                                                                  std::shared_ptr<HttpTransport> transport,
+                                                                                  std::shared_ptr<Clock> clock);
 
 }  // namespace mlflow_bridge::internal

@@ -19,9 +19,9 @@ namespace mlflow_bridge {
 namespace {
 
 using internal::KubeApp;
+using internal::KubeClient;
 using internal::KubeEndpoint;
 using internal::KubeEndpointMember;
-using internal::KubeClient;
 using internal::KubeResource;
 using internal::KubeRoute;
 using std::chrono::seconds;
@@ -44,7 +44,9 @@ const KubeResource& Namespaces() { return Kind("v1", "Namespace"); }
 const KubeResource& ConfigMaps() { return Kind("v1", "ConfigMap"); }
 const KubeResource& Ingresses() { return Kind("networking.k8s.io/v1", "Ingress"); }
 const KubeResource& ApiRules(const std::string& version) { return Kind("gateway.kyma-project.io/" + version, "APIRule"); }
-const KubeResource& VirtualServices(const std::string& version) { return Kind("networking.istio.io/" + version, "VirtualService"); }
+const KubeResource& VirtualServices(const std::string& version) {
+  return Kind("networking.istio.io/" + version, "VirtualService");
+}
 
 std::string Str(const json& config, const char* key) { return config.value(key, ""); }
 
@@ -95,7 +97,7 @@ struct KubernetesClient::Impl {
   KubeClientOptionsPublic options;
   std::mutex mu;
   std::map<std::string, std::shared_ptr<KubeClient>> clients;  // by kubeconfig + context
-  std::unique_ptr<DeploymentImages> images;  // registry=: the model's own image, built without docker
+  std::unique_ptr<DeploymentImages> images;                    // registry=: the model's own image, built without docker
 
   std::string Target() const { return flavor == KubeFlavor::kKyma ? "kyma" : "aks"; }
 
@@ -114,14 +116,17 @@ struct KubernetesClient::Impl {
     s.config = std::move(*config);
     s.render = s.config["render"].get<bool>();
     if (s.render && !may_render) {
-      return InvalidParameterError("render=true renders what create, update and create_endpoint would apply; this "
-                                   "command has nothing to render. Leave out -C render=true.");
+      return InvalidParameterError(
+          "render=true renders what create, update and create_endpoint would apply; this "
+          "command has nothing to render. Leave out -C render=true.");
     }
     const std::string given_ns = !Str(s.config, "namespace").empty() ? Str(s.config, "namespace") : options.namespace_name;
     if (s.render) {
       if (given_ns.empty()) {
-        return InvalidParameterError("render=true reads no kubeconfig and asks no cluster, so it needs the namespace: "
-                                     "use the target URI " + Target() + ":/<namespace> or -C namespace=<namespace>.");
+        return InvalidParameterError(
+            "render=true reads no kubeconfig and asks no cluster, so it needs the namespace: "
+            "use the target URI " +
+            Target() + ":/<namespace> or -C namespace=<namespace>.");
       }
       MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(given_ns, "namespace"));
       s.ns = given_ns;
@@ -154,28 +159,32 @@ struct KubernetesClient::Impl {
   StatusOr<std::string> Image(Session& s, const DeployRequest& request) {
     const std::string image = Str(s.config, "image"), registry = Str(s.config, "registry");
     if (!image.empty() && !registry.empty()) {
-      return InvalidParameterError("Config keys 'image' and 'registry' cannot go together: image serves an existing "
-                                   "image, registry builds one for the model and pushes it there.");
+      return InvalidParameterError(
+          "Config keys 'image' and 'registry' cannot go together: image serves an existing "
+          "image, registry builds one for the model and pushes it there.");
     }
     if (!image.empty()) return image;
     if (registry.empty()) {
-      return InvalidParameterError("Which image should serve the model? Pass -C image=<reference> (e.g. one from "
-                                   "`mlflow-bridge image build`), or -C registry=<registry>/<repository> to build "
-                                   "and push one now.");
+      return InvalidParameterError(
+          "Which image should serve the model? Pass -C image=<reference> (e.g. one from "
+          "`mlflow-bridge image build`), or -C registry=<registry>/<repository> to build "
+          "and push one now.");
     }
     const std::string auth = Str(s.config, "registry_auth");
-    json config = {{"install_dependencies", s.config["install_dependencies"]},
-                   {"insecure_registry", s.config["insecure_registry"]},
-                   {"registry_auth", auth == "basic" || auth == "ecr" ? auth : "auto"},  // none: no pull Secret, still a login to push
-                   {"ecr_region", s.config["ecr_region"]},
-                   {"aws_profile", s.config["aws_profile"]}};
+    json config = {
+        {"install_dependencies", s.config["install_dependencies"]},
+        {"insecure_registry", s.config["insecure_registry"]},
+        {"registry_auth", auth == "basic" || auth == "ecr" ? auth : "auto"},  // none: no pull Secret, still a login to push
+        {"ecr_region", s.config["ecr_region"]},
+        {"aws_profile", s.config["aws_profile"]}};
     if (!Str(s.config, "base_image").empty()) config["base_image"] = s.config["base_image"];
     if (!Str(s.config, "registry_username").empty()) {
       config["username"] = s.config["registry_username"];
       config["password"] = s.config["registry_password"];
     }
-    return images->Build(registry, request.name,
-                         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
+    return images->Build(
+        registry, request.name,
+        {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
   }
 
   // The login the cluster pulls the image with (as the pull Secret <name>-pull), or none: registry_auth
@@ -184,14 +193,16 @@ struct KubernetesClient::Impl {
   StatusOr<std::optional<internal::RegistryCredentials>> PullLogin(Session& s, const std::string& registry) {
     std::string auth = Str(s.config, "registry_auth");
     const std::string username = Str(s.config, "registry_username"), password = Str(s.config, "registry_password");
-    if (auth == "auto") auth = !username.empty() ? "basic" : registry.find(".dkr.ecr.") != std::string::npos ? "ecr" : "none";
+    if (auth == "auto")
+      auth = !username.empty() ? "basic" : registry.find(".dkr.ecr.") != std::string::npos ? "ecr" : "none";
     if (auth == "none") return std::optional<internal::RegistryCredentials>();
     // render=true prints no Secret (only its name, in imagePullSecrets): no password is needed or fetched.
     if (s.render) return std::optional<internal::RegistryCredentials>(internal::RegistryCredentials{});
     if (auth == "basic") {
       if (username.empty() || password.empty()) {
-        return InvalidParameterError("registry_auth=basic needs -C registry_username=... and -C registry_password=... "
-                                     "(an ACR service principal's app id and secret, or the registry's user and token).");
+        return InvalidParameterError(
+            "registry_auth=basic needs -C registry_username=... and -C registry_password=... "
+            "(an ACR service principal's app id and secret, or the registry's user and token).");
       }
       internal::RegistryCredentials c;
       c.username = username;
@@ -201,8 +212,9 @@ struct KubernetesClient::Impl {
     if (auth != "ecr") {
       return InvalidParameterError("Config key 'registry_auth' must be auto, none, basic or ecr; got '" + auth + "'.");
     }
-    auto ecr = internal::MakeEcrRegistryCredentials(registry, Str(s.config, "ecr_region"), Str(s.config, "aws_profile"),
-                                                    options.transport ? options.transport : MakeCurlTransport(), options.clock);
+    auto ecr =
+        internal::MakeEcrRegistryCredentials(registry, Str(s.config, "ecr_region"), Str(s.config, "aws_profile"),
+                                             options.transport ? options.transport : MakeCurlTransport(), options.clock);
     if (!ecr.ok()) return ecr.status();
     auto c = (*ecr)->Get(registry);
     if (!c.ok()) return c.status();
@@ -212,14 +224,16 @@ struct KubernetesClient::Impl {
   StatusOr<std::string> ClusterDomain(Session& s) {
     if (!Str(s.config, "domain").empty()) return Str(s.config, "domain");
     if (s.render) {
-      return InvalidParameterError("render=true asks no cluster, so it cannot look up the cluster's domain for the "
-                                   "route's host name: pass -C domain=<cluster domain> (Kyma keeps it in ConfigMap "
-                                   "kube-system/shoot-info: kubectl get configmap shoot-info -n kube-system -o "
-                                   "jsonpath='{.data.domain}'), or the whole host name with -C host=<fqdn>.");
+      return InvalidParameterError(
+          "render=true asks no cluster, so it cannot look up the cluster's domain for the "
+          "route's host name: pass -C domain=<cluster domain> (Kyma keeps it in ConfigMap "
+          "kube-system/shoot-info: kubectl get configmap shoot-info -n kube-system -o "
+          "jsonpath='{.data.domain}'), or the whole host name with -C host=<fqdn>.");
     }
     // Kyma (Gardener) clusters say it in kube-system/shoot-info.
     auto info = s.kube->Get(ConfigMaps(), "kube-system", "shoot-info");
-    if (info.ok() && !info->value("/data/domain"_json_pointer, "").empty()) return info->value("/data/domain"_json_pointer, "");
+    if (info.ok() && !info->value("/data/domain"_json_pointer, "").empty())
+      return info->value("/data/domain"_json_pointer, "");
     // As SAP FedML does: the API server's host without its first label (api.c-1.kyma.ondemand.com).
     std::string host = s.kube->config().server;
     host = host.substr(host.find("://") == std::string::npos ? 0 : host.find("://") + 3);
@@ -254,15 +268,16 @@ struct KubernetesClient::Impl {
     auto v1 = s.kube->Serves("gateway.kyma-project.io", "v1beta1");
     if (!v1.ok()) return v1.status();
     if (*v1) return std::string("v1beta1");
-    return InvalidParameterError("The cluster serves no APIRule (gateway.kyma-project.io v2 or v1beta1): is the Kyma "
-                                 "API Gateway module enabled?");
+    return InvalidParameterError(
+        "The cluster serves no APIRule (gateway.kyma-project.io v2 or v1beta1): is the Kyma "
+        "API Gateway module enabled?");
   }
 
   struct Plan {
     KubeApp app;
     std::string route_kind;  // "APIRule", "Ingress", "" (LoadBalancer Service)
     std::string route_version;
-    std::string url;         // where predict goes
+    std::string url;  // where predict goes
     std::string host;
     std::vector<json> objects;  // in apply order
   };
@@ -293,8 +308,9 @@ struct KubernetesClient::Impl {
     if (!login.ok()) return login.status();
     if (*login) {
       a.pull_secret = a.name + "-pull";
-      p.objects.push_back(internal::PullSecretManifest(a, ref->registry == internal::kDockerHubRegistry ? "https://index.docker.io/v1/" : ref->registry,
-                                                      (*login)->username, (*login)->password));
+      p.objects.push_back(internal::PullSecretManifest(
+          a, ref->registry == internal::kDockerHubRegistry ? "https://index.docker.io/v1/" : ref->registry,
+          (*login)->username, (*login)->password));
     }
     const bool load_balancer = flavor == KubeFlavor::kAks && Str(s.config, "expose") == "loadbalancer" && a.endpoint.empty();
     p.objects.push_back(internal::ServiceManifest(a, load_balancer ? "LoadBalancer" : "ClusterIP"));
@@ -329,7 +345,8 @@ struct KubernetesClient::Impl {
       p.url = "https://" + p.host;
     } else if (!load_balancer) {
       if (Str(s.config, "expose") != "ingress") {
-        return InvalidParameterError("Config key 'expose' must be ingress or loadbalancer; got '" + Str(s.config, "expose") + "'.");
+        return InvalidParameterError("Config key 'expose' must be ingress or loadbalancer; got '" + Str(s.config, "expose") +
+                                     "'.");
       }
       route.ingress_class = Str(s.config, "ingress_class");
       p.route_kind = "Ingress";
@@ -351,7 +368,9 @@ struct KubernetesClient::Impl {
       const std::string revision = d.value("/metadata/annotations"_json_pointer, json::object()).value(kRevisionKey, "");
       auto sets = s.kube->List(Kind("apps/v1", "ReplicaSet"), s.ns, selector);
       for (const auto& rs : sets.ok() ? sets->value("items", json::array()) : json::array()) {
-        if (revision.empty() || rs.value("/metadata/annotations"_json_pointer, json::object()).value(kRevisionKey, "") != revision) continue;
+        if (revision.empty() ||
+            rs.value("/metadata/annotations"_json_pointer, json::object()).value(kRevisionKey, "") != revision)
+          continue;
         std::string hash = rs.value("/metadata/labels"_json_pointer, json::object()).value("pod-template-hash", "");
         if (!hash.empty()) selector += ",pod-template-hash=" + hash;
       }
@@ -412,7 +431,8 @@ struct KubernetesClient::Impl {
       std::string why = Trouble(s, name);
       return DeadlineExceededError("Deployment " + s.ns + "/" + name + " did not become available within " +
                                    std::to_string(s.config["timeout_seconds"].get<int>()) + " s" +
-                                   (why.empty() ? "" : ": " + why) + ". Raise -C timeout_seconds=N if the model is slow to load.");
+                                   (why.empty() ? "" : ": " + why) +
+                                   ". Raise -C timeout_seconds=N if the model is slow to load.");
     }
     return r.status();
   }
@@ -421,17 +441,18 @@ struct KubernetesClient::Impl {
     if (p.route_kind != "APIRule") return OkStatus();
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - options.clock->Now());
     if (left.count() <= 0) left = std::chrono::milliseconds(1);
-    auto r = s.kube->WaitFor(ApiRules(p.route_version), s.ns, p.app.name, left, [&](const json& rule) -> std::optional<Status> {
-      std::string state = p.route_version == "v2" ? rule.value("/status/state"_json_pointer, "")
-                                                  : rule.value("/status/APIRuleStatus/code"_json_pointer, "");
-      if (state == "Ready" || state == "OK") return OkStatus();
-      if (state == "Error") {
-        std::string why = p.route_version == "v2" ? rule.value("/status/description"_json_pointer, "")
-                                                  : rule.value("/status/APIRuleStatus/desc"_json_pointer, "");
-        return InvalidParameterError("APIRule " + s.ns + "/" + p.app.name + " was refused by Kyma: " + why);
-      }
-      return std::nullopt;
-    });
+    auto r =
+        s.kube->WaitFor(ApiRules(p.route_version), s.ns, p.app.name, left, [&](const json& rule) -> std::optional<Status> {
+          std::string state = p.route_version == "v2" ? rule.value("/status/state"_json_pointer, "")
+                                                      : rule.value("/status/APIRuleStatus/code"_json_pointer, "");
+          if (state == "Ready" || state == "OK") return OkStatus();
+          if (state == "Error") {
+            std::string why = p.route_version == "v2" ? rule.value("/status/description"_json_pointer, "")
+                                                      : rule.value("/status/APIRuleStatus/desc"_json_pointer, "");
+            return InvalidParameterError("APIRule " + s.ns + "/" + p.app.name + " was refused by Kyma: " + why);
+          }
+          return std::nullopt;
+        });
     return r.status();
   }
 
@@ -457,8 +478,11 @@ struct KubernetesClient::Impl {
       auto kind = internal::ResourceFor(it->value("apiVersion", ""), it->value("kind", ""));
       if (!kind.ok()) continue;
       // Waited for: a failed call leaves nothing behind, not even objects still being deleted.
-      Status d = s.kube->Delete(*kind, s.ns, it->value("/metadata/name"_json_pointer, ""), /*wait=*/true, std::chrono::seconds(60));
-      if (!d.ok()) LogWarning("Could not delete " + it->value("kind", "") + " " + s.ns + "/" + it->value("/metadata/name"_json_pointer, "") + ": " + d.message());
+      Status d =
+          s.kube->Delete(*kind, s.ns, it->value("/metadata/name"_json_pointer, ""), /*wait=*/true, std::chrono::seconds(60));
+      if (!d.ok())
+        LogWarning("Could not delete " + it->value("kind", "") + " " + s.ns + "/" +
+                   it->value("/metadata/name"_json_pointer, "") + ": " + d.message());
     }
   }
 
@@ -466,9 +490,9 @@ struct KubernetesClient::Impl {
     auto ns = s.kube->Get(Namespaces(), "", s.ns);
     if (ns.ok()) return OkStatus();
     if (ns.status().code() == StatusCode::kResourceDoesNotExist) {
-      return NotFoundError("Namespace '" + s.ns + "' does not exist in the cluster (context " +
-                           s.kube->config().context + "). Create it (kubectl create namespace " + s.ns +
-                           ") or choose another with " + Target() + ":/<namespace> or -C namespace=...");
+      return NotFoundError("Namespace '" + s.ns + "' does not exist in the cluster (context " + s.kube->config().context +
+                           "). Create it (kubectl create namespace " + s.ns + ") or choose another with " + Target() +
+                           ":/<namespace> or -C namespace=...");
     }
     return ns.status();
   }
@@ -476,13 +500,15 @@ struct KubernetesClient::Impl {
   json Describe(Session& s, const json& deployment) {
     const std::string name = deployment.value("/metadata/name"_json_pointer, "");
     const json& st = deployment.value("status", json::object());
-    json out = {{"name", name},
-                {"namespace", s.ns},
-                {"flavor", kFlavor},
-                {"model_uri", deployment.value("/metadata/annotations"_json_pointer, json::object()).value(internal::kKubeModelUriKey, "")},
-                {"image", deployment.value("/spec/template/spec/containers/0/image"_json_pointer, "")},
-                {"replicas", deployment.value("/spec/replicas"_json_pointer, 0)},
-                {"available_replicas", st.value("availableReplicas", 0)}};
+    json out = {
+        {"name", name},
+        {"namespace", s.ns},
+        {"flavor", kFlavor},
+        {"model_uri",
+         deployment.value("/metadata/annotations"_json_pointer, json::object()).value(internal::kKubeModelUriKey, "")},
+        {"image", deployment.value("/spec/template/spec/containers/0/image"_json_pointer, "")},
+        {"replicas", deployment.value("/spec/replicas"_json_pointer, 0)},
+        {"available_replicas", st.value("availableReplicas", 0)}};
     out["status"] = out["available_replicas"] == out["replicas"] ? "Available" : "Progressing";
     const std::string endpoint = EndpointOf(deployment);
     if (endpoint.empty()) {
@@ -574,8 +600,11 @@ struct KubernetesClient::Impl {
       std::vector<json> shown;
       for (const auto& o : plan->objects) {
         if (o.value("kind", "") != "Secret") shown.push_back(o);
-        else LogInfo("Not rendered: Secret " + s.ns + "/" + plan->app.pull_secret + " (it holds the registry "
-                     "credentials); create it with `kubectl create secret docker-registry " + plan->app.pull_secret + " ...`.");
+        else
+          LogInfo("Not rendered: Secret " + s.ns + "/" + plan->app.pull_secret +
+                  " (it holds the registry "
+                  "credentials); create it with `kubectl create secret docker-registry " +
+                  plan->app.pull_secret + " ...`.");
       }
       if (!update && !request.endpoint.empty() && s.config["create_endpoint"].get<bool>()) {
         auto e = PlannedEndpoint(s, request.endpoint);  // the endpoint, with this deployment taking all its traffic
@@ -633,7 +662,8 @@ struct KubernetesClient::Impl {
     if (!e.ok()) return e.status();
     if (flavor == KubeFlavor::kAks && e->members.size() >= 2) {
       return InvalidParameterError("Endpoint " + s.ns + "/" + endpoint + " has two deployments (" + e->members[0].name +
-                                   " and " + e->members[1].name + ") already: ingress-nginx splits a host's traffic "
+                                   " and " + e->members[1].name +
+                                   ") already: ingress-nginx splits a host's traffic "
                                    "between one Ingress and one canary only. Delete one of them first, or create "
                                    "another endpoint.");
     }
@@ -648,13 +678,16 @@ struct KubernetesClient::Impl {
       if (!serves.ok()) return serves.status();
       if (*serves) return std::string(version);
     }
-    return InvalidParameterError("The cluster serves no Istio VirtualService (networking.istio.io v1 or v1beta1): "
-                                 "MLflow endpoints on Kyma need the Istio module.");
+    return InvalidParameterError(
+        "The cluster serves no Istio VirtualService (networking.istio.io v1 or v1beta1): "
+        "MLflow endpoints on Kyma need the Istio module.");
   }
 
   Status NoEndpoint(Session& s, const std::string& name) {
-    return NotFoundError("No MLflow endpoint '" + name + "' in namespace " + s.ns + ". Create it with its first deployment "
-                         "(`mlflow deployments create -t " + Target() + ":/" + s.ns + " --endpoint " + name +
+    return NotFoundError("No MLflow endpoint '" + name + "' in namespace " + s.ns +
+                         ". Create it with its first deployment "
+                         "(`mlflow deployments create -t " +
+                         Target() + ":/" + s.ns + " --endpoint " + name +
                          " -C create_endpoint=true ...`) or with the SDK's create_endpoint (create-endpoint).");
   }
 
@@ -675,7 +708,8 @@ struct KubernetesClient::Impl {
         if (http.value("name", "") != "weighted") continue;
         for (const auto& r : http.value("route", json::array())) {
           std::string host = r.value("/destination/host"_json_pointer, "");
-          e.members.push_back({host.substr(0, host.find('.')), r.value("weight", 0), r.value("/destination/port/number"_json_pointer, 8080)});
+          e.members.push_back({host.substr(0, host.find('.')), r.value("weight", 0),
+                               r.value("/destination/port/number"_json_pointer, 8080)});
         }
       }
       return e;
@@ -696,7 +730,8 @@ struct KubernetesClient::Impl {
     if (canary.ok() && IsEndpointObject(*canary, name)) {
       KubeEndpointMember second = backend(*canary);
       second.weight = std::atoi(canary->value("/metadata/annotations"_json_pointer, json::object())
-                                    .value("nginx.ingress.kubernetes.io/canary-weight", "0").c_str());
+                                    .value("nginx.ingress.kubernetes.io/canary-weight", "0")
+                                    .c_str());
       e.members[0].weight = 100 - second.weight;
       e.members.push_back(second);
     }
@@ -721,8 +756,9 @@ struct KubernetesClient::Impl {
         if (o.value("kind", "") == kind && o.value("/metadata/name"_json_pointer, "") == name) return true;
       return false;
     };
-    for (const auto& [kind, name] : {std::pair<const KubeResource*, std::string>{&Ingresses(), internal::CanaryIngressName(e.name)},
-                                     {&Services(), e.name}}) {
+    for (const auto& [kind, name] :
+         {std::pair<const KubeResource*, std::string>{&Ingresses(), internal::CanaryIngressName(e.name)},
+          {&Services(), e.name}}) {
       if (wanted(kind->kind, name)) continue;
       auto found = s.kube->Get(*kind, s.ns, name);
       if (found.ok() && IsEndpointObject(*found, e.name)) {
@@ -733,12 +769,14 @@ struct KubernetesClient::Impl {
   }
 
   // Sets the members' weights (percents adding up to 100) from relative ones.
-  static Status SetWeights(const std::string& endpoint, std::vector<KubeEndpointMember>& members, const std::vector<double>& relative) {
+  static Status SetWeights(const std::string& endpoint, std::vector<KubeEndpointMember>& members,
+                           const std::vector<double>& relative) {
     if (members.empty()) return OkStatus();
     double total = 0;
     for (double w : relative) total += w;
     if (total <= 0) {
-      return InvalidParameterError("The weights of endpoint " + endpoint + " add up to 0: at least one deployment needs "
+      return InvalidParameterError("The weights of endpoint " + endpoint +
+                                   " add up to 0: at least one deployment needs "
                                    "a weight above 0 to serve its traffic.");
     }
     auto percents = internal::PercentWeights(relative);
@@ -787,7 +825,9 @@ struct KubernetesClient::Impl {
     for (double w : relative) total += w;
     if (total <= 0) {
       std::fill(relative.begin(), relative.end(), 1.0);
-      if (!rest.empty()) LogInfo("Deployment " + name + " served all of endpoint " + endpoint + "'s traffic; the remaining deployments now share it equally.");
+      if (!rest.empty())
+        LogInfo("Deployment " + name + " served all of endpoint " + endpoint +
+                "'s traffic; the remaining deployments now share it equally.");
     }
     e->members = rest;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(SetWeights(endpoint, e->members, relative));
@@ -797,7 +837,8 @@ struct KubernetesClient::Impl {
   // An endpoint's route has no token check: refuse auth=jwt rather than serve without it.
   Status NoJwtOnEndpoints(Session& s) {
     if (flavor != KubeFlavor::kKyma || Str(s.config, "auth") == "none") return OkStatus();
-    return InvalidParameterError("auth=" + Str(s.config, "auth") + " is not available for MLflow endpoints: their route "
+    return InvalidParameterError("auth=" + Str(s.config, "auth") +
+                                 " is not available for MLflow endpoints: their route "
                                  "(an Istio VirtualService) checks no tokens. Leave out auth, or serve the model as a "
                                  "deployment of its own (its APIRule checks JWTs with auth=jwt).");
   }
@@ -832,7 +873,8 @@ struct KubernetesClient::Impl {
     }
     auto e = PlannedEndpoint(s, name);
     if (!e.ok()) return e.status();
-    LogInfo("Creating " + Target() + " endpoint " + s.ns + "/" + name + (e->host.empty() ? "" : " (" + e->host + ")") + "...");
+    LogInfo("Creating " + Target() + " endpoint " + s.ns + "/" + name + (e->host.empty() ? "" : " (" + e->host + ")") +
+            "...");
     Status written = WriteEndpoint(s, *e);
     if (!written.ok()) {
       CleanUpRoute(s, name);
@@ -854,7 +896,8 @@ struct KubernetesClient::Impl {
     for (const auto& [kind, object] : route) {
       auto found = s.kube->Get(*kind, s.ns, object);
       if (found.ok() && IsEndpointObject(*found, name)) {
-        MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config["timeout_seconds"].get<int>())));
+        MLFLOW_BRIDGE_RETURN_IF_ERROR(
+            s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config["timeout_seconds"].get<int>())));
       }
     }
     return OkStatus();
@@ -873,10 +916,11 @@ struct KubernetesClient::Impl {
   json DescribeEndpoint(Session& s, const KubeEndpoint& e) {
     json members = json::array();
     for (const auto& m : e.members) members.push_back({{"name", m.name}, {"weight", m.weight}});
-    json out = {{"name", e.name},
-                {"namespace", s.ns},
-                {"route", flavor == KubeFlavor::kKyma ? "VirtualService " + s.ns + "/" + e.name : "Ingress " + s.ns + "/" + e.name},
-                {"deployments", members}};
+    json out = {
+        {"name", e.name},
+        {"namespace", s.ns},
+        {"route", flavor == KubeFlavor::kKyma ? "VirtualService " + s.ns + "/" + e.name : "Ingress " + s.ns + "/" + e.name},
+        {"deployments", members}};
     if (!e.host.empty()) out["host"] = e.host;
     auto url = EndpointUrl(s, e);
     if (url.ok()) out["url"] = *url;
@@ -906,7 +950,8 @@ struct KubernetesClient::Impl {
       MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, timeout));
     }
     auto existing = s.kube->Get(Deployments(), s.ns, name);
-    if (existing.ok() && IsOurs(*existing)) MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
+    if (existing.ok() && IsOurs(*existing))
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
     return OkStatus();
   }
 
@@ -930,15 +975,18 @@ struct KubernetesClient::Impl {
     LogInfo("The update of " + s.ns + "/" + name + " failed; restoring revision " + revision + "...");
     json restore = {{"apiVersion", "apps/v1"},
                     {"kind", "Deployment"},
-                    {"metadata", {{"name", name}, {"namespace", s.ns},
-                                  {"labels", previous.value("/metadata/labels"_json_pointer, json::object())},
-                                  {"annotations", previous.value("/metadata/annotations"_json_pointer, json::object())}}},
+                    {"metadata",
+                     {{"name", name},
+                      {"namespace", s.ns},
+                      {"labels", previous.value("/metadata/labels"_json_pointer, json::object())},
+                      {"annotations", previous.value("/metadata/annotations"_json_pointer, json::object())}}},
                     {"spec", previous["spec"]}};
     restore["metadata"]["annotations"].erase(kRevisionKey);
     DeleteObjects(s, created);  // what the update added (e.g. a new pull secret)
     auto applied = s.kube->Apply(restore);
-    Status restored = applied.ok() ? WaitAvailable(s, name, options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>()))
-                                   : applied.status();
+    Status restored = applied.ok()
+                          ? WaitAvailable(s, name, options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>()))
+                          : applied.status();
     std::string outcome = restored.ok() ? "the previous revision (" + revision + ") was restored and serves again"
                                         : "restoring the previous revision failed too: " + restored.message();
     return Status(why.code(), "Updating " + Target() + " deployment " + s.ns + "/" + name + " failed; " + outcome +
@@ -952,7 +1000,8 @@ struct KubernetesClient::Impl {
 };
 
 StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor flavor, KubeClientOptionsPublic options) {
-  if (!options.namespace_name.empty()) MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(options.namespace_name, "namespace"));
+  if (!options.namespace_name.empty())
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(options.namespace_name, "namespace"));
   if (!options.clock) options.clock = SystemClock();
   auto impl = std::make_shared<Impl>();
   impl->flavor = flavor;
@@ -1019,8 +1068,8 @@ StatusOr<json> KubernetesClient::ListDeployments(const std::string& endpoint) {
   return out;
 }
 
-StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const std::string& endpoint, const std::string& body,
-                                                const std::string& content_type) {
+StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const std::string& endpoint,
+                                                const std::string& body, const std::string& content_type) {
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
@@ -1041,7 +1090,8 @@ StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const s
     url = impl_->EndpointUrl(s, *e);
     if (!name.empty() && impl_->flavor == KubeFlavor::kKyma) headers.emplace_back(internal::kKubeDeploymentHeader, name);
     if (!name.empty() && impl_->flavor == KubeFlavor::kAks) {
-      headers.emplace_back(internal::kKubeCanaryHeader, e->members.size() > 1 && e->members[1].name == name ? "always" : "never");
+      headers.emplace_back(internal::kKubeCanaryHeader,
+                           e->members.size() > 1 && e->members[1].name == name ? "always" : "never");
     }
   }
   if (!url.ok()) return url.status();
@@ -1076,8 +1126,9 @@ StatusOr<json> KubernetesClient::UpdateEndpoint(const std::string& name, const j
   Impl::Session& s = *session;
   const json& weights = s.config["weights"];
   if (weights.empty()) {
-    return InvalidParameterError("update_endpoint needs -C weights='{\"<deployment>\": <weight>, ...}' (relative "
-                                 "weights; deployments left out keep theirs).");
+    return InvalidParameterError(
+        "update_endpoint needs -C weights='{\"<deployment>\": <weight>, ...}' (relative "
+        "weights; deployments left out keep theirs).");
   }
   auto e = impl_->ReadEndpoint(s, name);
   if (!e.ok()) return e.status();
@@ -1088,11 +1139,12 @@ StatusOr<json> KubernetesClient::UpdateEndpoint(const std::string& name, const j
     if (it == e->members.end()) {
       std::string known;
       for (const auto& m : e->members) known += (known.empty() ? "" : ", ") + m.name;
-      return NotFoundError("Endpoint " + s.ns + "/" + name + " has no deployment named '" + deployment + "' (it has: " +
-                           (known.empty() ? "none" : known) + ").");
+      return NotFoundError("Endpoint " + s.ns + "/" + name + " has no deployment named '" + deployment +
+                           "' (it has: " + (known.empty() ? "none" : known) + ").");
     }
     if (!weight.is_number() || weight.get<double>() < 0) {
-      return InvalidParameterError("The weight of deployment '" + deployment + "' must be a number >= 0, got " + weight.dump() + ".");
+      return InvalidParameterError("The weight of deployment '" + deployment + "' must be a number >= 0, got " +
+                                   weight.dump() + ".");
     }
     relative[it - e->members.begin()] = weight.get<double>();
   }
@@ -1114,8 +1166,9 @@ Status KubernetesClient::DeleteEndpoint(const std::string& name, const json& con
   if (!e.ok()) return e.status();
   // The route first, so that nothing reaches deployments on their way out.
   MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->DeleteRoute(s, name));
-  auto members = s.kube->List(Deployments(), s.ns, std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy +
-                                                        "," + internal::kKubeEndpointKey + "=" + name);
+  auto members = s.kube->List(Deployments(), s.ns,
+                              std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy + "," +
+                                  internal::kKubeEndpointKey + "=" + name);
   if (!members.ok()) return members.status();
   for (const auto& d : members->value("items", json::array())) {
     const std::string deployment = d.value("/metadata/name"_json_pointer, "");
@@ -1144,8 +1197,9 @@ StatusOr<json> KubernetesClient::ListEndpoints() {
     if (!version.ok()) return version.status();
     kind = &VirtualServices(*version);
   }
-  auto list = s.kube->List(*kind, s.ns, std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy + "," +
-                                            internal::kKubeComponentKey + "=" + internal::kKubeEndpointComponent);
+  auto list = s.kube->List(*kind, s.ns,
+                           std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy + "," +
+                               internal::kKubeComponentKey + "=" + internal::kKubeEndpointComponent);
   if (!list.ok()) return list.status();
   json out = json::array();
   for (const auto& o : list->value("items", json::array())) {
@@ -1202,7 +1256,8 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
        "GetAuthorizationToken, renewed at each create/update), none, or auto (basic with a username, ecr for "
        "*.dkr.ecr.* images, else none)."},
       {"ecr_region", ConfigType::kString, "", "With ecr: the AWS region, when the registry's host does not say it."},
-      {"aws_profile", ConfigType::kString, "", "With ecr: the AWS profile to sign with (default: the environment's, AWS_PROFILE)."},
+      {"aws_profile", ConfigType::kString, "",
+       "With ecr: the AWS profile to sign with (default: the environment's, AWS_PROFILE)."},
       {"kubeconfig", ConfigType::kString, "", "kubeconfig file(s). Default: $KUBECONFIG, ~/.kube/config, or in-cluster."},
       {"context", ConfigType::kString, "", "kubeconfig context. Default: its current-context."},
       {"namespace", ConfigType::kString, "", "Namespace. Default: the target URI's, else the context's."},
@@ -1212,7 +1267,8 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
       {"memory_request", ConfigType::kString, "512Mi", "Memory request."},
       {"cpu_limit", ConfigType::kString, "", "CPU limit (none by default)."},
       {"memory_limit", ConfigType::kString, "2Gi", "Memory limit."},
-      {"run_as_user", ConfigType::kInt, 1000, "User id the container runs as (non-root); 0: as the image says.", 0, 2147483647},
+      {"run_as_user", ConfigType::kInt, 1000, "User id the container runs as (non-root); 0: as the image says.", 0,
+       2147483647},
       {"env", ConfigType::kObject, json::object(), "Environment variables for the model server."},
       {"timeout_seconds", ConfigType::kInt, 600, "How long to wait until the deployment is available.", 1, 86400},
       {"render", ConfigType::kBool, false,
@@ -1223,7 +1279,8 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
       {"host", ConfigType::kString, "", "Host name of the route (Kyma: a label of the cluster domain, or a FQDN)."},
       {"initial_weight", ConfigType::kInt, 0,
        "Percent of an endpoint's traffic for a deployment joining it (create --endpoint); the others keep their "
-       "proportions. The first deployment of an endpoint takes all of it.", 0, 100},
+       "proportions. The first deployment of an endpoint takes all of it.",
+       0, 100},
       {"create_endpoint", ConfigType::kBool, false,
        "create --endpoint E: make the endpoint first when it is not there (with host, domain, gateway or "
        "ingress_class from this config); deleted again if the deployment fails."},
@@ -1232,7 +1289,8 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
   };
   static const ConfigSchema kKyma = [] {
     ConfigSchema s = kCommon;
-    s.push_back({"domain", ConfigType::kString, "", "Cluster domain for host names. Default: kube-system/shoot-info, else the API server's domain."});
+    s.push_back({"domain", ConfigType::kString, "",
+                 "Cluster domain for host names. Default: kube-system/shoot-info, else the API server's domain."});
     s.push_back({"gateway", ConfigType::kString, "kyma-system/kyma-gateway", "Istio gateway of the APIRule."});
     s.push_back({"auth", ConfigType::kString, "none", "Access to the route: none, or jwt (with jwt_issuer and jwks_uri)."});
     s.push_back({"jwt_issuer", ConfigType::kString, "", "With auth=jwt: the token issuer."});
@@ -1244,7 +1302,8 @@ const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
   }();
   static const ConfigSchema kAks = [] {
     ConfigSchema s = kCommon;
-    s.push_back({"expose", ConfigType::kString, "ingress", "ingress (an Ingress), or loadbalancer (a LoadBalancer Service)."});
+    s.push_back(
+        {"expose", ConfigType::kString, "ingress", "ingress (an Ingress), or loadbalancer (a LoadBalancer Service)."});
     s.push_back({"ingress_class", ConfigType::kString, "nginx", "ingressClassName of the Ingress."});
     return s;
   }();
@@ -1255,14 +1314,16 @@ std::string KubernetesClient::Help(KubeFlavor flavor) {
   const bool kyma = flavor == KubeFlavor::kKyma;
   const std::string t = kyma ? "kyma" : "aks";
   return "Target '" + t + "': serves MLflow models on " + (kyma ? "SAP BTP Kyma" : "Azure Kubernetes Service") +
-         ".\n\nTarget URI: " + t + "[:/<namespace>]\n\n"
+         ".\n\nTarget URI: " + t +
+         "[:/<namespace>]\n\n"
          "A deployment is a Deployment and a Service, reached through " +
          (kyma ? "an APIRule (https://<host>)" : "an Ingress (or a LoadBalancer Service with expose=loadbalancer)") +
          ". Objects are applied server-side and\ncarry app.kubernetes.io/managed-by=mlflow-bridge; a failed update restores "
          "the previous revision and names the cause.\nThe kubeconfig is read as kubectl reads it (KUBECONFIG, contexts, "
          "tokens, client certificates, exec plugins, in-cluster;\na cluster's proxy-url and tls-server-name as in kubectl).\n"
-         "render=true prints the manifests (GitOps) and needs no kubeconfig or cluster: give the namespace (" + t +
-         ":/<namespace> or namespace)" + (kyma ? ", host or domain, and apirule_version (default v2)" : "") + ".\n\n"
+         "render=true prints the manifests (GitOps) and needs no kubeconfig or cluster: give the namespace (" +
+         t + ":/<namespace> or namespace)" + (kyma ? ", host or domain, and apirule_version (default v2)" : "") +
+         ".\n\n"
          "MLflow endpoints: one stable route whose traffic its deployments share by weight (" +
          (kyma ? "an Istio VirtualService on the Kyma gateway, https://<endpoint>.<domain>"
                : "an ingress-nginx Ingress and, for a second deployment, a canary Ingress: two deployments at most") +

@@ -15,7 +15,8 @@ namespace mlflow_bridge::internal {
 Status CheckKubeName(const std::string& name, const std::string& what) {
   bool ok = !name.empty() && name.size() <= 63 && std::islower(static_cast<unsigned char>(name.front())) &&
             (std::islower(static_cast<unsigned char>(name.back())) || std::isdigit(static_cast<unsigned char>(name.back())));
-  for (char c : name) ok = ok && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-');
+  for (char c : name)
+    ok = ok && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-');
   if (ok) return OkStatus();
   return InvalidParameterError("Invalid " + what + " '" + name +
                                "': Kubernetes names have 1 to 63 lower-case letters, digits and hyphens, start with "
@@ -50,9 +51,10 @@ json Probe(int failure_threshold, int period_seconds) {
 }  // namespace
 
 json DeploymentManifest(const KubeApp& app) {
-  json env = json::array({{{"name", "MLFLOW_BRIDGE_PORT"}, {"value", std::to_string(app.port)}},
-                          {{"name", "HOME"}, {"value", "/tmp"}}});
-  for (const auto& [k, v] : app.env.items()) env.push_back({{"name", k}, {"value", v.is_string() ? v.get<std::string>() : v.dump()}});
+  json env = json::array(
+      {{{"name", "MLFLOW_BRIDGE_PORT"}, {"value", std::to_string(app.port)}}, {{"name", "HOME"}, {"value", "/tmp"}}});
+  for (const auto& [k, v] : app.env.items())
+    env.push_back({{"name", k}, {"value", v.is_string() ? v.get<std::string>() : v.dump()}});
   json resources = json::object();
   if (!app.cpu_request.empty()) resources["requests"]["cpu"] = app.cpu_request;
   if (!app.memory_request.empty()) resources["requests"]["memory"] = app.memory_request;
@@ -102,8 +104,9 @@ json ServiceManifest(const KubeApp& app, const std::string& type) {
 
 json PullSecretManifest(const KubeApp& app, const std::string& registry, const std::string& username,
                         const std::string& password) {
-  json config = {{"auths", {{registry, {{"username", username}, {"password", password},
-                                        {"auth", Base64Encode(username + ":" + password)}}}}}};
+  json config = {
+      {"auths",
+       {{registry, {{"username", username}, {"password", password}, {"auth", Base64Encode(username + ":" + password)}}}}}};
   json meta = Metadata(app, app.pull_secret);
   return {{"apiVersion", "v1"},
           {"kind", "Secret"},
@@ -121,16 +124,21 @@ json ApiRuleManifest(const KubeApp& app, const KubeRoute& route, const std::stri
     json rule = {{"path", "/*"}, {"methods", methods}};
     if (jwt) rule["jwt"] = {{"authentications", json::array({{{"issuer", route.jwt_issuer}, {"jwksUri", route.jwks_uri}}})}};
     else rule["noAuth"] = true;
-    spec = {{"hosts", json::array({route.host})}, {"service", service}, {"gateway", route.gateway}, {"rules", json::array({rule})}};
-  } else {
-    json strategy = jwt ? json{{"handler", "jwt"},
-                               {"config", {{"trusted_issuers", json::array({route.jwt_issuer})},
-                                           {"jwks_urls", json::array({route.jwks_uri})}}}}
-                        : json{{"handler", "no_auth"}};
-    spec = {{"host", route.host},
+    spec = {{"hosts", json::array({route.host})},
             {"service", service},
             {"gateway", route.gateway},
-            {"rules", json::array({{{"path", "/.*"}, {"methods", methods}, {"accessStrategies", json::array({strategy})}}})}};
+            {"rules", json::array({rule})}};
+  } else {
+    json strategy =
+        jwt ? json{{"handler", "jwt"},
+                   {"config",
+                    {{"trusted_issuers", json::array({route.jwt_issuer})}, {"jwks_urls", json::array({route.jwks_uri})}}}}
+            : json{{"handler", "no_auth"}};
+    spec = {
+        {"host", route.host},
+        {"service", service},
+        {"gateway", route.gateway},
+        {"rules", json::array({{{"path", "/.*"}, {"methods", methods}, {"accessStrategies", json::array({strategy})}}})}};
   }
   return {{"apiVersion", "gateway.kyma-project.io/" + version},
           {"kind", "APIRule"},
@@ -203,10 +211,13 @@ json VirtualServiceManifest(const KubeEndpoint& e, const std::string& version) {
   }
   if (e.members.empty()) {
     http.push_back({{"name", "no-deployments"},
-                    {"directResponse", {{"status", 503},
-                                        {"body", {{"string", "MLflow endpoint " + e.name + " has no deployments yet: "
-                                                             "add one with `mlflow deployments create --endpoint " +
-                                                             e.name + " ...`."}}}}}});
+                    {"directResponse",
+                     {{"status", 503},
+                      {"body",
+                       {{"string", "MLflow endpoint " + e.name +
+                                       " has no deployments yet: "
+                                       "add one with `mlflow deployments create --endpoint " +
+                                       e.name + " ...`."}}}}}});
   } else {
     http.push_back({{"name", "weighted"}, {"route", split}});
   }
@@ -287,12 +298,8 @@ void Emit(YAML::Emitter& out, const json& v) {
       out << s;
       break;
     }
-    case json::value_t::boolean:
-      out << v.get<bool>();
-      break;
-    case json::value_t::null:
-      out << YAML::Null;
-      break;
+    case json::value_t::boolean: out << v.get<bool>(); break;
+    case json::value_t::null: out << YAML::Null; break;
     default:  // numbers
       out << v.dump();
   }

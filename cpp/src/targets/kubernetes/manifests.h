@@ -33,16 +33,16 @@ inline constexpr char kKubeCanaryHeader[] = "x-mlflow-canary";
 Status CheckKubeName(const std::string& name, const std::string& what);
 
 struct KubeApp {
-  std::string name;            // the deployment: Deployment, Service, route and Secret names
+  std::string name;  // the deployment: Deployment, Service, route and Secret names
   std::string namespace_name;
-  std::string endpoint;        // the MLflow endpoint it belongs to; empty: none
-  std::string component;       // app.kubernetes.io/component; empty: none (kKubeEndpointComponent for endpoints)
+  std::string endpoint;   // the MLflow endpoint it belongs to; empty: none
+  std::string component;  // app.kubernetes.io/component; empty: none (kKubeEndpointComponent for endpoints)
   std::string image;
-  std::string pull_secret;     // name of a dockerconfigjson Secret; empty: none
+  std::string pull_secret;  // name of a dockerconfigjson Secret; empty: none
   int replicas = 1;
   int port = 8080;
   std::string cpu_request, cpu_limit, memory_request, memory_limit;  // empty: not set
-  long run_as_user = 1000;     // 0: as the image says (root allowed)
+  long run_as_user = 1000;                                           // 0: as the image says (root allowed)
   nlohmann::json env = nlohmann::json::object();
   std::string model_uri, run_id;
   int progress_deadline_seconds = 600;
@@ -60,13 +60,13 @@ nlohmann::json PullSecretManifest(const KubeApp& app, const std::string& registr
                                   const std::string& password);
 
 struct KubeRoute {
-  std::string host;            // FQDN the route answers on
-  std::string service;         // Service it sends to
+  std::string host;     // FQDN the route answers on
+  std::string service;  // Service it sends to
   int port = 8080;
   std::string gateway = "kyma-system/kyma-gateway";
   std::string jwt_issuer, jwks_uri;  // both set: JWT required; else no auth
   std::string ingress_class = "nginx";
-  int canary_weight = -1;      // >= 0: an ingress-nginx canary of the host's main Ingress (also by kKubeCanaryHeader)
+  int canary_weight = -1;  // >= 0: an ingress-nginx canary of the host's main Ingress (also by kKubeCanaryHeader)
 };
 
 // Kyma APIRule in version "v2" or "v1beta1".

@@ -61,9 +61,7 @@ std::string NowIso(Clock& clock) {
 
 std::string Url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
-ProcessId Pid(const json& state) {
-  return ProcessId{state.value("pid", 0), state.value("pid_start_time", 0ULL)};
-}
+ProcessId Pid(const json& state) { return ProcessId{state.value("pid", 0), state.value("pid_start_time", 0ULL)}; }
 
 std::string LogTail(const std::string& log_path) { return Redact(internal::TailFile(log_path, kLogTailLines)); }
 
@@ -75,8 +73,8 @@ std::string WithLog(std::string message, const std::string& log_path) {
 
 Status CheckFlavor(const std::string& flavor) {
   if (flavor.empty() || flavor == "python_function") return OkStatus();
-  return InvalidParameterError("The local target serves models through the python_function flavor; flavor '" +
-                               flavor + "' is not supported. Omit --flavor or pass python_function.");
+  return InvalidParameterError("The local target serves models through the python_function flavor; flavor '" + flavor +
+                               "' is not supported. Omit --flavor or pass python_function.");
 }
 
 // The scoring server: MLflow's own (uvicorn), serving on the socket we pass as fd 3.
@@ -94,9 +92,17 @@ internal::SpawnSpec ServerSpec(const std::string& python, const std::string& mod
   env["PYTHONUNBUFFERED"] = "1";
 
   internal::SpawnSpec spec;
-  spec.argv = {python, "-m", "uvicorn", "--fd", "3", "--workers", std::to_string(config["workers"].get<int>()),
-               "--timeout-graceful-shutdown", std::to_string(config["graceful_shutdown_seconds"].get<int>()),
-               "--no-access-log", "mlflow.pyfunc.scoring_server.app:app"};
+  spec.argv = {python,
+               "-m",
+               "uvicorn",
+               "--fd",
+               "3",
+               "--workers",
+               std::to_string(config["workers"].get<int>()),
+               "--timeout-graceful-shutdown",
+               std::to_string(config["graceful_shutdown_seconds"].get<int>()),
+               "--no-access-log",
+               "mlflow.pyfunc.scoring_server.app:app"};
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
   spec.log_path = log_path;
   spec.listen_fd = listen_fd;
@@ -164,8 +170,7 @@ struct LocalClient::Impl {
   }
 
   // Waits until the new server listens on `fd` and answers /ping.
-  Status WaitReady(const std::string& name, const ProcessId& pid, int fd, const std::string& log_path,
-                   int timeout_seconds) {
+  Status WaitReady(const std::string& name, const ProcessId& pid, int fd, const std::string& log_path, int timeout_seconds) {
     auto start = clock->Now();
     auto deadline = start + seconds(timeout_seconds);
     auto next_progress = start + seconds(5);
@@ -191,10 +196,10 @@ struct LocalClient::Impl {
       }
       auto now = clock->Now();
       if (now >= deadline) {
-        return DeadlineExceededError(WithLog("The model server for deployment '" + name + "' did not become ready within " +
-                                                 std::to_string(timeout_seconds) +
-                                                 " s. Raise the limit with -C timeout_seconds=N if the model is slow to load.",
-                                             log_path));
+        return DeadlineExceededError(WithLog(
+            "The model server for deployment '" + name + "' did not become ready within " + std::to_string(timeout_seconds) +
+                " s. Raise the limit with -C timeout_seconds=N if the model is slow to load.",
+            log_path));
       }
       if (now >= next_progress) {
         auto elapsed = std::chrono::duration_cast<seconds>(now - start).count();
@@ -207,11 +212,16 @@ struct LocalClient::Impl {
   }
 
   json Describe(const json& state, bool with_log) {
-    json info = {{"name", state["name"]},         {"model_uri", state["model_uri"]},
-                 {"run_id", state["run_id"]},     {"flavor", "python_function"},
-                 {"url", Url(state["port"])},     {"port", state["port"]},
-                 {"pid", state["pid"]},           {"revision", state["revision"]},
-                 {"created_at", state["created_at"]}, {"updated_at", state["updated_at"]},
+    json info = {{"name", state["name"]},
+                 {"model_uri", state["model_uri"]},
+                 {"run_id", state["run_id"]},
+                 {"flavor", "python_function"},
+                 {"url", Url(state["port"])},
+                 {"port", state["port"]},
+                 {"pid", state["pid"]},
+                 {"revision", state["revision"]},
+                 {"created_at", state["created_at"]},
+                 {"updated_at", state["updated_at"]},
                  {"config", PublicConfig(state["config"])}};
     if (!internal::IsAlive(Pid(state))) {
       info["status"] = "exited";
@@ -278,8 +288,7 @@ const ConfigSchema& LocalClient::Schema() {
       {"port", ConfigType::kInt, 0, "Port on 127.0.0.1 to serve on; 0 picks a free port.", 0, 65535},
       {"workers", ConfigType::kInt, 1, "Scoring server worker processes.", 1, 64},
       {"timeout_seconds", ConfigType::kInt, 300,
-       "How long create and update wait for the server to answer /ping before they give up and clean up.", 1,
-       86400},
+       "How long create and update wait for the server to answer /ping before they give up and clean up.", 1, 86400},
       {"request_timeout_seconds", ConfigType::kInt, 60,
        "Scoring timeout, of the server (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT) and of predict calls.", 1, 86400},
       {"graceful_shutdown_seconds", ConfigType::kInt, 10,
@@ -351,13 +360,20 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
     return model_dir.status();
   }
   std::string now = NowIso(*impl_->clock);
-  json state = {{"name", request.name},       {"model_uri", request.model_uri},
-                {"run_id", request.run_id},   {"python", request.python},
-                {"config_given", request.config}, {"config", *config},
-                {"port", internal::LocalPort(fd.get())}, {"revision", revision},
-                {"model_dir", *model_dir},    {"log_path", rev_dir + "/server.log"},
-                {"pid", 0},                   {"pid_start_time", 0},
-                {"created_at", now},          {"updated_at", now}};
+  json state = {{"name", request.name},
+                {"model_uri", request.model_uri},
+                {"run_id", request.run_id},
+                {"python", request.python},
+                {"config_given", request.config},
+                {"config", *config},
+                {"port", internal::LocalPort(fd.get())},
+                {"revision", revision},
+                {"model_dir", *model_dir},
+                {"log_path", rev_dir + "/server.log"},
+                {"pid", 0},
+                {"pid_start_time", 0},
+                {"created_at", now},
+                {"updated_at", now}};
   auto pid = impl_->StartServer(state, fd, [&](const ProcessId& id) {
     state["pid"] = id.pid;
     state["pid_start_time"] = id.start_time;
@@ -444,8 +460,9 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
     return saved.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving");
   }
   // The new server has taken over the port; let the old one finish what it has.
-  LogIgnored(internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock),
-             "Stopping the previous server of '" + request.name + "'");
+  LogIgnored(
+      internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock),
+      "Stopping the previous server of '" + request.name + "'");
   // Remove the old revision, and the older one whose model it kept, unless the new one uses it.
   std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
   std::string old_model_rev = fs::path(old["model_dir"].get<std::string>()).parent_path();

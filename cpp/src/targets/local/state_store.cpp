@@ -50,8 +50,8 @@ StatusOr<std::optional<nlohmann::json>> StateStore::Load(const std::string& name
   if (!in) return std::optional<nlohmann::json>();
   auto state = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (state.is_discarded() || !state.is_object()) {
-    return InternalError("The state file " + path + " is corrupt. Delete the deployment folder " +
-                         DeploymentDir(name) + " and create the deployment again.");
+    return InternalError("The state file " + path + " is corrupt. Delete the deployment folder " + DeploymentDir(name) +
+                         " and create the deployment again.");
   }
   return std::optional<nlohmann::json>(std::move(state));
 }

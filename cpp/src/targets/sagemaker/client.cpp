@@ -28,8 +28,8 @@ using nlohmann::json;
 namespace mlflow_bridge {
 namespace {
 
-using internal::SageMakerStub;
 using internal::S3Client;
+using internal::SageMakerStub;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -159,7 +159,8 @@ struct SageMakerClient::Impl {
     const std::string key = region + "\n" + endpoint_url + "\n" + role;
     if (auto it = connections.find(key); it != connections.end()) return it->second;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckAwsRegion(region, "sagemaker", "api.sagemaker", endpoint_url));
-    if (!base_credentials) base_credentials = options.credentials ? options.credentials : MakeDefaultAwsCredentialsProvider();
+    if (!base_credentials)
+      base_credentials = options.credentials ? options.credentials : MakeDefaultAwsCredentialsProvider();
     auto credentials = base_credentials;
     if (!role.empty()) {
       AssumeRoleOptions assume;
@@ -187,9 +188,11 @@ struct SageMakerClient::Impl {
     if (!config.ok()) return config.status();
     Session s;
     s.config = std::move(*config);
-    s.region = s.config["region_name"].get<std::string>().empty() ? target.region : s.config["region_name"].get<std::string>();
-    std::string role = s.config["assume_role_arn"].get<std::string>().empty() ? target.assume_role_arn
-                                                                              : s.config["assume_role_arn"].get<std::string>();
+    s.region =
+        s.config["region_name"].get<std::string>().empty() ? target.region : s.config["region_name"].get<std::string>();
+    std::string role = s.config["assume_role_arn"].get<std::string>().empty()
+                           ? target.assume_role_arn
+                           : s.config["assume_role_arn"].get<std::string>();
     auto connection = Connect(s.region, s.config["endpoint_url"], role);
     if (!connection.ok()) return connection.status();
     s.stub = connection->stub;
@@ -219,8 +222,8 @@ struct SageMakerClient::Impl {
       if (now >= next_progress) {
         auto elapsed = std::chrono::duration_cast<seconds>(now - start).count();
         std::string status = described.ok() ? described->value("EndpointStatus", "?") : "?";
-        LogInfo("Waiting for SageMaker endpoint '" + name + "' to " + what + ": " + status + " (" +
-                std::to_string(elapsed) + " s of " + std::to_string(s.config["timeout_seconds"].get<int>()) + " s)");
+        LogInfo("Waiting for SageMaker endpoint '" + name + "' to " + what + ": " + status + " (" + std::to_string(elapsed) +
+                " s of " + std::to_string(s.config["timeout_seconds"].get<int>()) + " s)");
         next_progress = now + seconds(15);
       }
       if (options.interrupted && options.interrupted()) {
@@ -244,8 +247,8 @@ struct SageMakerClient::Impl {
 
   static Status FailureOf(const json& endpoint, const std::string& name) {
     std::string reason = endpoint.value("FailureReason", "SageMaker gave no reason.");
-    return InternalError("SageMaker endpoint '" + name + "' went to " + endpoint.value("EndpointStatus", "Failed") +
-                         ": " + Redact(reason));
+    return InternalError("SageMaker endpoint '" + name + "' went to " + endpoint.value("EndpointStatus", "Failed") + ": " +
+                         Redact(reason));
   }
 
   // -------------------------------------------------------------- pieces
@@ -257,16 +260,18 @@ struct SageMakerClient::Impl {
                    {"install_dependencies", s.config["install_dependencies"]},
                    {"insecure_registry", s.config["insecure_registry"]}};
     if (!s.config["base_image"].get<std::string>().empty()) config["base_image"] = s.config["base_image"];
-    return images->Build(s.config["registry"], request.name,
-                         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
+    return images->Build(
+        s.config["registry"], request.name,
+        {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
   }
 
   StatusOr<std::string> Image(Session& s, const DeployRequest& request) {
     std::string image = s.config["image_url"];
     if (!s.config["registry"].get<std::string>().empty()) {
       if (!image.empty()) {
-        return InvalidParameterError("Config keys 'image_url' and 'registry' cannot go together: image_url serves "
-                                     "an existing image, registry builds one for the model.");
+        return InvalidParameterError(
+            "Config keys 'image_url' and 'registry' cannot go together: image_url serves "
+            "an existing image, registry builds one for the model.");
       }
       return BuildImage(s, request);
     }
@@ -318,7 +323,10 @@ struct SageMakerClient::Impl {
     std::string archive = dir + "/" + model_name + ".tar.gz";
     struct Remove {
       std::string path;
-      ~Remove() { std::error_code ec; fs::remove(path, ec); }
+      ~Remove() {
+        std::error_code ec;
+        fs::remove(path, ec);
+      }
     } remove_archive{archive};
     if (auto written = internal::WriteTar(request.model_dir, archive); !written.ok()) return written.status();
     internal::S3UploadOptions upload;
@@ -343,12 +351,14 @@ struct SageMakerClient::Impl {
   };
 
   void Rollback(Session& s, const Created& c) {
-    for (const auto& e : c.endpoints) LogIgnored(s.stub->DeleteEndpoint({{"EndpointName", e}}), "Rollback: deleting endpoint " + e);
+    for (const auto& e : c.endpoints)
+      LogIgnored(s.stub->DeleteEndpoint({{"EndpointName", e}}), "Rollback: deleting endpoint " + e);
     for (const auto& e : c.endpoints) {
-      LogIgnored(Wait(s, e, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
-                   if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
-                   return std::nullopt;
-                 }),
+      LogIgnored(Wait(s, e, "be deleted",
+                      [](const StatusOr<json>& d) -> std::optional<Status> {
+                        if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
+                        return std::nullopt;
+                      }),
                  "Rollback: waiting for endpoint " + e + " to be deleted");
     }
     for (const auto& cfg : c.configs)
@@ -450,7 +460,8 @@ struct SageMakerClient::Impl {
     auto current = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
     if (!current.ok() && current.status().code() == StatusCode::kResourceDoesNotExist) {
       return NotFoundError("No SageMaker endpoint named '" + endpoint + "' in " + s.region +
-                           ". See the existing ones with `mlflow deployments list -t sagemaker-endpoints:/" + s.region + "`.");
+                           ". See the existing ones with `mlflow deployments list -t sagemaker-endpoints:/" + s.region +
+                           "`.");
     }
     return current;
   }
@@ -515,7 +526,8 @@ struct SageMakerClient::Impl {
         // SageMaker goes on updating onto the new config: taking it away now would break the endpoint.
         return Status(done.status().code(),
                       done.status().message() + " SageMaker is still updating endpoint '" + endpoint +
-                          "' to endpoint config '" + *config_name + "'; it was not rolled back. Follow it with "
+                          "' to endpoint config '" + *config_name +
+                          "'; it was not rolled back. Follow it with "
                           "`mlflow deployments get`; if the update fails, SageMaker returns to the previous config.");
       }
       return fail(done.status());
@@ -597,7 +609,8 @@ struct SageMakerClient::Impl {
     if (config->contains("AsyncInferenceConfig")) {
       kind.async_output = config->value("/AsyncInferenceConfig/OutputConfig/S3OutputPath"_json_pointer, "");
       if (kind.async_output.empty()) {
-        return InvalidParameterError("SageMaker endpoint '" + endpoint + "' is asynchronous but has no "
+        return InvalidParameterError("SageMaker endpoint '" + endpoint +
+                                     "' is asynchronous but has no "
                                      "OutputConfig.S3OutputPath to exchange requests through.");
       }
       if (!variant.empty() && current->value("ProductionVariants", json::array()).size() > 1) {
@@ -662,14 +675,16 @@ struct SageMakerClient::Impl {
       auto now = options.clock->Now();
       if (now >= next_progress) {
         LogInfo("Waiting for the answer of asynchronous SageMaker endpoint '" + endpoint + "' at " +
-                queued->output_location + " (" + std::to_string(std::chrono::duration_cast<seconds>(now - start).count()) + " s)");
+                queued->output_location + " (" + std::to_string(std::chrono::duration_cast<seconds>(now - start).count()) +
+                " s)");
         next_progress = now + seconds(15);
       }
       if ((options.interrupted && options.interrupted()) || now + interval > deadline) {
         input_object.keep = true;
-        return DeadlineExceededError("No answer from asynchronous SageMaker endpoint '" + endpoint + "' yet" +
-                                     (now + interval > deadline ? " after " + std::to_string(kAsyncAnswerTimeoutSeconds) + " s" : "") +
-                                     "; it will be written to " + queued->output_location + ".");
+        return DeadlineExceededError(
+            "No answer from asynchronous SageMaker endpoint '" + endpoint + "' yet" +
+            (now + interval > deadline ? " after " + std::to_string(kAsyncAnswerTimeoutSeconds) + " s" : "") +
+            "; it will be written to " + queued->output_location + ".");
       }
       options.clock->SleepFor(interval);
       interval = std::min(milliseconds(5'000), interval * 3 / 2);
@@ -688,12 +703,14 @@ struct SageMakerClient::Impl {
 
 StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget target, SageMakerClientOptions options) {
   if (!target.region.empty() && !IsValidRegionName(target.region)) {
-    return InvalidParameterError("'" + target.region + "' is not an AWS region. Use sagemaker-endpoints:/<region>, "
+    return InvalidParameterError("'" + target.region +
+                                 "' is not an AWS region. Use sagemaker-endpoints:/<region>, "
                                  "e.g. sagemaker-endpoints:/eu-west-1.");
   }
   static const std::regex kRole(R"(arn:aws[a-z-]*:iam::\d{12}:role/.+)");
   if (!target.assume_role_arn.empty() && !std::regex_match(target.assume_role_arn, kRole)) {
-    return InvalidParameterError("'" + target.assume_role_arn + "' is not an IAM role ARN "
+    return InvalidParameterError("'" + target.assume_role_arn +
+                                 "' is not an IAM role ARN "
                                  "(arn:aws:iam::<account>:role/<name>).");
   }
   if (target.region.empty()) target.region = "us-west-2";  // MLflow's own default
@@ -711,12 +728,14 @@ const ConfigSchema& SageMakerClient::Schema() {
   static const ConfigSchema kSchema = {
       {"execution_role_arn", ConfigType::kString, "",
        "IAM role SageMaker runs the model with. Default: the caller's role when the caller is an assumed role."},
-      {"bucket", ConfigType::kString, "", "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
+      {"bucket", ConfigType::kString, "",
+       "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
       {"registry", ConfigType::kString, "",
        "Build the model's own image (its dependencies and MLflow's scoring server, no docker needed) and push it to "
        "this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
        "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
-      {"base_image", ConfigType::kString, "", "With registry: the image to build on. Default: " + std::string(kDefaultBaseImage) + "."},
+      {"base_image", ConfigType::kString, "",
+       "With registry: the image to build on. Default: " + std::string(kDefaultBaseImage) + "."},
       {"install_dependencies", ConfigType::kBool, true, "With registry: install the model's requirements into the image."},
       {"insecure_registry", ConfigType::kBool, false, "With registry: plain HTTP to it (test registries on loopback)."},
       {"image_url", ConfigType::kString, "",
@@ -725,16 +744,20 @@ const ConfigSchema& SageMakerClient::Schema() {
       {"assume_role_arn", ConfigType::kString, "", "Role to assume for every AWS call; default: the target URI's."},
       {"endpoint_url", ConfigType::kString, "",
        "Base URL of the AWS APIs (e.g. a local stand-in); also AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>."},
-      {"archive", ConfigType::kBool, false, "Keep replaced models, endpoint configs and S3 archives instead of deleting them."},
+      {"archive", ConfigType::kBool, false,
+       "Keep replaced models, endpoint configs and S3 archives instead of deleting them."},
       {"instance_type", ConfigType::kString, "ml.m4.xlarge", "Instance type of the production variant."},
       {"instance_count", ConfigType::kInt, 1, "Instances of the production variant.", 1, 1000},
-      {"vpc_config", ConfigType::kObject, json::object(), "VpcConfig of the model: {\"SecurityGroupIds\": [...], \"Subnets\": [...]}."},
+      {"vpc_config", ConfigType::kObject, json::object(),
+       "VpcConfig of the model: {\"SecurityGroupIds\": [...], \"Subnets\": [...]}."},
       {"data_capture_config", ConfigType::kObject, json::object(), "DataCaptureConfig of the endpoint config."},
       {"synchronous", ConfigType::kBool, true, "Wait until the endpoint is InService (or deleted)."},
       {"timeout_seconds", ConfigType::kInt, 1200, "How long to wait when synchronous.", 1, 86400},
-      {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.", 0.01, 300},
+      {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.", 0.01,
+       300},
       {"initial_weight", ConfigType::kFloat, 0.0,
-       "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.", 0, 1e6},
+       "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.",
+       0, 1e6},
       {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
       {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
       {"forward_proxy_env", ConfigType::kBool, false,
@@ -742,8 +765,10 @@ const ConfigSchema& SageMakerClient::Schema() {
        "serving container's environment, which anyone allowed DescribeModel can read; a proxy URL's user and "
        "password are never copied."},
       {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
-      {"async_inference_config", ConfigType::kObject, json::object(), "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
-      {"serverless_config", ConfigType::kObject, json::object(), "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
+      {"async_inference_config", ConfigType::kObject, json::object(),
+       "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
+      {"serverless_config", ConfigType::kObject, json::object(),
+       "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
       {"deployment_config", ConfigType::kObject, json::object(),
        "DeploymentConfig for updates: blue/green traffic shifting "
        "({\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": {\"Type\": \"CANARY\", ...}}}) and "
@@ -811,17 +836,18 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   if (existing.ok()) {
     if (request.endpoint.empty()) return Impl::Exists(s, endpoint);
     // A new deployment of an existing MLflow endpoint: one more variant.
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->Rollout(s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
-                          [&](json variants, const std::string& model) -> StatusOr<json> {
-                            for (const auto& v : variants) {
-                              if (v.value("VariantName", "") == request.name) {
-                                return AlreadyExistsError("Endpoint '" + endpoint + "' already has a deployment named '" +
-                                                          request.name + "'.");
-                              }
-                            }
-                            variants.push_back(impl_->Variant(s, request.name, model, s.config["initial_weight"].get<double>()));
-                            return variants;
-                          }));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->Rollout(
+        s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
+        [&](json variants, const std::string& model) -> StatusOr<json> {
+          for (const auto& v : variants) {
+            if (v.value("VariantName", "") == request.name) {
+              return AlreadyExistsError("Endpoint '" + endpoint + "' already has a deployment named '" + request.name +
+                                        "'.");
+            }
+          }
+          variants.push_back(impl_->Variant(s, request.name, model, s.config["initial_weight"].get<double>()));
+          return variants;
+        }));
     return impl_->DescribeVariant(s, request.name, endpoint);
   }
   if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
@@ -834,9 +860,9 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   };
   auto model = impl_->NewModel(s, request, created);
   if (!model.ok()) return fail(model.status());
-  std::string variant = !request.endpoint.empty() ? request.name
+  std::string variant = !request.endpoint.empty()                             ? request.name
                         : s.config["variant_name"].get<std::string>().empty() ? *model
-                                                                                : s.config["variant_name"].get<std::string>();
+                                                                              : s.config["variant_name"].get<std::string>();
   auto config_name = impl_->NewConfig(s, endpoint, json::array({impl_->Variant(s, variant, *model, 1.0)}), created);
   if (!config_name.ok()) return fail(config_name.status());
   json tags = UserTags(s.config);
@@ -882,11 +908,13 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
       }
       return NotFoundError("Endpoint '" + endpoint + "' has no deployment named '" + request.name + "'.");
     }
-    std::string variant = s.config["variant_name"].get<std::string>().empty() ? model : s.config["variant_name"].get<std::string>();
+    std::string variant =
+        s.config["variant_name"].get<std::string>().empty() ? model : s.config["variant_name"].get<std::string>();
     if (mode == "replace") return json::array({impl_->Variant(s, variant, model, 1.0)});
     for (const auto& v : variants) {
       if (v.value("VariantName", "") == variant) {
-        return InvalidParameterError("The endpoint already has a variant named '" + variant + "'. Choose another with -C variant_name=...");
+        return InvalidParameterError("The endpoint already has a variant named '" + variant +
+                                     "'. Choose another with -C variant_name=...");
       }
     }
     variants.push_back(impl_->Variant(s, variant, model, 0.0));
@@ -913,19 +941,20 @@ Status SageMakerClient::DeleteDeployment(const std::string& name, const std::str
   Impl::Session& s = *session;
   if (!endpoint_name.empty()) {  // one variant of an endpoint
     MLFLOW_BRIDGE_RETURN_IF_ERROR(ValidateName(endpoint_name));
-    Status removed = impl_->Rollout(s, std::nullopt, endpoint_name, "Deleting deployment '" + name + "' of endpoint '" + endpoint_name + "'",
-                                  [&](json variants, const std::string&) -> StatusOr<json> {
-                                    json kept = json::array();
-                                    for (const auto& v : variants) {
-                                      if (v.value("VariantName", "") != name) kept.push_back(v);
-                                    }
-                                    if (kept.size() == variants.size()) return json();  // not there: nothing to do
-                                    if (kept.empty()) {
-                                      return InvalidParameterError("'" + name + "' is the last deployment of endpoint '" + endpoint_name +
-                                                                   "'; delete the endpoint instead.");
-                                    }
-                                    return kept;
-                                  });
+    Status removed = impl_->Rollout(s, std::nullopt, endpoint_name,
+                                    "Deleting deployment '" + name + "' of endpoint '" + endpoint_name + "'",
+                                    [&](json variants, const std::string&) -> StatusOr<json> {
+                                      json kept = json::array();
+                                      for (const auto& v : variants) {
+                                        if (v.value("VariantName", "") != name) kept.push_back(v);
+                                      }
+                                      if (kept.size() == variants.size()) return json();  // not there: nothing to do
+                                      if (kept.empty()) {
+                                        return InvalidParameterError("'" + name + "' is the last deployment of endpoint '" +
+                                                                     endpoint_name + "'; delete the endpoint instead.");
+                                      }
+                                      return kept;
+                                    });
     return removed.code() == StatusCode::kResourceDoesNotExist ? OkStatus() : removed;
   }
   auto endpoint = s.stub->DescribeEndpoint({{"EndpointName", name}});
@@ -1005,15 +1034,17 @@ StatusOr<json> SageMakerClient::UpdateEndpointWeights(const std::string& endpoin
     json v = given[key];
     if (v.is_string()) v = json::parse(v.get<std::string>(), nullptr, false);
     if (!v.is_object()) {
-      return InvalidParameterError(std::string("Config key '") + key + "' must be a JSON object of deployment -> number, e.g. " +
+      return InvalidParameterError(std::string("Config key '") + key +
+                                   "' must be a JSON object of deployment -> number, e.g. " +
                                    "'{\"blue\": 90, \"green\": 10}'.");
     }
     *into = v;
     given.erase(key);
   }
   if (weights.empty() && counts.empty()) {
-    return InvalidParameterError("update_endpoint needs -C weights='{\"<deployment>\": <weight>, ...}' and/or "
-                                 "-C instance_counts='{\"<deployment>\": <count>}'.");
+    return InvalidParameterError(
+        "update_endpoint needs -C weights='{\"<deployment>\": <weight>, ...}' and/or "
+        "-C instance_counts='{\"<deployment>\": <count>}'.");
   }
   auto session = impl_->Open(given);
   if (!session.ok()) return session.status();
@@ -1039,7 +1070,8 @@ StatusOr<json> SageMakerClient::UpdateEndpointWeights(const std::string& endpoin
     if (counts.contains(k)) d["DesiredInstanceCount"] = counts[k].get<int>();
     desired.push_back(d);
   }
-  auto updated = s.stub->UpdateEndpointWeightsAndCapacities({{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
+  auto updated =
+      s.stub->UpdateEndpointWeightsAndCapacities({{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
   if (!updated.ok()) return updated.status();
   if (s.config["synchronous"].get<bool>()) {
     auto done = impl_->Wait(s, endpoint, "apply the new weights", [&](const StatusOr<json>& d) -> std::optional<Status> {
@@ -1066,12 +1098,13 @@ StatusOr<std::vector<std::string>> SageMakerClient::Predict(const std::string& n
   if (!kind.ok()) return kind.status();
   std::vector<std::string> answers;
   for (size_t i = 0; i < bodies.size(); ++i) {
-    StatusOr<std::string> answer =
-        kind->async_output.empty() ? impl_->Invoke(*session, target, bodies[i], content_type, variant)
-                                   : impl_->InvokeAsync(*session, target, kind->async_output, bodies[i], content_type);
+    StatusOr<std::string> answer = kind->async_output.empty()
+                                       ? impl_->Invoke(*session, target, bodies[i], content_type, variant)
+                                       : impl_->InvokeAsync(*session, target, kind->async_output, bodies[i], content_type);
     if (!answer.ok()) {
       impl_->Forget(target);  // the endpoint may have changed kind: look again next time
-      std::string part = bodies.size() > 1 ? " (part " + std::to_string(i + 1) + " of " + std::to_string(bodies.size()) + ")" : "";
+      std::string part =
+          bodies.size() > 1 ? " (part " + std::to_string(i + 1) + " of " + std::to_string(bodies.size()) + ")" : "";
       return answer.status().WithContext("Scoring on SageMaker endpoint '" + target + "' failed" + part);
     }
     answers.push_back(std::move(*answer));

@@ -19,8 +19,7 @@ class SageMakerTarget : public ClientTarget<SageMakerClient> {
   }
   Status CheckUpdate(const DeployRequest& request) override {
     if (request.model_uri.empty()) {
-      return InvalidParameterError(
-          "update_deployment on SageMaker needs a model URI (-m): each update serves a new model.");
+      return InvalidParameterError("update_deployment on SageMaker needs a model URI (-m): each update serves a new model.");
     }
     return OkStatus();
   }
