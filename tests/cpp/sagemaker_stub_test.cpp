@@ -730,8 +730,7 @@ TEST(AwsErrorStatusTest, ErrorsInsideA2xxReplySaySo) {
             StatusCode::kTemporarilyUnavailable);
   EXPECT_EQ(AwsErrorStatus({200, {}, "<Error><Code>NoSuchUpload</Code></Error>"}, "op").code(),
             StatusCode::kResourceDoesNotExist);
-  EXPECT_EQ(AwsErrorStatus({200, {}, "<Error><Code>SomethingNew</Code></Error>"}, "op").code(),
-            StatusCode::kInternalError);
+  EXPECT_EQ(AwsErrorStatus({200, {}, "<Error><Code>SomethingNew</Code></Error>"}, "op").code(), StatusCode::kInternalError);
 }
 
 TEST(AwsErrorStatusTest, NonAwsBodiesFallBackToHttp) {

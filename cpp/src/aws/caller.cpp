@@ -311,7 +311,8 @@ StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, HttpRequest& r
       std::optional<AwsError> error = ParseAwsError(r);
       error_status = Scrubbed(AwsErrorStatusImpl(r, what, error), c);
       const bool s3_server_error = r.status_code == 500 || r.status_code == 502 || r.status_code == 504;
-      try_again = NotProcessed(s3, r.status_code, error) || (s3 && idempotency == Idempotency::kIdempotent && s3_server_error);
+      try_again =
+          NotProcessed(s3, r.status_code, error) || (s3 && idempotency == Idempotency::kIdempotent && s3_server_error);
       if (try_again) error_status = AsTransient(error_status);
       if (error) error->request_id = ScrubSecrets(std::move(error->request_id), {c.secret_access_key, c.session_token});
       last.error = std::move(error);
@@ -323,8 +324,7 @@ StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, HttpRequest& r
     return error_status;
   };
 
-  StatusOr<HttpResponse> result =
-      RetryLoop<HttpResponse>(retry, backoff_, Idempotency::kIdempotent, *clock_, what, attempt);
+  StatusOr<HttpResponse> result = RetryLoop<HttpResponse>(retry, backoff_, Idempotency::kIdempotent, *clock_, what, attempt);
   if (!result.ok() && failure != nullptr) *failure = std::move(last);
   if (final_status) {
     if (final_as_is || attempts <= 1) return *final_status;

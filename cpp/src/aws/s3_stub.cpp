@@ -178,8 +178,7 @@ std::optional<std::string> MultipartETag(const std::vector<std::string>& part_et
 }
 
 S3Client::S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
-                   std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override,
-                   S3ClientOptions options)
+                   std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override, S3ClientOptions options)
     : complete_(transport && credentials && clock),
       credentials_(credentials),
       caller_(std::move(transport), std::move(credentials), std::move(clock), options.retry, options.backoff),
@@ -306,8 +305,7 @@ Status S3Client::EnsureBucket(const std::string& bucket) {
   create_options.accept_statuses = {409};
   // Idempotent in effect: a retry of a create that went through finds the
   // bucket already ours, which is success.
-  StatusOr<HttpResponse> created =
-      Send(bucket, "", std::move(put), Idempotency::kIdempotent, create_what, create_options);
+  StatusOr<HttpResponse> created = Send(bucket, "", std::move(put), Idempotency::kIdempotent, create_what, create_options);
   if (!created.ok()) return created.status();
   if (created->ok()) return OkStatus();
   std::string code = XmlTagText(created->body, "Code").value_or("");
@@ -498,8 +496,8 @@ Status S3Client::AbortMultipartUpload(const std::string& bucket, const std::stri
   req.url = "uploadId=" + UriEncode(upload_id);
   AwsCallOptions options;
   options.accept_statuses = {404};  // already gone
-  StatusOr<HttpResponse> r = Send(bucket, key, std::move(req), Idempotency::kIdempotent,
-                                  "S3 AbortMultipartUpload " + S3Url(bucket, key), options);
+  StatusOr<HttpResponse> r =
+      Send(bucket, key, std::move(req), Idempotency::kIdempotent, "S3 AbortMultipartUpload " + S3Url(bucket, key), options);
   if (!r.ok()) return r.status();
   *gone = r->status_code == 404;
   return OkStatus();
@@ -519,8 +517,8 @@ Status S3Client::DeleteObject(const std::string& bucket, const std::string& key)
   req.method = "DELETE";
   AwsCallOptions options;
   options.accept_statuses = {404};  // NoSuchKey / NoSuchBucket: gone already
-  StatusOr<HttpResponse> r = Send(bucket, key, std::move(req), Idempotency::kIdempotent,
-                                  "S3 DeleteObject " + S3Url(bucket, key), options);
+  StatusOr<HttpResponse> r =
+      Send(bucket, key, std::move(req), Idempotency::kIdempotent, "S3 DeleteObject " + S3Url(bucket, key), options);
   return r.ok() ? OkStatus() : r.status();
 }
 
