@@ -697,6 +697,42 @@ TEST(AwsErrorStatusTest, XmlErrors) {
   EXPECT_EQ(ent.code(), StatusCode::kInvalidParameterValue);
 }
 
+TEST(AwsErrorStatusTest, ServerFaultsBlamedOnTheSenderAreNotTransient) {
+  auto sts = [](const char* type) {
+    return std::string("<ErrorResponse><Error><Type>") + type +
+           "</Type><Code>InternalFailure</Code><Message>m</Message></Error><RequestId>r-9</RequestId></ErrorResponse>";
+  };
+  EXPECT_EQ(AwsErrorStatus({500, {}, sts("Receiver")}, "op").code(), StatusCode::kTemporarilyUnavailable);
+  Status sender = AwsErrorStatus({500, {}, sts("Sender")}, "op");
+  EXPECT_EQ(sender.code(), StatusCode::kInternalError);
+  EXPECT_EQ(sender.message(), "op: InternalFailure: m");
+  std::optional<AwsError> e = ParseAwsError({500, {}, sts("Sender")});
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->type, "Sender");
+  EXPECT_EQ(e->request_id, "r-9");
+  EXPECT_EQ(AwsErrorStatus({500, {{"x-amzn-query-error", "InternalFailure;Sender"}}, "{}"}, "op").code(),
+            StatusCode::kInternalError);
+  EXPECT_EQ(ParseAwsError({400, {{"x-amzn-RequestId", "r-1"}}, JsonError("ValidationException", "x")})->request_id, "r-1");
+}
+
+TEST(AwsErrorStatusTest, ErrorsInsideA2xxReplySaySo) {
+  // S3's CompleteMultipartUpload can fail after its 200 has begun.
+  Status invalid = AwsErrorStatus(
+      {200, {}, "<?xml version=\"1.0\"?>\n<Error><Code>InvalidPart</Code><Message>part 2 is missing</Message></Error>"},
+      "op");
+  EXPECT_EQ(invalid.code(), StatusCode::kInvalidParameterValue);
+  EXPECT_EQ(invalid.message(), "op: InvalidPart: part 2 is missing (in an HTTP 200 reply)");
+  for (const char* code : {"EntityTooSmall", "MalformedXML"})
+    EXPECT_EQ(AwsErrorStatus({200, {}, std::string("<Error><Code>") + code + "</Code></Error>"}, "op").code(),
+              StatusCode::kInvalidParameterValue)
+        << code;
+  EXPECT_EQ(AwsErrorStatus({200, {}, "<Error><Code>InternalError</Code></Error>"}, "op").code(),
+            StatusCode::kTemporarilyUnavailable);
+  EXPECT_EQ(AwsErrorStatus({200, {}, "<Error><Code>NoSuchUpload</Code></Error>"}, "op").code(),
+            StatusCode::kResourceDoesNotExist);
+  EXPECT_EQ(AwsErrorStatus({200, {}, "<Error><Code>SomethingNew</Code></Error>"}, "op").code(), StatusCode::kInternalError);
+}
+
 TEST(AwsErrorStatusTest, NonAwsBodiesFallBackToHttp) {
   Status html = AwsErrorStatus({500, {}, "<html><head><title>500 Internal Server Error</title></head><body>"
                                          "<h1>Internal Server Error</h1></body></html>"},
@@ -868,6 +904,61 @@ TEST_F(StubTest, RestCallWithS3BodyHash) {
   EXPECT_EQ(Requests().back().url, "http://127.0.0.1:5000/bucket");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kResourceDoesNotExist);
+}
+
+TEST_F(StubTest, RestCallHandsBackAcceptedStatusesAndSaysHowItFailed) {
+  AwsService s3{"s3", "http://127.0.0.1:5000", "us-east-1"};
+  AwsCallOptions options;
+  options.s3_body_hash = true;
+  options.accept_statuses = {404};
+  HttpRequest req;
+  req.method = "GET";
+  req.url = "/bucket/key";
+  transport_->Enqueue(404, std::string("<Error><Code>NoSuchKey</Code><Message>key ") + kSecret + "</Message></Error>");
+  auto missing = Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 GetObject", options);
+  ASSERT_TRUE(missing.ok()) << missing.status().ToString();
+  EXPECT_EQ(missing->status_code, 404);
+  EXPECT_EQ(missing->body.find(kSecret), std::string::npos) << missing->body;  // scrubbed all the same
+
+  AwsCallFailure failure;
+  transport_->Enqueue(403, "<Error><Code>AccessDenied</Code><Message>no</Message><RequestId>r-2</RequestId></Error>");
+  auto denied = Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 GetObject", options, &failure);
+  EXPECT_EQ(denied.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_FALSE(failure.no_reply);
+  ASSERT_TRUE(failure.error.has_value());
+  EXPECT_EQ(failure.error->code, "AccessDenied");
+  EXPECT_EQ(failure.error->request_id, "r-2");
+
+  failure = {};
+  transport_->Enqueue(UnavailableError("connection reset"));
+  auto lost = Caller().RestCall(s3, req, Idempotency::kNonIdempotent, "S3 CompleteMultipartUpload", options, &failure);
+  EXPECT_EQ(lost.status().code(), StatusCode::kTemporarilyUnavailable);
+  EXPECT_TRUE(failure.no_reply);
+  EXPECT_FALSE(failure.error.has_value());
+}
+
+TEST_F(StubTest, S3TryAgainRepliesAreRetriedEvenWhenNotIdempotent) {
+  AwsService s3{"s3", "http://127.0.0.1:5000", "us-east-1"};
+  AwsService other{"sagemaker", "http://127.0.0.1:5000", "us-east-1"};
+  HttpRequest req;
+  req.method = "POST";
+  req.url = "/bucket/key?uploads";
+  transport_->Enqueue(503, "");
+  transport_->Enqueue(500, "<Error><Code>InternalError</Code><Message>try again</Message></Error>");
+  transport_->Enqueue(200, "<InitiateMultipartUploadResult/>");
+  EXPECT_TRUE(Caller().RestCall(s3, req, Idempotency::kNonIdempotent, "S3 CreateMultipartUpload", true).ok());
+  EXPECT_EQ(Requests().size(), 3u);
+  // Other services: a 5xx of a non-idempotent call is returned at once.
+  transport_->Enqueue(503, "");
+  EXPECT_EQ(Caller().RestCall(other, req, Idempotency::kNonIdempotent, "op").status().code(),
+            StatusCode::kTemporarilyUnavailable);
+  EXPECT_EQ(Requests().size(), 4u);
+  // S3, idempotent: any 500 is retried.
+  transport_->Enqueue(500, "");
+  transport_->Enqueue(200, "");
+  req.method = "HEAD";
+  EXPECT_TRUE(Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 HeadObject", true).ok());
+  EXPECT_EQ(Requests().size(), 6u);
 }
 
 // ============================================================ secrets

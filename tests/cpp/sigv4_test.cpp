@@ -1034,6 +1034,27 @@ TEST_F(AssumeRoleTest, ErrorCodeMapping) {
   EXPECT_EQ(Make()->GetCredentials().status().code(), StatusCode::kResourceDoesNotExist);
 }
 
+TEST_F(AssumeRoleTest, ErrorsSayWhatToCheck) {
+  struct Case {
+    long http;
+    std::string code;
+    std::string hint;
+  };
+  for (const Case& c : {Case{403, "InvalidClientTokenId", "the base credentials' access key id is not valid"},
+                        Case{403, "SignatureDoesNotMatch", "check the base credentials' secret access key"},
+                        Case{400, "ExpiredToken", "the base credentials' session token has expired; refresh them"},
+                        Case{403, "AccessDenied", "check that the role's trust policy allows the calling identity"}}) {
+    SCOPED_TRACE(c.code);
+    transport_->Enqueue(c.http, StsError(c.code, "details"));
+    auto s = Make()->GetCredentials().status();
+    EXPECT_EQ(s.message().rfind(std::string("STS AssumeRole of ") + kRoleArn + ": " + c.code + ": details (", 0), 0u)
+        << s.message();
+    EXPECT_NE(s.message().find(c.hint), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("[request id 4f2b-request-id]"), std::string::npos) << s.message();
+  }
+  EXPECT_EQ(transport_->requests().size(), 4u);  // none retried
+}
+
 TEST_F(AssumeRoleTest, ThrottlingAndTransportErrorsAreRetried) {
   transport_->Enqueue(400, StsError("Throttling", "Rate exceeded"));
   transport_->Enqueue(UnavailableError("connection reset"));

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "aws/sigv4.h"
+#include "aws/caller.h"
 #include "aws/xml.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
@@ -16,47 +16,48 @@
 namespace mlflow_bridge {
 namespace {
 
-Status StsErrorStatus(const HttpResponse& response, const std::string& role_arn,
-                      const std::vector<std::string_view>& secrets) {
-  Status by_http = HttpErrorStatus(response, "STS AssumeRole");
-  std::string code = internal::XmlTagText(response.body, "Code").value_or("");
-  std::string message = internal::XmlTagText(response.body, "Message").value_or("");
-  std::string request_id = internal::XmlTagText(response.body, "RequestId").value_or("");
-  // Keep the first line (some services append the canonical request) and not too much of it.
-  message = message.substr(0, message.find('\n'));
-  if (message.size() > 500) message = message.substr(0, 500) + "...";
+// What to check, by the STS error code of a failed AssumeRole ("" when nothing specific).
+std::string_view AssumeRoleHint(std::string_view code) {
+  if (code == "AccessDenied")
+    return "check that the role's trust policy allows the calling identity and that it may call sts:AssumeRole";
+  if (code == "InvalidClientTokenId" || code == "InvalidAccessKeyId")
+    return "the base credentials' access key id is not valid";
+  if (code == "SignatureDoesNotMatch") return "check the base credentials' secret access key";
+  if (code == "ExpiredToken" || code == "ExpiredTokenException")
+    return "the base credentials' session token has expired; refresh them";
+  return "";
+}
 
-  StatusCode status_code = by_http.code();
-  std::string hint;
-  if (code == "AccessDenied") {
-    status_code = StatusCode::kPermissionDenied;
-    hint = "check that the role's trust policy allows the calling identity and that it may call sts:AssumeRole";
-  } else if (code == "InvalidClientTokenId" || code == "InvalidAccessKeyId") {
-    status_code = StatusCode::kUnauthenticated;
-    hint = "the base credentials' access key id is not valid";
-  } else if (code == "SignatureDoesNotMatch") {
-    status_code = StatusCode::kUnauthenticated;
-    hint = "check the base credentials' secret access key";
-  } else if (code == "ExpiredToken" || code == "ExpiredTokenException") {
-    status_code = StatusCode::kUnauthenticated;
-    hint = "the base credentials' session token has expired; refresh them";
-  } else if (code == "Throttling" || code == "ThrottlingException" || code == "RequestLimitExceeded") {
-    status_code = StatusCode::kTemporarilyUnavailable;
-  }
-
-  std::string text = "STS AssumeRole of " + role_arn + ": HTTP " + std::to_string(response.status_code);
-  if (!code.empty()) {
-    text += " " + code;
-    if (!message.empty()) text += ": " + message;
-    if (!hint.empty()) text += " (" + hint + ")";
-    if (!request_id.empty()) text += " [request id " + request_id + "]";
-  } else {
-    text = by_http.message();  // not STS's XML: the generic excerpt
-  }
-  Status out(status_code, internal::ScrubSecrets(Redact(text), secrets));
-  if (by_http.retry_after()) out.set_retry_after(*by_http.retry_after());
+// The caller's Status of a failed AssumeRole, with the hint and STS's request id.
+Status WithHint(const Status& s, const internal::AwsCallFailure& failure) {
+  if (!failure.error) return s;
+  std::string message = s.message();
+  if (std::string_view hint = AssumeRoleHint(failure.error->code); !hint.empty()) message += " (" + std::string(hint) + ")";
+  if (!failure.error->request_id.empty()) message += " [request id " + Redact(failure.error->request_id) + "]";
+  Status out(s.code(), std::move(message));
+  if (s.retry_after()) out.set_retry_after(*s.retry_after());
   return out;
 }
+
+// The base provider as AssumeRole's caller sees it: a missing base is
+// UNAUTHENTICATED, and its errors say which role they were for.
+class BaseCredentials : public AwsCredentialsProvider {
+ public:
+  BaseCredentials(std::shared_ptr<AwsCredentialsProvider> base, std::string role_arn)
+      : base_(std::move(base)), role_arn_(std::move(role_arn)) {}
+  StatusOr<AwsCredentials> GetCredentials() override {
+    StatusOr<AwsCredentials> c = base_->GetCredentials();
+    if (c.ok()) return c;
+    Status s = c.status();
+    if (s.code() == StatusCode::kResourceDoesNotExist) s = UnauthenticatedError(s.message());
+    return s.WithContext("assume role " + role_arn_ + ": base credentials");
+  }
+  std::string Describe() const override { return base_->Describe(); }
+
+ private:
+  std::shared_ptr<AwsCredentialsProvider> base_;
+  std::string role_arn_;
+};
 
 StatusOr<AwsCredentials> ParseAssumeRoleResponse(std::string_view body) {
   std::optional<std::string> block = internal::XmlTagText(body, "Credentials");
@@ -112,46 +113,26 @@ class AssumeRoleProvider : public AwsCredentialsProvider {
       return InvalidParameterError("role session name '" + session +
                                    "' must be 2 to 64 characters of letters, digits and _+=,.@-");
     if (!base_) return UnauthenticatedError("assume role " + arn + ": no base credentials provider");
-    StatusOr<AwsCredentials> base = base_->GetCredentials();
-    if (!base.ok()) {
-      Status s = base.status();
-      if (s.code() == StatusCode::kResourceDoesNotExist) s = UnauthenticatedError(s.message());
-      return s.WithContext("assume role " + arn + ": base credentials");
-    }
-    const AwsCredentials base_credentials = std::move(base).value();
-    const std::vector<std::string_view> secrets = {base_credentials.secret_access_key, base_credentials.session_token};
 
-    std::string endpoint = options_.endpoint_url.empty() ? ResolveAwsEndpoint("sts", "sts", region)
-                                                         : ResolveAwsEndpoint("sts", "sts", region, options_.endpoint_url);
+    const internal::AwsService sts{"sts",
+                                   options_.endpoint_url.empty()
+                                       ? ResolveAwsEndpoint("sts", "sts", region)
+                                       : ResolveAwsEndpoint("sts", "sts", region, options_.endpoint_url),
+                                   region};
     std::string body = "Action=AssumeRole&Version=2011-06-15&RoleArn=" + internal::UriEncode(arn) +
                        "&RoleSessionName=" + internal::UriEncode(session) +
                        "&DurationSeconds=" + std::to_string(seconds);
     if (!options_.external_id.empty()) body += "&ExternalId=" + internal::UriEncode(options_.external_id);
 
-    std::function<StatusOr<AwsCredentials>()> call = [&]() -> StatusOr<AwsCredentials> {
-      HttpRequest request;
-      request.method = "POST";
-      request.url = endpoint + "/";
-      request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-      request.body = body;
-      SigV4Params params;
-      params.region = region;
-      params.service = "sts";
-      params.now = clock_->WallNow();
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(SignV4(request, base_credentials, params));
-      StatusOr<HttpResponse> response = transport_->Send(request);
-      if (!response.ok()) return response.status().WithContext("STS AssumeRole of " + arn + " at " + endpoint);
-      if (!response->ok()) return StsErrorStatus(*response, arn, secrets);
-      return ParseAssumeRoleResponse(response->body);
-    };
-    StatusOr<AwsCredentials> result =
-        RetryLoop<AwsCredentials>(options_.retry, options_.backoff, Idempotency::kIdempotent, *clock_, "STS AssumeRole", call);
-    if (!result.ok()) {
-      const Status& s = result.status();
-      Status scrubbed(s.code(), internal::ScrubSecrets(s.message(), secrets));
-      if (s.retry_after()) scrubbed.set_retry_after(*s.retry_after());
-      return scrubbed;
-    }
+    // Retried like any idempotent AWS call (a second AssumeRole only makes a second session).
+    const internal::AwsCaller caller(transport_, std::make_shared<BaseCredentials>(base_, arn), clock_, options_.retry,
+                                     options_.backoff);
+    internal::AwsCallFailure failure;
+    StatusOr<std::string> reply =
+        caller.QueryCall(sts, std::move(body), Idempotency::kIdempotent, "STS AssumeRole of " + arn, &failure);
+    if (!reply.ok()) return WithHint(reply.status(), failure);
+    StatusOr<AwsCredentials> result = ParseAssumeRoleResponse(*reply);
+    if (!result.ok()) return result;
     LogDebug("assumed role " + arn + " (session " + session + ")");
     return result;
   }

@@ -103,11 +103,18 @@ StatusCode MapAwsError(const AwsError& e, long http_status, StatusCode by_http) 
   if (OneOf(code, kPermissionDenied)) return StatusCode::kPermissionDenied;
   if (OneOf(code, kUnauthenticated)) return StatusCode::kUnauthenticated;
   if (OneOf(code, kNotProcessed) || OneOf(code, kUnavailable)) return StatusCode::kTemporarilyUnavailable;
-  if (OneOf(code, kServerFault) && http_status >= 500) return StatusCode::kTemporarilyUnavailable;
+  // A server fault, unless the service says the sender is to blame; inside a
+  // 2xx reply (S3) the service asks to be tried again.
+  const bool in_2xx = http_status >= 200 && http_status < 300;
+  if (OneOf(code, kServerFault) && ((http_status >= 500 && e.type != "Sender") || in_2xx))
+    return StatusCode::kTemporarilyUnavailable;
   // A quota (instances of a type, endpoints per account) the user must raise.
   if (code == "ResourceLimitExceeded") return StatusCode::kInvalidParameterValue;
   // SageMaker Runtime: the model container answered with an error of its own.
   if (code == "ModelError") return StatusCode::kInvalidParameterValue;
+  // S3's CompleteMultipartUpload failing after its 200: the request was wrong.
+  if (in_2xx && (code.starts_with("Invalid") || code == "EntityTooSmall" || code == "MalformedXML"))
+    return StatusCode::kInvalidParameterValue;
   if (http_status >= 400 && http_status < 500) {
     switch (http_status) {
       case 401: case 403: case 404: case 408: case 409: case 410: case 429:
@@ -142,6 +149,7 @@ Status AwsErrorStatusImpl(const HttpResponse& r, std::string_view what, const st
   if (message.empty()) message = error->message;
   std::string text = std::string(what) + ": " + error->code;
   if (!message.empty()) text += ": " + Redact(message);
+  if (r.status_code >= 200 && r.status_code < 300) text += " (in an HTTP " + std::to_string(r.status_code) + " reply)";
   Status out(code, std::move(text));
   if (by_http.retry_after()) out.set_retry_after(*by_http.retry_after());
   return out;
@@ -151,6 +159,32 @@ Status Scrubbed(const Status& s, const AwsCredentials& c) {
   Status out(s.code(), ScrubSecrets(s.message(), {c.secret_access_key, c.session_token}));
   if (s.retry_after()) out.set_retry_after(*s.retry_after());
   return out;
+}
+
+Status AsTransient(const Status& s) {
+  if (IsTransient(s)) return s;
+  Status out(StatusCode::kTemporarilyUnavailable, s.message());
+  if (s.retry_after()) out.set_retry_after(*s.retry_after());
+  return out;
+}
+
+// Whether the root element of an XML body is <Error>.
+bool IsErrorDocument(std::string_view body) {
+  body = Trim(body);
+  while (body.starts_with("<?") || body.starts_with("<!--")) {  // XML declaration, comments
+    size_t end = body.find(body[1] == '?' ? "?>" : "-->");
+    if (end == std::string_view::npos) return false;
+    body = Trim(body.substr(end + (body[1] == '?' ? 2 : 3)));
+  }
+  return body.starts_with("<Error>") || body.starts_with("<Error ");
+}
+
+// The retry rule's "not processed" (see AwsCaller): sending the request again
+// cannot do the work twice.
+bool NotProcessed(bool s3, long http_status, const std::optional<AwsError>& error) {
+  const std::string_view code = error ? std::string_view(error->code) : std::string_view();
+  if (IsAwsNotProcessedError(code)) return true;
+  return s3 && (code == "InternalError" || code == "ServiceUnavailable" || http_status == 503 || http_status == 429);
 }
 
 }  // namespace
@@ -176,6 +210,9 @@ std::optional<AwsError> ParseAwsError(const HttpResponse& response) {
     if (std::optional<std::string> block = XmlTagText(body, "Error")) {
       error.code = CleanErrorCode(XmlTagText(*block, "Code").value_or(""));
       error.message = FirstLine(XmlTagText(*block, "Message").value_or(""));
+      error.type = std::string(Trim(XmlTagText(*block, "Type").value_or("")));
+      // In <Error> (S3) or next to it (STS, IAM).
+      error.request_id = std::string(Trim(XmlTagText(body, "RequestId").value_or("")));
       found = true;
     }
   }
@@ -190,10 +227,13 @@ std::optional<AwsError> ParseAwsError(const HttpResponse& response) {
     std::string_view v = *h;
     if (std::string code = CleanErrorCode(v.substr(0, v.find(';'))); !code.empty()) {
       error.code = code;
+      if (size_t semi = v.find(';'); semi != std::string_view::npos) error.type = std::string(Trim(v.substr(semi + 1)));
       found = true;
     }
   }
   if (!found || error.code.empty()) return std::nullopt;
+  if (error.request_id.empty())
+    error.request_id = response.Header("x-amzn-RequestId").value_or(response.Header("x-amz-request-id").value_or(""));
   return error;
 }
 
@@ -213,9 +253,13 @@ AwsCaller::AwsCaller(std::shared_ptr<HttpTransport> transport, std::shared_ptr<A
       retry_(retry),
       backoff_(backoff) {}
 
-StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, const HttpRequest& request, Idempotency idempotency,
-                                       std::string_view what, bool s3_body_hash, AwsCredentials* used) const {
+StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, HttpRequest& request, Idempotency idempotency,
+                                       std::string_view what, const AwsCallOptions& options, AwsCallFailure* failure,
+                                       AwsCredentials* used) const {
   if (!transport_ || !credentials_ || !clock_) return InternalError(std::string(what) + ": AwsCaller is not set up");
+  const bool s3 = service.signing_name == "s3";
+  RetryPolicy retry = retry_;
+  if (request.timeout) retry.deadline += *request.timeout;
 
   // RetryLoop is always told kIdempotent; the attempt itself decides, by the
   // rule in the header, which failures of a non-idempotent call may be tried
@@ -224,10 +268,12 @@ StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, const HttpRequ
   std::optional<Status> final_status;
   bool final_as_is = false;  // credentials errors: no attempt count appended
   int attempts = 0;
+  AwsCallFailure last;  // how the last attempt failed
   const Status stop(StatusCode::kInternalError, "not retried");
 
   std::function<StatusOr<HttpResponse>()> attempt = [&]() -> StatusOr<HttpResponse> {
     ++attempts;
+    last = AwsCallFailure{};
     StatusOr<AwsCredentials> credentials = credentials_->GetCredentials();
     if (!credentials.ok()) {
       final_status = credentials.status();
@@ -237,40 +283,49 @@ StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, const HttpRequ
     const AwsCredentials& c = *credentials;
     if (used != nullptr) *used = c;
 
-    HttpRequest signed_request = request;
     SigV4Params params;
     params.region = service.region;
     params.service = service.signing_name;
     params.now = clock_->WallNow();
-    params.sign_body_hash_header = s3_body_hash;
-    if (Status s = SignV4(signed_request, c, params); !s.ok()) {
+    params.sign_body_hash_header = options.s3_body_hash;
+    if (Status s = SignV4(request, c, params); !s.ok()) {  // replaces the previous attempt's signature
       final_status = Scrubbed(s.WithContext(what), c);
       return stop;
     }
 
-    StatusOr<HttpResponse> response = transport_->Send(signed_request);
-    Status failure;
-    bool not_processed = false;
+    StatusOr<HttpResponse> response = transport_->Send(request);
+    Status error_status;
+    bool try_again = false;  // a reply the service says to send again
     if (!response.ok()) {
-      failure = Scrubbed(response.status().WithContext(what), c);
-    } else if (response->ok()) {
-      return response;
+      last.no_reply = true;
+      error_status = Scrubbed(response.status().WithContext(what), c);
     } else {
+      HttpResponse& r = *response;
+      const bool error_document = r.ok() && options.error_in_2xx && IsErrorDocument(r.body);
+      if (r.ok() && !error_document) return response;
       // Secrets out of the body before any excerpt of it is taken (an excerpt could cut one in half).
-      response->body = ScrubSecrets(std::move(response->body), {c.secret_access_key, c.session_token});
-      std::optional<AwsError> error = ParseAwsError(*response);
-      not_processed = error && IsAwsNotProcessedError(error->code);
-      failure = Scrubbed(AwsErrorStatusImpl(*response, what, error), c);
+      r.body = ScrubSecrets(std::move(r.body), {c.secret_access_key, c.session_token});
+      if (!r.ok() && std::find(options.accept_statuses.begin(), options.accept_statuses.end(), r.status_code) !=
+                         options.accept_statuses.end())
+        return response;
+      std::optional<AwsError> error = ParseAwsError(r);
+      error_status = Scrubbed(AwsErrorStatusImpl(r, what, error), c);
+      const bool s3_server_error = r.status_code == 500 || r.status_code == 502 || r.status_code == 504;
+      try_again =
+          NotProcessed(s3, r.status_code, error) || (s3 && idempotency == Idempotency::kIdempotent && s3_server_error);
+      if (try_again) error_status = AsTransient(error_status);
+      if (error) error->request_id = ScrubSecrets(std::move(error->request_id), {c.secret_access_key, c.session_token});
+      last.error = std::move(error);
     }
-    if (idempotency == Idempotency::kNonIdempotent && IsTransient(failure) && !not_processed) {
-      final_status = failure;
+    if (idempotency == Idempotency::kNonIdempotent && IsTransient(error_status) && !try_again) {
+      final_status = error_status;
       return stop;
     }
-    return failure;
+    return error_status;
   };
 
-  StatusOr<HttpResponse> result =
-      RetryLoop<HttpResponse>(retry_, backoff_, Idempotency::kIdempotent, *clock_, what, attempt);
+  StatusOr<HttpResponse> result = RetryLoop<HttpResponse>(retry, backoff_, Idempotency::kIdempotent, *clock_, what, attempt);
+  if (!result.ok() && failure != nullptr) *failure = std::move(last);
   if (final_status) {
     if (final_as_is || attempts <= 1) return *final_status;
     Status out(final_status->code(),
@@ -294,7 +349,7 @@ StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::str
     return InvalidParameterError(std::string(what) + ": the request cannot be sent as JSON: " + e.what());
   }
   AwsCredentials used;
-  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, false, &used);
+  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, {}, nullptr, &used);
   if (!response.ok()) return response.status();
   std::string_view text = Trim(response->body);
   if (text.empty()) return nlohmann::json::object();
@@ -308,20 +363,28 @@ StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::str
 }
 
 StatusOr<HttpResponse> AwsCaller::RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
-                                           std::string_view what, bool s3_body_hash) const {
+                                           std::string_view what, const AwsCallOptions& options,
+                                           AwsCallFailure* failure) const {
   if (request.url.empty() || request.url.front() != '/') request.url.insert(0, "/");
   request.url.insert(0, service.endpoint);
-  return Call(service, request, idempotency, what, s3_body_hash);
+  return Call(service, request, idempotency, what, options, failure);
+}
+
+StatusOr<HttpResponse> AwsCaller::RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
+                                           std::string_view what, bool s3_body_hash) const {
+  AwsCallOptions options;
+  options.s3_body_hash = s3_body_hash;
+  return RestCall(service, std::move(request), idempotency, what, options);
 }
 
 StatusOr<std::string> AwsCaller::QueryCall(const AwsService& service, std::string form_body, Idempotency idempotency,
-                                           std::string_view what) const {
+                                           std::string_view what, AwsCallFailure* failure) const {
   HttpRequest request;
   request.method = "POST";
   request.url = service.endpoint + "/";
   request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
   request.body = std::move(form_body);
-  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, false);
+  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, {}, failure);
   if (!response.ok()) return response.status();
   return std::move(response->body);
 }

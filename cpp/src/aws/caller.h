@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,9 +25,11 @@ namespace mlflow_bridge::internal {
 
 // An AWS error reply, as far as it could be read.
 struct AwsError {
-  std::string code;     // "ValidationException" (namespace prefix and ":suffix" stripped)
-  std::string message;  // first line of the service's message, as sent (not yet redacted)
-  nlohmann::json body;  // the JSON body when it was JSON (e.g. ModelError's OriginalMessage); null otherwise
+  std::string code;        // "ValidationException" (namespace prefix and ":suffix" stripped)
+  std::string message;     // first line of the service's message, as sent (not yet redacted)
+  std::string type;        // "Sender" or "Receiver" when the reply says whose fault it is (query protocol); else empty
+  std::string request_id;  // <RequestId>, x-amzn-RequestId or x-amz-request-id, when the reply has one
+  nlohmann::json body;     // the JSON body when it was JSON (e.g. ModelError's OriginalMessage); null otherwise
 };
 
 // Reads the error code and message of a non-2xx reply:
@@ -34,7 +37,7 @@ struct AwsError {
 //    x-amzn-ErrorType header ("Code:http://...") or {"code"|"Code": ...};
 //    the x-amzn-query-error header ("Code;Sender") wins when present;
 //    message from "message" | "Message";
-//  - XML (S3, STS, IAM, moto's IAM-mode AccessDenied): <Error><Code/><Message/></Error>,
+//  - XML (S3, STS, IAM, moto's IAM-mode AccessDenied): <Error><Code/><Message/><Type/></Error>,
 //    bare or inside <ErrorResponse> or <Errors>.
 // nullopt when no error code can be found (an HTML page from a proxy, an empty body).
 std::optional<AwsError> ParseAwsError(const HttpResponse& response);
@@ -58,13 +61,18 @@ bool IsAwsNotProcessedError(std::string_view code);
 //    IncompleteSignature, InvalidSignatureException, ExpiredToken(Exception),
 //    UnrecognizedClientException, MissingAuthenticationToken(Exception), RequestExpired;
 //  - TEMPORARILY_UNAVAILABLE (retryable): the throttling family (see
-//    IsAwsNotProcessedError), ServiceUnavailable(Exception), and InternalFailure /
-//    InternalError / InternalServerError with a 5xx status;
+//    IsAwsNotProcessedError), ServiceUnavailable(Exception), RequestTimeout(Exception),
+//    and InternalFailure / InternalError / InternalServerError(Exception) with a 5xx
+//    status, unless the reply blames the sender (<Type>Sender</Type>), or inside a 2xx
+//    reply (S3's "We encountered an internal error. Please try again.");
 //  - INVALID_PARAMETER_VALUE: ResourceLimitExceeded (a quota the user must raise),
 //    ModelError (SageMaker Runtime: the model's own reply, OriginalMessage included),
 //    ValidationException and any other code with a 4xx status but 401/403/404/409/429,
-//    which keep their HTTP meaning;
+//    which keep their HTTP meaning; inside a 2xx reply, Invalid*, EntityTooSmall and
+//    MalformedXML (S3's CompleteMultipartUpload);
 //  - anything else, and replies without an AWS error code: HttpErrorStatus(r, what).
+// An error inside a 2xx reply (an S3 <Error> document after a 200) says so:
+// "<what>: <Code>: <message> (in an HTTP 200 reply)".
 // Retry-After is kept (through HttpErrorStatus) when the reply has one.
 Status AwsErrorStatus(const HttpResponse& r, std::string_view what);
 
@@ -73,6 +81,24 @@ struct AwsService {
   std::string signing_name;  // "sagemaker", "sts", "ecr", "s3"
   std::string endpoint;      // base URL, no trailing slash: "https://api.sagemaker.eu-west-1.amazonaws.com"
   std::string region;        // signing region
+};
+
+// What a REST call may ask beyond the defaults (S3 needs all of it).
+struct AwsCallOptions {
+  // Also send and sign x-amz-content-sha256 (S3 requires it).
+  bool s3_body_hash = false;
+  // Non-2xx statuses handed back as the reply (its body scrubbed of the
+  // secrets) for the caller to read, e.g. 404 of a GetObject that may find nothing.
+  std::vector<long> accept_statuses;
+  // A 2xx reply whose root element is <Error> is an error reply (S3's
+  // CompleteMultipartUpload can fail after its 200 has begun).
+  bool error_in_2xx = false;
+};
+
+// How a failed call ended, for callers that act on more than the Status.
+struct AwsCallFailure {
+  bool no_reply = false;          // the last attempt got no HTTP reply: the request may have been carried out
+  std::optional<AwsError> error;  // the AWS error of the last attempt's reply, if any (secrets scrubbed)
 };
 
 // Signs, sends (with retries) and checks AWS calls. Cheap to copy; thread-safe
@@ -90,6 +116,12 @@ struct AwsService {
 // processed), a 5xx (ServiceUnavailable, InternalFailure) or a timeout of a
 // non-idempotent call is returned at once: a CreateModel retried after a lost
 // reply could fail with "already exists" or, worse, do the work twice.
+// S3 (signing name "s3") documents more replies as "try again": there the codes
+// InternalError and ServiceUnavailable and the statuses 503 and 429 also count as
+// not processed, and an idempotent call is retried after any 500, 502 or 504;
+// such replies are returned as TEMPORARILY_UNAVAILABLE.
+// A request with its own timeout (a large upload) gets that much more retry
+// deadline, so that one slow attempt does not spend it all.
 // A credentials error is returned as is, never retried here (the provider has
 // its own retries and its message already says how to fix it).
 //
@@ -108,7 +140,11 @@ class AwsCaller {
                                     Idempotency idempotency, std::string_view what) const;
 
   // REST: `request.url` is relative to service.endpoint and percent-encoded for
-  // the wire ("/endpoints/my%20ep/invocations"). The raw reply on 2xx.
+  // the wire ("/endpoints/my%20ep/invocations"). The raw reply on 2xx (and on
+  // options.accept_statuses). `failure` (when not null) tells how a failed call ended.
+  StatusOr<HttpResponse> RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
+                                  std::string_view what, const AwsCallOptions& options,
+                                  AwsCallFailure* failure = nullptr) const;
   // s3_body_hash: also send and sign x-amz-content-sha256 (S3 requires it).
   StatusOr<HttpResponse> RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
                                   std::string_view what, bool s3_body_hash = false) const;
@@ -116,15 +152,17 @@ class AwsCaller {
   // Query protocol (STS): POST / with the form body
   // ("Action=GetCallerIdentity&Version=2011-06-15"); the reply body (XML) on 2xx.
   StatusOr<std::string> QueryCall(const AwsService& service, std::string form_body, Idempotency idempotency,
-                                  std::string_view what) const;
+                                  std::string_view what, AwsCallFailure* failure = nullptr) const;
 
   Clock& clock() const { return *clock_; }
 
  private:
-  // `used` (when not null) receives the credentials of the last attempt, for
+  // Signs `request` (in place, anew at every attempt) and sends it. `used`
+  // (when not null) receives the credentials of the last attempt, for
   // scrubbing messages built from the reply afterwards.
-  StatusOr<HttpResponse> Call(const AwsService& service, const HttpRequest& request, Idempotency idempotency,
-                              std::string_view what, bool s3_body_hash, AwsCredentials* used = nullptr) const;
+  StatusOr<HttpResponse> Call(const AwsService& service, HttpRequest& request, Idempotency idempotency,
+                              std::string_view what, const AwsCallOptions& options, AwsCallFailure* failure,
+                              AwsCredentials* used = nullptr) const;
 
   std::shared_ptr<HttpTransport> transport_;
   std::shared_ptr<AwsCredentialsProvider> credentials_;

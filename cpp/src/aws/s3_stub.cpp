@@ -13,7 +13,6 @@
 #include <openssl/evp.h>
 
 #include "aws/caller.h"
-#include "aws/sigv4.h"
 #include "aws/xml.h"
 #include "common/crypto.h"
 #include "common/strings.h"
@@ -48,43 +47,6 @@ std::string FormatMiB(uint64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f", static_cast<double>(bytes) / static_cast<double>(kMiB));
   return buf;
-}
-
-// Replies S3 documents as "try again" (the request was not carried out), so
-// that even CreateMultipartUpload / CompleteMultipartUpload may be sent again:
-// AWS's throttling family (SlowDown among it) plus S3's InternalError and
-// ServiceUnavailable ("We encountered an internal error. Please try again.").
-bool IsThrottlingOrBusyCode(std::string_view code) {
-  return IsAwsNotProcessedError(code) || code == "InternalError" || code == "ServiceUnavailable";
-}
-
-// A 200 reply whose body is an <Error> document (CompleteMultipartUpload can
-// fail after S3 has started sending its 200).
-bool IsErrorDocument(std::string_view body) {
-  return XmlTagText(body, "Error").has_value() && body.find("<CompleteMultipartUploadResult") == std::string_view::npos;
-}
-
-Status ErrorDocumentStatus(const HttpResponse& response, std::string_view what) {
-  std::string code = XmlTagText(response.body, "Code").value_or("");
-  std::string message = XmlTagText(response.body, "Message").value_or("");
-  message = message.substr(0, message.find('\n'));
-  if (message.size() > 500) message = message.substr(0, 500) + "...";
-  StatusCode sc = StatusCode::kInternalError;
-  if (code == "AccessDenied") sc = StatusCode::kPermissionDenied;
-  else if (code == "NoSuchUpload" || code == "NoSuchKey" || code == "NoSuchBucket") sc = StatusCode::kResourceDoesNotExist;
-  else if (IsThrottlingOrBusyCode(code)) sc = StatusCode::kTemporarilyUnavailable;
-  else if (code.starts_with("Invalid") || code == "EntityTooSmall" || code == "MalformedXML") sc = StatusCode::kInvalidParameterValue;
-  std::string text = std::string(what) + ": " + (code.empty() ? "error" : code);
-  if (!message.empty()) text += ": " + Redact(message);
-  text += " (in an HTTP " + std::to_string(response.status_code) + " reply)";
-  return Status(sc, std::move(text));
-}
-
-Status MakeTransient(const Status& s) {
-  if (IsTransient(s)) return s;
-  Status out(StatusCode::kTemporarilyUnavailable, s.message());
-  if (s.retry_after()) out.set_retry_after(*s.retry_after());
-  return out;
 }
 
 // 120 s plus one second per 128 KiB: generous for slow links, bounded.
@@ -215,22 +177,12 @@ std::optional<std::string> MultipartETag(const std::vector<std::string>& part_et
          std::to_string(part_etags.size()) + "\"";
 }
 
-struct S3Client::CallSpec {
-  std::string what;              // "S3 PutObject s3://bucket/key", for messages and logs
-  bool idempotent = true;        // retry any transient failure, not only S3's "try again" replies
-  bool error_in_200 = false;     // a 2xx reply may carry an <Error> document
-  // Non-2xx replies handed back as they are (for the caller to interpret).
-  std::function<bool(const HttpResponse&)> accept;
-};
-
 S3Client::S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
-                   std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override,
-                   S3ClientOptions options)
-    : transport_(std::move(transport)),
-      credentials_(std::move(credentials)),
-      clock_(std::move(clock)),
-      region_(std::move(region)),
-      options_(std::move(options)) {
+                   std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override, S3ClientOptions options)
+    : complete_(transport && credentials && clock),
+      credentials_(credentials),
+      caller_(std::move(transport), std::move(credentials), std::move(clock), options.retry, options.backoff),
+      region_(std::move(region)) {
   endpoint_ = ResolveAwsEndpoint("s3", "s3", region_, endpoint_override);
   // Virtual-hosted style only on AWS's own regional endpoint; anything
   // configured (override, AWS_ENDPOINT_URL[_S3]) is addressed path style.
@@ -246,7 +198,7 @@ S3Client::S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<Aws
 }
 
 Status S3Client::CheckReady() const {
-  if (!transport_ || !credentials_ || !clock_) return InternalError("S3 client built without a transport, credentials or clock");
+  if (!complete_) return InternalError("S3 client built without a transport, credentials or clock");
   if (!IsValidRegionName(region_))
     return InvalidParameterError("'" + region_ + "' is not an AWS region name (expected e.g. us-west-2)");
   return OkStatus();
@@ -286,86 +238,32 @@ Status S3Client::CheckObject(const std::string& bucket, const std::string& key) 
   return CheckReady();
 }
 
-std::string S3Client::ObjectUrl(const std::string& bucket, const std::string& key, const std::string& query) const {
+std::pair<AwsService, std::string> S3Client::Target(const std::string& bucket, const std::string& key,
+                                                    const std::string& query) const {
   std::string path = key.empty() ? std::string() : "/" + UriEncode(key, /*encode_slash=*/false);
-  std::string url;
+  AwsService service{"s3", endpoint_, region_};
   if (!virtual_host_.empty() && bucket.find('.') == std::string::npos) {
-    url = scheme_ + "://" + bucket + "." + virtual_host_ + (path.empty() ? "/" : path);
+    service.endpoint = scheme_ + "://" + bucket + "." + virtual_host_;
+    if (path.empty()) path = "/";
   } else {
-    url = endpoint_ + "/" + UriEncode(bucket) + path;
+    path = "/" + UriEncode(bucket) + path;
   }
-  if (!query.empty()) url += "?" + query;
-  return url;
+  if (!query.empty()) path += "?" + query;
+  return {std::move(service), std::move(path)};
 }
 
-StatusOr<HttpResponse> S3Client::Call(const CallSpec& spec, HttpRequest& request, bool* no_reply) {
-  // Set when a failure must not be retried although it is transient (a
-  // dropped connection during a non-idempotent call): the loop is stopped
-  // with a marker and this is returned instead.
-  std::optional<Status> stop;
-  int attempts = 0;
-  bool last_no_reply = false;
-  bool stop_as_is = false;           // no attempt count appended (credentials errors)
-  std::vector<std::string> secrets;  // of the last attempt's credentials, kept out of messages
-  RetryPolicy retry = options_.retry;
-  if (request.timeout) retry.deadline += *request.timeout;  // one slow upload attempt must not spend it all
+std::string S3Client::ObjectUrl(const std::string& bucket, const std::string& key, const std::string& query) const {
+  auto [service, path] = Target(bucket, key, query);
+  return service.endpoint + path;
+}
 
-  auto classify = [&](const HttpResponse& resp, Status error) -> Status {
-    std::string code = XmlTagText(resp.body, "Code").value_or("");
-    bool try_again = IsThrottlingOrBusyCode(code) || resp.status_code == 503 || resp.status_code == 429;
-    bool idempotent_retry = resp.status_code == 500 || resp.status_code == 502 || resp.status_code == 504 ||
-                            code == "RequestTimeout" || IsTransient(error);
-    if (try_again || (spec.idempotent && idempotent_retry)) return MakeTransient(error);
-    if (IsTransient(error)) {
-      stop = error;
-      return InternalError("stop");
-    }
-    return error;
-  };
-
-  StatusOr<HttpResponse> result = RetryLoop<HttpResponse>(
-      retry, options_.backoff, Idempotency::kIdempotent, *clock_, spec.what, [&]() -> StatusOr<HttpResponse> {
-        ++attempts;
-        StatusOr<AwsCredentials> creds = credentials_->GetCredentials();
-        if (!creds.ok()) {  // as AwsCaller: not retried here, returned as is (the provider has its own retries)
-          stop = creds.status();
-          stop_as_is = true;
-          return InternalError("stop");
-        }
-        secrets = {creds->secret_access_key, creds->session_token};
-        SigV4Params params;
-        params.region = region_;
-        params.service = "s3";
-        params.now = clock_->WallNow();
-        params.sign_body_hash_header = true;
-        if (Status s = SignV4(request, *creds, params); !s.ok()) return s.WithContext(spec.what);
-        StatusOr<HttpResponse> sent = transport_->Send(request);
-        last_no_reply = !sent.ok();
-        if (!sent.ok()) {
-          Status e = sent.status().WithContext(spec.what);
-          if (!spec.idempotent && IsTransient(e)) {
-            stop = e;
-            return InternalError("stop");
-          }
-          return e;
-        }
-        HttpResponse& resp = *sent;
-        if (resp.ok()) {
-          if (!spec.error_in_200 || !IsErrorDocument(resp.body)) return std::move(resp);
-          return classify(resp, ErrorDocumentStatus(resp, spec.what));
-        }
-        if (spec.accept && spec.accept(resp)) return std::move(resp);
-        return classify(resp, AwsErrorStatus(resp, spec.what));
-      });
-  if (no_reply) *no_reply = !result.ok() && last_no_reply;
-  if (result.ok()) return result;
-  Status failure = stop ? *stop : result.status();
-  if (stop && !stop_as_is && attempts > 1)
-    failure = Status(failure.code(), failure.message() + " (after " + std::to_string(attempts) + " attempts)");
-  std::vector<std::string_view> scrub(secrets.begin(), secrets.end());
-  Status out(failure.code(), ScrubSecrets(failure.message(), scrub));
-  if (failure.retry_after()) out.set_retry_after(*failure.retry_after());
-  return out;
+StatusOr<HttpResponse> S3Client::Send(const std::string& bucket, const std::string& key, HttpRequest request,
+                                      Idempotency idempotency, const std::string& what, AwsCallOptions options,
+                                      AwsCallFailure* failure) const {
+  auto [service, path] = Target(bucket, key, request.url);
+  request.url = std::move(path);
+  options.s3_body_hash = true;
+  return caller_.RestCall(service, std::move(request), idempotency, what, options, failure);
 }
 
 Status S3Client::EnsureBucket(const std::string& bucket) {
@@ -374,13 +272,10 @@ Status S3Client::EnsureBucket(const std::string& bucket) {
 
   HttpRequest head;
   head.method = "HEAD";
-  head.url = ObjectUrl(bucket, "");
-  CallSpec spec;
-  spec.what = "S3 HeadBucket " + bucket;
-  spec.accept = [](const HttpResponse& r) {
-    return r.status_code == 404 || r.status_code == 403 || r.status_code == 301 || r.status_code == 400;
-  };
-  StatusOr<HttpResponse> got = Call(spec, head);
+  const std::string what = "S3 HeadBucket " + bucket;
+  AwsCallOptions head_options;
+  head_options.accept_statuses = {404, 403, 301, 400};
+  StatusOr<HttpResponse> got = Send(bucket, "", std::move(head), Idempotency::kIdempotent, what, head_options);
   if (!got.ok()) return got.status();
   const HttpResponse& r = *got;
   std::optional<std::string> bucket_region = r.Header("x-amz-bucket-region");
@@ -394,25 +289,23 @@ Status S3Client::EnsureBucket(const std::string& bucket) {
   if ((r.status_code == 301 || r.status_code == 400) && bucket_region && *bucket_region != region_)
     return InvalidParameterError("S3 bucket '" + bucket + "' is in region " + *bucket_region + ", not " + region_ +
                                  "; use a bucket in " + region_ + " or deploy to " + *bucket_region);
-  if (r.status_code != 404) return AwsErrorStatus(r, spec.what);
+  if (r.status_code != 404) return AwsErrorStatus(r, what);
 
   LogInfo("Creating S3 bucket '" + bucket + "' in " + region_);
   HttpRequest put;
   put.method = "PUT";
-  put.url = ObjectUrl(bucket, "");
   if (region_ != "us-east-1") {
     put.headers.emplace_back("Content-Type", "application/xml");
     put.body =
         "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>" +
         XmlEscape(region_) + "</LocationConstraint></CreateBucketConfiguration>";
   }
-  CallSpec create;
-  create.what = "S3 CreateBucket " + bucket;
+  const std::string create_what = "S3 CreateBucket " + bucket;
+  AwsCallOptions create_options;
+  create_options.accept_statuses = {409};
   // Idempotent in effect: a retry of a create that went through finds the
   // bucket already ours, which is success.
-  create.idempotent = true;
-  create.accept = [](const HttpResponse& r) { return r.status_code == 409; };
-  StatusOr<HttpResponse> created = Call(create, put);
+  StatusOr<HttpResponse> created = Send(bucket, "", std::move(put), Idempotency::kIdempotent, create_what, create_options);
   if (!created.ok()) return created.status();
   if (created->ok()) return OkStatus();
   std::string code = XmlTagText(created->body, "Code").value_or("");
@@ -420,7 +313,7 @@ Status S3Client::EnsureBucket(const std::string& bucket) {
   if (code == "BucketAlreadyExists")
     return AlreadyExistsError("S3 bucket name '" + bucket +
                               "' is taken by another AWS account (bucket names are global); choose another bucket");
-  return AwsErrorStatus(*created, create.what);
+  return AwsErrorStatus(*created, create_what);
 }
 
 StatusOr<std::string> S3Client::UploadFile(const std::string& bucket, const std::string& key, const std::string& path,
@@ -456,14 +349,12 @@ Status S3Client::PutObject(const std::string& bucket, const std::string& key, co
 Status S3Client::Put(const std::string& bucket, const std::string& key, std::string body, const S3UploadOptions& opts) {
   HttpRequest req;
   req.method = "PUT";
-  req.url = ObjectUrl(bucket, key);
   req.headers.emplace_back("Content-Type", opts.content_type);
   if (!opts.tags.empty()) req.headers.emplace_back("x-amz-tagging", TaggingHeader(opts.tags));
   req.timeout = UploadTimeout(body.size());
   req.body = std::move(body);
-  CallSpec spec;
-  spec.what = "S3 PutObject " + S3Url(bucket, key);
-  StatusOr<HttpResponse> r = Call(spec, req);
+  StatusOr<HttpResponse> r =
+      Send(bucket, key, std::move(req), Idempotency::kIdempotent, "S3 PutObject " + S3Url(bucket, key));
   return r.ok() ? OkStatus() : r.status();
 }
 
@@ -483,11 +374,10 @@ StatusOr<std::optional<std::string>> S3Client::GetObject(const std::string& buck
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckObject(bucket, key));
   HttpRequest req;
   req.method = "GET";
-  req.url = ObjectUrl(bucket, key);
-  CallSpec spec;
-  spec.what = "S3 GetObject " + S3Url(bucket, key);
-  spec.accept = [](const HttpResponse& r) { return r.status_code == 404; };  // NoSuchKey: not (yet) there
-  StatusOr<HttpResponse> r = Call(spec, req);
+  AwsCallOptions options;
+  options.accept_statuses = {404};  // NoSuchKey: not (yet) there
+  StatusOr<HttpResponse> r =
+      Send(bucket, key, std::move(req), Idempotency::kIdempotent, "S3 GetObject " + S3Url(bucket, key), options);
   if (!r.ok()) return r.status();
   if (r->status_code == 404) return std::optional<std::string>();
   return std::optional<std::string>(std::move(r->body));
@@ -513,17 +403,15 @@ Status S3Client::MultipartUpload(const std::string& bucket, const std::string& k
   // CreateMultipartUpload
   HttpRequest create;
   create.method = "POST";
-  create.url = ObjectUrl(bucket, key, "uploads");
+  create.url = "uploads";
   create.headers.emplace_back("Content-Type", opts.content_type);
   if (!opts.tags.empty()) create.headers.emplace_back("x-amz-tagging", TaggingHeader(opts.tags));
-  CallSpec create_spec;
-  create_spec.what = "S3 CreateMultipartUpload " + S3Url(bucket, key);
-  create_spec.idempotent = false;
-  StatusOr<HttpResponse> created = Call(create_spec, create);
+  const std::string create_what = "S3 CreateMultipartUpload " + S3Url(bucket, key);
+  StatusOr<HttpResponse> created = Send(bucket, key, std::move(create), Idempotency::kNonIdempotent, create_what);
   if (!created.ok()) return created.status();
   std::string upload_id = XmlTagText(created->body, "UploadId").value_or("");
   if (upload_id.empty())
-    return InternalError(create_spec.what + ": the reply has no UploadId: " + Redact(created->body.substr(0, 300)));
+    return InternalError(create_what + ": the reply has no UploadId: " + Redact(created->body.substr(0, 300)));
 
   std::vector<std::string> etags;
   Status s = UploadParts(bucket, key, path, size, part_size, upload_id, opts, &etags);
@@ -531,7 +419,7 @@ Status S3Client::MultipartUpload(const std::string& bucket, const std::string& k
   if (s.ok()) {
     HttpRequest complete;
     complete.method = "POST";
-    complete.url = ObjectUrl(bucket, key, "uploadId=" + UriEncode(upload_id));
+    complete.url = "uploadId=" + UriEncode(upload_id);
     complete.headers.emplace_back("Content-Type", "application/xml");
     complete.body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
     for (size_t i = 0; i < etags.size(); ++i)
@@ -540,13 +428,14 @@ Status S3Client::MultipartUpload(const std::string& bucket, const std::string& k
     complete.body += "</CompleteMultipartUpload>";
     // S3 assembles the object before answering: allow it time.
     complete.timeout = std::chrono::milliseconds(300'000);
-    CallSpec complete_spec;
-    complete_spec.what = "S3 CompleteMultipartUpload " + S3Url(bucket, key);
-    complete_spec.idempotent = false;
-    complete_spec.error_in_200 = true;
-    StatusOr<HttpResponse> done = Call(complete_spec, complete, &outcome_unknown);
+    AwsCallOptions options;
+    options.error_in_2xx = true;
+    AwsCallFailure failure;
+    StatusOr<HttpResponse> done = Send(bucket, key, std::move(complete), Idempotency::kNonIdempotent,
+                                       "S3 CompleteMultipartUpload " + S3Url(bucket, key), options, &failure);
     if (done.ok()) return OkStatus();
     s = done.status();
+    outcome_unknown = failure.no_reply;
   }
   // Leave nothing behind (parts are billed until aborted); report the original error.
   bool gone = false;
@@ -576,25 +465,21 @@ Status S3Client::UploadParts(const std::string& bucket, const std::string& key, 
   if (!in) return InvalidParameterError("cannot upload '" + path + "' to S3: the file cannot be opened for reading");
   const std::string url = S3Url(bucket, key);
   ProgressLog log("S3 upload to " + url, size);
-  std::string buffer;  // one part at a time; its allocation is reused
   uint64_t sent = 0;
   for (int part = 1; sent < size; ++part) {
     const uint64_t n = std::min(part_size, size - sent);
-    buffer.resize(n);
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadExactly(in, buffer, path));
-    HttpRequest req;
+    HttpRequest req;  // one part in memory at a time
     req.method = "PUT";
-    req.url = ObjectUrl(bucket, key, "partNumber=" + std::to_string(part) + "&uploadId=" + UriEncode(upload_id));
+    req.url = "partNumber=" + std::to_string(part) + "&uploadId=" + UriEncode(upload_id);
     req.headers.emplace_back("Content-Type", "application/octet-stream");
     req.timeout = UploadTimeout(n);
-    req.body = std::move(buffer);
-    CallSpec spec;
-    spec.what = "S3 UploadPart " + std::to_string(part) + " of " + url;
-    StatusOr<HttpResponse> r = Call(spec, req);
-    buffer = std::move(req.body);
+    req.body.resize(n);
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(ReadExactly(in, req.body, path));
+    const std::string what = "S3 UploadPart " + std::to_string(part) + " of " + url;
+    StatusOr<HttpResponse> r = Send(bucket, key, std::move(req), Idempotency::kIdempotent, what);
     if (!r.ok()) return r.status();
     std::string etag = r->Header("ETag").value_or("");
-    if (etag.empty()) return InternalError(spec.what + ": the reply has no ETag header");
+    if (etag.empty()) return InternalError(what + ": the reply has no ETag header");
     if (etag.front() != '"') etag = "\"" + etag + "\"";
     etags->push_back(std::move(etag));
     sent += n;
@@ -608,11 +493,11 @@ Status S3Client::AbortMultipartUpload(const std::string& bucket, const std::stri
                                       bool* gone) {
   HttpRequest req;
   req.method = "DELETE";
-  req.url = ObjectUrl(bucket, key, "uploadId=" + UriEncode(upload_id));
-  CallSpec spec;
-  spec.what = "S3 AbortMultipartUpload " + S3Url(bucket, key);
-  spec.accept = [](const HttpResponse& r) { return r.status_code == 404; };  // already gone
-  StatusOr<HttpResponse> r = Call(spec, req);
+  req.url = "uploadId=" + UriEncode(upload_id);
+  AwsCallOptions options;
+  options.accept_statuses = {404};  // already gone
+  StatusOr<HttpResponse> r =
+      Send(bucket, key, std::move(req), Idempotency::kIdempotent, "S3 AbortMultipartUpload " + S3Url(bucket, key), options);
   if (!r.ok()) return r.status();
   *gone = r->status_code == 404;
   return OkStatus();
@@ -621,10 +506,8 @@ Status S3Client::AbortMultipartUpload(const std::string& bucket, const std::stri
 bool S3Client::ObjectHasETag(const std::string& bucket, const std::string& key, const std::string& etag) {
   HttpRequest req;
   req.method = "HEAD";
-  req.url = ObjectUrl(bucket, key);
-  CallSpec spec;
-  spec.what = "S3 HeadObject " + S3Url(bucket, key);
-  StatusOr<HttpResponse> r = Call(spec, req);
+  StatusOr<HttpResponse> r =
+      Send(bucket, key, std::move(req), Idempotency::kIdempotent, "S3 HeadObject " + S3Url(bucket, key));
   return r.ok() && r->Header("ETag").value_or("") == etag;
 }
 
@@ -632,11 +515,10 @@ Status S3Client::DeleteObject(const std::string& bucket, const std::string& key)
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckObject(bucket, key));
   HttpRequest req;
   req.method = "DELETE";
-  req.url = ObjectUrl(bucket, key);
-  CallSpec spec;
-  spec.what = "S3 DeleteObject " + S3Url(bucket, key);
-  spec.accept = [](const HttpResponse& r) { return r.status_code == 404; };  // NoSuchKey / NoSuchBucket: gone already
-  StatusOr<HttpResponse> r = Call(spec, req);
+  AwsCallOptions options;
+  options.accept_statuses = {404};  // NoSuchKey / NoSuchBucket: gone already
+  StatusOr<HttpResponse> r =
+      Send(bucket, key, std::move(req), Idempotency::kIdempotent, "S3 DeleteObject " + S3Url(bucket, key), options);
   return r.ok() ? OkStatus() : r.status();
 }
 

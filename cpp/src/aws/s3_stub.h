@@ -2,13 +2,14 @@
 // the model bucket exists, upload a model archive (PutObject, or a multipart
 // upload streamed from the file one part at a time), delete it again.
 //
-// Every request is signed with SigV4 (service "s3", x-amz-content-sha256
-// sent and signed) at clock->WallNow(), and signed again on every retry
-// attempt. Retries go through RetryLoop: PUT object/part, HEAD, GET, DELETE
-// and PUT bucket (made idempotent by accepting BucketAlreadyOwnedByYou) retry
-// any transient failure; CreateMultipartUpload and CompleteMultipartUpload
-// retry only the replies S3 documents as "try again" (throttling, SlowDown,
-// 503, InternalError), never a dropped connection or a timeout.
+// Every request goes through AwsCaller (RestCall): signed with SigV4 (service
+// "s3", x-amz-content-sha256 sent and signed) at clock->WallNow() and again on
+// every retry attempt, errors mapped by AwsErrorStatus. PUT object/part, HEAD,
+// GET, DELETE and PUT bucket (made idempotent by accepting
+// BucketAlreadyOwnedByYou) are idempotent calls; CreateMultipartUpload and
+// CompleteMultipartUpload are not, so they retry only the replies S3 documents
+// as "try again" (throttling, SlowDown, 503, InternalError), never a dropped
+// connection or a timeout (see AwsCaller's retry rule).
 //
 // URLs: with an endpoint override, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
 // (moto, MinIO, ...), path style: endpoint/bucket/key. With the default
@@ -28,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "aws/caller.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/http.h"
@@ -118,11 +120,15 @@ class S3Client {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-  struct CallSpec;
-  // Signs and sends `request` (re-signing every attempt) under the retry
-  // policy. *no_reply (when given) tells whether the final failure got no
-  // HTTP reply at all, i.e. whether the call's outcome is unknown.
-  StatusOr<HttpResponse> Call(const CallSpec& spec, HttpRequest& request, bool* no_reply = nullptr);
+  // Sends `request` (its url: the query, without '?', or empty) for
+  // s3://bucket/key through the caller.
+  StatusOr<HttpResponse> Send(const std::string& bucket, const std::string& key, HttpRequest request,
+                              Idempotency idempotency, const std::string& what, AwsCallOptions options = {},
+                              AwsCallFailure* failure = nullptr) const;
+  // The service a request for `bucket` goes to (its endpoint: the bucket's
+  // virtual host, or the S3 endpoint) and the request's path and query.
+  std::pair<AwsService, std::string> Target(const std::string& bucket, const std::string& key,
+                                            const std::string& query) const;
   Status CheckReady() const;
   // A valid bucket name and key, and a ready client.
   Status CheckObject(const std::string& bucket, const std::string& key) const;
@@ -140,14 +146,13 @@ class S3Client {
   // Whether the object exists with exactly this ETag.
   bool ObjectHasETag(const std::string& bucket, const std::string& key, const std::string& etag);
 
-  std::shared_ptr<HttpTransport> transport_;
+  bool complete_;  // built with a transport, credentials and a clock
   std::shared_ptr<AwsCredentialsProvider> credentials_;
-  std::shared_ptr<Clock> clock_;
+  AwsCaller caller_;
   std::string region_;
   std::string endpoint_;       // no trailing slash
   std::string virtual_host_;   // "s3.region.amazonaws.com" when virtual-hosted style applies; else empty
   std::string scheme_;         // of virtual-hosted URLs
-  S3ClientOptions options_;
 };
 
 }  // namespace mlflow_bridge::internal
