@@ -312,8 +312,8 @@ TEST_F(S3ClientTest, EnsureBucketInAnotherRegion) {
 }
 
 TEST_F(S3ClientTest, InvalidBucketNamesAreRejectedBeforeAnyRequest) {
-  for (std::string bad : std::vector<std::string>{"ab", std::string(64, 'a'), "Models", "models_1", "-models", "models-", "my..models",
-                          "192.168.1.1", "my.-models", ""}) {
+  for (std::string bad : std::vector<std::string>{"ab", std::string(64, 'a'), "Models", "models_1", "-models", "models-",
+                                                  "my..models", "192.168.1.1", "my.-models", ""}) {
     SCOPED_TRACE(bad);
     Status s = Client().EnsureBucket(bad);
     EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue);
@@ -321,7 +321,8 @@ TEST_F(S3ClientTest, InvalidBucketNamesAreRejectedBeforeAnyRequest) {
     EXPECT_EQ(Client().UploadFile(bad, "k", "/nonexistent").status().code(), StatusCode::kInvalidParameterValue);
     EXPECT_EQ(Client().DeleteObject(bad, "k").code(), StatusCode::kInvalidParameterValue);
   }
-  for (std::string good : std::vector<std::string>{"abc", std::string(63, 'a'), "mlflow-sagemaker-us-west-2-123456789012", "my.models.v2", "1bucket"})
+  for (std::string good : std::vector<std::string>{"abc", std::string(63, 'a'), "mlflow-sagemaker-us-west-2-123456789012",
+                                                   "my.models.v2", "1bucket"})
     EXPECT_TRUE(S3Client::IsValidBucketName(good)) << good;
   EXPECT_TRUE(mock_->requests().empty());
 }
@@ -396,8 +397,7 @@ TEST_F(S3ClientTest, BadOptionsAndKeys) {
             "app.kubernetes.io%2Fmanaged-by=mlflow-bridge&x=a%20b%2Bc%3Dd%3Ae%2Ff%40g_h.%C3%A9");
   EXPECT_EQ(Client().UploadFile("models", "", path).status().code(), StatusCode::kInvalidParameterValue);
   EXPECT_EQ(Client().UploadFile("models", "a/../b", path).status().code(), StatusCode::kInvalidParameterValue);
-  EXPECT_EQ(Client().UploadFile("models", std::string(1025, 'k'), path).status().code(),
-            StatusCode::kInvalidParameterValue);
+  EXPECT_EQ(Client().UploadFile("models", std::string(1025, 'k'), path).status().code(), StatusCode::kInvalidParameterValue);
   EXPECT_EQ(Client("uswest2").UploadFile("models", "k", path).status().code(), StatusCode::kInvalidParameterValue);
   EXPECT_EQ(mock_->requests().size(), 1u);  // only the valid upload above
 }
@@ -724,9 +724,9 @@ TEST(S3ParseUrlTest, Forms) {
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     EXPECT_EQ(*got, c.want);
   }
-  for (std::string bad : std::vector<std::string>{"", "s3://", "s3://models", "s3://models/", "s3:///k", "gs://models/k",
-                          "https://example.com/models/k", "https://s3.us-west-2.amazonaws.com/models",
-                          "file:///tmp/model.tar.gz", "models/k"}) {
+  for (std::string bad : std::vector<std::string>{
+           "", "s3://", "s3://models", "s3://models/", "s3:///k", "gs://models/k", "https://example.com/models/k",
+           "https://s3.us-west-2.amazonaws.com/models", "file:///tmp/model.tar.gz", "models/k"}) {
     SCOPED_TRACE(bad);
     auto got = S3Client::ParseS3Url(bad);
     EXPECT_EQ(got.status().code(), StatusCode::kInvalidParameterValue);

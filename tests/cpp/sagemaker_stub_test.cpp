@@ -30,8 +30,8 @@
 namespace mlflow_bridge::internal {
 namespace {
 
-using ::mlflow_bridge::testing::ScopedEnv;
 using ::mlflow_bridge::testing::FakeClock;
+using ::mlflow_bridge::testing::ScopedEnv;
 using ::mlflow_bridge::testing::Utc;
 
 using nlohmann::json;
@@ -136,37 +136,53 @@ struct JsonMethod {
 std::vector<JsonMethod> JsonMethods() {
   using S = SageMakerStub;
   return {
-      {"CreateModel", [](const S& s, const json& r) { return s.CreateModel(r); }, false,
+      {"CreateModel",
+       [](const S& s, const json& r) { return s.CreateModel(r); },
+       false,
        {{"ModelName", "m1"},
         {"ExecutionRoleArn", "arn:aws:iam::123456789012:role/sm"},
         {"PrimaryContainer", {{"Image", "img:1"}, {"ModelDataUrl", "s3://b/m1/model.tar.gz"}}}}},
       {"DescribeModel", [](const S& s, const json& r) { return s.DescribeModel(r); }, true, {{"ModelName", "m1"}}},
       {"DeleteModel", [](const S& s, const json& r) { return s.DeleteModel(r); }, true, {{"ModelName", "m1"}}},
-      {"CreateEndpointConfig", [](const S& s, const json& r) { return s.CreateEndpointConfig(r); }, false,
+      {"CreateEndpointConfig",
+       [](const S& s, const json& r) { return s.CreateEndpointConfig(r); },
+       false,
        {{"EndpointConfigName", "c1"},
         {"ProductionVariants",
          {{{"VariantName", "v1"}, {"ModelName", "m1"}, {"InitialInstanceCount", 1}, {"InstanceType", "ml.m5.large"}}}}}},
-      {"DescribeEndpointConfig", [](const S& s, const json& r) { return s.DescribeEndpointConfig(r); }, true,
+      {"DescribeEndpointConfig",
+       [](const S& s, const json& r) { return s.DescribeEndpointConfig(r); },
+       true,
        {{"EndpointConfigName", "c1"}}},
-      {"DeleteEndpointConfig", [](const S& s, const json& r) { return s.DeleteEndpointConfig(r); }, true,
+      {"DeleteEndpointConfig",
+       [](const S& s, const json& r) { return s.DeleteEndpointConfig(r); },
+       true,
        {{"EndpointConfigName", "c1"}}},
-      {"CreateEndpoint", [](const S& s, const json& r) { return s.CreateEndpoint(r); }, false,
+      {"CreateEndpoint",
+       [](const S& s, const json& r) { return s.CreateEndpoint(r); },
+       false,
        {{"EndpointName", "e1"}, {"EndpointConfigName", "c1"}, {"Tags", {{{"Key", "k"}, {"Value", "v"}}}}}},
-      {"DescribeEndpoint", [](const S& s, const json& r) { return s.DescribeEndpoint(r); }, true,
-       {{"EndpointName", "e1"}}},
-      {"UpdateEndpoint", [](const S& s, const json& r) { return s.UpdateEndpoint(r); }, false,
+      {"DescribeEndpoint", [](const S& s, const json& r) { return s.DescribeEndpoint(r); }, true, {{"EndpointName", "e1"}}},
+      {"UpdateEndpoint",
+       [](const S& s, const json& r) { return s.UpdateEndpoint(r); },
+       false,
        {{"EndpointName", "e1"}, {"EndpointConfigName", "c2"}, {"RetainAllVariantProperties", false}}},
       {"UpdateEndpointWeightsAndCapacities",
-       [](const S& s, const json& r) { return s.UpdateEndpointWeightsAndCapacities(r); }, true,
-       {{"EndpointName", "e1"},
-        {"DesiredWeightsAndCapacities", {{{"VariantName", "v1"}, {"DesiredWeight", 0.5}}}}}},
-      {"DeleteEndpoint", [](const S& s, const json& r) { return s.DeleteEndpoint(r); }, true,
-       {{"EndpointName", "e1"}}},
-      {"ListEndpoints", [](const S& s, const json& r) { return s.ListEndpoints(r); }, true,
+       [](const S& s, const json& r) { return s.UpdateEndpointWeightsAndCapacities(r); },
+       true,
+       {{"EndpointName", "e1"}, {"DesiredWeightsAndCapacities", {{{"VariantName", "v1"}, {"DesiredWeight", 0.5}}}}}},
+      {"DeleteEndpoint", [](const S& s, const json& r) { return s.DeleteEndpoint(r); }, true, {{"EndpointName", "e1"}}},
+      {"ListEndpoints",
+       [](const S& s, const json& r) { return s.ListEndpoints(r); },
+       true,
        {{"NameContains", "app"}, {"MaxResults", 100}, {"NextToken", "tok-2"}}},
-      {"ListTags", [](const S& s, const json& r) { return s.ListTags(r); }, true,
+      {"ListTags",
+       [](const S& s, const json& r) { return s.ListTags(r); },
+       true,
        {{"ResourceArn", "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/e1"}}},
-      {"AddTags", [](const S& s, const json& r) { return s.AddTags(r); }, true,
+      {"AddTags",
+       [](const S& s, const json& r) { return s.AddTags(r); },
+       true,
        {{"ResourceArn", "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/e1"},
         {"Tags", {{{"Key", "app.kubernetes.io/managed-by"}, {"Value", "mlflow-bridge"}}}}}},
   };
@@ -522,8 +538,9 @@ TEST_F(StubTest, EcrDescribeRepositories) {
 }
 
 TEST_F(StubTest, EcrGetAuthorizationToken) {
-  transport_->Enqueue(200, R"({"authorizationData":[{"authorizationToken":"QVdTOnBhc3N3b3Jk",)"
-                           R"("expiresAt":1704110400.5,"proxyEndpoint":"https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"}]})");
+  transport_->Enqueue(
+      200, R"({"authorizationData":[{"authorizationToken":"QVdTOnBhc3N3b3Jk",)"
+           R"("expiresAt":1704110400.5,"proxyEndpoint":"https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"}]})");
   auto auth = Ecr().GetAuthorizationToken();
   ASSERT_TRUE(auth.ok()) << auth.status().ToString();
   EXPECT_EQ(auth->token, "QVdTOnBhc3N3b3Jk");
@@ -558,7 +575,9 @@ TEST(AwsErrorStatusTest, JsonErrorsMapByCode) {
   const std::vector<ErrorCase> cases = {
       {400, JsonError("ValidationException", "Could not find endpoint \"e1\"."), {}, C::kResourceDoesNotExist},
       {400, JsonError("ValidationException", "Model m1 does not exist."), {}, C::kResourceDoesNotExist},
-      {400, JsonError("ValidationException", "1 validation error detected: Value 'x!' at 'endpointName'"), {},
+      {400,
+       JsonError("ValidationException", "1 validation error detected: Value 'x!' at 'endpointName'"),
+       {},
        C::kInvalidParameterValue},
       {400, JsonError("ResourceNotFound", "Amazon SageMaker can't find a model"), {}, C::kResourceDoesNotExist},
       {404, JsonError("NoSuchBucket", "The specified bucket does not exist"), {}, C::kResourceDoesNotExist},
@@ -570,9 +589,13 @@ TEST(AwsErrorStatusTest, JsonErrorsMapByCode) {
       {409, JsonError("BucketAlreadyOwnedByYou", "yours"), {}, C::kResourceAlreadyExists},
       {409, JsonError("ConflictException", "conflict"), {}, C::kResourceAlreadyExists},
       {403, JsonError("AccessDenied", "no"), {}, C::kPermissionDenied},
-      {400, JsonError("AccessDeniedException", "User is not authorized to perform: sagemaker:CreateModel"), {},
+      {400,
+       JsonError("AccessDeniedException", "User is not authorized to perform: sagemaker:CreateModel"),
+       {},
        C::kPermissionDenied},
-      {403, JsonError("InvalidClientTokenId", "The security token included in the request is invalid."), {},
+      {403,
+       JsonError("InvalidClientTokenId", "The security token included in the request is invalid."),
+       {},
        C::kUnauthenticated},
       {403, JsonError("SignatureDoesNotMatch", "sig"), {}, C::kUnauthenticated},
       {400, JsonError("ExpiredToken", "expired"), {}, C::kUnauthenticated},
@@ -673,26 +696,28 @@ TEST(AwsErrorStatusTest, XmlErrors) {
             "STS GetCallerIdentity: AccessDenied: User: arn:aws:iam::1:user/a is not authorized to perform: "
             "sts:GetCallerIdentity");
   // moto with IAM enforcement: <ErrorResponse><Errors><Error>, as xmltodict writes it.
-  Status moto = AwsErrorStatus(
-      {403,
-       {{"X-Amzn-ErrorType", "AccessDenied"}, {"Content-Type", "application/xml"}},
-       "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ErrorResponse><Errors><Error><Code>AccessDenied</Code>"
-       "<Message>User: arn:aws:iam::123456789012:user/u is not authorized to perform: sagemaker:CreateModel"
-       "</Message><Type>Sender</Type></Error></Errors></ErrorResponse>"},
-      "SageMaker CreateModel 'm'");
+  Status moto =
+      AwsErrorStatus({403,
+                      {{"X-Amzn-ErrorType", "AccessDenied"}, {"Content-Type", "application/xml"}},
+                      "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ErrorResponse><Errors><Error><Code>AccessDenied</Code>"
+                      "<Message>User: arn:aws:iam::123456789012:user/u is not authorized to perform: sagemaker:CreateModel"
+                      "</Message><Type>Sender</Type></Error></Errors></ErrorResponse>"},
+                     "SageMaker CreateModel 'm'");
   EXPECT_EQ(moto.code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(moto.message(),
             "SageMaker CreateModel 'm': AccessDenied: User: arn:aws:iam::123456789012:user/u is not authorized to "
             "perform: sagemaker:CreateModel");
   // moto's signature check.
-  Status sig = AwsErrorStatus({403, {}, "<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>"
-                                        "The request signature we calculated does not match</Message></Error></Errors>"
-                                        "</ErrorResponse>"},
+  Status sig = AwsErrorStatus({403,
+                               {},
+                               "<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>"
+                               "The request signature we calculated does not match</Message></Error></Errors>"
+                               "</ErrorResponse>"},
                               "op");
   EXPECT_EQ(sig.code(), StatusCode::kUnauthenticated);
   // Entities are decoded.
-  Status ent = AwsErrorStatus({400, {}, "<Error><Code>InvalidArgument</Code><Message>a &lt; b &amp; c</Message></Error>"},
-                              "op");
+  Status ent =
+      AwsErrorStatus({400, {}, "<Error><Code>InvalidArgument</Code><Message>a &lt; b &amp; c</Message></Error>"}, "op");
   EXPECT_EQ(ent.message(), "op: InvalidArgument: a < b & c");
   EXPECT_EQ(ent.code(), StatusCode::kInvalidParameterValue);
 }
@@ -734,8 +759,10 @@ TEST(AwsErrorStatusTest, ErrorsInsideA2xxReplySaySo) {
 }
 
 TEST(AwsErrorStatusTest, NonAwsBodiesFallBackToHttp) {
-  Status html = AwsErrorStatus({500, {}, "<html><head><title>500 Internal Server Error</title></head><body>"
-                                         "<h1>Internal Server Error</h1></body></html>"},
+  Status html = AwsErrorStatus({500,
+                                {},
+                                "<html><head><title>500 Internal Server Error</title></head><body>"
+                                "<h1>Internal Server Error</h1></body></html>"},
                                "SageMaker CreateModel 'm'");
   EXPECT_EQ(html.code(), StatusCode::kInternalError);
   EXPECT_EQ(html.message().rfind("SageMaker CreateModel 'm': HTTP 500: <html>", 0), 0u) << html.message();
@@ -763,14 +790,17 @@ TEST(AwsErrorStatusTest, RetryAfterIsKept) {
 
 TEST(AwsErrorStatusTest, MessagesAreRedacted) {
   Status s = AwsErrorStatus(
-      {400, {}, JsonError("ValidationException", "bad header Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE1234567890/x token=abcdef123")},
+      {400,
+       {},
+       JsonError("ValidationException",
+                 "bad header Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE1234567890/x token=abcdef123")},
       "op");
   EXPECT_EQ(s.message().find("abcdef123"), std::string::npos) << s.message();
 }
 
 TEST(AwsErrorStatusTest, NotProcessedCodes) {
-  for (const char* c : {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-                        "SlowDown", "ProvisionedThroughputExceededException", "ModelNotReadyException"})
+  for (const char* c : {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown",
+                        "ProvisionedThroughputExceededException", "ModelNotReadyException"})
     EXPECT_TRUE(IsAwsNotProcessedError(c)) << c;
   for (const char* c : {"ServiceUnavailable", "InternalFailure", "InternalError", "ValidationException", ""})
     EXPECT_FALSE(IsAwsNotProcessedError(c)) << c;
@@ -795,8 +825,7 @@ TEST_F(StubTest, ThrottlingExhaustedSaysHowManyAttempts) {
   auto r = Stub().CreateEndpoint({{"EndpointName", "e1"}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable);
-  EXPECT_EQ(r.status().message(),
-            "SageMaker CreateEndpoint 'e1': ThrottlingException: Rate exceeded (after 3 attempts)");
+  EXPECT_EQ(r.status().message(), "SageMaker CreateEndpoint 'e1': ThrottlingException: Rate exceeded (after 3 attempts)");
   EXPECT_EQ(Requests().size(), 3u);
 }
 

@@ -36,8 +36,8 @@
 namespace mlflow_bridge {
 namespace {
 
-using ::mlflow_bridge::testing::ScopedEnv;
 using ::mlflow_bridge::testing::FakeClock;
+using ::mlflow_bridge::testing::ScopedEnv;
 using ::mlflow_bridge::testing::Utc;
 
 namespace fs = std::filesystem;
@@ -201,8 +201,7 @@ class SigV4SuiteTest : public ::testing::TestWithParam<SuiteCase> {};
 TEST_P(SigV4SuiteTest, MatchesEveryStage) {
   const SuiteCase& c = GetParam();
   auto file = [&](const char* ext) { return c.dir / (c.stem + ext); };
-  for (const char* ext : {".req", ".creq", ".sts", ".authz", ".sreq"})
-    ASSERT_TRUE(fs::exists(file(ext))) << file(ext);
+  for (const char* ext : {".req", ".creq", ".sts", ".authz", ".sreq"}) ASSERT_TRUE(fs::exists(file(ext))) << file(ext);
   const RawRequest raw = ParseRawRequest(ReadAll(file(".req")));
   const HttpRequest request = ToHttpRequest(raw);
   const std::string expected_creq = ReadAll(file(".creq"));
@@ -350,9 +349,14 @@ TEST(SigV4, CanonicalQueryString) {
 }
 
 TEST(SigV4, CanonicalHeaders) {
-  internal::CanonicalHeadersResult h = internal::CanonicalHeaders(
-      {{"Host", "x.amazonaws.com"}, {"My-Header", "  a   b  "}, {"my-header", "c"}, {"User-Agent", "curl"},
-       {"Authorization", "old"}, {"X-Amzn-Trace-Id", "t"}, {"Expect", "100-continue"}, {"A", "\tq\t"}});
+  internal::CanonicalHeadersResult h = internal::CanonicalHeaders({{"Host", "x.amazonaws.com"},
+                                                                   {"My-Header", "  a   b  "},
+                                                                   {"my-header", "c"},
+                                                                   {"User-Agent", "curl"},
+                                                                   {"Authorization", "old"},
+                                                                   {"X-Amzn-Trace-Id", "t"},
+                                                                   {"Expect", "100-continue"},
+                                                                   {"A", "\tq\t"}});
   EXPECT_EQ(h.canonical_headers, "a:q\nhost:x.amazonaws.com\nmy-header:a b,c\n");
   EXPECT_EQ(h.signed_headers, "a;host;my-header");
 }
@@ -390,7 +394,7 @@ std::vector<BotocoreVector> BotocoreVectors() {
   std::vector<BotocoreVector> v;
   {
     BotocoreVector b{"sts-assume-role-with-token", {}, {"ASIAEXAMPLE", "secretsecret", "TOKEN/with+chars==", {}},
-                     {"us-east-1", "sts", t}, "", ""};
+                     {"us-east-1", "sts", t},      "", ""};
     b.request.method = "POST";
     b.request.url = "https://sts.us-east-1.amazonaws.com/";
     b.request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
@@ -410,7 +414,7 @@ std::vector<BotocoreVector> BotocoreVectors() {
   }
   {
     BotocoreVector b{"sagemaker-runtime-double-encoded", {}, {kSuiteAccessKey, kSuiteSecretKey, "", {}},
-                     {"eu-west-1", "sagemaker", t}, "", ""};
+                     {"eu-west-1", "sagemaker", t},      "", ""};
     b.request.method = "POST";
     b.request.url = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/my%20ep/invocations?b=2&a=1&a=0";
     b.request.headers = {{"Content-Type", "application/json"}};
@@ -572,10 +576,9 @@ class AwsEnvTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                          "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-                          "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL",
-                          "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
-                          "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"})
+                          "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+                          "AWS_CONFIG_FILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_SAGEMAKER",
+                          "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"})
       env_.Set(v, std::nullopt);
     char tmpl[] = "/tmp/mlflow-bridge-aws-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -683,8 +686,7 @@ TEST_F(AwsEnvTest, SharedFilesDefaultLocationsAndProfiles) {
   EXPECT_EQ(missing.status().code(), StatusCode::kInvalidParameterValue);
   EXPECT_NE(missing.status().message().find("'staging'"), std::string::npos) << missing.status().message();
   EXPECT_NE(missing.status().message().find("AWS_PROFILE"), std::string::npos);
-  EXPECT_NE(missing.status().message().find("profiles found: default, dev, profile prod, prod, sso"),
-            std::string::npos)
+  EXPECT_NE(missing.status().message().find("profiles found: default, dev, profile prod, prod, sso"), std::string::npos)
       << missing.status().message();
 
   auto sso = MakeSharedFilesAwsCredentialsProvider("sso")->GetCredentials();
@@ -732,8 +734,7 @@ TEST_F(AwsEnvTest, SharedFilesOverriddenPathsAndPartialProfile) {
   env_.Set("AWS_CONFIG_FILE", "~/nope2");
   auto no_files = MakeSharedFilesAwsCredentialsProvider()->GetCredentials();
   EXPECT_EQ(no_files.status().code(), StatusCode::kResourceDoesNotExist);
-  EXPECT_NE(no_files.status().message().find((home_ / "nope").string()), std::string::npos)
-      << no_files.status().message();
+  EXPECT_NE(no_files.status().message().find((home_ / "nope").string()), std::string::npos) << no_files.status().message();
 }
 
 class CountingProvider : public AwsCredentialsProvider {
@@ -754,8 +755,8 @@ class CountingProvider : public AwsCredentialsProvider {
 
 TEST_F(AwsEnvTest, ChainTakesFirstAvailable) {
   Write(home_ / ".aws" / "credentials", "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = f\n");
-  auto chain = MakeChainAwsCredentialsProvider(
-      {MakeEnvironmentAwsCredentialsProvider(), MakeSharedFilesAwsCredentialsProvider()});
+  auto chain =
+      MakeChainAwsCredentialsProvider({MakeEnvironmentAwsCredentialsProvider(), MakeSharedFilesAwsCredentialsProvider()});
   auto c = chain->GetCredentials();
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->access_key_id, "AKIAFILE");
@@ -823,8 +824,8 @@ TEST_F(AwsEnvTest, CachingRefreshesNearExpiration) {
 
 TEST_F(AwsEnvTest, CachingKeepsLongTermCredentialsAndDoesNotCacheErrors) {
   auto clock = std::make_shared<FakeClock>();
-  auto inner = std::make_shared<CountingProvider>(std::vector<StatusOr<AwsCredentials>>{
-      UnavailableError("sts down"), AwsCredentials{"AKIA", "s", "", std::nullopt}});
+  auto inner = std::make_shared<CountingProvider>(
+      std::vector<StatusOr<AwsCredentials>>{UnavailableError("sts down"), AwsCredentials{"AKIA", "s", "", std::nullopt}});
   auto cache = MakeCachingAwsCredentialsProvider(inner, clock);
   EXPECT_EQ(cache->GetCredentials().status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_TRUE(cache->GetCredentials().ok());
@@ -880,7 +881,9 @@ std::string AssumeRoleOk(const std::string& expiration = "2024-01-01T01:00:00Z")
          "      <AccessKeyId>ASIAIOSFODNN7EXAMPLE</AccessKeyId>\n"
          "      <SecretAccessKey>assumedSecretKeyEXAMPLE/abc</SecretAccessKey>\n"
          "      <SessionToken>assumedSessionTokenEXAMPLE+xyz==</SessionToken>\n"
-         "      <Expiration>" + expiration + "</Expiration>\n"
+         "      <Expiration>" +
+         expiration +
+         "</Expiration>\n"
          "    </Credentials>\n"
          "    <PackedPolicySize>6</PackedPolicySize>\n"
          "  </AssumeRoleResult>\n"
@@ -890,7 +893,8 @@ std::string AssumeRoleOk(const std::string& expiration = "2024-01-01T01:00:00Z")
 
 std::string StsError(const std::string& code, const std::string& message) {
   return "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
-         "  <Error>\n    <Type>Sender</Type>\n    <Code>" + code + "</Code>\n    <Message>" + message +
+         "  <Error>\n    <Type>Sender</Type>\n    <Code>" +
+         code + "</Code>\n    <Message>" + message +
          "</Message>\n  </Error>\n  <RequestId>4f2b-request-id</RequestId>\n</ErrorResponse>\n";
 }
 
@@ -1106,10 +1110,12 @@ TEST_F(AssumeRoleTest, CachedAssumeRoleCallsStsOncePerLifetime) {
 TEST_F(AssumeRoleTest, NoSecretInAnyMessage) {
   std::vector<Status> statuses;
   // STS echoing secrets in its message, and a canonical request after the first line.
-  transport_->Enqueue(403, StsError("SignatureDoesNotMatch",
-                                    std::string("The request signature we calculated does not match. key ") + kSecret +
-                                        " token " + kToken + "\n\nThe Canonical String for this request should have "
-                                        "been\n'POST\n/\n\nx-amz-security-token:" + kToken + "'"));
+  transport_->Enqueue(
+      403, StsError("SignatureDoesNotMatch", std::string("The request signature we calculated does not match. key ") +
+                                                 kSecret + " token " + kToken +
+                                                 "\n\nThe Canonical String for this request should have "
+                                                 "been\n'POST\n/\n\nx-amz-security-token:" +
+                                                 kToken + "'"));
   statuses.push_back(Make()->GetCredentials().status());
   transport_->Enqueue(403, StsError("AccessDenied", std::string("token=") + kToken));
   statuses.push_back(Make()->GetCredentials().status());
@@ -1128,8 +1134,8 @@ TEST_F(AssumeRoleTest, NoSecretInAnyMessage) {
   env_.Set("AWS_SESSION_TOKEN", kToken);
   statuses.push_back(MakeEnvironmentAwsCredentialsProvider()->GetCredentials().status());
   statuses.push_back(MakeDefaultAwsCredentialsProvider()->GetCredentials().status());
-  Write(home_ / ".aws" / "credentials", std::string("[p]\naws_secret_access_key = ") + kSecret +
-                                            "\naws_session_token = " + kToken + "\n");
+  Write(home_ / ".aws" / "credentials",
+        std::string("[p]\naws_secret_access_key = ") + kSecret + "\naws_session_token = " + kToken + "\n");
   statuses.push_back(MakeSharedFilesAwsCredentialsProvider("p")->GetCredentials().status());
   statuses.push_back(MakeSharedFilesAwsCredentialsProvider("q")->GetCredentials().status());
   HttpRequest bad;
@@ -1181,8 +1187,7 @@ TEST_F(AwsEnvTest, EndpointPrecedence) {
   env_.Set("AWS_ENDPOINT_URL_SAGEMAKER", "http://localhost:5001");
   EXPECT_EQ(ResolveAwsEndpoint("sagemaker", "api.sagemaker", "us-east-1"), "http://localhost:5001");
   EXPECT_EQ(ResolveAwsEndpoint("sagemaker-runtime", "runtime.sagemaker", "us-east-1"), "http://localhost:5000");
-  EXPECT_EQ(ResolveAwsEndpoint("sagemaker", "api.sagemaker", "us-east-1", " http://127.0.0.1:9/ "),
-            "http://127.0.0.1:9");
+  EXPECT_EQ(ResolveAwsEndpoint("sagemaker", "api.sagemaker", "us-east-1", " http://127.0.0.1:9/ "), "http://127.0.0.1:9");
   env_.Set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "True");
   EXPECT_EQ(ResolveAwsEndpoint("sagemaker", "api.sagemaker", "us-east-1"), "https://api.sagemaker.us-east-1.amazonaws.com");
   EXPECT_EQ(ResolveAwsEndpoint("sagemaker", "api.sagemaker", "us-east-1", "http://127.0.0.1:9"), "http://127.0.0.1:9");
@@ -1192,19 +1197,18 @@ TEST_F(AwsEnvTest, EndpointPrecedence) {
 }
 
 TEST(AwsRegion, Names) {
-  for (const char* ok : {"us-east-1", "eu-central-2", "ap-southeast-5", "il-central-1", "us-gov-west-1",
-                         "us-iso-east-1", "us-isob-east-1", "cn-north-1", "eusc-de-east-1", "me-south-10"})
+  for (const char* ok : {"us-east-1", "eu-central-2", "ap-southeast-5", "il-central-1", "us-gov-west-1", "us-iso-east-1",
+                         "us-isob-east-1", "cn-north-1", "eusc-de-east-1", "me-south-10"})
     EXPECT_TRUE(IsValidRegionName(ok)) << ok;
-  for (const char* bad : {"", "us-east", "US-EAST-1", "useast1", "us-east-1a", "us_east_1", "u-east-1",
-                          "us-foo-east-1", "us--1", "us-east-", "-us-east-1", "us-east-1 ", "us-east-123", "eusc-east-1",
-                          "abc-east-1"})
+  for (const char* bad : {"", "us-east", "US-EAST-1", "useast1", "us-east-1a", "us_east_1", "u-east-1", "us-foo-east-1",
+                          "us--1", "us-east-", "-us-east-1", "us-east-1 ", "us-east-123", "eusc-east-1", "abc-east-1"})
     EXPECT_FALSE(IsValidRegionName(bad)) << bad;
 }
 
 TEST(AwsRegion, KnownRegionsNeedNoLookup) {
   ScopedEnv ignore("AWS_ENDPOINT_URL", nullptr);
-  for (const char* known : {"us-east-1", "eu-west-1", "ap-southeast-7", "mx-central-1", "cn-north-1", "us-gov-west-1",
-                            "eusc-de-east-1"}) {
+  for (const char* known :
+       {"us-east-1", "eu-west-1", "ap-southeast-7", "mx-central-1", "cn-north-1", "us-gov-west-1", "eusc-de-east-1"}) {
     EXPECT_TRUE(IsKnownRegion(known)) << known;
     EXPECT_TRUE(CheckAwsRegion(known, "sagemaker", "api.sagemaker").ok()) << known;
   }
@@ -1224,7 +1228,8 @@ TEST(AwsRegion, AnUnknownRegionIsAskedOfDns) {
   // No resolver knows this name; without any resolver the lookup itself fails.
   if (s.code() == StatusCode::kInvalidParameterValue) {
     EXPECT_NE(s.message().find("AWS region 'eu-fake-9' does not exist (api.sagemaker.eu-fake-9.amazonaws.com"),
-              std::string::npos) << s.message();
+              std::string::npos)
+        << s.message();
     EXPECT_NE(s.message().find("eu-central-1"), std::string::npos) << s.message();
     EXPECT_EQ(s.message().find("us-east-1"), std::string::npos) << s.message();
   } else {

@@ -105,9 +105,9 @@ class AssumeRoleProvider : public AwsCredentialsProvider {
                                    std::to_string(seconds));
     std::string session = options_.role_session_name;
     if (session.empty()) {
-      session = "mlflow-bridge-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                      clock_->WallNow().time_since_epoch())
-                                                      .count());
+      session =
+          "mlflow-bridge-" +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(clock_->WallNow().time_since_epoch()).count());
     }
     if (!ValidSessionName(session))
       return InvalidParameterError("role session name '" + session +
@@ -120,8 +120,7 @@ class AssumeRoleProvider : public AwsCredentialsProvider {
                                        : ResolveAwsEndpoint("sts", "sts", region, options_.endpoint_url),
                                    region};
     std::string body = "Action=AssumeRole&Version=2011-06-15&RoleArn=" + internal::UriEncode(arn) +
-                       "&RoleSessionName=" + internal::UriEncode(session) +
-                       "&DurationSeconds=" + std::to_string(seconds);
+                       "&RoleSessionName=" + internal::UriEncode(session) + "&DurationSeconds=" + std::to_string(seconds);
     if (!options_.external_id.empty()) body += "&ExternalId=" + internal::UriEncode(options_.external_id);
 
     // Retried like any idempotent AWS call (a second AssumeRole only makes a second session).
@@ -150,9 +149,10 @@ class AssumeRoleProvider : public AwsCredentialsProvider {
 
 }  // namespace
 
-std::shared_ptr<AwsCredentialsProvider> MakeAssumeRoleAwsCredentialsProvider(
-    AssumeRoleOptions options, std::shared_ptr<AwsCredentialsProvider> base, std::shared_ptr<HttpTransport> transport,
-    std::shared_ptr<Clock> clock) {
+std::shared_ptr<AwsCredentialsProvider> MakeAssumeRoleAwsCredentialsProvider(AssumeRoleOptions options,
+                                                                             std::shared_ptr<AwsCredentialsProvider> base,
+                                                                             std::shared_ptr<HttpTransport> transport,
+                                                                             std::shared_ptr<Clock> clock) {
   return std::make_shared<AssumeRoleProvider>(std::move(options), std::move(base), std::move(transport),
                                               clock ? std::move(clock) : SystemClock());
 }

@@ -56,31 +56,44 @@ std::string JsonString(const nlohmann::json& object, std::initializer_list<const
 // Not processed: botocore's standard-mode throttling codes, minus the
 // ambiguous LimitExceededException and TransactionInProgressException, plus
 // SageMaker Runtime's ModelNotReadyException (the model never saw the request).
-constexpr std::array<std::string_view, 13> kNotProcessed = {
-    "Throttling",         "ThrottlingException",     "ThrottledException",
-    "RequestThrottled",   "RequestThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "SlowDown",              "ProvisionedThroughputExceededException",
-    "BandwidthLimitExceeded", "PriorRequestNotComplete", "EC2ThrottledException",
-    "ModelNotReadyException"};
+constexpr std::array<std::string_view, 13> kNotProcessed = {"Throttling",
+                                                            "ThrottlingException",
+                                                            "ThrottledException",
+                                                            "RequestThrottled",
+                                                            "RequestThrottledException",
+                                                            "TooManyRequestsException",
+                                                            "RequestLimitExceeded",
+                                                            "SlowDown",
+                                                            "ProvisionedThroughputExceededException",
+                                                            "BandwidthLimitExceeded",
+                                                            "PriorRequestNotComplete",
+                                                            "EC2ThrottledException",
+                                                            "ModelNotReadyException"};
 
 constexpr std::array<std::string_view, 7> kNotFound = {
-    "ResourceNotFound", "ResourceNotFoundException", "NoSuchBucket", "NoSuchKey", "NoSuchUpload", "NoSuchEntity",
-    "RepositoryNotFoundException"};
+    "ResourceNotFound", "ResourceNotFoundException",  "NoSuchBucket", "NoSuchKey", "NoSuchUpload",
+    "NoSuchEntity",     "RepositoryNotFoundException"};
 
 // Callers decide when "already exists" is fine: BucketAlreadyOwnedByYou after a
 // lost CreateBucket reply, for instance, means the bucket is there and ours.
 constexpr std::array<std::string_view, 7> kAlreadyExists = {
-    "ResourceInUse",          "ResourceAlreadyExists", "ResourceAlreadyExistsException",
-    "BucketAlreadyOwnedByYou", "BucketAlreadyExists",  "ConflictException",
-    "RepositoryAlreadyExistsException"};
+    "ResourceInUse",       "ResourceAlreadyExists", "ResourceAlreadyExistsException",  "BucketAlreadyOwnedByYou",
+    "BucketAlreadyExists", "ConflictException",     "RepositoryAlreadyExistsException"};
 
 constexpr std::array<std::string_view, 2> kPermissionDenied = {"AccessDenied", "AccessDeniedException"};
 
-constexpr std::array<std::string_view, 12> kUnauthenticated = {
-    "AuthFailure",                "InvalidClientTokenId",       "InvalidAccessKeyId",          "SignatureDoesNotMatch",
-    "IncompleteSignature",        "InvalidSignatureException",   "ExpiredToken",
-    "ExpiredTokenException",      "UnrecognizedClientException", "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException", "RequestExpired"};
+constexpr std::array<std::string_view, 12> kUnauthenticated = {"AuthFailure",
+                                                               "InvalidClientTokenId",
+                                                               "InvalidAccessKeyId",
+                                                               "SignatureDoesNotMatch",
+                                                               "IncompleteSignature",
+                                                               "InvalidSignatureException",
+                                                               "ExpiredToken",
+                                                               "ExpiredTokenException",
+                                                               "UnrecognizedClientException",
+                                                               "MissingAuthenticationToken",
+                                                               "MissingAuthenticationTokenException",
+                                                               "RequestExpired"};
 
 constexpr std::array<std::string_view, 4> kUnavailable = {"ServiceUnavailable", "ServiceUnavailableException",
                                                           "RequestTimeout", "RequestTimeoutException"};
@@ -117,10 +130,14 @@ StatusCode MapAwsError(const AwsError& e, long http_status, StatusCode by_http) 
     return StatusCode::kInvalidParameterValue;
   if (http_status >= 400 && http_status < 500) {
     switch (http_status) {
-      case 401: case 403: case 404: case 408: case 409: case 410: case 429:
-        return by_http;  // the HTTP status says more than an unknown code
-      default:
-        return StatusCode::kInvalidParameterValue;
+      case 401:
+      case 403:
+      case 404:
+      case 408:
+      case 409:
+      case 410:
+      case 429: return by_http;  // the HTTP status says more than an unknown code
+      default: return StatusCode::kInvalidParameterValue;
     }
   }
   return by_http;
@@ -239,9 +256,7 @@ std::optional<AwsError> ParseAwsError(const HttpResponse& response) {
 
 bool IsAwsNotProcessedError(std::string_view code) { return OneOf(code, kNotProcessed); }
 
-Status AwsErrorStatus(const HttpResponse& r, std::string_view what) {
-  return AwsErrorStatusImpl(r, what, ParseAwsError(r));
-}
+Status AwsErrorStatus(const HttpResponse& r, std::string_view what) { return AwsErrorStatusImpl(r, what, ParseAwsError(r)); }
 
 // ---------------------------------------------------------------- AwsCaller
 
@@ -328,17 +343,15 @@ StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, HttpRequest& r
   if (!result.ok() && failure != nullptr) *failure = std::move(last);
   if (final_status) {
     if (final_as_is || attempts <= 1) return *final_status;
-    Status out(final_status->code(),
-               final_status->message() + " (after " + std::to_string(attempts) + " attempts)");
+    Status out(final_status->code(), final_status->message() + " (after " + std::to_string(attempts) + " attempts)");
     if (final_status->retry_after()) out.set_retry_after(*final_status->retry_after());
     return out;
   }
   return result;
 }
 
-StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::string_view target,
-                                             const nlohmann::json& body, Idempotency idempotency,
-                                             std::string_view what) const {
+StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::string_view target, const nlohmann::json& body,
+                                             Idempotency idempotency, std::string_view what) const {
   HttpRequest request;
   request.method = "POST";
   request.url = service.endpoint + "/";
@@ -355,10 +368,9 @@ StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::str
   if (text.empty()) return nlohmann::json::object();
   nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded())
-    return InternalError(std::string(what) + ": the reply (HTTP " + std::to_string(response->status_code) +
-                         ") is not JSON: " +
-                         Redact(Excerpt(ScrubSecrets(std::string(text), {used.secret_access_key, used.session_token}),
-                                        200)));
+    return InternalError(
+        std::string(what) + ": the reply (HTTP " + std::to_string(response->status_code) + ") is not JSON: " +
+        Redact(Excerpt(ScrubSecrets(std::string(text), {used.secret_access_key, used.session_token}), 200)));
   return parsed;
 }
 

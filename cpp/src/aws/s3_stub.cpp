@@ -23,7 +23,7 @@ namespace mlflow_bridge::internal {
 namespace {
 
 constexpr uint64_t kMiB = S3UploadOptions::kMiB;
-constexpr uint64_t kMaxPartSize = 5ULL * 1024 * kMiB;      // 5 GiB, S3's maximum part (and PutObject) size
+constexpr uint64_t kMaxPartSize = 5ULL * 1024 * kMiB;  // 5 GiB, S3's maximum part (and PutObject) size
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr std::string_view kDefaultContentType = "application/x-gzip";
 
@@ -94,16 +94,15 @@ Status ValidateUploadOptions(const S3UploadOptions& opts) {
   // S3's tag alphabet: letters, digits and spaces (any in UTF-8) and + - = . _ : / @.
   auto valid_chars = [](const std::string& s) {
     for (unsigned char c : s)
-      if (c < 0x80 && !std::isalnum(c) && c != ' ' && std::string_view("+-=._:/@").find(static_cast<char>(c)) ==
-                                                          std::string_view::npos)
+      if (c < 0x80 && !std::isalnum(c) && c != ' ' &&
+          std::string_view("+-=._:/@").find(static_cast<char>(c)) == std::string_view::npos)
         return false;
     return true;
   };
   for (const auto& [k, v] : opts.tags) {
     if (k.empty() || k.size() > 128)
       return InvalidParameterError("S3 object tag key '" + k + "' must be 1 to 128 characters long");
-    if (v.size() > 256)
-      return InvalidParameterError("S3 object tag '" + k + "' has a value longer than 256 characters");
+    if (v.size() > 256) return InvalidParameterError("S3 object tag '" + k + "' has a value longer than 256 characters");
     if (!valid_chars(k) || !valid_chars(v))
       return InvalidParameterError("S3 object tag '" + k + "=" + v +
                                    "' has characters S3 does not allow: use letters, digits, spaces and + - = . _ : / @");
@@ -116,10 +115,8 @@ StatusOr<uint64_t> ReadableFileSize(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st))
-    return InvalidParameterError("cannot upload '" + path + "' to S3: the file does not exist");
-  if (!fs::is_regular_file(st))
-    return InvalidParameterError("cannot upload '" + path + "' to S3: not a regular file");
+  if (ec || !fs::exists(st)) return InvalidParameterError("cannot upload '" + path + "' to S3: the file does not exist");
+  if (!fs::is_regular_file(st)) return InvalidParameterError("cannot upload '" + path + "' to S3: not a regular file");
   uint64_t size = fs::file_size(path, ec);
   if (ec) return InvalidParameterError("cannot upload '" + path + "' to S3: cannot read its size: " + ec.message());
   std::ifstream in(path, std::ios::binary);
@@ -132,7 +129,8 @@ Status ReadExactly(std::ifstream& in, std::string& buffer, const std::string& pa
   if (buffer.empty()) return OkStatus();
   in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
   if (static_cast<size_t>(in.gcount()) != buffer.size())
-    return InvalidParameterError("cannot upload '" + path + "' to S3: reading the file failed (did it change while "
+    return InvalidParameterError("cannot upload '" + path +
+                                 "' to S3: reading the file failed (did it change while "
                                  "being uploaded?)");
   return OkStatus();
 }
@@ -173,8 +171,8 @@ std::optional<std::string> MultipartETag(const std::vector<std::string>& part_et
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (EVP_Digest(digests.data(), digests.size(), md, &n, EVP_md5(), nullptr) != 1) return std::nullopt;
-  return "\"" + HexEncode(std::string_view(reinterpret_cast<const char*>(md), n)) + "-" +
-         std::to_string(part_etags.size()) + "\"";
+  return "\"" + HexEncode(std::string_view(reinterpret_cast<const char*>(md), n)) + "-" + std::to_string(part_etags.size()) +
+         "\"";
 }
 
 S3Client::S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
@@ -281,11 +279,13 @@ Status S3Client::EnsureBucket(const std::string& bucket) {
   std::optional<std::string> bucket_region = r.Header("x-amz-bucket-region");
   if (r.ok()) return OkStatus();
   if (r.status_code == 403)
-    return PermissionDeniedError("S3 bucket '" + bucket +
-                                 "' exists but is not accessible: it belongs to another AWS account, or the "
-                                 "credentials (" + credentials_->Describe() +
-                                 ") are not valid or lack access to it (s3:ListBucket); choose another bucket name, or check the "
-                                 "credentials and their permissions");
+    return PermissionDeniedError(
+        "S3 bucket '" + bucket +
+        "' exists but is not accessible: it belongs to another AWS account, or the "
+        "credentials (" +
+        credentials_->Describe() +
+        ") are not valid or lack access to it (s3:ListBucket); choose another bucket name, or check the "
+        "credentials and their permissions");
   if ((r.status_code == 301 || r.status_code == 400) && bucket_region && *bucket_region != region_)
     return InvalidParameterError("S3 bucket '" + bucket + "' is in region " + *bucket_region + ", not " + region_ +
                                  "; use a bucket in " + region_ + " or deploy to " + *bucket_region);
@@ -296,9 +296,8 @@ Status S3Client::EnsureBucket(const std::string& bucket) {
   put.method = "PUT";
   if (region_ != "us-east-1") {
     put.headers.emplace_back("Content-Type", "application/xml");
-    put.body =
-        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>" +
-        XmlEscape(region_) + "</LocationConstraint></CreateBucketConfiguration>";
+    put.body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>" +
+               XmlEscape(region_) + "</LocationConstraint></CreateBucketConfiguration>";
   }
   const std::string create_what = "S3 CreateBucket " + bucket;
   AwsCallOptions create_options;
@@ -383,8 +382,8 @@ StatusOr<std::optional<std::string>> S3Client::GetObject(const std::string& buck
   return std::optional<std::string>(std::move(r->body));
 }
 
-Status S3Client::MultipartUpload(const std::string& bucket, const std::string& key, const std::string& path,
-                                 uint64_t size, const S3UploadOptions& opts) {
+Status S3Client::MultipartUpload(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
+                                 const S3UploadOptions& opts) {
   uint64_t part_size = opts.part_size;
   const uint64_t max_parts = S3UploadOptions::kMaxParts;
   if ((size + part_size - 1) / part_size > max_parts) {
@@ -393,8 +392,7 @@ Status S3Client::MultipartUpload(const std::string& bucket, const std::string& k
     if (part_size > kMaxPartSize)
       return InvalidParameterError("cannot upload '" + path + "' to S3: " + FormatMiB(size) +
                                    " MiB is more than S3's maximum object size");
-    LogInfo("S3 upload of '" + path + "': part size raised to " + FormatMiB(part_size) +
-            " MiB to stay within 10,000 parts");
+    LogInfo("S3 upload of '" + path + "': part size raised to " + FormatMiB(part_size) + " MiB to stay within 10,000 parts");
   }
   const uint64_t parts = (size + part_size - 1) / part_size;
   LogInfo("Uploading '" + path + "' (" + FormatMiB(size) + " MiB) to " + S3Url(bucket, key) + " in " +
@@ -423,8 +421,8 @@ Status S3Client::MultipartUpload(const std::string& bucket, const std::string& k
     complete.headers.emplace_back("Content-Type", "application/xml");
     complete.body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
     for (size_t i = 0; i < etags.size(); ++i)
-      complete.body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + XmlEscape(etags[i]) +
-                       "</ETag></Part>";
+      complete.body +=
+          "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + XmlEscape(etags[i]) + "</ETag></Part>";
     complete.body += "</CompleteMultipartUpload>";
     // S3 assembles the object before answering: allow it time.
     complete.timeout = std::chrono::milliseconds(300'000);
@@ -442,25 +440,25 @@ Status S3Client::MultipartUpload(const std::string& bucket, const std::string& k
   Status aborted = AbortMultipartUpload(bucket, key, upload_id, &gone);
   if (!aborted.ok()) {
     LogWarning("could not abort the failed multipart upload of " + S3Url(bucket, key) + ": " + aborted.ToString());
-    return Status(s.code(), s.message() + "; aborting the multipart upload (id " + upload_id +
-                                ") failed too: " + aborted.message());
+    return Status(s.code(),
+                  s.message() + "; aborting the multipart upload (id " + upload_id + ") failed too: " + aborted.message());
   }
   // CompleteMultipartUpload got no reply and the upload is gone: S3 may have
   // completed it. If the object is exactly what we uploaded, that is success.
   if (outcome_unknown && gone) {
     std::optional<std::string> expected = MultipartETag(etags);
     if (expected && ObjectHasETag(bucket, key, *expected)) {
-      LogInfo("S3 CompleteMultipartUpload of " + S3Url(bucket, key) +
-              " lost its reply, but the object is complete (ETag " + *expected + ")");
+      LogInfo("S3 CompleteMultipartUpload of " + S3Url(bucket, key) + " lost its reply, but the object is complete (ETag " +
+              *expected + ")");
       return OkStatus();
     }
   }
   return s;
 }
 
-Status S3Client::UploadParts(const std::string& bucket, const std::string& key, const std::string& path,
-                             uint64_t size, uint64_t part_size, const std::string& upload_id,
-                             const S3UploadOptions& opts, std::vector<std::string>* etags) {
+Status S3Client::UploadParts(const std::string& bucket, const std::string& key, const std::string& path, uint64_t size,
+                             uint64_t part_size, const std::string& upload_id, const S3UploadOptions& opts,
+                             std::vector<std::string>* etags) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return InvalidParameterError("cannot upload '" + path + "' to S3: the file cannot be opened for reading");
   const std::string url = S3Url(bucket, key);

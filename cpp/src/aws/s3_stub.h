@@ -41,7 +41,7 @@ namespace mlflow_bridge::internal {
 struct S3UploadOptions {
   static constexpr uint64_t kMiB = 1024 * 1024;
   static constexpr uint64_t kMinPartSize = 5 * kMiB;  // S3's minimum for all parts but the last
-  static constexpr int kMaxParts = 10'000;             // S3's maximum
+  static constexpr int kMaxParts = 10'000;            // S3's maximum
 
   // Size of each part of a multipart upload; at least 5 MiB. Raised
   // automatically (to whole MiB) when the file would need more than 10,000 parts.
@@ -141,8 +141,7 @@ class S3Client {
                      uint64_t part_size, const std::string& upload_id, const S3UploadOptions& opts,
                      std::vector<std::string>* etags);
   // *gone: the upload no longer existed (NoSuchUpload).
-  Status AbortMultipartUpload(const std::string& bucket, const std::string& key, const std::string& upload_id,
-                              bool* gone);
+  Status AbortMultipartUpload(const std::string& bucket, const std::string& key, const std::string& upload_id, bool* gone);
   // Whether the object exists with exactly this ETag.
   bool ObjectHasETag(const std::string& bucket, const std::string& key, const std::string& etag);
 
@@ -150,9 +149,9 @@ class S3Client {
   std::shared_ptr<AwsCredentialsProvider> credentials_;
   AwsCaller caller_;
   std::string region_;
-  std::string endpoint_;       // no trailing slash
-  std::string virtual_host_;   // "s3.region.amazonaws.com" when virtual-hosted style applies; else empty
-  std::string scheme_;         // of virtual-hosted URLs
+  std::string endpoint_;      // no trailing slash
+  std::string virtual_host_;  // "s3.region.amazonaws.com" when virtual-hosted style applies; else empty
+  std::string scheme_;        // of virtual-hosted URLs
 };
 
 }  // namespace mlflow_bridge::internal
