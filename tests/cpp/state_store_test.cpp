@@ -1,4 +1,5 @@
 #include "targets/local/state_store.h"
+#include "common/env.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -114,11 +114,7 @@ class AssumeRoleProvider : public AwsCredentialsProvider {
                                    "' must be 2 to 64 characters of letters, digits and _+=,.@-");
     if (!base_) return UnauthenticatedError("assume role " + arn + ": no base credentials provider");
 
-    const internal::AwsService sts{"sts",
-                                   options_.endpoint_url.empty()
-                                       ? ResolveAwsEndpoint("sts", "sts", region)
-                                       : ResolveAwsEndpoint("sts", "sts", region, options_.endpoint_url),
-                                   region};
+    const internal::AwsService sts{"sts", ResolveAwsEndpoint("sts", "sts", region, options_.endpoint_url), region};
     std::string body = "Action=AssumeRole&Version=2011-06-15&RoleArn=" + internal::UriEncode(arn) +
                        "&RoleSessionName=" + internal::UriEncode(session) + "&DurationSeconds=" + std::to_string(seconds);
     if (!options_.external_id.empty()) body += "&ExternalId=" + internal::UriEncode(options_.external_id);

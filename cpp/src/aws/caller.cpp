@@ -20,13 +20,6 @@ bool OneOf(std::string_view code, const std::array<std::string_view, N>& codes) 
   return std::find(codes.begin(), codes.end(), code) != codes.end();
 }
 
-// At most `n` bytes of `s`, not cutting a UTF-8 sequence in half, "..." when cut.
-std::string Excerpt(std::string_view s, size_t n) {
-  if (s.size() <= n) return std::string(s);
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return std::string(s.substr(0, n)) + "...";
-}
-
 // "aws.protocoltests#Code:http://internal.amazon.com/..." -> "Code" (as botocore does).
 std::string CleanErrorCode(std::string_view code) {
   code = Trim(code);

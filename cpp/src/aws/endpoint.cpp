@@ -4,11 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <netdb.h>
-#include <sys/socket.h>
-
-#include <algorithm>
-#include <array>
 #include <cctype>
 #include <cstdlib>
 #include <string>
@@ -16,6 +11,7 @@
 
 #include "mlflow_bridge/aws.h"
 
+#include "common/env.h"
 #include "common/strings.h"
 
 namespace mlflow_bridge {
@@ -29,10 +25,8 @@ std::string CleanUrl(std::string_view url) {
   return std::string(url);
 }
 
-std::string GetEnv(const std::string& name) {
-  const char* v = std::getenv(name.c_str());
-  return v == nullptr ? std::string() : CleanUrl(v);
-}
+// An endpoint variable's URL ("" when unset).
+std::string EndpointFromEnv(const std::string& name) { return CleanUrl(internal::GetEnv(name.c_str()).value_or("")); }
 
 bool AllLower(std::string_view s) {
   if (s.empty()) return false;
@@ -154,11 +148,9 @@ std::string AwsEndpointEnvVar(std::string_view service_id) {
 std::string ResolveAwsEndpoint(std::string_view service_id, std::string_view endpoint_prefix, std::string_view region,
                                std::string_view endpoint_url) {
   if (std::string configured = CleanUrl(endpoint_url); !configured.empty()) return configured;
-  std::string ignore = GetEnv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-  for (char& c : ignore) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (ignore != "true") {
-    if (std::string from_env = GetEnv(AwsEndpointEnvVar(service_id)); !from_env.empty()) return from_env;
-    if (std::string global = GetEnv("AWS_ENDPOINT_URL"); !global.empty()) return global;
+  if (internal::ToLower(internal::Trim(internal::GetEnv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").value_or(""))) != "true") {
+    if (std::string from_env = EndpointFromEnv(AwsEndpointEnvVar(service_id)); !from_env.empty()) return from_env;
+    if (std::string global = EndpointFromEnv("AWS_ENDPOINT_URL"); !global.empty()) return global;
   }
   return DefaultEndpoint(endpoint_prefix, region);
 }

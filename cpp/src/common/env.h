@@ -32,6 +32,13 @@ inline std::string ExpandUser(std::string path) {
   return path;
 }
 
+// The mlflow-bridge home: `configured`, else $MLFLOW_BRIDGE_HOME, else ~/.mlflow-bridge ($HOME's).
+inline std::string ResolveHome(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (auto env = GetEnv("MLFLOW_BRIDGE_HOME")) return *env;
+  return GetEnv("HOME").value_or(".") + "/.mlflow-bridge";
+}
+
 // The file's contents, or nullopt when it does not exist or cannot be read.
 inline std::optional<std::string> ReadFileText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

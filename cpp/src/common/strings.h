@@ -45,6 +45,13 @@ inline std::string WithoutUrlUserinfo(std::string_view url) {
   return std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
 }
 
+// At most `n` bytes of `s`, not cutting a UTF-8 sequence in half, and "..." when it was cut.
+inline std::string Excerpt(std::string_view s, size_t n) {
+  if (s.size() <= n) return std::string(s);
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "...";
+}
+
 // Replaces every occurrence of each secret (4 characters or more) in `text` by "[REDACTED]".
 inline std::string ScrubSecrets(std::string text, const std::vector<std::string_view>& secrets) {
   for (std::string_view secret : secrets) {

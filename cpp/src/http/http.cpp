@@ -85,11 +85,10 @@ Status HttpErrorStatus(const HttpResponse& response, std::string_view what) {
   std::string message = std::string(what) + ": HTTP " + std::to_string(response.status_code);
   std::string_view body = Trim(response.body);
   if (!body.empty()) {
-    size_t n = std::min(body.size(), kExcerpt);
-    // Do not cut a UTF-8 sequence in half.
-    while (n < body.size() && n > 0 && (static_cast<unsigned char>(body[n]) & 0xC0) == 0x80) --n;
-    message += ": " + Redact(body.substr(0, n));
-    if (n < body.size()) message += "...";
+    std::string excerpt = internal::Excerpt(body, kExcerpt);
+    const bool cut = excerpt.size() != body.size();
+    if (cut) excerpt.resize(excerpt.size() - 3);  // redacted without the "..."
+    message += ": " + Redact(excerpt) + (cut ? "..." : "");
   }
   Status status(CodeForHttpStatus(response.status_code), std::move(message));
   if (std::optional<std::string> ra = response.Header("Retry-After")) {

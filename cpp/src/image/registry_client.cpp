@@ -97,10 +97,7 @@ std::chrono::milliseconds TransferTimeout(uint64_t bytes) {
   return std::chrono::milliseconds(120'000 + static_cast<int64_t>(bytes / (128 * 1024)) * 1000);
 }
 
-std::string Truncate(std::string s) {
-  if (s.size() > kMaxMessage) s = s.substr(0, kMaxMessage) + "...";
-  return s;
-}
+std::string Truncate(std::string_view s) { return Excerpt(s, kMaxMessage); }
 
 // The digest text for messages and URLs; only sha256 is supported.
 Status CheckDigest(const std::string& digest) {

@@ -46,10 +46,7 @@ constexpr Row kResources[] = {
     {"networking.istio.io/v1beta1", "DestinationRule", "destinationrules", true},
 };
 
-std::string Truncate(std::string s) {
-  if (s.size() > kMaxMessage) s = s.substr(0, kMaxMessage) + "...";
-  return s;
-}
+std::string Truncate(std::string_view s) { return Excerpt(s, kMaxMessage); }
 
 std::string Shown(const KubeResource& r, const std::string& ns, const std::string& name) {
   return r.kind + " " + (r.namespaced && !ns.empty() ? ns + "/" : "") + name;

@@ -5,11 +5,24 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "mlflow_bridge/deployment_target.h"
 #include "mlflow_bridge/kubernetes_client.h"
 
 namespace mlflow_bridge::internal {
+
+// One scoring call per body, the answers in order (for clients that take one body at a time).
+template <typename Call>
+StatusOr<std::vector<std::string>> PredictEach(const std::vector<std::string>& bodies, Call call) {
+  std::vector<std::string> answers;
+  for (const auto& body : bodies) {
+    StatusOr<std::string> answer = call(body);
+    if (!answer.ok()) return answer.status();
+    answers.push_back(std::move(answer).value());
+  }
+  return answers;
+}
 
 // The deployment methods of a target whose client has them under the same names (SageMakerClient,
 // KubernetesClient), forwarded once here.

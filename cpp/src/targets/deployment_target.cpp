@@ -15,17 +15,15 @@ Status NoEndpoints(std::string_view method) {
   return InvalidParameterError(std::string(method) + ": this target has no MLflow endpoints.");
 }
 
-// "<scheme>:<rest>" -> rest, with an empty authority ("//") dropped; nullopt when the scheme differs or
-// the URI names a host (scheme://host/...), which no target of ours has.
+// "<scheme>:<rest>" -> rest, with an empty authority ("//") dropped, and the bare "<scheme>" -> ""; nullopt
+// when the scheme differs or the URI names a host (scheme://host/...), which no target of ours has.
 std::optional<std::string> PathOf(const std::string& uri, const std::string& scheme) {
+  if (uri == scheme) return "";
   if (uri.rfind(scheme + ":", 0) != 0) return std::nullopt;
   std::string rest = uri.substr(scheme.size() + 1);
-  if (rest.rfind("//", 0) == 0) {
-    size_t end = rest.find('/', 2);
-    if (end != 2 && !(end == std::string::npos && rest.size() == 2)) return std::nullopt;  // a host
-    rest = rest.substr(2);
-  }
-  return rest;
+  if (rest.rfind("//", 0) != 0) return rest;
+  if (rest.find_first_not_of('/', 2) == 2) return std::nullopt;  // "//host...": a host
+  return rest.substr(2);
 }
 
 std::string Strip(std::string s, char c) {
@@ -58,7 +56,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::stri
   }
   if (name == "sagemaker-endpoints") {
     // sagemaker-endpoints:/<region>[/<assume-role-arn>]; the bare name means MLflow's default region.
-    std::optional<std::string> path = target_uri == name ? std::optional<std::string>("") : PathOf(target_uri, name);
+    std::optional<std::string> path = PathOf(target_uri, name);
     if (!path) {
       return InvalidParameterError("Invalid target URI '" + target_uri +
                                    "': use sagemaker-endpoints:/<region>[/<assume-role-arn>].");
@@ -70,7 +68,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::stri
     return internal::MakeSageMakerTarget(region, role, options);
   }
   if (name == "kyma" || name == "aks") {
-    std::optional<std::string> path = target_uri == name ? std::optional<std::string>("") : PathOf(target_uri, name);
+    std::optional<std::string> path = PathOf(target_uri, name);
     std::string namespace_name = path ? Strip(*path, '/') : "";
     if (!path || namespace_name.find('/') != std::string::npos) {
       return InvalidParameterError("Invalid target URI '" + target_uri + "': use " + name + " or " + name +

@@ -33,13 +33,8 @@ class KubernetesTarget : public ClientTarget<KubernetesClient> {
   StatusOr<std::vector<std::string>> Predict(const std::string& name, const std::string& endpoint,
                                              const std::vector<std::string>& bodies,
                                              const std::string& content_type) override {
-    std::vector<std::string> answers;
-    for (const auto& body : bodies) {
-      auto answer = client_->Predict(name, endpoint, body, content_type);
-      if (!answer.ok()) return answer.status();
-      answers.push_back(std::move(answer).value());
-    }
-    return answers;
+    return PredictEach(bodies,
+                       [&](const std::string& body) { return client_->Predict(name, endpoint, body, content_type); });
   }
 
   bool SupportsEndpoints() const override { return true; }
@@ -65,7 +60,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(KubeFlavor flav
                                                                  const DeploymentTargetOptions& options) {
   KubeClientOptionsPublic o;
   o.namespace_name = namespace_name;
-  o.image_work_dir = (options.home.empty() ? ExpandUser("~/.mlflow-bridge") : options.home) + "/image";
+  o.image_work_dir = ResolveHome(options.home) + "/image";
   o.interrupted = options.interrupted;
   auto client = KubernetesClient::Make(flavor, o);
   if (!client.ok()) return client.status();

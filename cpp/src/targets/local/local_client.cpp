@@ -13,6 +13,7 @@
 #include "common/process.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/retry.h"
+#include "common/env.h"
 #include "targets/local/state_store.h"
 
 extern char** environ;

@@ -137,11 +137,4 @@ std::string TailFile(const std::string& path, int lines) {
   return out.str();
 }
 
-std::string ResolveHome(const std::string& configured) {
-  if (!configured.empty()) return configured;
-  if (const char* env = std::getenv("MLFLOW_BRIDGE_HOME"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.mlflow-bridge";
-}
-
 }  // namespace mlflow_bridge::internal

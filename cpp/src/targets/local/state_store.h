@@ -57,7 +57,4 @@ Status ValidateDeploymentName(const std::string& name);
 // The last `lines` lines of a text file ("" when it does not exist).
 std::string TailFile(const std::string& path, int lines);
 
-// Resolves the mlflow-bridge home: `configured`, else $MLFLOW_BRIDGE_HOME, else ~/.mlflow-bridge.
-std::string ResolveHome(const std::string& configured);
-
 }  // namespace mlflow_bridge::internal

@@ -50,13 +50,7 @@ class LocalTarget : public DeploymentTarget {
                                              const std::string& content_type) override {
     MLFLOW_BRIDGE_RETURN_IF_ERROR(NoEndpoint(endpoint));
     if (name.empty()) return InvalidParameterError("predict needs a deployment name.");
-    std::vector<std::string> answers;
-    for (const auto& body : bodies) {
-      auto answer = client_.Predict(name, body, content_type);
-      if (!answer.ok()) return answer.status();
-      answers.push_back(std::move(answer).value());
-    }
-    return answers;
+    return PredictEach(bodies, [&](const std::string& body) { return client_.Predict(name, body, content_type); });
   }
 
  private:

@@ -57,7 +57,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeSageMakerTarget(const std::strin
                                                                 const DeploymentTargetOptions& options) {
   SageMakerClientOptions o;
   o.interrupted = options.interrupted;
-  const std::string home = options.home.empty() ? ExpandUser("~/.mlflow-bridge") : options.home;
+  const std::string home = ResolveHome(options.home);
   o.work_dir = home + "/sagemaker";
   o.image_work_dir = home + "/image";
   std::error_code ec;
