@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 
+#include "common/rollback.h"
 #include "image/reference.h"
 #include "k8s/kube_client.h"
 #include "k8s/kubeconfig.h"
@@ -24,6 +25,7 @@ using internal::KubeEndpoint;
 using internal::KubeEndpointMember;
 using internal::KubeResource;
 using internal::KubeRoute;
+using internal::RollbackRecord;
 using std::chrono::seconds;
 
 const KubeResource& Kind(std::string_view api_version, std::string_view kind) {
@@ -457,7 +459,8 @@ struct KubernetesClient::Impl {
   }
 
   // ------------------------------------------------------------ create / update / delete
-  Status Apply(Session& s, const std::vector<json>& objects, std::vector<json>* created) {
+  // Applies `objects`; each that was not there before is recorded in `created` (when given) to be deleted again.
+  Status Apply(Session& s, const std::vector<json>& objects, RollbackRecord* created) {
     for (const auto& o : objects) {
       auto kind = internal::ResourceFor(o.value("apiVersion", ""), o.value("kind", ""));
       if (!kind.ok()) return kind.status();
@@ -465,25 +468,18 @@ struct KubernetesClient::Impl {
       if (created) {
         auto existing = s.kube->Get(*kind, s.ns, name);
         if (!existing.ok() && existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
-        if (!existing.ok()) created->push_back(o);
+        if (!existing.ok()) {
+          const KubeResource resource = *kind;
+          // Waited for: a failed call leaves nothing behind, not even objects still being deleted.
+          created->Add("delete " + o.value("kind", "") + " " + s.ns + "/" + name, [&s, resource, name] {
+            return s.kube->Delete(resource, s.ns, name, /*wait=*/true, std::chrono::seconds(60));
+          });
+        }
       }
       auto applied = s.kube->Apply(o);
       if (!applied.ok()) return applied.status();
     }
     return OkStatus();
-  }
-
-  void DeleteObjects(Session& s, const std::vector<json>& objects) {
-    for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
-      auto kind = internal::ResourceFor(it->value("apiVersion", ""), it->value("kind", ""));
-      if (!kind.ok()) continue;
-      // Waited for: a failed call leaves nothing behind, not even objects still being deleted.
-      Status d =
-          s.kube->Delete(*kind, s.ns, it->value("/metadata/name"_json_pointer, ""), /*wait=*/true, std::chrono::seconds(60));
-      if (!d.ok())
-        LogWarning("Could not delete " + it->value("kind", "") + " " + s.ns + "/" +
-                   it->value("/metadata/name"_json_pointer, "") + ": " + d.message());
-    }
   }
 
   Status CheckNamespace(Session& s) {
@@ -618,16 +614,16 @@ struct KubernetesClient::Impl {
     }
 
     const auto deadline = options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>());
-    std::vector<json> created;
+    RollbackRecord created;
     LogInfo(std::string(update ? "Updating " : "Creating ") + Target() + " deployment " + s.ns + "/" + request.name +
             (request.endpoint.empty() ? "" : " of endpoint " + request.endpoint) + " (" + plan->app.image + ")...");
-    bool made_endpoint = false;
     if (!update && !request.endpoint.empty() && s.config["create_endpoint"].get<bool>()) {
       auto e = ReadEndpoint(s, request.endpoint);
       if (e.status().code() == StatusCode::kResourceDoesNotExist) {
         auto made = NewEndpoint(s, request.endpoint);
         if (!made.ok()) return made.status();
-        made_endpoint = true;
+        created.Add("delete the route of endpoint " + s.ns + "/" + request.endpoint,
+                    [this, &s, &request] { return DeleteRoute(s, request.endpoint); });
       } else if (!e.ok()) {
         return e.status();
       }
@@ -638,10 +634,8 @@ struct KubernetesClient::Impl {
     if (applied.ok() && !request.endpoint.empty()) applied = Join(s, request.endpoint, request.name, plan->app.port);
     if (!applied.ok()) {
       if (previous) return RollBack(s, *previous, created, applied);
-      DeleteObjects(s, created);
-      if (made_endpoint) CleanUpRoute(s, request.endpoint);
-      return applied.WithContext("Creating " + Target() + " deployment " + s.ns + "/" + request.name +
-                                 " failed; what it created was deleted");
+      return applied.WithContext("Creating " + Target() + " deployment " + s.ns + "/" + request.name + " failed; " +
+                                 created.UndoAndSay("what it created was deleted"));
     }
     json out = Describe(s, *s.kube->Get(Deployments(), s.ns, request.name));
     if (!plan->url.empty()) out["url"] = plan->url;
@@ -968,7 +962,7 @@ struct KubernetesClient::Impl {
   }
 
   // Restores the Deployment as it was before a failed update (its previous pod template) and waits for it.
-  Status RollBack(Session& s, const json& previous, const std::vector<json>& created, const Status& why) {
+  Status RollBack(Session& s, const json& previous, RollbackRecord& created, const Status& why) {
     const std::string name = previous.value("/metadata/name"_json_pointer, "");
     const std::string revision =
         previous.value("/metadata/annotations"_json_pointer, json::object()).value(kRevisionKey, "?");
@@ -982,13 +976,14 @@ struct KubernetesClient::Impl {
                       {"annotations", previous.value("/metadata/annotations"_json_pointer, json::object())}}},
                     {"spec", previous["spec"]}};
     restore["metadata"]["annotations"].erase(kRevisionKey);
-    DeleteObjects(s, created);  // what the update added (e.g. a new pull secret)
+    const std::string left = created.Undo();  // what the update added (e.g. a new pull secret)
     auto applied = s.kube->Apply(restore);
     Status restored = applied.ok()
                           ? WaitAvailable(s, name, options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>()))
                           : applied.status();
     std::string outcome = restored.ok() ? "the previous revision (" + revision + ") was restored and serves again"
                                         : "restoring the previous revision failed too: " + restored.message();
+    if (!left.empty()) outcome += "; could not undo: " + left;
     return Status(why.code(), "Updating " + Target() + " deployment " + s.ns + "/" + name + " failed; " + outcome +
                                   ". Cause: " + why.message());
   }

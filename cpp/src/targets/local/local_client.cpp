@@ -10,10 +10,11 @@
 #include <map>
 #include <optional>
 
+#include "common/env.h"
 #include "common/process.h"
+#include "common/rollback.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/retry.h"
-#include "common/env.h"
 #include "targets/local/state_store.h"
 
 extern char** environ;
@@ -353,12 +354,15 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
   if (!opened.ok()) return opened.status();
   Fd& fd = (*opened)->fd;
 
+  internal::RollbackRecord created;
+  created.Add("remove the state of local deployment '" + request.name + "'",
+              [&] { return impl_->store.Remove(request.name); });
   const int revision = 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
   auto model_dir = impl_->AdoptModel(request.model_dir, rev_dir);
   if (!model_dir.ok()) {
-    LogIgnored(impl_->store.Remove(request.name), "Removing the state of local deployment '" + request.name + "'");
-    return model_dir.status();
+    const std::string left = created.Undo();
+    return left.empty() ? model_dir.status() : model_dir.status().WithContext("could not undo: " + left);
   }
   std::string now = NowIso(*impl_->clock);
   json state = {{"name", request.name},
@@ -381,14 +385,15 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
     return impl_->store.Save(request.name, state);  // visible to `get` as "starting"
   });
   if (!pid.ok()) {
-    LogIgnored(impl_->store.Remove(request.name), "Removing the state of local deployment '" + request.name + "'");
-    return pid.status().WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
+    return pid.status().WithContext("Creating local deployment '" + request.name + "' failed; " +
+                                    created.UndoAndSay("nothing was left behind"));
   }
+  created.Add("stop the server of '" + request.name + "'",
+              [&] { return internal::StopProcess(*pid, seconds(5), *impl_->clock); });
   state["ready_at"] = NowIso(*impl_->clock);
   if (Status saved = impl_->store.Save(request.name, state); !saved.ok()) {
-    LogIgnored(internal::StopProcess(*pid, seconds(5), *impl_->clock), "Stopping the server of '" + request.name + "'");
-    LogIgnored(impl_->store.Remove(request.name), "Removing the state of local deployment '" + request.name + "'");
-    return saved.WithContext("Creating local deployment '" + request.name + "' failed; nothing was left behind");
+    return saved.WithContext("Creating local deployment '" + request.name + "' failed; " +
+                             created.UndoAndSay("nothing was left behind"));
   }
   return impl_->Describe(state, false);
 }

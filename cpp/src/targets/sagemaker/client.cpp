@@ -17,6 +17,7 @@
 #include "aws/sagemaker_stub.h"
 #include "aws/sts_stub.h"
 #include "common/archive.h"
+#include "common/rollback.h"
 #include "common/strings.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
@@ -28,6 +29,7 @@ using nlohmann::json;
 namespace mlflow_bridge {
 namespace {
 
+using internal::RollbackRecord;
 using internal::S3Client;
 using internal::SageMakerStub;
 using std::chrono::milliseconds;
@@ -345,37 +347,38 @@ struct SageMakerClient::Impl {
     return v;
   }
 
-  // What one deploy created, so that a failure can take it all back.
-  struct Created {
-    std::vector<std::string> s3_urls, models, configs, endpoints;
-  };
-
-  void Rollback(Session& s, const Created& c) {
-    for (const auto& e : c.endpoints)
-      LogIgnored(s.stub->DeleteEndpoint({{"EndpointName", e}}), "Rollback: deleting endpoint " + e);
-    for (const auto& e : c.endpoints) {
-      LogIgnored(Wait(s, e, "be deleted",
-                      [](const StatusOr<json>& d) -> std::optional<Status> {
-                        if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
-                        return std::nullopt;
-                      }),
-                 "Rollback: waiting for endpoint " + e + " to be deleted");
-    }
-    for (const auto& cfg : c.configs)
-      LogIgnored(s.stub->DeleteEndpointConfig({{"EndpointConfigName", cfg}}), "Rollback: deleting endpoint config " + cfg);
-    for (const auto& m : c.models) LogIgnored(s.stub->DeleteModel({{"ModelName", m}}), "Rollback: deleting model " + m);
-    DeleteObjects(s, c.s3_urls);
-  }
-
-  void DeleteObjects(Session& s, const std::vector<std::string>& urls) {
-    for (const auto& url : urls) {
+  // The undo steps of what a deploy makes (recorded in a RollbackRecord as each is made).
+  void RecordObject(Session& s, RollbackRecord& record, const std::string& url) {
+    record.Add("delete " + url, [&s, url]() -> Status {
       auto parts = S3Client::ParseS3Url(url);
-      if (parts.ok()) LogIgnored(s.s3->DeleteObject(parts->first, parts->second), "Deleting " + url);
-    }
+      if (!parts.ok()) return parts.status();
+      return s.s3->DeleteObject(parts->first, parts->second);
+    });
+  }
+  void RecordModel(Session& s, RollbackRecord& record, const std::string& model) {
+    record.Add("delete SageMaker model " + model, [&s, model] {
+      return s.stub->DeleteModel({{"ModelName", model}}).status();
+    });
+  }
+  void RecordConfig(Session& s, RollbackRecord& record, const std::string& config) {
+    record.Add("delete SageMaker endpoint config " + config, [&s, config] {
+      return s.stub->DeleteEndpointConfig({{"EndpointConfigName", config}}).status();
+    });
+  }
+  void RecordEndpoint(Session& s, RollbackRecord& record, const std::string& endpoint) {
+    record.Add("delete SageMaker endpoint " + endpoint, [this, &s, endpoint]() -> Status {
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.stub->DeleteEndpoint({{"EndpointName", endpoint}}).status());
+      return Wait(s, endpoint, "be deleted",
+                  [](const StatusOr<json>& d) -> std::optional<Status> {
+                    if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
+                    return std::nullopt;
+                  })
+          .status();
+    });
   }
 
   // New model from the request: upload and CreateModel. Records what it made in `created`.
-  StatusOr<std::string> NewModel(Session& s, const DeployRequest& request, Created& created) {
+  StatusOr<std::string> NewModel(Session& s, const DeployRequest& request, RollbackRecord& created) {
     auto image = Image(s, request);
     if (!image.ok()) return image.status();
     auto role = ExecutionRole(s);
@@ -385,7 +388,7 @@ struct SageMakerClient::Impl {
     // Each resource is recorded before the call that makes it: a reply lost on
     // the way may hide that it exists, and deleting what is not there is harmless.
     std::string model_name = UniqueName(request.name, "-model-");
-    created.s3_urls.push_back("s3://" + *bucket + "/" + model_name + "/model.tar.gz");
+    RecordObject(s, created, "s3://" + *bucket + "/" + model_name + "/model.tar.gz");
     auto url = Upload(s, request, *bucket, model_name);
     if (!url.ok()) return url.status();
     json tags = UserTags(s.config);
@@ -397,7 +400,7 @@ struct SageMakerClient::Impl {
                   {"ExecutionRoleArn", *role},
                   {"Tags", tags}};
     if (!IsEmpty(s.config["vpc_config"])) model["VpcConfig"] = s.config["vpc_config"];
-    created.models.push_back(model_name);
+    RecordModel(s, created, model_name);
     auto made = s.stub->CreateModel(model);
     if (!made.ok()) return made.status();
     return model_name;
@@ -405,7 +408,7 @@ struct SageMakerClient::Impl {
 
   // A new endpoint config with `variants`. Async inference and data capture
   // come from the call's config, else from `previous` (the config it replaces).
-  StatusOr<std::string> NewConfig(Session& s, const std::string& name, const json& variants, Created& created,
+  StatusOr<std::string> NewConfig(Session& s, const std::string& name, const json& variants, RollbackRecord& created,
                                   const json& previous = json::object()) {
     std::string config_name = UniqueName(name, "-config-");
     json cfg = {{"EndpointConfigName", config_name},
@@ -419,7 +422,7 @@ struct SageMakerClient::Impl {
         cfg[field] = previous[field];
       }
     }
-    created.configs.push_back(config_name);
+    RecordConfig(s, created, config_name);
     auto made = s.stub->CreateEndpointConfig(cfg);
     if (!made.ok()) return made.status();
     return config_name;
@@ -437,10 +440,7 @@ struct SageMakerClient::Impl {
   void DeleteUnused(Session& s, const json& old_config, const json& keep) {
     std::set<std::string> kept;
     for (const auto& v : keep) kept.insert(v.value("ModelName", ""));
-    Created leftovers;
-    if (Ours(s, old_config.value("EndpointConfigArn", ""))) {
-      leftovers.configs.push_back(old_config.value("EndpointConfigName", ""));
-    }
+    RollbackRecord leftovers;  // undone newest first: the config, then its models and their archives
     for (const auto& v : old_config.value("ProductionVariants", json::array())) {
       std::string model = v.value("ModelName", "");
       if (kept.count(model)) continue;
@@ -450,10 +450,12 @@ struct SageMakerClient::Impl {
         LogInfo("Keeping model '" + model + "' and its data: mlflow-bridge did not create them.");
         continue;
       }
-      leftovers.s3_urls.push_back(described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
-      leftovers.models.push_back(model);
+      RecordObject(s, leftovers, described->value("PrimaryContainer", json::object()).value("ModelDataUrl", ""));
+      RecordModel(s, leftovers, model);
     }
-    Rollback(s, leftovers);
+    if (Ours(s, old_config.value("EndpointConfigArn", "")))
+      RecordConfig(s, leftovers, old_config.value("EndpointConfigName", ""));
+    (void)leftovers.Undo();  // each failure is logged; the update itself succeeded
   }
 
   StatusOr<json> DescribeCurrent(Session& s, const std::string& endpoint) {
@@ -477,10 +479,11 @@ struct SageMakerClient::Impl {
     if (!current.ok()) return current.status();
     auto old_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
     if (!old_config.ok()) return old_config.status();
-    Created created;
+    RollbackRecord created;
     auto fail = [&](const Status& why) {
-      Rollback(s, created);
-      return why.WithContext(what + " failed; the endpoint keeps its previous model");
+      std::string left = created.Undo();
+      return why.WithContext(what + " failed; the endpoint keeps its previous model" +
+                             (left.empty() ? "" : "; could not undo: " + left));
     };
     std::string model;
     if (request) {
@@ -852,11 +855,11 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   }
   if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
 
-  Impl::Created created;
+  RollbackRecord created;
   auto fail = [&](const Status& why) {
     LogWarning("Creating '" + endpoint + "' failed; deleting what it created.");
-    impl_->Rollback(s, created);
-    return why.WithContext("Creating SageMaker deployment '" + request.name + "' failed; nothing was left behind");
+    return why.WithContext("Creating SageMaker deployment '" + request.name + "' failed; " +
+                           created.UndoAndSay("nothing was left behind"));
   };
   auto model = impl_->NewModel(s, request, created);
   if (!model.ok()) return fail(model.status());
@@ -869,7 +872,7 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   tags.push_back(Tag(kManagedByKey, kManagedBy));
   tags.push_back(Tag(kModelUriKey, request.model_uri));
   if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
-  created.endpoints.push_back(endpoint);  // it did not exist a moment ago
+  impl_->RecordEndpoint(s, created, endpoint);  // it did not exist a moment ago
   auto made = s.stub->CreateEndpoint({{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
   if (!made.ok()) return fail(made.status());
   if (s.config["synchronous"].get<bool>()) {
