@@ -51,6 +51,10 @@ TEST_F(RollbackTest, ReportsAndLogsWhatItCouldNotUndoAndGoesOn) {
     ++undone;
     return PermissionDeniedError("not allowed to DeleteModel");
   });
+  r.Add("delete SageMaker endpoint e", [&] {
+    ++undone;
+    return NotFoundError("no endpoint e: its create failed");  // never made: nothing to undo
+  });
   r.Add("delete SageMaker endpoint config c", [&] {
     ++undone;
     return UnavailableError("throttled");
@@ -58,7 +62,7 @@ TEST_F(RollbackTest, ReportsAndLogsWhatItCouldNotUndoAndGoesOn) {
   EXPECT_EQ(r.UndoAndSay("nothing was left behind"),
             "could not undo: delete SageMaker endpoint config c (TEMPORARILY_UNAVAILABLE: throttled); "
             "delete SageMaker model m (PERMISSION_DENIED: not allowed to DeleteModel)");
-  EXPECT_EQ(undone, 3);  // a failed step does not stop the others
+  EXPECT_EQ(undone, 4);  // a failed step does not stop the others
   ASSERT_EQ(warnings_.size(), 2u);
   EXPECT_EQ(warnings_[0],
             "Rollback: delete SageMaker endpoint config c failed (ignored): TEMPORARILY_UNAVAILABLE: throttled");

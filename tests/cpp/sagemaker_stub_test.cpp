@@ -108,11 +108,11 @@ class StubTest : public ::testing::Test {
     return AwsCaller(transport_, p ? p : provider_, clock_, RetryPolicy{3, milliseconds(60'000)},
                      BackoffPolicy{milliseconds(100), milliseconds(1'000), 2.0});
   }
-  SageMakerStub Stub(SageMakerEndpoints overrides = {}) {
-    return SageMakerStub(Caller(), kRegion, ResolveSageMakerEndpoints(kRegion, overrides));
+  SageMakerApiStub Stub(SageMakerEndpoints overrides = {}) {
+    return SageMakerApiStub(Caller(), kRegion, ResolveSageMakerEndpoints(kRegion, overrides));
   }
-  StsStub Sts() { return StsStub(Caller(), ResolveSageMakerEndpoints(kRegion).sts, kRegion); }
-  EcrStub Ecr() { return EcrStub(Caller(), ResolveSageMakerEndpoints(kRegion).ecr, kRegion); }
+  StsApiStub Sts() { return StsApiStub(Caller(), ResolveSageMakerEndpoints(kRegion).sts, kRegion); }
+  EcrApiStub Ecr() { return EcrApiStub(Caller(), ResolveSageMakerEndpoints(kRegion).ecr, kRegion); }
   std::vector<HttpRequest> Requests() { return transport_->requests(); }
 
   ScopedEnv env_;
@@ -128,13 +128,13 @@ class StubTest : public ::testing::Test {
 
 struct JsonMethod {
   std::string op;
-  std::function<StatusOr<json>(const SageMakerStub&, const json&)> call;
+  std::function<StatusOr<json>(const SageMakerApiStub&, const json&)> call;
   bool idempotent;
   json request;
 };
 
 std::vector<JsonMethod> JsonMethods() {
-  using S = SageMakerStub;
+  using S = SageMakerApiStub;
   return {
       {"CreateModel",
        [](const S& s, const json& r) { return s.CreateModel(r); },
@@ -189,7 +189,7 @@ std::vector<JsonMethod> JsonMethods() {
 }
 
 TEST_F(StubTest, EveryJsonMethodSendsASignedJson11Post) {
-  SageMakerStub stub = Stub();
+  SageMakerApiStub stub = Stub();
   for (const JsonMethod& m : JsonMethods()) {
     SCOPED_TRACE(m.op);
     transport_->Enqueue(200, json{{"Op", m.op}, {"Nested", {{"A", 1}}}}.dump(),
@@ -212,7 +212,7 @@ TEST_F(StubTest, EveryJsonMethodSendsASignedJson11Post) {
 
 // Idempotent calls retry a 503; Create*/UpdateEndpoint must not (the first may have been processed).
 TEST_F(StubTest, IdempotencyOfEachJsonMethod) {
-  SageMakerStub stub = Stub();
+  SageMakerApiStub stub = Stub();
   for (const JsonMethod& m : JsonMethods()) {
     SCOPED_TRACE(m.op);
     const size_t before = Requests().size();
@@ -232,7 +232,7 @@ TEST_F(StubTest, IdempotencyOfEachJsonMethod) {
 }
 
 TEST_F(StubTest, EmptyReplyIsEmptyObjectAndNonJsonReplyIsInternal) {
-  SageMakerStub stub = Stub();
+  SageMakerApiStub stub = Stub();
   transport_->Enqueue(200, "");
   auto a = stub.DeleteModel({{"ModelName", "m1"}});
   ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -254,7 +254,7 @@ TEST_F(StubTest, InvalidUtf8RequestIsRefusedWithoutACall) {
 
 TEST_F(StubTest, LongTermCredentialsSendNoSecurityToken) {
   auto provider = std::make_shared<CountingProvider>(AwsCredentials{kAkid, kSecret, "", std::nullopt});
-  SageMakerStub stub(Caller(provider), kRegion, ResolveSageMakerEndpoints(kRegion));
+  SageMakerApiStub stub(Caller(provider), kRegion, ResolveSageMakerEndpoints(kRegion));
   transport_->Enqueue(200, "{}");
   ASSERT_TRUE(stub.DescribeEndpoint({{"EndpointName", "e1"}}).ok());
   ExpectSigned(Requests().at(0), "sagemaker", kRegion, false);
@@ -285,7 +285,7 @@ TEST_F(StubTest, EndpointOverrideFromConfig) {
   overrides.api = "http://127.0.0.1:5000/";
   overrides.runtime = "http://127.0.0.1:5000";
   env_.Set("AWS_ENDPOINT_URL_SAGEMAKER", "http://10.0.0.1:1");  // configuration wins over the environment
-  SageMakerStub stub = Stub(overrides);
+  SageMakerApiStub stub = Stub(overrides);
   EXPECT_EQ(stub.endpoints().api, "http://127.0.0.1:5000");
   EXPECT_EQ(stub.endpoints().sts, "https://sts.eu-west-1.amazonaws.com");
   transport_->Enqueue(200, "{}");
@@ -306,7 +306,7 @@ TEST_F(StubTest, EndpointOverrideFromEnvironment) {
     env.Set("AWS_ENDPOINT_URL_SAGEMAKER", "http://localhost:5001/");
     env.Set("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://localhost:5002");
     env.Set("AWS_ENDPOINT_URL", "http://localhost:5003");
-    SageMakerStub stub = Stub();
+    SageMakerApiStub stub = Stub();
     EXPECT_EQ(stub.endpoints().api, "http://localhost:5001");
     EXPECT_EQ(stub.endpoints().runtime, "http://localhost:5002");
     EXPECT_EQ(stub.endpoints().sts, "http://localhost:5003");  // the global one
@@ -386,7 +386,7 @@ TEST_F(StubTest, InvokeEndpointLeavesOptionalHeadersOut) {
 }
 
 TEST_F(StubTest, InvokeEndpointEncodesOddNames) {
-  SageMakerStub stub = Stub();
+  SageMakerApiStub stub = Stub();
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"a b", "/endpoints/a%20b/invocations"},
       {"x/../y", "/endpoints/x%2F..%2Fy/invocations"},
@@ -430,7 +430,7 @@ TEST_F(StubTest, InvokeEndpointModelErrorCarriesTheModelsMessage) {
 }
 
 TEST_F(StubTest, InvokeEndpointRetriesModelNotReadyButNotServerFaults) {
-  SageMakerStub stub = Stub();
+  SageMakerApiStub stub = Stub();
   transport_->Enqueue(429, R"({"message":"Model is not ready"})",
                       {{"x-amzn-ErrorType", "ModelNotReadyException:http://internal.amazon.com/"}});
   transport_->Enqueue(200, "ok");
@@ -500,7 +500,7 @@ TEST_F(StubTest, GetCallerIdentity) {
 }
 
 TEST_F(StubTest, GetCallerIdentityErrors) {
-  StsStub stub = Sts();
+  StsApiStub stub = Sts();
   transport_->Enqueue(200, "<GetCallerIdentityResponse></GetCallerIdentityResponse>");
   auto a = stub.GetCallerIdentity();
   ASSERT_FALSE(a.ok());
@@ -993,7 +993,7 @@ TEST_F(StubTest, S3TryAgainRepliesAreRetriedEvenWhenNotIdempotent) {
 // ============================================================ secrets
 
 TEST_F(StubTest, NoSecretInAnyStatusMessage) {
-  SageMakerStub stub = Stub();
+  SageMakerApiStub stub = Stub();
   const std::string echo = std::string("secret ") + kSecret + " token " + kToken;
   std::vector<Status> seen;
   // A JSON error echoing the secrets.

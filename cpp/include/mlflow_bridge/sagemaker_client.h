@@ -29,6 +29,10 @@ struct SageMakerTarget {
   std::string assume_role_arn;
 };
 
+namespace internal {
+struct SageMakerStubs;  // targets/sagemaker/stubs.h
+}
+
 struct SageMakerClientOptions {
   std::shared_ptr<HttpTransport> transport;  // null: libcurl
   std::shared_ptr<Clock> clock;              // null: the system clock
@@ -37,6 +41,8 @@ struct SageMakerClientOptions {
   std::function<bool()> interrupted;  // polled while waiting; true cancels (and cleans up)
   std::string work_dir;               // where model archives are written; empty: the system temp folder
   std::string image_work_dir;         // layers and their cache when config `registry` builds the image
+  // Tests only: the AWS stubs for every region and role (null: the AWS API over `transport`).
+  std::shared_ptr<internal::SageMakerStubs> stubs;
 };
 
 class SageMakerClient {

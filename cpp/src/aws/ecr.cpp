@@ -11,7 +11,7 @@ namespace mlflow_bridge::internal {
 
 std::shared_ptr<EcrStub> EcrApi(const std::string& region, const std::string& aws_profile,
                                 std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock) {
-  return std::make_shared<EcrStub>(
+  return std::make_shared<EcrApiStub>(
       AwsCaller(std::move(transport), MakeDefaultAwsCredentialsProvider(aws_profile), std::move(clock)),
       ResolveAwsEndpoint("ecr", "api.ecr", region), region);
 }

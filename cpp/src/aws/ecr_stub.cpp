@@ -6,16 +6,16 @@
 
 namespace mlflow_bridge::internal {
 
-EcrStub::EcrStub(AwsCaller caller, std::string endpoint, std::string region)
+EcrApiStub::EcrApiStub(AwsCaller caller, std::string endpoint, std::string region)
     : caller_(std::move(caller)), ecr_{"ecr", std::move(endpoint), std::move(region)} {}
 
-StatusOr<nlohmann::json> EcrStub::Call(std::string_view operation, const nlohmann::json& request,
+StatusOr<nlohmann::json> EcrApiStub::Call(std::string_view operation, const nlohmann::json& request,
                                        std::string_view what) const {
   return caller_.JsonCall(ecr_, "AmazonEC2ContainerRegistry_V20150921." + std::string(operation), request,
                           Idempotency::kIdempotent, what);
 }
 
-StatusOr<std::string> EcrStub::DescribeRepositories(std::string_view repository_name) const {
+StatusOr<std::string> EcrApiStub::DescribeRepositories(std::string_view repository_name) const {
   const std::string what = "ECR DescribeRepositories '" + std::string(repository_name) + "'";
   StatusOr<nlohmann::json> reply =
       Call("DescribeRepositories", nlohmann::json{{"repositoryNames", {std::string(repository_name)}}}, what);
@@ -34,7 +34,7 @@ StatusOr<std::string> EcrStub::DescribeRepositories(std::string_view repository_
   return InternalError(what + ": the reply has no repositoryUri");
 }
 
-StatusOr<std::string> EcrStub::CreateRepository(std::string_view repository_name) const {
+StatusOr<std::string> EcrApiStub::CreateRepository(std::string_view repository_name) const {
   const std::string what = "ECR CreateRepository '" + std::string(repository_name) + "'";
   StatusOr<nlohmann::json> reply =
       Call("CreateRepository", nlohmann::json{{"repositoryName", std::string(repository_name)}}, what);
@@ -44,7 +44,7 @@ StatusOr<std::string> EcrStub::CreateRepository(std::string_view repository_name
   return uri;
 }
 
-StatusOr<EcrAuthorization> EcrStub::GetAuthorizationToken() const {
+StatusOr<EcrAuthorization> EcrApiStub::GetAuthorizationToken() const {
   const std::string what = "ECR GetAuthorizationToken";
   StatusOr<nlohmann::json> reply = Call("GetAuthorizationToken", nlohmann::json::object(), what);
   if (!reply.ok()) return reply.status();

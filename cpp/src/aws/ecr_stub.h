@@ -16,15 +16,26 @@ struct EcrAuthorization {
   std::chrono::system_clock::time_point expires_at;
 };
 
+// The interface; mocked in tests (tests/cpp/mock_aws_stubs.h).
 class EcrStub {
  public:
-  // `endpoint`: the ECR base URL (ResolveAwsEndpoint("ecr", "api.ecr", region)).
-  EcrStub(AwsCaller caller, std::string endpoint, std::string region);
+  virtual ~EcrStub() = default;
+
   // The repositoryUri of `repository_name` in the caller's registry.
-  StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const;
+  virtual StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const = 0;
   // Creates `repository_name` (tags immutable: no; scan on push: off) and returns its repositoryUri.
-  StatusOr<std::string> CreateRepository(std::string_view repository_name) const;
-  StatusOr<EcrAuthorization> GetAuthorizationToken() const;
+  virtual StatusOr<std::string> CreateRepository(std::string_view repository_name) const = 0;
+  virtual StatusOr<EcrAuthorization> GetAuthorizationToken() const = 0;
+};
+
+// The stub over the AWS API (AwsCaller).
+class EcrApiStub final : public EcrStub {
+ public:
+  // `endpoint`: the ECR base URL (ResolveAwsEndpoint("ecr", "api.ecr", region)).
+  EcrApiStub(AwsCaller caller, std::string endpoint, std::string region);
+  StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const override;
+  StatusOr<std::string> CreateRepository(std::string_view repository_name) const override;
+  StatusOr<EcrAuthorization> GetAuthorizationToken() const override;
 
  private:
   StatusOr<nlohmann::json> Call(std::string_view operation, const nlohmann::json& request, std::string_view what) const;

@@ -7,14 +7,14 @@
 
 namespace mlflow_bridge::internal {
 
-IamStub::IamStub(AwsCaller caller, std::string endpoint, std::string_view region)
+IamApiStub::IamApiStub(AwsCaller caller, std::string endpoint, std::string_view region)
     : caller_(std::move(caller)),
       iam_{"iam", std::move(endpoint),
            region.rfind("cn-", 0) == 0       ? "cn-north-1"
            : region.rfind("us-gov-", 0) == 0 ? "us-gov-west-1"
                                              : "us-east-1"} {}
 
-StatusOr<std::string> IamStub::GetRoleArn(std::string_view role_name) const {
+StatusOr<std::string> IamApiStub::GetRoleArn(std::string_view role_name) const {
   const std::string what = "IAM GetRole '" + std::string(role_name) + "'";
   StatusOr<std::string> xml = caller_.QueryCall(
       iam_, "Action=GetRole&RoleName=" + UriEncode(role_name) + "&Version=2010-05-08", Idempotency::kIdempotent, what);

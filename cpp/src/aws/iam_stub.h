@@ -10,13 +10,22 @@
 
 namespace mlflow_bridge::internal {
 
+// The interface; mocked in tests (tests/cpp/mock_aws_stubs.h).
 class IamStub {
+ public:
+  virtual ~IamStub() = default;
+
+  // The ARN of role `role_name`, path included (arn:aws:iam::<acct>:role/service-role/<name>).
+  virtual StatusOr<std::string> GetRoleArn(std::string_view role_name) const = 0;
+};
+
+// The stub over the AWS API (AwsCaller).
+class IamApiStub final : public IamStub {
  public:
   // `endpoint`: the IAM base URL (ResolveAwsEndpoint("iam", "iam", region)); `region`: any region of the
   // partition (the signing region is the partition's first: us-east-1, cn-north-1, us-gov-west-1).
-  IamStub(AwsCaller caller, std::string endpoint, std::string_view region);
-  // The ARN of role `role_name`, path included (arn:aws:iam::<acct>:role/service-role/<name>).
-  StatusOr<std::string> GetRoleArn(std::string_view role_name) const;
+  IamApiStub(AwsCaller caller, std::string endpoint, std::string_view region);
+  StatusOr<std::string> GetRoleArn(std::string_view role_name) const override;
 
  private:
   AwsCaller caller_;

@@ -73,7 +73,36 @@ struct S3ClientOptions {
 // when a part ETag is not an MD5 (e.g. SSE-KMS).
 std::optional<std::string> MultipartETag(const std::vector<std::string>& part_etags);
 
-class S3Client {
+// What the SageMaker client asks of S3 (the interface; mocked in tests, tests/cpp/mock_aws_stubs.h).
+class S3Stub {
+ public:
+  virtual ~S3Stub() = default;
+
+  // Creates the bucket unless it exists (HEAD bucket first). A bucket that
+  // exists but is not accessible (403: another account's, or the credentials
+  // lack access) is PERMISSION_DENIED; one in another region is
+  // INVALID_PARAMETER_VALUE naming its region.
+  virtual Status EnsureBucket(const std::string& bucket) = 0;
+
+  // Uploads the file at `path` to s3://bucket/key and returns that URL.
+  // A failed multipart upload is aborted (nothing is left behind) and the
+  // original error returned. A missing or unreadable file is
+  // INVALID_PARAMETER_VALUE naming the path.
+  virtual StatusOr<std::string> UploadFile(const std::string& bucket, const std::string& key, const std::string& path,
+                                           const S3UploadOptions& opts) = 0;
+
+  // Puts `body` as s3://bucket/key with one PutObject (content_type empty: the
+  // default) and returns that URL.
+  virtual StatusOr<std::string> PutBytes(const std::string& bucket, const std::string& key, std::string body,
+                                         const std::string& content_type) = 0;
+  // The object's bytes, or nullopt when there is no such object (or bucket).
+  virtual StatusOr<std::optional<std::string>> GetObject(const std::string& bucket, const std::string& key) = 0;
+  // Deletes the object; an object (or bucket) that does not exist is OK.
+  virtual Status DeleteObject(const std::string& bucket, const std::string& key) = 0;
+};
+
+// S3 over the AWS API (AwsCaller).
+class S3Client final : public S3Stub {
  public:
   // `region` is the bucket's region and the signing region; `endpoint_override`
   // (empty: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's default) is
@@ -82,27 +111,13 @@ class S3Client {
            std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override = "",
            S3ClientOptions options = {});
 
-  // Creates the bucket unless it exists (HEAD bucket first). A bucket that
-  // exists but is not accessible (403: another account's, or the credentials
-  // lack access) is PERMISSION_DENIED; one in another region is
-  // INVALID_PARAMETER_VALUE naming its region.
-  Status EnsureBucket(const std::string& bucket);
-
-  // Uploads the file at `path` to s3://bucket/key and returns that URL.
-  // A failed multipart upload is aborted (nothing is left behind) and the
-  // original error returned. A missing or unreadable file is
-  // INVALID_PARAMETER_VALUE naming the path.
+  Status EnsureBucket(const std::string& bucket) override;
   StatusOr<std::string> UploadFile(const std::string& bucket, const std::string& key, const std::string& path,
-                                   const S3UploadOptions& opts = {});
-
-  // Puts `body` as s3://bucket/key with one PutObject (content_type empty: the
-  // default) and returns that URL.
+                                   const S3UploadOptions& opts = {}) override;
   StatusOr<std::string> PutBytes(const std::string& bucket, const std::string& key, std::string body,
-                                 const std::string& content_type = "");
-  // The object's bytes, or nullopt when there is no such object (or bucket).
-  StatusOr<std::optional<std::string>> GetObject(const std::string& bucket, const std::string& key);
-  // Deletes the object; an object (or bucket) that does not exist is OK.
-  Status DeleteObject(const std::string& bucket, const std::string& key);
+                                 const std::string& content_type = "") override;
+  StatusOr<std::optional<std::string>> GetObject(const std::string& bucket, const std::string& key) override;
+  Status DeleteObject(const std::string& bucket, const std::string& key) override;
 
   // (bucket, key) of s3://bucket/key, or of the https forms S3 and SageMaker
   // report: https://bucket.s3.region.amazonaws.com/key,

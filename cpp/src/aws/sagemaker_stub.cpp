@@ -44,7 +44,7 @@ SageMakerEndpoints ResolveSageMakerEndpoints(std::string_view region, const Sage
   return e;
 }
 
-SageMakerStub::SageMakerStub(AwsCaller caller, std::string region, SageMakerEndpoints endpoints)
+SageMakerApiStub::SageMakerApiStub(AwsCaller caller, std::string region, SageMakerEndpoints endpoints)
     : caller_(std::move(caller)), region_(std::move(region)), endpoints_(std::move(endpoints)) {
   // SageMaker Runtime signs as "sagemaker" too (botocore's signingName).
   api_ = AwsService{"sagemaker", endpoints_.api, region_};
@@ -53,60 +53,60 @@ SageMakerStub::SageMakerStub(AwsCaller caller, std::string region, SageMakerEndp
 
 // ---------------------------------------------------------------- SageMaker
 
-StatusOr<nlohmann::json> SageMakerStub::SageMakerCall(std::string_view operation, const nlohmann::json& request,
+StatusOr<nlohmann::json> SageMakerApiStub::SageMakerCall(std::string_view operation, const nlohmann::json& request,
                                                       Idempotency idempotency) const {
   return caller_.JsonCall(api_, std::string(kSageMakerTargetPrefix) + std::string(operation), request, idempotency,
                           What("SageMaker", operation, request));
 }
 
-StatusOr<nlohmann::json> SageMakerStub::CreateModel(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::CreateModel(const nlohmann::json& r) const {
   return SageMakerCall("CreateModel", r, Idempotency::kNonIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::DescribeModel(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::DescribeModel(const nlohmann::json& r) const {
   return SageMakerCall("DescribeModel", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::DeleteModel(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::DeleteModel(const nlohmann::json& r) const {
   return SageMakerCall("DeleteModel", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::CreateEndpointConfig(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::CreateEndpointConfig(const nlohmann::json& r) const {
   return SageMakerCall("CreateEndpointConfig", r, Idempotency::kNonIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::DescribeEndpointConfig(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::DescribeEndpointConfig(const nlohmann::json& r) const {
   return SageMakerCall("DescribeEndpointConfig", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::DeleteEndpointConfig(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::DeleteEndpointConfig(const nlohmann::json& r) const {
   return SageMakerCall("DeleteEndpointConfig", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::CreateEndpoint(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::CreateEndpoint(const nlohmann::json& r) const {
   return SageMakerCall("CreateEndpoint", r, Idempotency::kNonIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::DescribeEndpoint(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::DescribeEndpoint(const nlohmann::json& r) const {
   return SageMakerCall("DescribeEndpoint", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::UpdateEndpoint(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::UpdateEndpoint(const nlohmann::json& r) const {
   return SageMakerCall("UpdateEndpoint", r, Idempotency::kNonIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::UpdateEndpointWeightsAndCapacities(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::UpdateEndpointWeightsAndCapacities(const nlohmann::json& r) const {
   // Sets absolute weights and counts: sending it twice has the effect of once.
   return SageMakerCall("UpdateEndpointWeightsAndCapacities", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::DeleteEndpoint(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::DeleteEndpoint(const nlohmann::json& r) const {
   return SageMakerCall("DeleteEndpoint", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::ListEndpoints(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::ListEndpoints(const nlohmann::json& r) const {
   return SageMakerCall("ListEndpoints", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::ListTags(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::ListTags(const nlohmann::json& r) const {
   return SageMakerCall("ListTags", r, Idempotency::kIdempotent);
 }
-StatusOr<nlohmann::json> SageMakerStub::AddTags(const nlohmann::json& r) const {
+StatusOr<nlohmann::json> SageMakerApiStub::AddTags(const nlohmann::json& r) const {
   // Sets tag values: sending it twice has the effect of once.
   return SageMakerCall("AddTags", r, Idempotency::kIdempotent);
 }
 
 // ---------------------------------------------------------------- SageMaker Runtime
 
-StatusOr<InvokeResult> SageMakerStub::InvokeEndpoint(std::string_view endpoint_name, std::string body,
+StatusOr<InvokeResult> SageMakerApiStub::InvokeEndpoint(std::string_view endpoint_name, std::string body,
                                                      std::string_view content_type, std::string_view accept,
                                                      std::string_view custom_attributes,
                                                      std::string_view target_variant) const {
@@ -136,7 +136,7 @@ StatusOr<InvokeResult> SageMakerStub::InvokeEndpoint(std::string_view endpoint_n
   return result;
 }
 
-StatusOr<AsyncInvokeResult> SageMakerStub::InvokeEndpointAsync(std::string_view endpoint_name,
+StatusOr<AsyncInvokeResult> SageMakerApiStub::InvokeEndpointAsync(std::string_view endpoint_name,
                                                                std::string_view input_location,
                                                                std::string_view content_type,
                                                                std::string_view accept) const {

@@ -50,30 +50,31 @@ struct AsyncInvokeResult {
   std::string failure_location;  // where an error will be instead
 };
 
+// The interface; mocked in tests (tests/cpp/mock_aws_stubs.h).
 class SageMakerStub {
  public:
-  SageMakerStub(AwsCaller caller, std::string region, SageMakerEndpoints endpoints);
+  virtual ~SageMakerStub() = default;
 
   // ---- SageMaker (JSON 1.1, X-Amz-Target: SageMaker.<Op>) ----
   // Create* and UpdateEndpoint are not idempotent (only "not processed"
   // throttling replies are retried); Describe*, List*, Delete*, AddTags and
   // UpdateEndpointWeightsAndCapacities are (deleting what is already gone is
   // the caller's concern: it gets RESOURCE_DOES_NOT_EXIST).
-  StatusOr<nlohmann::json> CreateModel(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> DescribeModel(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> DeleteModel(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> CreateEndpointConfig(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> DescribeEndpointConfig(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> DeleteEndpointConfig(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> CreateEndpoint(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> DescribeEndpoint(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> UpdateEndpoint(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> UpdateEndpointWeightsAndCapacities(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> DeleteEndpoint(const nlohmann::json& request) const;
+  virtual StatusOr<nlohmann::json> CreateModel(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> DescribeModel(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> DeleteModel(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> CreateEndpointConfig(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> DescribeEndpointConfig(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> DeleteEndpointConfig(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> CreateEndpoint(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> DescribeEndpoint(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> UpdateEndpoint(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> UpdateEndpointWeightsAndCapacities(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> DeleteEndpoint(const nlohmann::json& request) const = 0;
   // One page: the request may carry NextToken, MaxResults, NameContains, SortBy, StatusEquals.
-  StatusOr<nlohmann::json> ListEndpoints(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> ListTags(const nlohmann::json& request) const;
-  StatusOr<nlohmann::json> AddTags(const nlohmann::json& request) const;
+  virtual StatusOr<nlohmann::json> ListEndpoints(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> ListTags(const nlohmann::json& request) const = 0;
+  virtual StatusOr<nlohmann::json> AddTags(const nlohmann::json& request) const = 0;
 
   // ---- SageMaker Runtime (REST: POST /endpoints/{name}/invocations) ----
   // Not idempotent (a model may have side effects): only ModelNotReadyException
@@ -81,15 +82,42 @@ class SageMakerStub {
   // is INVALID_PARAMETER_VALUE with the model's message. Empty accept,
   // custom_attributes and target_variant are not sent. A body over 6 MB is
   // refused here (INVALID_PARAMETER_VALUE) without a call.
-  StatusOr<InvokeResult> InvokeEndpoint(std::string_view endpoint_name, std::string body, std::string_view content_type,
-                                        std::string_view accept = "", std::string_view custom_attributes = "",
-                                        std::string_view target_variant = "") const;
+  virtual StatusOr<InvokeResult> InvokeEndpoint(std::string_view endpoint_name, std::string body,
+                                                std::string_view content_type, std::string_view accept = "",
+                                                std::string_view custom_attributes = "",
+                                                std::string_view target_variant = "") const = 0;
 
   // The request waiting at `input_location` (s3://...) is queued for the
   // asynchronous endpoint; the answer appears at output_location later.
-  StatusOr<AsyncInvokeResult> InvokeEndpointAsync(std::string_view endpoint_name, std::string_view input_location,
-                                                  std::string_view content_type, std::string_view accept = "") const;
+  virtual StatusOr<AsyncInvokeResult> InvokeEndpointAsync(std::string_view endpoint_name, std::string_view input_location,
+                                                          std::string_view content_type,
+                                                          std::string_view accept = "") const = 0;
+};
 
+// The stub over the AWS API (AwsCaller).
+class SageMakerApiStub final : public SageMakerStub {
+ public:
+  SageMakerApiStub(AwsCaller caller, std::string region, SageMakerEndpoints endpoints);
+  StatusOr<nlohmann::json> CreateModel(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> DescribeModel(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> DeleteModel(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> CreateEndpointConfig(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> DescribeEndpointConfig(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> DeleteEndpointConfig(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> CreateEndpoint(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> DescribeEndpoint(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> UpdateEndpoint(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> UpdateEndpointWeightsAndCapacities(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> DeleteEndpoint(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> ListEndpoints(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> ListTags(const nlohmann::json& request) const override;
+  StatusOr<nlohmann::json> AddTags(const nlohmann::json& request) const override;
+  StatusOr<InvokeResult> InvokeEndpoint(std::string_view endpoint_name, std::string body, std::string_view content_type,
+                                        std::string_view accept = "", std::string_view custom_attributes = "",
+                                        std::string_view target_variant = "") const override;
+  StatusOr<AsyncInvokeResult> InvokeEndpointAsync(std::string_view endpoint_name, std::string_view input_location,
+                                                  std::string_view content_type,
+                                                  std::string_view accept = "") const override;
   const std::string& region() const { return region_; }
   const SageMakerEndpoints& endpoints() const { return endpoints_; }
 

@@ -6,10 +6,10 @@
 
 namespace mlflow_bridge::internal {
 
-StsStub::StsStub(AwsCaller caller, std::string endpoint, std::string region)
+StsApiStub::StsApiStub(AwsCaller caller, std::string endpoint, std::string region)
     : caller_(std::move(caller)), sts_{"sts", std::move(endpoint), std::move(region)} {}
 
-StatusOr<CallerIdentity> StsStub::GetCallerIdentity() const {
+StatusOr<CallerIdentity> StsApiStub::GetCallerIdentity() const {
   const std::string what = "STS GetCallerIdentity";
   StatusOr<std::string> xml =
       caller_.QueryCall(sts_, "Action=GetCallerIdentity&Version=2011-06-15", Idempotency::kIdempotent, what);

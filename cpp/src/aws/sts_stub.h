@@ -16,11 +16,20 @@ struct CallerIdentity {
   std::string user_id;
 };
 
+// The interface; mocked in tests (tests/cpp/mock_aws_stubs.h).
 class StsStub {
  public:
+  virtual ~StsStub() = default;
+
+  virtual StatusOr<CallerIdentity> GetCallerIdentity() const = 0;
+};
+
+// The stub over the AWS API (AwsCaller).
+class StsApiStub final : public StsStub {
+ public:
   // `endpoint`: the STS base URL (ResolveAwsEndpoint("sts", "sts", region)).
-  StsStub(AwsCaller caller, std::string endpoint, std::string region);
-  StatusOr<CallerIdentity> GetCallerIdentity() const;
+  StsApiStub(AwsCaller caller, std::string endpoint, std::string region);
+  StatusOr<CallerIdentity> GetCallerIdentity() const override;
 
  private:
   AwsCaller caller_;

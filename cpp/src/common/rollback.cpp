@@ -10,7 +10,8 @@ std::string RollbackRecord::Undo() {
   std::string left;
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
     Status s = it->second();
-    if (s.ok()) continue;
+    // Steps are recorded before the call that makes their resource: one that is not there was never made.
+    if (s.ok() || s.code() == StatusCode::kResourceDoesNotExist) continue;
     LogIgnored(s, "Rollback: " + it->first);
     left += (left.empty() ? "" : "; ") + it->first + " (" + s.ToString() + ")";
   }

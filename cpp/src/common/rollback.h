@@ -18,7 +18,8 @@ class RollbackRecord {
   void Add(std::string what, std::function<Status()> undo) { steps_.emplace_back(std::move(what), std::move(undo)); }
   bool empty() const { return steps_.empty(); }
 
-  // Undoes every step, newest first, and forgets them. Each step that fails is logged as a warning. Returns
+  // Undoes every step, newest first, and forgets them. A step answering RESOURCE_DOES_NOT_EXIST counts as
+  // undone (its resource was never made); each other failure is logged as a warning. Returns
   // what could not be undone, with why ("delete SageMaker model m-1 (PERMISSION_DENIED: ...); ..."), or ""
   // when everything was.
   std::string Undo();

@@ -11,17 +11,14 @@
 #include <regex>
 #include <set>
 
-#include "aws/ecr_stub.h"
-#include "aws/iam_stub.h"
 #include "aws/s3_stub.h"
-#include "aws/sagemaker_stub.h"
-#include "aws/sts_stub.h"
 #include "common/archive.h"
 #include "common/rollback.h"
 #include "common/strings.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/targets.h"
+#include "targets/sagemaker/stubs.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -113,14 +110,9 @@ struct SageMakerClient::Impl {
   SageMakerClientOptions options;
 
   // One session per call: region, endpoint and role may come from the call's config.
-  struct Session {
+  struct Session : internal::SageMakerStubs {
     json config;
     std::string region;
-    std::shared_ptr<SageMakerStub> stub;
-    std::shared_ptr<S3Client> s3;
-    std::shared_ptr<internal::StsStub> sts;
-    std::shared_ptr<internal::IamStub> iam;
-    std::shared_ptr<internal::EcrStub> ecr;
     bool interrupted = false;  // a wait ended because the user interrupted it
   };
 
@@ -145,13 +137,7 @@ struct SageMakerClient::Impl {
 
   // What a session talks through, kept per (region, endpoint_url, role) for the client's life: the
   // credentials (and an assumed role's) are fetched once, not at every call.
-  struct Connection {
-    std::shared_ptr<SageMakerStub> stub;
-    std::shared_ptr<S3Client> s3;
-    std::shared_ptr<internal::StsStub> sts;
-    std::shared_ptr<internal::IamStub> iam;
-    std::shared_ptr<internal::EcrStub> ecr;
-  };
+  using Connection = internal::SageMakerStubs;
   std::mutex connections_mu;
   std::map<std::string, Connection> connections;
   std::shared_ptr<AwsCredentialsProvider> base_credentials;  // the AWS chain, made once
@@ -161,6 +147,7 @@ struct SageMakerClient::Impl {
     const std::string key = region + "\n" + endpoint_url + "\n" + role;
     if (auto it = connections.find(key); it != connections.end()) return it->second;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckAwsRegion(region, "sagemaker", "api.sagemaker", endpoint_url));
+    if (options.stubs) return *options.stubs;  // tests
     if (!base_credentials)
       base_credentials = options.credentials ? options.credentials : MakeDefaultAwsCredentialsProvider();
     auto credentials = base_credentials;
@@ -177,11 +164,11 @@ struct SageMakerClient::Impl {
     internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url, endpoint_url};
     if (endpoint_url.empty()) overrides = {};
     const internal::SageMakerEndpoints endpoints = internal::ResolveSageMakerEndpoints(region, overrides);
-    Connection c{std::make_shared<SageMakerStub>(caller, region, endpoints),
+    Connection c{std::make_shared<internal::SageMakerApiStub>(caller, region, endpoints),
                  std::make_shared<S3Client>(options.transport, credentials, options.clock, region, endpoint_url),
-                 std::make_shared<internal::StsStub>(caller, endpoints.sts, region),
-                 std::make_shared<internal::IamStub>(caller, endpoints.iam, region),
-                 std::make_shared<internal::EcrStub>(caller, endpoints.ecr, region)};
+                 std::make_shared<internal::StsApiStub>(caller, endpoints.sts, region),
+                 std::make_shared<internal::IamApiStub>(caller, endpoints.iam, region),
+                 std::make_shared<internal::EcrApiStub>(caller, endpoints.ecr, region)};
     return connections[key] = c;
   }
 
@@ -197,11 +184,7 @@ struct SageMakerClient::Impl {
                            : s.config["assume_role_arn"].get<std::string>();
     auto connection = Connect(s.region, s.config["endpoint_url"], role);
     if (!connection.ok()) return connection.status();
-    s.stub = connection->stub;
-    s.s3 = connection->s3;
-    s.sts = connection->sts;
-    s.iam = connection->iam;
-    s.ecr = connection->ecr;
+    static_cast<internal::SageMakerStubs&>(s) = *connection;
     return s;
   }
 
