@@ -10,7 +10,7 @@ EcrApiStub::EcrApiStub(AwsCaller caller, std::string endpoint, std::string regio
     : caller_(std::move(caller)), ecr_{"ecr", std::move(endpoint), std::move(region)} {}
 
 StatusOr<nlohmann::json> EcrApiStub::Call(std::string_view operation, const nlohmann::json& request,
-                                       std::string_view what) const {
+                                          std::string_view what) const {
   return caller_.JsonCall(ecr_, "AmazonEC2ContainerRegistry_V20150921." + std::string(operation), request,
                           Idempotency::kIdempotent, what);
 }

@@ -54,7 +54,7 @@ SageMakerApiStub::SageMakerApiStub(AwsCaller caller, std::string region, SageMak
 // ---------------------------------------------------------------- SageMaker
 
 StatusOr<nlohmann::json> SageMakerApiStub::SageMakerCall(std::string_view operation, const nlohmann::json& request,
-                                                      Idempotency idempotency) const {
+                                                         Idempotency idempotency) const {
   return caller_.JsonCall(api_, std::string(kSageMakerTargetPrefix) + std::string(operation), request, idempotency,
                           What("SageMaker", operation, request));
 }
@@ -107,9 +107,9 @@ StatusOr<nlohmann::json> SageMakerApiStub::AddTags(const nlohmann::json& r) cons
 // ---------------------------------------------------------------- SageMaker Runtime
 
 StatusOr<InvokeResult> SageMakerApiStub::InvokeEndpoint(std::string_view endpoint_name, std::string body,
-                                                     std::string_view content_type, std::string_view accept,
-                                                     std::string_view custom_attributes,
-                                                     std::string_view target_variant) const {
+                                                        std::string_view content_type, std::string_view accept,
+                                                        std::string_view custom_attributes,
+                                                        std::string_view target_variant) const {
   const std::string what = "SageMaker InvokeEndpoint '" + std::string(endpoint_name) + "'";
   if (endpoint_name.empty()) return InvalidParameterError("SageMaker InvokeEndpoint: the endpoint name is empty");
   if (body.size() > kMaxInvokePayloadBytes)
@@ -137,9 +137,9 @@ StatusOr<InvokeResult> SageMakerApiStub::InvokeEndpoint(std::string_view endpoin
 }
 
 StatusOr<AsyncInvokeResult> SageMakerApiStub::InvokeEndpointAsync(std::string_view endpoint_name,
-                                                               std::string_view input_location,
-                                                               std::string_view content_type,
-                                                               std::string_view accept) const {
+                                                                  std::string_view input_location,
+                                                                  std::string_view content_type,
+                                                                  std::string_view accept) const {
   const std::string what = "SageMaker InvokeEndpointAsync '" + std::string(endpoint_name) + "'";
   if (endpoint_name.empty()) return InvalidParameterError(what + ": the endpoint name is empty");
   HttpRequest request;
