@@ -1,4 +1,6 @@
 #include "targets/kubernetes/manifests.h"
+#include "targets/aks/manifests.h"
+#include "targets/kyma/manifests.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

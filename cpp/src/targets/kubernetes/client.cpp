@@ -12,6 +12,7 @@
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/targets.h"
 #include "targets/kubernetes/manifests.h"
+#include "targets/kubernetes/route.h"
 #include "targets/registry_logins.h"
 
 using nlohmann::json;
@@ -24,18 +25,11 @@ using internal::KubeClient;
 using internal::KubeEndpoint;
 using internal::KubeEndpointMember;
 using internal::KubeResource;
-using internal::KubeRoute;
 using internal::RollbackRecord;
 using std::chrono::seconds;
 
 const KubeResource& Kind(std::string_view api_version, std::string_view kind) {
-  static std::mutex mu;
-  static std::map<std::string, KubeResource> cache;
-  std::lock_guard lock(mu);
-  std::string key = std::string(api_version) + "/" + std::string(kind);
-  auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, *internal::ResourceFor(api_version, kind)).first;
-  return it->second;
+  return internal::KubeKind(api_version, kind);
 }
 const KubeResource& Deployments() { return Kind("apps/v1", "Deployment"); }
 const KubeResource& Services() { return Kind("v1", "Service"); }
@@ -43,35 +37,18 @@ const KubeResource& Secrets() { return Kind("v1", "Secret"); }
 const KubeResource& Pods() { return Kind("v1", "Pod"); }
 const KubeResource& Events() { return Kind("v1", "Event"); }
 const KubeResource& Namespaces() { return Kind("v1", "Namespace"); }
-const KubeResource& ConfigMaps() { return Kind("v1", "ConfigMap"); }
-const KubeResource& Ingresses() { return Kind("networking.k8s.io/v1", "Ingress"); }
-const KubeResource& ApiRules(const std::string& version) { return Kind("gateway.kyma-project.io/" + version, "APIRule"); }
-const KubeResource& VirtualServices(const std::string& version) {
-  return Kind("networking.istio.io/" + version, "VirtualService");
-}
 
-std::string Str(const json& config, const char* key) { return config.value(key, ""); }
+std::string Str(const json& config, const char* key) { return internal::KubeConfigStr(config, key); }
 
 constexpr char kRevisionKey[] = "deployment.kubernetes.io/revision";
 constexpr char kFlavor[] = "python_function";  // what a deployment serves (MLflow's CLI prints it)
 
-bool IsOurs(const json& object) {
-  return object.value("/metadata/labels"_json_pointer, json::object()).value(internal::kKubeManagedByKey, "") ==
-         internal::kKubeManagedBy;
-}
+bool IsOurs(const json& object) { return internal::IsKubeOurs(object); }
 
-std::string Label(const json& object, const char* key) {
-  return object.value("/metadata/labels"_json_pointer, json::object()).value(key, "");
-}
+std::string Label(const json& object, const char* key) { return internal::KubeLabelOf(object, key); }
 
 // The MLflow endpoint a deployment belongs to ("" for none).
 std::string EndpointOf(const json& deployment) { return Label(deployment, internal::kKubeEndpointKey); }
-
-// Whether `object` is one of the route objects of endpoint `name`.
-bool IsEndpointObject(const json& object, const std::string& name) {
-  return IsOurs(object) && Label(object, internal::kKubeComponentKey) == internal::kKubeEndpointComponent &&
-         Label(object, internal::kKubeEndpointKey) == name;
-}
 
 // What a pod that does not become ready is waiting for, from its status: "ImagePullBackOff: ..." or "".
 std::string PodTrouble(const json& pod) {
@@ -95,24 +72,19 @@ std::string PodTrouble(const json& pod) {
 }  // namespace
 
 struct KubernetesClient::Impl {
-  KubeFlavor flavor;
+  const internal::KubeRouteStrategy* strategy = nullptr;  // what differs between kyma and aks
   KubeClientOptionsPublic options;
   std::mutex mu;
   std::map<std::string, std::shared_ptr<KubeClient>> clients;  // by kubeconfig + context
   std::unique_ptr<DeploymentImages> images;                    // registry=: the model's own image, built without docker
 
-  std::string Target() const { return flavor == KubeFlavor::kKyma ? "kyma" : "aks"; }
+  std::string Target() const { return strategy->Target(); }
 
-  struct Session {
-    json config;
-    std::shared_ptr<KubeClient> kube;  // null with render=true: rendering reads no kubeconfig and asks no cluster
-    std::string ns;
-    bool render = false;
-  };
+  using Session = internal::KubeSession;
 
   // `may_render`: the operation takes render=true (create, update, create_endpoint); elsewhere it is an error.
   StatusOr<Session> Open(const json& given, bool may_render = false) {
-    auto config = ParseConfig(Schema(flavor), given);
+    auto config = ParseConfig(strategy->Schema(), given);
     if (!config.ok()) return config.status();
     Session s;
     s.config = std::move(*config);
@@ -223,66 +195,9 @@ struct KubernetesClient::Impl {
     return std::optional<internal::RegistryCredentials>(*c);
   }
 
-  StatusOr<std::string> ClusterDomain(Session& s) {
-    if (!Str(s.config, "domain").empty()) return Str(s.config, "domain");
-    if (s.render) {
-      return InvalidParameterError(
-          "render=true asks no cluster, so it cannot look up the cluster's domain for the "
-          "route's host name: pass -C domain=<cluster domain> (Kyma keeps it in ConfigMap "
-          "kube-system/shoot-info: kubectl get configmap shoot-info -n kube-system -o "
-          "jsonpath='{.data.domain}'), or the whole host name with -C host=<fqdn>.");
-    }
-    // Kyma (Gardener) clusters say it in kube-system/shoot-info.
-    auto info = s.kube->Get(ConfigMaps(), "kube-system", "shoot-info");
-    if (info.ok() && !info->value("/data/domain"_json_pointer, "").empty())
-      return info->value("/data/domain"_json_pointer, "");
-    // As SAP FedML does: the API server's host without its first label (api.c-1.kyma.ondemand.com).
-    std::string host = s.kube->config().server;
-    host = host.substr(host.find("://") == std::string::npos ? 0 : host.find("://") + 3);
-    host = host.substr(0, host.find_first_of(":/"));
-    size_t dot = host.find('.');
-    if (dot == std::string::npos || std::isdigit(static_cast<unsigned char>(host.back()))) {
-      return InvalidParameterError("Cannot tell the cluster's domain from its API server address (" +
-                                   s.kube->config().server + "): pass -C host=<fqdn> or -C domain=<domain>.");
-    }
-    return host.substr(dot + 1);
-  }
+  StatusOr<std::string> Host(Session& s, const std::string& name) { return strategy->Host(s, name); }
 
-  StatusOr<std::string> Host(Session& s, const std::string& name) {
-    std::string host = Str(s.config, "host");
-    if (flavor == KubeFlavor::kAks) return host;  // may be empty: the Ingress answers any host
-    if (host.find('.') != std::string::npos) return host;
-    auto domain = ClusterDomain(s);
-    if (!domain.ok()) return domain.status();
-    return (host.empty() ? name : host) + "." + *domain;
-  }
-
-  StatusOr<std::string> ApiRuleVersion(Session& s) {
-    std::string wanted = Str(s.config, "apirule_version");
-    if (wanted != "auto" && wanted != "v2" && wanted != "v1beta1") {
-      return InvalidParameterError("Config key 'apirule_version' must be auto, v2 or v1beta1; got '" + wanted + "'.");
-    }
-    if (wanted != "auto") return wanted;
-    if (s.render) return std::string("v2");  // asks no cluster: the version Kyma serves today
-    auto v2 = s.kube->Serves("gateway.kyma-project.io", "v2");
-    if (!v2.ok()) return v2.status();
-    if (*v2) return std::string("v2");
-    auto v1 = s.kube->Serves("gateway.kyma-project.io", "v1beta1");
-    if (!v1.ok()) return v1.status();
-    if (*v1) return std::string("v1beta1");
-    return InvalidParameterError(
-        "The cluster serves no APIRule (gateway.kyma-project.io v2 or v1beta1): is the Kyma "
-        "API Gateway module enabled?");
-  }
-
-  struct Plan {
-    KubeApp app;
-    std::string route_kind;  // "APIRule", "Ingress", "" (LoadBalancer Service)
-    std::string route_version;
-    std::string url;  // where predict goes
-    std::string host;
-    std::vector<json> objects;  // in apply order
-  };
+  using Plan = internal::KubePlan;
 
   StatusOr<Plan> MakePlan(Session& s, const DeployRequest& request) {
     Plan p;
@@ -314,8 +229,7 @@ struct KubernetesClient::Impl {
           a, ref->registry == internal::kDockerHubRegistry ? "https://index.docker.io/v1/" : ref->registry,
           (*login)->username, (*login)->password));
     }
-    const bool load_balancer = flavor == KubeFlavor::kAks && Str(s.config, "expose") == "loadbalancer" && a.endpoint.empty();
-    p.objects.push_back(internal::ServiceManifest(a, load_balancer ? "LoadBalancer" : "ClusterIP"));
+    p.objects.push_back(internal::ServiceManifest(a, strategy->ServiceType(s, a)));
     p.objects.push_back(internal::DeploymentManifest(a));
     if (!a.endpoint.empty()) {  // the endpoint's route serves it
       MLFLOW_BRIDGE_RETURN_IF_ERROR(NoJwtOnEndpoints(s));
@@ -324,37 +238,7 @@ struct KubernetesClient::Impl {
     auto host = Host(s, a.name);
     if (!host.ok()) return host.status();
     p.host = *host;
-    KubeRoute route;
-    route.host = p.host;
-    route.service = a.name;
-    route.port = a.port;
-    if (flavor == KubeFlavor::kKyma) {
-      route.gateway = Str(s.config, "gateway");
-      if (Str(s.config, "auth") == "jwt") {
-        route.jwt_issuer = Str(s.config, "jwt_issuer");
-        route.jwks_uri = Str(s.config, "jwks_uri");
-        if (route.jwt_issuer.empty() || route.jwks_uri.empty()) {
-          return InvalidParameterError("auth=jwt needs -C jwt_issuer=<issuer URL> and -C jwks_uri=<keys URL>.");
-        }
-      } else if (Str(s.config, "auth") != "none") {
-        return InvalidParameterError("Config key 'auth' must be none or jwt; got '" + Str(s.config, "auth") + "'.");
-      }
-      auto version = ApiRuleVersion(s);
-      if (!version.ok()) return version.status();
-      p.route_kind = "APIRule";
-      p.route_version = *version;
-      p.objects.push_back(internal::ApiRuleManifest(a, route, *version));
-      p.url = "https://" + p.host;
-    } else if (!load_balancer) {
-      if (Str(s.config, "expose") != "ingress") {
-        return InvalidParameterError("Config key 'expose' must be ingress or loadbalancer; got '" + Str(s.config, "expose") +
-                                     "'.");
-      }
-      route.ingress_class = Str(s.config, "ingress_class");
-      p.route_kind = "Ingress";
-      p.objects.push_back(internal::IngressManifest(a, route));
-      p.url = p.host.empty() ? "" : "http://" + p.host;
-    }
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(strategy->PlanRoute(s, p));
     return p;
   }
 
@@ -440,22 +324,7 @@ struct KubernetesClient::Impl {
   }
 
   Status WaitRoute(Session& s, const Plan& p, std::chrono::steady_clock::time_point deadline) {
-    if (p.route_kind != "APIRule") return OkStatus();
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - options.clock->Now());
-    if (left.count() <= 0) left = std::chrono::milliseconds(1);
-    auto r =
-        s.kube->WaitFor(ApiRules(p.route_version), s.ns, p.app.name, left, [&](const json& rule) -> std::optional<Status> {
-          std::string state = p.route_version == "v2" ? rule.value("/status/state"_json_pointer, "")
-                                                      : rule.value("/status/APIRuleStatus/code"_json_pointer, "");
-          if (state == "Ready" || state == "OK") return OkStatus();
-          if (state == "Error") {
-            std::string why = p.route_version == "v2" ? rule.value("/status/description"_json_pointer, "")
-                                                      : rule.value("/status/APIRuleStatus/desc"_json_pointer, "");
-            return InvalidParameterError("APIRule " + s.ns + "/" + p.app.name + " was refused by Kyma: " + why);
-          }
-          return std::nullopt;
-        });
-    return r.status();
+    return strategy->WaitRoute(s, p, deadline, *options.clock);
   }
 
   // ------------------------------------------------------------ create / update / delete
@@ -523,33 +392,7 @@ struct KubernetesClient::Impl {
   }
 
   // The base URL of the deployment's route, read back from the cluster.
-  StatusOr<std::string> RouteUrl(Session& s, const std::string& name) {
-    if (flavor == KubeFlavor::kKyma) {
-      for (const char* version : {"v2", "v1beta1"}) {
-        auto serves = s.kube->Serves("gateway.kyma-project.io", version);
-        if (!serves.ok() || !*serves) continue;
-        auto rule = s.kube->Get(ApiRules(version), s.ns, name);
-        if (!rule.ok()) continue;
-        std::string host = std::string(version) == "v2" ? rule->value("/spec/hosts/0"_json_pointer, "")
-                                                        : rule->value("/spec/host"_json_pointer, "");
-        if (!host.empty()) return "https://" + host;
-      }
-      return NotFoundError("Deployment " + s.ns + "/" + name + " has no APIRule.");
-    }
-    auto ingress = s.kube->Get(Ingresses(), s.ns, name);
-    if (ingress.ok()) {
-      std::string host = ingress->value("/spec/rules/0/host"_json_pointer, "");
-      if (host.empty()) host = ingress->value("/status/loadBalancer/ingress/0/ip"_json_pointer, "");
-      if (host.empty()) return UnavailableError("Ingress " + s.ns + "/" + name + " has no address yet.");
-      return "http://" + host;
-    }
-    auto service = s.kube->Get(Services(), s.ns, name);
-    if (!service.ok()) return service.status();
-    std::string ip = service->value("/status/loadBalancer/ingress/0/ip"_json_pointer, "");
-    if (ip.empty()) ip = service->value("/status/loadBalancer/ingress/0/hostname"_json_pointer, "");
-    if (ip.empty()) return UnavailableError("Service " + s.ns + "/" + name + " has no load balancer address yet.");
-    return "http://" + ip + ":" + std::to_string(service->value("/spec/ports/0/port"_json_pointer, 8080));
-  }
+  StatusOr<std::string> RouteUrl(Session& s, const std::string& name) { return strategy->RouteUrl(s, name); }
 
   // What create and update return with render=true: the manifests, with the keys MLflow's CLI prints.
   static json Rendered(const std::string& name, const std::vector<json>& objects) {
@@ -654,29 +497,10 @@ struct KubernetesClient::Impl {
     auto e = ReadEndpoint(s, endpoint);
     if (e.status().code() == StatusCode::kResourceDoesNotExist && s.config["create_endpoint"].get<bool>()) return OkStatus();
     if (!e.ok()) return e.status();
-    if (flavor == KubeFlavor::kAks && e->members.size() >= 2) {
-      return InvalidParameterError("Endpoint " + s.ns + "/" + endpoint + " has two deployments (" + e->members[0].name +
-                                   " and " + e->members[1].name +
-                                   ") already: ingress-nginx splits a host's traffic "
-                                   "between one Ingress and one canary only. Delete one of them first, or create "
-                                   "another endpoint.");
-    }
-    return OkStatus();
+    return strategy->CheckRoom(s, endpoint, *e);
   }
 
   // ------------------------------------------------------------ MLflow endpoints
-  StatusOr<std::string> IstioVersion(Session& s) {
-    if (s.render) return std::string("v1");  // asks no cluster: what Istio serves since 1.22 (Kyma's)
-    for (const char* version : {"v1", "v1beta1"}) {
-      auto serves = s.kube->Serves("networking.istio.io", version);
-      if (!serves.ok()) return serves.status();
-      if (*serves) return std::string(version);
-    }
-    return InvalidParameterError(
-        "The cluster serves no Istio VirtualService (networking.istio.io v1 or v1beta1): "
-        "MLflow endpoints on Kyma need the Istio module.");
-  }
-
   Status NoEndpoint(Session& s, const std::string& name) {
     return NotFoundError("No MLflow endpoint '" + name + "' in namespace " + s.ns +
                          ". Create it with its first deployment "
@@ -690,76 +514,20 @@ struct KubernetesClient::Impl {
     KubeEndpoint e;
     e.name = name;
     e.namespace_name = s.ns;
-    if (flavor == KubeFlavor::kKyma) {
-      auto version = IstioVersion(s);
-      if (!version.ok()) return version.status();
-      auto vs = s.kube->Get(VirtualServices(*version), s.ns, name);
-      if (!vs.ok() && vs.status().code() != StatusCode::kResourceDoesNotExist) return vs.status();
-      if (!vs.ok() || !IsEndpointObject(*vs, name)) return NoEndpoint(s, name);
-      e.host = vs->value("/spec/hosts/0"_json_pointer, "");
-      e.gateway = vs->value("/spec/gateways/0"_json_pointer, e.gateway);
-      for (const auto& http : vs->value("/spec/http"_json_pointer, json::array())) {
-        if (http.value("name", "") != "weighted") continue;
-        for (const auto& r : http.value("route", json::array())) {
-          std::string host = r.value("/destination/host"_json_pointer, "");
-          e.members.push_back({host.substr(0, host.find('.')), r.value("weight", 0),
-                               r.value("/destination/port/number"_json_pointer, 8080)});
-        }
-      }
-      return e;
-    }
-    auto primary = s.kube->Get(Ingresses(), s.ns, name);
-    if (!primary.ok() && primary.status().code() != StatusCode::kResourceDoesNotExist) return primary.status();
-    if (!primary.ok() || !IsEndpointObject(*primary, name)) return NoEndpoint(s, name);
-    e.host = primary->value("/spec/rules/0/host"_json_pointer, "");
-    e.ingress_class = primary->value("/spec/ingressClassName"_json_pointer, e.ingress_class);
-    auto backend = [](const json& ingress) {
-      const json& b = ingress.value("/spec/rules/0/http/paths/0/backend/service"_json_pointer, json::object());
-      return KubeEndpointMember{b.value("name", ""), 100, b.value("/port/number"_json_pointer, 8080)};
-    };
-    KubeEndpointMember first = backend(*primary);
-    if (first.name == name) return e;  // the Service without pods: no deployments yet
-    e.members.push_back(first);
-    auto canary = s.kube->Get(Ingresses(), s.ns, internal::CanaryIngressName(name));
-    if (canary.ok() && IsEndpointObject(*canary, name)) {
-      KubeEndpointMember second = backend(*canary);
-      second.weight = std::atoi(canary->value("/metadata/annotations"_json_pointer, json::object())
-                                    .value("nginx.ingress.kubernetes.io/canary-weight", "0")
-                                    .c_str());
-      e.members[0].weight = 100 - second.weight;
-      e.members.push_back(second);
-    }
+    auto found = strategy->ReadEndpoint(s, e);
+    if (!found.ok()) return found.status();
+    if (!*found) return NoEndpoint(s, name);
     return e;
   }
 
-  StatusOr<std::vector<json>> EndpointObjects(Session& s, const KubeEndpoint& e) {
-    if (flavor == KubeFlavor::kAks) return internal::EndpointIngressManifests(e);
-    auto version = IstioVersion(s);
-    if (!version.ok()) return version.status();
-    return std::vector<json>{internal::VirtualServiceManifest(e, *version)};
-  }
+  StatusOr<std::vector<json>> EndpointObjects(Session& s, const KubeEndpoint& e) { return strategy->EndpointObjects(s, e); }
 
   // Applies the endpoint's route objects and deletes those it no longer needs (AKS: the canary, the Service without pods).
   Status WriteEndpoint(Session& s, const KubeEndpoint& e) {
     auto objects = EndpointObjects(s, e);
     if (!objects.ok()) return objects.status();
     MLFLOW_BRIDGE_RETURN_IF_ERROR(Apply(s, *objects, nullptr));
-    if (flavor == KubeFlavor::kKyma) return OkStatus();
-    auto wanted = [&](const std::string& kind, const std::string& name) {
-      for (const auto& o : *objects)
-        if (o.value("kind", "") == kind && o.value("/metadata/name"_json_pointer, "") == name) return true;
-      return false;
-    };
-    for (const auto& [kind, name] :
-         {std::pair<const KubeResource*, std::string>{&Ingresses(), internal::CanaryIngressName(e.name)},
-          {&Services(), e.name}}) {
-      if (wanted(kind->kind, name)) continue;
-      auto found = s.kube->Get(*kind, s.ns, name);
-      if (found.ok() && IsEndpointObject(*found, e.name)) {
-        MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, name, /*wait=*/true, seconds(60)));
-      }
-    }
-    return OkStatus();
+    return strategy->PruneEndpoint(s, e, *objects);
   }
 
   // Sets the members' weights (percents adding up to 100) from relative ones.
@@ -789,7 +557,7 @@ struct KubernetesClient::Impl {
       m.port = port;
       return WriteEndpoint(s, *e);
     }
-    if (flavor == KubeFlavor::kAks && e->members.size() >= 2) return CheckFree(s, name, endpoint);  // full: its error
+    if (!strategy->CheckRoom(s, endpoint, *e).ok()) return CheckFree(s, name, endpoint);  // full: its error
     const double share = e->members.empty() ? 100 : s.config["initial_weight"].get<int>();
     std::vector<double> relative;
     for (const auto& m : e->members) relative.push_back(m.weight * (100 - share) / 100.0);
@@ -829,13 +597,7 @@ struct KubernetesClient::Impl {
   }
 
   // An endpoint's route has no token check: refuse auth=jwt rather than serve without it.
-  Status NoJwtOnEndpoints(Session& s) {
-    if (flavor != KubeFlavor::kKyma || Str(s.config, "auth") == "none") return OkStatus();
-    return InvalidParameterError("auth=" + Str(s.config, "auth") +
-                                 " is not available for MLflow endpoints: their route "
-                                 "(an Istio VirtualService) checks no tokens. Leave out auth, or serve the model as a "
-                                 "deployment of its own (its APIRule checks JWTs with auth=jwt).");
-  }
+  Status NoJwtOnEndpoints(Session& s) { return strategy->CheckEndpointAuth(s); }
 
   // A new endpoint as config describes it (host, gateway or ingress class), not applied.
   StatusOr<KubeEndpoint> PlannedEndpoint(Session& s, const std::string& name) {
@@ -846,8 +608,7 @@ struct KubernetesClient::Impl {
     auto host = Host(s, name);
     if (!host.ok()) return host.status();
     e.host = *host;
-    if (flavor == KubeFlavor::kKyma) e.gateway = Str(s.config, "gateway");
-    else e.ingress_class = Str(s.config, "ingress_class");
+    strategy->ConfigureEndpoint(s, e);
     return e;
   }
 
@@ -879,17 +640,11 @@ struct KubernetesClient::Impl {
 
   // Deletes the route objects of endpoint `name` (not its deployments).
   Status DeleteRoute(Session& s, const std::string& name) {
-    std::vector<std::pair<const KubeResource*, std::string>> route;
-    if (flavor == KubeFlavor::kKyma) {
-      auto version = IstioVersion(s);
-      if (!version.ok()) return version.status();
-      route.push_back({&VirtualServices(*version), name});
-    } else {
-      route = {{&Ingresses(), internal::CanaryIngressName(name)}, {&Ingresses(), name}, {&Services(), name}};
-    }
-    for (const auto& [kind, object] : route) {
+    auto objects = strategy->EndpointRouteObjects(s, name);
+    if (!objects.ok()) return objects.status();
+    for (const auto& [kind, object] : *objects) {
       auto found = s.kube->Get(*kind, s.ns, object);
-      if (found.ok() && IsEndpointObject(*found, name)) {
+      if (found.ok() && internal::IsKubeEndpointObject(*found, name)) {
         MLFLOW_BRIDGE_RETURN_IF_ERROR(
             s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config["timeout_seconds"].get<int>())));
       }
@@ -902,19 +657,13 @@ struct KubernetesClient::Impl {
     if (!d.ok()) LogWarning("Could not delete the route of endpoint " + s.ns + "/" + name + ": " + d.message());
   }
 
-  StatusOr<std::string> EndpointUrl(Session& s, const KubeEndpoint& e) {
-    if (flavor == KubeFlavor::kKyma) return "https://" + e.host;
-    return RouteUrl(s, e.name);  // the Ingress: its host, else its address
-  }
+  StatusOr<std::string> EndpointUrl(Session& s, const KubeEndpoint& e) { return strategy->EndpointUrl(s, e); }
 
   json DescribeEndpoint(Session& s, const KubeEndpoint& e) {
     json members = json::array();
     for (const auto& m : e.members) members.push_back({{"name", m.name}, {"weight", m.weight}});
     json out = {
-        {"name", e.name},
-        {"namespace", s.ns},
-        {"route", flavor == KubeFlavor::kKyma ? "VirtualService " + s.ns + "/" + e.name : "Ingress " + s.ns + "/" + e.name},
-        {"deployments", members}};
+        {"name", e.name}, {"namespace", s.ns}, {"route", strategy->EndpointRoute(s.ns, e.name)}, {"deployments", members}};
     if (!e.host.empty()) out["host"] = e.host;
     auto url = EndpointUrl(s, e);
     if (url.ok()) out["url"] = *url;
@@ -924,17 +673,8 @@ struct KubernetesClient::Impl {
   // Deletes a deployment's own objects (not its place in an endpoint's route), waiting until they are gone.
   Status DeleteApp(Session& s, const std::string& name) {
     std::vector<std::pair<const KubeResource*, std::string>> objects = {{&Services(), name}, {&Secrets(), name + "-pull"}};
-    if (flavor == KubeFlavor::kKyma) {
-      for (const char* version : {"v2", "v1beta1"}) {
-        auto serves = s.kube->Serves("gateway.kyma-project.io", version);
-        if (serves.ok() && *serves) {
-          objects.insert(objects.begin(), {&ApiRules(version), name});
-          break;
-        }
-      }
-    } else {
-      objects.insert(objects.begin(), {&Ingresses(), name});
-    }
+    auto own_route = strategy->AppRouteObjects(s, name);
+    objects.insert(objects.begin(), own_route.begin(), own_route.end());
     const auto timeout = seconds(s.config["timeout_seconds"].get<int>());
     for (const auto& [kind, object] : objects) {
       auto found = s.kube->Get(*kind, s.ns, object);
@@ -994,12 +734,21 @@ struct KubernetesClient::Impl {
   }
 };
 
+namespace internal {
+
+// The one place that tells the flavors apart: each is its route strategy.
+const KubeRouteStrategy& KubeRouteFor(KubeFlavor flavor) {
+  return flavor == KubeFlavor::kKyma ? KymaRouteStrategy() : AksRouteStrategy();
+}
+
+}  // namespace internal
+
 StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor flavor, KubeClientOptionsPublic options) {
   if (!options.namespace_name.empty())
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(options.namespace_name, "namespace"));
   if (!options.clock) options.clock = SystemClock();
   auto impl = std::make_shared<Impl>();
-  impl->flavor = flavor;
+  impl->strategy = &internal::KubeRouteFor(flavor);
   impl->options = std::move(options);
   impl->images = std::make_unique<DeploymentImages>(
       WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr, nullptr}));
@@ -1083,11 +832,7 @@ StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const s
     auto e = impl_->ReadEndpoint(s, in);
     if (!e.ok()) return e.status();
     url = impl_->EndpointUrl(s, *e);
-    if (!name.empty() && impl_->flavor == KubeFlavor::kKyma) headers.emplace_back(internal::kKubeDeploymentHeader, name);
-    if (!name.empty() && impl_->flavor == KubeFlavor::kAks) {
-      headers.emplace_back(internal::kKubeCanaryHeader,
-                           e->members.size() > 1 && e->members[1].name == name ? "always" : "never");
-    }
+    if (!name.empty()) impl_->strategy->PickDeployment(*e, name, headers);
   }
   if (!url.ok()) return url.status();
   const std::string what = name.empty() ? "endpoint " + s.ns + "/" + in
@@ -1186,13 +931,9 @@ StatusOr<json> KubernetesClient::ListEndpoints() {
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
-  const KubeResource* kind = &Ingresses();
-  if (impl_->flavor == KubeFlavor::kKyma) {
-    auto version = impl_->IstioVersion(s);
-    if (!version.ok()) return version.status();
-    kind = &VirtualServices(*version);
-  }
-  auto list = s.kube->List(*kind, s.ns,
+  auto kind = impl_->strategy->EndpointKind(s);
+  if (!kind.ok()) return kind.status();
+  auto list = s.kube->List(**kind, s.ns,
                            std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy + "," +
                                internal::kKubeComponentKey + "=" + internal::kKubeEndpointComponent);
   if (!list.ok()) return list.status();
@@ -1234,94 +975,23 @@ StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, cons
   return reply->body;
 }
 
-const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) {
-  static const ConfigSchema kCommon = {
-      {"image", ConfigType::kString, "", "The image that serves the model (e.g. from `mlflow-bridge image build`)."},
-      {"registry", ConfigType::kString, "",
-       "Instead of image: build the model's image without docker and push it to <registry>/<repository>[:tag]."},
-      {"base_image", ConfigType::kString, "", "With registry: the image to build on (default python:3.11-slim)."},
-      {"install_dependencies", ConfigType::kBool, true, "With registry: install the model's requirements into the image."},
-      {"insecure_registry", ConfigType::kBool, false, "With registry: plain HTTP to it (test registries)."},
-      {"registry_username", ConfigType::kString, "",
-       "User for the image's registry (ACR: service principal app id): used to push (registry=) and, as an image "
-       "pull Secret <name>-pull, by the cluster to pull."},
-      {"registry_password", ConfigType::kString, "", "Its password or token (ACR: the service principal's secret)."},
-      {"registry_auth", ConfigType::kString, "auto",
-       "The pull Secret's login: basic (registry_username/password), ecr (a 12-hour token from ECR "
-       "GetAuthorizationToken, renewed at each create/update), none, or auto (basic with a username, ecr for "
-       "*.dkr.ecr.* images, else none)."},
-      {"ecr_region", ConfigType::kString, "", "With ecr: the AWS region, when the registry's host does not say it."},
-      {"aws_profile", ConfigType::kString, "",
-       "With ecr: the AWS profile to sign with (default: the environment's, AWS_PROFILE)."},
-      {"kubeconfig", ConfigType::kString, "", "kubeconfig file(s). Default: $KUBECONFIG, ~/.kube/config, or in-cluster."},
-      {"context", ConfigType::kString, "", "kubeconfig context. Default: its current-context."},
-      {"namespace", ConfigType::kString, "", "Namespace. Default: the target URI's, else the context's."},
-      {"replicas", ConfigType::kInt, 1, "Pods serving the model.", 0, 1000},
-      {"port", ConfigType::kInt, 8080, "Port the model server listens on in the pod.", 1, 65535},
-      {"cpu_request", ConfigType::kString, "250m", "CPU request of the model container."},
-      {"memory_request", ConfigType::kString, "512Mi", "Memory request."},
-      {"cpu_limit", ConfigType::kString, "", "CPU limit (none by default)."},
-      {"memory_limit", ConfigType::kString, "2Gi", "Memory limit."},
-      {"run_as_user", ConfigType::kInt, 1000, "User id the container runs as (non-root); 0: as the image says.", 0,
-       2147483647},
-      {"env", ConfigType::kObject, json::object(), "Environment variables for the model server."},
-      {"timeout_seconds", ConfigType::kInt, 600, "How long to wait until the deployment is available.", 1, 86400},
-      {"render", ConfigType::kBool, false,
-       "create/update/create_endpoint: print the manifests (YAML) instead of applying them (GitOps). Reads no "
-       "kubeconfig and asks no cluster: the namespace comes from the target URI or namespace, the host from host "
-       "(and, on Kyma, domain and the APIRule version, default v2); Istio VirtualService v1. "
-       "The pull Secret is not printed."},
-      {"host", ConfigType::kString, "", "Host name of the route (Kyma: a label of the cluster domain, or a FQDN)."},
-      {"initial_weight", ConfigType::kInt, 0,
-       "Percent of an endpoint's traffic for a deployment joining it (create --endpoint); the others keep their "
-       "proportions. The first deployment of an endpoint takes all of it.",
-       0, 100},
-      {"create_endpoint", ConfigType::kBool, false,
-       "create --endpoint E: make the endpoint first when it is not there (with host, domain, gateway or "
-       "ingress_class from this config); deleted again if the deployment fails."},
-      {"weights", ConfigType::kObject, json::object(),
-       "update-endpoint: the traffic split, {\"blue\": 90, \"green\": 10} (relative; deployments left out keep theirs)."},
-  };
-  static const ConfigSchema kKyma = [] {
-    ConfigSchema s = kCommon;
-    s.push_back({"domain", ConfigType::kString, "",
-                 "Cluster domain for host names. Default: kube-system/shoot-info, else the API server's domain."});
-    s.push_back({"gateway", ConfigType::kString, "kyma-system/kyma-gateway", "Istio gateway of the APIRule."});
-    s.push_back({"auth", ConfigType::kString, "none", "Access to the route: none, or jwt (with jwt_issuer and jwks_uri)."});
-    s.push_back({"jwt_issuer", ConfigType::kString, "", "With auth=jwt: the token issuer."});
-    s.push_back({"jwks_uri", ConfigType::kString, "", "With auth=jwt: where the issuer's keys are."});
-    s.push_back({"apirule_version", ConfigType::kString, "auto",
-                 "APIRule version: auto (v2 when the cluster serves it, else v1beta1; with render=true, which asks no "
-                 "cluster: v2), v2 or v1beta1."});
-    return s;
-  }();
-  static const ConfigSchema kAks = [] {
-    ConfigSchema s = kCommon;
-    s.push_back(
-        {"expose", ConfigType::kString, "ingress", "ingress (an Ingress), or loadbalancer (a LoadBalancer Service)."});
-    s.push_back({"ingress_class", ConfigType::kString, "nginx", "ingressClassName of the Ingress."});
-    return s;
-  }();
-  return flavor == KubeFlavor::kKyma ? kKyma : kAks;
-}
+const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) { return internal::KubeRouteFor(flavor).Schema(); }
 
 std::string KubernetesClient::Help(KubeFlavor flavor) {
-  const bool kyma = flavor == KubeFlavor::kKyma;
-  const std::string t = kyma ? "kyma" : "aks";
-  return "Target '" + t + "': serves MLflow models on " + (kyma ? "SAP BTP Kyma" : "Azure Kubernetes Service") +
-         ".\n\nTarget URI: " + t +
+  const internal::KubeRouteStrategy& route = internal::KubeRouteFor(flavor);
+  const std::string t = route.Target();
+  return "Target '" + t + "': serves MLflow models on " + route.HelpPlatform() + ".\n\nTarget URI: " + t +
          "[:/<namespace>]\n\n"
          "A deployment is a Deployment and a Service, reached through " +
-         (kyma ? "an APIRule (https://<host>)" : "an Ingress (or a LoadBalancer Service with expose=loadbalancer)") +
+         route.HelpReached() +
          ". Objects are applied server-side and\ncarry app.kubernetes.io/managed-by=mlflow-bridge; a failed update restores "
          "the previous revision and names the cause.\nThe kubeconfig is read as kubectl reads it (KUBECONFIG, contexts, "
          "tokens, client certificates, exec plugins, in-cluster;\na cluster's proxy-url and tls-server-name as in kubectl).\n"
          "render=true prints the manifests (GitOps) and needs no kubeconfig or cluster: give the namespace (" +
-         t + ":/<namespace> or namespace)" + (kyma ? ", host or domain, and apirule_version (default v2)" : "") +
+         t + ":/<namespace> or namespace)" + route.HelpRender() +
          ".\n\n"
          "MLflow endpoints: one stable route whose traffic its deployments share by weight (" +
-         (kyma ? "an Istio VirtualService on the Kyma gateway, https://<endpoint>.<domain>"
-               : "an ingress-nginx Ingress and, for a second deployment, a canary Ingress: two deployments at most") +
+         route.HelpEndpoints() +
          ").\n  create --endpoint E --name blue -m ... -C create_endpoint=true   the endpoint with its first deployment\n"
          "  create --endpoint E --name green -m ... -C initial_weight=10     another deployment, 10% of the traffic\n"
          "  update-endpoint --endpoint E -C weights='{\"blue\": 0, \"green\": 100}'\n"
@@ -1329,7 +999,7 @@ std::string KubernetesClient::Help(KubeFlavor flavor) {
          "  delete-endpoint --endpoint E                                      the route and its deployments\n"
          "(The SDK's create_endpoint(name, config) works too; MLflow 3.x's create-endpoint command cannot reach plugins.)\n\n"
          "Config keys (-C key=value):\n" +
-         DescribeConfig(Schema(flavor));
+         DescribeConfig(route.Schema());
 }
 
 }  // namespace mlflow_bridge

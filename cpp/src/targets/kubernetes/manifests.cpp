@@ -32,14 +32,14 @@ json KubeLabels(const KubeApp& app) {
   return labels;
 }
 
-namespace {
-
-json Metadata(const KubeApp& app, const std::string& name) {
+json KubeMetadata(const KubeApp& app, const std::string& name) {
   json annotations = json::object();
   if (!app.model_uri.empty()) annotations[kKubeModelUriKey] = app.model_uri;
   if (!app.run_id.empty()) annotations[kKubeRunIdKey] = app.run_id;
   return {{"name", name}, {"namespace", app.namespace_name}, {"labels", KubeLabels(app)}, {"annotations", annotations}};
 }
+
+namespace {
 
 json Probe(int failure_threshold, int period_seconds) {
   return {{"httpGet", {{"path", kKubeHealthPath}, {"port", "http"}}},
@@ -79,10 +79,10 @@ json DeploymentManifest(const KubeApp& app) {
   }
   json pod_spec = {{"containers", json::array({container})}, {"securityContext", pod_security}};
   if (!app.pull_secret.empty()) pod_spec["imagePullSecrets"] = json::array({{{"name", app.pull_secret}}});
-  json template_meta = {{"labels", KubeLabels(app)}, {"annotations", Metadata(app, app.name)["annotations"]}};
+  json template_meta = {{"labels", KubeLabels(app)}, {"annotations", KubeMetadata(app, app.name)["annotations"]}};
   return {{"apiVersion", "apps/v1"},
           {"kind", "Deployment"},
-          {"metadata", Metadata(app, app.name)},
+          {"metadata", KubeMetadata(app, app.name)},
           {"spec",
            {{"replicas", app.replicas},
             {"revisionHistoryLimit", 5},
@@ -95,7 +95,7 @@ json DeploymentManifest(const KubeApp& app) {
 json ServiceManifest(const KubeApp& app, const std::string& type) {
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
-          {"metadata", Metadata(app, app.name)},
+          {"metadata", KubeMetadata(app, app.name)},
           {"spec",
            {{"type", type},
             {"selector", KubeSelector(app.name)},
@@ -107,63 +107,12 @@ json PullSecretManifest(const KubeApp& app, const std::string& registry, const s
   json config = {
       {"auths",
        {{registry, {{"username", username}, {"password", password}, {"auth", Base64Encode(username + ":" + password)}}}}}};
-  json meta = Metadata(app, app.pull_secret);
+  json meta = KubeMetadata(app, app.pull_secret);
   return {{"apiVersion", "v1"},
           {"kind", "Secret"},
           {"metadata", meta},
           {"type", "kubernetes.io/dockerconfigjson"},
           {"data", {{".dockerconfigjson", Base64Encode(config.dump())}}}};
-}
-
-json ApiRuleManifest(const KubeApp& app, const KubeRoute& route, const std::string& version) {
-  const bool jwt = !route.jwt_issuer.empty() && !route.jwks_uri.empty();
-  json service = {{"name", route.service}, {"namespace", app.namespace_name}, {"port", route.port}};
-  json methods = json::array({"GET", "POST"});
-  json spec;
-  if (version == "v2") {
-    json rule = {{"path", "/*"}, {"methods", methods}};
-    if (jwt) rule["jwt"] = {{"authentications", json::array({{{"issuer", route.jwt_issuer}, {"jwksUri", route.jwks_uri}}})}};
-    else rule["noAuth"] = true;
-    spec = {{"hosts", json::array({route.host})},
-            {"service", service},
-            {"gateway", route.gateway},
-            {"rules", json::array({rule})}};
-  } else {
-    json strategy =
-        jwt ? json{{"handler", "jwt"},
-                   {"config",
-                    {{"trusted_issuers", json::array({route.jwt_issuer})}, {"jwks_urls", json::array({route.jwks_uri})}}}}
-            : json{{"handler", "no_auth"}};
-    spec = {
-        {"host", route.host},
-        {"service", service},
-        {"gateway", route.gateway},
-        {"rules", json::array({{{"path", "/.*"}, {"methods", methods}, {"accessStrategies", json::array({strategy})}}})}};
-  }
-  return {{"apiVersion", "gateway.kyma-project.io/" + version},
-          {"kind", "APIRule"},
-          {"metadata", Metadata(app, app.name)},
-          {"spec", spec}};
-}
-
-json IngressManifest(const KubeApp& app, const KubeRoute& route) {
-  json meta = Metadata(app, app.name);
-  // MLflow's scoring server takes large batches; the controller's 1 MB default would refuse them.
-  meta["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] = "100m";
-  if (route.canary_weight >= 0) {
-    meta["annotations"]["nginx.ingress.kubernetes.io/canary"] = "true";
-    meta["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] = std::to_string(route.canary_weight);
-    meta["annotations"]["nginx.ingress.kubernetes.io/canary-by-header"] = kKubeCanaryHeader;
-  }
-  json path = {{"path", "/"},
-               {"pathType", "Prefix"},
-               {"backend", {{"service", {{"name", route.service}, {"port", {{"number", route.port}}}}}}}};
-  json rule = {{"http", {{"paths", json::array({path})}}}};
-  if (!route.host.empty()) rule["host"] = route.host;
-  return {{"apiVersion", "networking.k8s.io/v1"},
-          {"kind", "Ingress"},
-          {"metadata", meta},
-          {"spec", {{"ingressClassName", route.ingress_class}, {"rules", json::array({rule})}}}};
 }
 
 std::vector<int> PercentWeights(const std::vector<double>& weights) {
@@ -184,74 +133,13 @@ std::vector<int> PercentWeights(const std::vector<double>& weights) {
   return out;
 }
 
-namespace {
-
-KubeApp EndpointApp(const KubeEndpoint& e, const std::string& name) {
+KubeApp KubeEndpointApp(const KubeEndpoint& e, const std::string& name) {
   KubeApp app;
   app.name = name;
   app.namespace_name = e.namespace_name;
   app.endpoint = e.name;
   app.component = kKubeEndpointComponent;
   return app;
-}
-
-}  // namespace
-
-json VirtualServiceManifest(const KubeEndpoint& e, const std::string& version) {
-  auto destination = [&](const KubeEndpointMember& m) {
-    return json{{"host", m.name + "." + e.namespace_name + ".svc.cluster.local"}, {"port", {{"number", m.port}}}};
-  };
-  json http = json::array();
-  json split = json::array();
-  for (const auto& m : e.members) {
-    http.push_back({{"name", "deployment-" + m.name},
-                    {"match", json::array({{{"headers", {{kKubeDeploymentHeader, {{"exact", m.name}}}}}}})},
-                    {"route", json::array({{{"destination", destination(m)}}})}});
-    split.push_back({{"destination", destination(m)}, {"weight", m.weight}});
-  }
-  if (e.members.empty()) {
-    http.push_back({{"name", "no-deployments"},
-                    {"directResponse",
-                     {{"status", 503},
-                      {"body",
-                       {{"string", "MLflow endpoint " + e.name +
-                                       " has no deployments yet: "
-                                       "add one with `mlflow deployments create --endpoint " +
-                                       e.name + " ...`."}}}}}});
-  } else {
-    http.push_back({{"name", "weighted"}, {"route", split}});
-  }
-  return {{"apiVersion", "networking.istio.io/" + version},
-          {"kind", "VirtualService"},
-          {"metadata", Metadata(EndpointApp(e, e.name), e.name)},
-          {"spec", {{"hosts", json::array({e.host})}, {"gateways", json::array({e.gateway})}, {"http", http}}}};
-}
-
-std::string CanaryIngressName(const std::string& endpoint) { return endpoint + "-canary"; }
-
-std::vector<json> EndpointIngressManifests(const KubeEndpoint& e) {
-  std::vector<json> out;
-  KubeRoute route;
-  route.host = e.host;
-  route.ingress_class = e.ingress_class;
-  if (e.members.empty()) {
-    KubeApp app = EndpointApp(e, e.name);
-    json service = ServiceManifest(app);
-    service["spec"].erase("selector");  // no pods: the controller answers 503 until a deployment joins
-    out.push_back(service);
-    route.service = e.name;
-  } else {
-    route.service = e.members[0].name;
-    route.port = e.members[0].port;
-  }
-  out.push_back(IngressManifest(EndpointApp(e, e.name), route));
-  if (e.members.size() > 1) {
-    route.service = e.members[1].name;
-    route.port = e.members[1].port;
-    route.canary_weight = e.members[1].weight;
-    out.push_back(IngressManifest(EndpointApp(e, CanaryIngressName(e.name)), route));
-  }
-  return out;
 }
 
 namespace {

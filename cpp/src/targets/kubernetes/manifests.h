@@ -1,7 +1,8 @@
 // The Kubernetes objects of a model deployment, as plain JSON: a Deployment,
-// a Service, an image pull Secret and the route (Kyma APIRule, or an Ingress /
-// LoadBalancer Service on AKS). Pure functions: no API calls, so that
-// `render=true` and the tests see exactly what would be applied.
+// a Service and an image pull Secret (the routes are the flavors': Kyma's in
+// targets/kyma/manifests.h, AKS's in targets/aks/manifests.h). Pure functions:
+// no API calls, so that `render=true` and the tests see exactly what would be
+// applied.
 #pragma once
 
 #include <string>
@@ -52,6 +53,9 @@ struct KubeApp {
 nlohmann::json KubeLabels(const KubeApp& app);
 nlohmann::json KubeSelector(const std::string& name);
 
+// The metadata of object `name` of `app`: its labels and annotations (model URI, run id).
+nlohmann::json KubeMetadata(const KubeApp& app, const std::string& name);
+
 nlohmann::json DeploymentManifest(const KubeApp& app);
 // type: ClusterIP, or LoadBalancer (AKS without an ingress).
 nlohmann::json ServiceManifest(const KubeApp& app, const std::string& type = "ClusterIP");
@@ -68,10 +72,6 @@ struct KubeRoute {
   std::string ingress_class = "nginx";
   int canary_weight = -1;  // >= 0: an ingress-nginx canary of the host's main Ingress (also by kKubeCanaryHeader)
 };
-
-// Kyma APIRule in version "v2" or "v1beta1".
-nlohmann::json ApiRuleManifest(const KubeApp& app, const KubeRoute& route, const std::string& version);
-nlohmann::json IngressManifest(const KubeApp& app, const KubeRoute& route);
 
 // An MLflow endpoint: one stable route whose traffic its deployments share by weight.
 struct KubeEndpointMember {
@@ -90,13 +90,8 @@ struct KubeEndpoint {
 // Relative weights (>= 0, at least one > 0) as whole percents adding up to 100 (largest remainders).
 std::vector<int> PercentWeights(const std::vector<double>& weights);
 
-// Kyma: an Istio VirtualService (apiVersion networking.istio.io/<version>) on the gateway: one route per
-// deployment by kKubeDeploymentHeader, then the weighted split; without deployments a direct 503.
-nlohmann::json VirtualServiceManifest(const KubeEndpoint& endpoint, const std::string& version);
-// AKS: the Ingress <name> to the primary (or, without deployments, to a Service <name> without pods,
-// which is included) and the canary Ingress <name>-canary with the second's weight.
-std::vector<nlohmann::json> EndpointIngressManifests(const KubeEndpoint& endpoint);
-std::string CanaryIngressName(const std::string& endpoint);
+// The app whose labels the endpoint's route object `name` carries (component kKubeEndpointComponent).
+KubeApp KubeEndpointApp(const KubeEndpoint& endpoint, const std::string& name);
 
 // YAML documents ("---" between them) for `render=true`; strings that YAML
 // would read as something else (true, 1.0, null, "") are quoted.

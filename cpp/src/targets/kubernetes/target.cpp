@@ -4,6 +4,7 @@
 
 #include "common/env.h"
 #include "targets/adapters.h"
+#include "targets/kubernetes/route.h"
 
 namespace mlflow_bridge::internal {
 namespace {
@@ -18,7 +19,7 @@ class KubernetesTarget : public ClientTarget<KubernetesClient> {
   }
   Status CheckUpdate(const DeployRequest& request) override {
     if (request.model_uri.empty()) {
-      return InvalidParameterError(std::string("update_deployment on ") + (flavor_ == KubeFlavor::kKyma ? "kyma" : "aks") +
+      return InvalidParameterError(std::string("update_deployment on ") + KubeRouteFor(flavor_).Target() +
                                    " needs a model URI (-m): each update serves a new model.");
     }
     return OkStatus();
