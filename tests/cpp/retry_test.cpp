@@ -64,6 +64,18 @@ TEST_F(RetryTest, NonIdempotentIsNotRetried) {
   EXPECT_TRUE(clock_.sleeps.empty());
 }
 
+TEST_F(RetryTest, NonIdempotentIsRetriedWhenNotProcessed) {
+  Status s = internal::RetryLoopImpl(
+      retry_, backoff_, Idempotency::kNonIdempotent, clock_, "CreateModel",
+      Script({UnavailableError("connection refused").set_not_processed(), UnavailableError("503 again")}));
+  EXPECT_EQ(s.code(), StatusCode::kTemporarilyUnavailable);
+  EXPECT_EQ(s.message(), "503 again (after 2 attempts)");  // the second failure may have been processed: stop
+  EXPECT_EQ(calls_, 2);
+  EXPECT_TRUE(IsRetryable(UnavailableError("x").set_not_processed(), Idempotency::kNonIdempotent));
+  EXPECT_FALSE(IsRetryable(NotFoundError("x").set_not_processed(), Idempotency::kNonIdempotent));
+  EXPECT_TRUE(UnavailableError("x").set_not_processed().WithContext("c").WithSuffix("!").not_processed());
+}
+
 TEST_F(RetryTest, NonTransientIsNotRetried) {
   Status s = internal::RetryLoopImpl(retry_, backoff_, Idempotency::kIdempotent, clock_, "Get",
                                      Script({NotFoundError("no such endpoint")}));

@@ -31,6 +31,12 @@ enum class Idempotency { kIdempotent, kNonIdempotent };
 // Whether a failure is transient (TEMPORARILY_UNAVAILABLE; DEADLINE_EXCEEDED of one attempt).
 bool IsTransient(const Status& status);
 
+// The one retry rule: a transient failure is tried again when the call is idempotent (or made so:
+// server-side apply, a PUT, a retry token), or when the platform says it was not processed
+// (Status::not_processed). Each platform's error mapping decides which replies are transient and
+// which are not processed; the caller says which calls are idempotent.
+bool IsRetryable(const Status& status, Idempotency idempotency);
+
 namespace internal {
 // The loop itself, on Status; RetryLoop<T> adapts it.
 Status RetryLoopImpl(const RetryPolicy& retry, const BackoffPolicy& backoff, Idempotency idempotency, Clock& clock,

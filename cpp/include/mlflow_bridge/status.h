@@ -43,16 +43,28 @@ class [[nodiscard]] Status {
     return *this;
   }
 
+  // The platform says the request was not carried out (it was never sent: no connection, no name
+  // resolution; or the reply says so: throttled, "not ready"), so sending it again cannot do the work
+  // twice. RetryLoop retries such a transient failure even for a non-idempotent call.
+  bool not_processed() const { return not_processed_; }
+  Status& set_not_processed(bool v = true) {
+    not_processed_ = v;
+    return *this;
+  }
+
   // "CODE_NAME: message"
   std::string ToString() const;
 
   // Returns a copy whose message is prefixed with `context`: "context: message".
   Status WithContext(std::string_view context) const;
+  // Returns a copy whose message ends with `suffix` (e.g. " (after 3 attempts)").
+  Status WithSuffix(std::string_view suffix) const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
   std::optional<std::chrono::milliseconds> retry_after_;
+  bool not_processed_ = false;
 };
 
 inline Status OkStatus() { return Status(); }

@@ -12,14 +12,16 @@ bool IsTransient(const Status& status) {
   return status.code() == StatusCode::kTemporarilyUnavailable || status.code() == StatusCode::kDeadlineExceeded;
 }
 
+bool IsRetryable(const Status& status, Idempotency idempotency) {
+  return IsTransient(status) && (idempotency == Idempotency::kIdempotent || status.not_processed());
+}
+
 namespace internal {
 namespace {
 
 Status WithAttempts(const Status& s, int attempts) {
   if (attempts <= 1) return s;
-  Status out(s.code(), s.message() + " (after " + std::to_string(attempts) + " attempts)");
-  if (s.retry_after()) out.set_retry_after(*s.retry_after());
-  return out;
+  return s.WithSuffix(" (after " + std::to_string(attempts) + " attempts)");
 }
 
 }  // namespace
@@ -41,7 +43,7 @@ Status RetryLoopImpl(const RetryPolicy& retry, const BackoffPolicy& backoff, Ide
   for (int n = 1;; ++n) {
     Status s = attempt();
     if (s.ok()) return s;
-    if (!IsTransient(s) || idempotency == Idempotency::kNonIdempotent || n >= max_attempts) return WithAttempts(s, n);
+    if (!IsRetryable(s, idempotency) || n >= max_attempts) return WithAttempts(s, n);
     std::chrono::milliseconds delay = s.retry_after() ? *s.retry_after() : BackoffDelay(backoff, n - 1, rng);
     if (delay.count() < 0) delay = std::chrono::milliseconds(0);
     auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now() - start);

@@ -36,6 +36,13 @@ Status Status::WithContext(std::string_view context) const {
   return s;
 }
 
+Status Status::WithSuffix(std::string_view suffix) const {
+  if (ok()) return *this;
+  Status s = *this;
+  s.message_ += suffix;
+  return s;
+}
+
 Status InvalidParameterError(std::string m) { return Status(StatusCode::kInvalidParameterValue, std::move(m)); }
 Status NotFoundError(std::string m) { return Status(StatusCode::kResourceDoesNotExist, std::move(m)); }
 Status AlreadyExistsError(std::string m) { return Status(StatusCode::kResourceAlreadyExists, std::move(m)); }

@@ -367,7 +367,8 @@ class CurlTransport : public HttpTransport {
     switch (rc) {
       case CURLE_COULDNT_CONNECT:
       case CURLE_COULDNT_RESOLVE_HOST:
-      case CURLE_COULDNT_RESOLVE_PROXY:
+      case CURLE_COULDNT_RESOLVE_PROXY:  // nothing was sent: safe to send again, whatever the call
+        return UnavailableError(message).set_not_processed();
       case CURLE_SEND_ERROR:
       case CURLE_SEND_FAIL_REWIND:
       case CURLE_RECV_ERROR:
