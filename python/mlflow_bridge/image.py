@@ -2,7 +2,7 @@
 
     from mlflow_bridge.image import build_and_push
     ref = build_and_push("models:/churn/3", "myregistry.azurecr.io/churn:3",
-                         username=app_id, password=secret)
+                         registry_username=app_id, registry_password=secret)
     # -> "myregistry.azurecr.io/churn@sha256:..."
 
 The image holds the model at /opt/ml/model and its Python dependencies (installed
@@ -25,8 +25,8 @@ from mlflow_bridge._errors import translate_errors
 def build_and_push(model_uri, image, base_image=None, **config):
     """Builds the image of `model_uri` on `base_image` and pushes it to `image`
     (``<registry>/<repository>:<tag>``). Other keyword arguments are config keys
-    (platform, port, install_dependencies, insecure_registry, username, password,
-    registry_auth, ...; see ``help()``). Returns the pushed reference with its digest."""
+    (platform, port, install_dependencies, insecure_registry, registry_username,
+    registry_password, registry_auth, ...; see ``help()``). Returns the pushed reference with its digest."""
     return build(model_uri, image, base_image, **config)["image"]
 
 

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
+#include "mlflow_bridge/logging.h"
+
 namespace mlflow_bridge {
 namespace {
 
@@ -136,6 +141,49 @@ TEST(ConfigTest, NotAnObject) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue);
   }
+}
+
+// A key renamed, and a value renamed: the old spellings still work, with a warning; old and new together do not.
+TEST(ConfigTest, OldNamesAndValues) {
+  ConfigSchema schema = {
+      {"registry_auth",
+       ConfigType::kString,
+       "auto",
+       "How to log in.",
+       std::nullopt,
+       std::nullopt,
+       {"auto", "anonymous", "basic"},
+       {},
+       {{"none", "anonymous"}}},
+      {"registry_username", ConfigType::kString, "", "User.", std::nullopt, std::nullopt, {}, {"username"}}};
+  std::vector<std::string> warnings;
+  LogSink old_sink = SetLogSink([&](LogLevel level, std::string_view m) {
+    if (level == LogLevel::kWarning) warnings.emplace_back(m);
+  });
+  StatusOr<json> r = ParseConfig(schema, {{"username", "alice"}, {"registry_auth", "none"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, json({{"registry_username", "alice"}, {"registry_auth", "anonymous"}}));
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("registry_auth=none is deprecated: use registry_auth=anonymous"), std::string::npos);
+  EXPECT_NE(warnings[1].find("'username' is deprecated: use 'registry_username'"), std::string::npos);
+
+  warnings.clear();
+  r = ParseConfig(schema, {{"registry_username", "alice"}, {"registry_auth", "basic"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)["registry_username"], "alice");
+  EXPECT_TRUE(warnings.empty());
+
+  r = ParseConfig(schema, {{"registry_username", "alice"}, {"username", "bob"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue);
+  EXPECT_NE(r.status().message().find("'registry_username' and 'username' are one key"), std::string::npos);
+
+  r = ParseConfig(schema, {{"registry_auth", "token"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "Config key 'registry_auth' must be one of auto, anonymous, basic; got 'token'.");
+  SetLogSink(old_sink);
+
+  EXPECT_NE(DescribeConfig(schema).find("      Old name (deprecated): username.\n"), std::string::npos);
 }
 
 TEST(ConfigTest, Describe) {

@@ -113,6 +113,10 @@ def test_credentials_basic_token_docker_config(registry_factory, models, home, t
     basic = registry_factory("htpasswd", users={"alice": "s3cret", "tenancy-ns/oci-user": "auth-token"})
     b = reg.make_base_image(basic.host, "lib/base", "1", creds=basic.creds("alice"))
     build(models["path"], f"{basic.host}/team/x:1", b["ref"], username="alice", password="s3cret")
+    # The key names every target's registry= takes; username/password above are their old spellings.
+    build(models["path"], f"{basic.host}/team/x:3", b["ref"], registry_username="alice", registry_password="s3cret")
+    with pytest.raises(MlflowException, match="are one key"):
+        build(models["path"], f"{basic.host}/team/x:4", b["ref"], registry_username="alice", username="alice")
     # OCIR style: <namespace>/<user> with an auth token.
     build(models["path"], f"{basic.host}/tenancy-ns/x:1", b["ref"], username="tenancy-ns/oci-user", password="auth-token")
     with pytest.raises(MlflowException) as e:

@@ -545,10 +545,35 @@ def test_ecr_image_gets_a_pull_secret_from_get_authorization_token(cluster, aws,
     client.update_deployment("wine", "models:/tiny/1",
                              config={"image": f"{ECR}/tiny:1", "registry_username": "ci", "registry_password": "rotated"})
     assert _pull_login(cluster, "wine-pull")[ECR]["password"] == "rotated"
-    client.create_deployment("lean", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "none"})
+    client.create_deployment("lean", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "anonymous"})
     assert ("Secret", "lean-pull") not in ours(cluster)
-    with pytest.raises(MlflowException, match="must be auto, none, basic or ecr"):
+    # The old spelling still works, with a deprecation warning.
+    client.create_deployment("lean2", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "none"})
+    assert ("Secret", "lean2-pull") not in ours(cluster)
+    with pytest.raises(MlflowException, match="'registry_auth' must be one of auto, anonymous, basic, docker-config, "
+                                              "ecr; got 'gcr'"):
         client.create_deployment("odd", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "gcr"})
+    assert ("Deployment", "odd") not in ours(cluster)
+
+
+def test_pull_secret_from_docker_config(cluster, models, tmp_path, monkeypatch):
+    """registry_auth=docker-config: the cluster pulls with the user and password `docker login` left in
+    ~/.docker/config.json for the image's registry; an entry without them (a credential helper) is refused."""
+    cluster.built_images["registry.example.com/tiny"] = models["version1"]
+    login = base64.b64encode(b"robot:from-docker-login").decode()
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"registry.example.com": {"auth": login}},
+                                                      "credHelpers": {"helper.example.com": "secretservice"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    client = get_deploy_client("kyma")
+    client.create_deployment("dc", "models:/tiny/1",
+                             config={"image": "registry.example.com/tiny:1", "registry_auth": "docker-config"})
+    entry = _pull_login(cluster, "dc-pull")["registry.example.com"]
+    assert (entry["username"], entry["password"]) == ("robot", "from-docker-login")
+    with pytest.raises(MlflowException, match="registry_auth=docker-config") as e:
+        client.create_deployment("dc2", "models:/tiny/1",
+                                 config={"image": "helper.example.com/tiny:1", "registry_auth": "docker-config"})
+    assert "from-docker-login" not in str(e.value)
+    assert ("Deployment", "dc2") not in ours(cluster)
 
 
 def test_fedml_deploy_to_kyma_with_ecr(cluster, aws, registry_factory, tmp_path, monkeypatch):

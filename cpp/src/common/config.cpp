@@ -1,5 +1,6 @@
 #include "mlflow_bridge/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -86,12 +87,29 @@ std::optional<double> ParseFloat(const std::string& s) {
   return v;
 }
 
+std::string Joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 StatusOr<json> Convert(const ConfigKey& key, const json& v) {
   switch (key.type) {
-    case ConfigType::kString:
-      if (v.is_string()) return v;
-      if (v.is_number()) return json(v.dump());
-      return BadValue(key, v);
+    case ConfigType::kString: {
+      if (!v.is_string() && !v.is_number()) return BadValue(key, v);
+      std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+      for (const auto& [old_value, value] : key.old_values) {
+        if (s != old_value) continue;
+        LogWarning("Config " + key.name + "=" + old_value + " is deprecated: use " + key.name + "=" + value +
+                   " (the same thing).");
+        s = value;
+      }
+      if (!key.choices.empty() && std::find(key.choices.begin(), key.choices.end(), s) == key.choices.end()) {
+        return InvalidParameterError("Config key '" + key.name + "' must be one of " + Joined(key.choices) + "; got '" +
+                                     GivenText(key, json(s)) + "'.");
+      }
+      return json(s);
+    }
     case ConfigType::kInt: {
       std::optional<long long> n;
       if (v.is_number_integer()) {
@@ -136,6 +154,14 @@ StatusOr<json> Convert(const ConfigKey& key, const json& v) {
   return BadValue(key, v);
 }
 
+// The key `name` is (its current name, or one of its old ones), or null.
+const ConfigKey* KeyNamed(const ConfigSchema& schema, const std::string& name) {
+  for (const ConfigKey& k : schema) {
+    if (k.name == name || std::find(k.old_names.begin(), k.old_names.end(), name) != k.old_names.end()) return &k;
+  }
+  return nullptr;
+}
+
 std::string ValidKeys(const ConfigSchema& schema) {
   std::string out;
   for (const ConfigKey& k : schema) {
@@ -161,16 +187,27 @@ StatusOr<json> ParseConfig(const ConfigSchema& schema, const json& given) {
                                    ".");
     if (given.is_object()) {
       for (const auto& [name, value] : given.items()) {
-        bool known = false;
-        for (const ConfigKey& k : schema) known = known || k.name == name;
-        if (!known)
+        if (KeyNamed(schema, name) == nullptr)
           return InvalidParameterError("Unknown config key '" + name + "'. Valid keys: " + ValidKeys(schema) + ".");
       }
     }
     json out = json::object();
     for (const ConfigKey& key : schema) {
       const json* v = nullptr;
-      if (given.is_object()) {
+      std::string given_as = key.name;
+      for (const std::string& name : key.old_names) {
+        auto it = given.is_object() ? given.find(name) : given.end();
+        if (given.is_object() && it != given.end() && !it->is_null()) {
+          if (v != nullptr || given.contains(key.name)) {
+            return InvalidParameterError("Config keys '" + given_as + "' and '" + name + "' are one key (" + key.name +
+                                         "): give it once.");
+          }
+          LogWarning("Config key '" + name + "' is deprecated: use '" + key.name + "' (the same thing).");
+          v = &*it;
+          given_as = name;
+        }
+      }
+      if (given.is_object() && v == nullptr) {
         auto it = given.find(key.name);
         if (it != given.end() && !it->is_null()) v = &*it;
       }
@@ -203,6 +240,7 @@ std::string DescribeConfig(const ConfigSchema& schema) {
     }
     if ((key.type == ConfigType::kInt || key.type == ConfigType::kFloat) && (key.min || key.max))
       out += "      Allowed:" + BoundsText(key) + ".\n";
+    if (!key.old_names.empty()) out += "      Old name (deprecated): " + Joined(key.old_names) + ".\n";
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include "common/archive.h"
 #include "common/crypto.h"
 #include "common/process.h"
+#include "image/build_config.h"
 #include "image/reference.h"
 #include "image/registry_auth.h"
 #include "image/registry_client.h"
@@ -130,6 +131,7 @@ struct ImageBuilder::Impl {
 
   struct Build {
     json config;
+    internal::ImageBuildConfig section;  // the keys shared with the targets' registry=
     ImageReference target, base;
     Platform platform;
     std::shared_ptr<HttpTransport> transport;
@@ -140,36 +142,32 @@ struct ImageBuilder::Impl {
   // ------------------------------------------------------------ registries
   StatusOr<std::shared_ptr<RegistryCredentialsProvider>> Credentials(const Build& b, const std::string& registry,
                                                                      bool destination) {
-    const json& c = b.config;
-    std::string auth = c["registry_auth"];
-    const bool ecr_host = registry.find(".dkr.ecr.") != std::string::npos;
-    if (auth == "auto") {
-      if (destination && !c["username"].get<std::string>().empty()) auth = "basic";
-      else if (ecr_host) auth = "ecr";
-      else auth = "docker-config";
+    const internal::ImageBuildConfig& c = b.section;
+    std::string auth = internal::ResolveRegistryAuth(c, registry, "docker-config");
+    if (!destination) {
+      // The base: the user's own logins (or ECR's), never the destination's user and password.
+      auth = auth == "ecr" || (c.registry_auth == "auto" && registry.find(".dkr.ecr.") != std::string::npos)
+                 ? "ecr"
+                 : "docker-config";
     }
-    if (!destination && auth != "ecr" && auth != "docker-config") auth = "docker-config";  // the base: the user's own logins
     if (auth == "anonymous") return internal::MakeAnonymousRegistryCredentials();
     if (auth == "docker-config") return internal::MakeDockerConfigRegistryCredentials();
     if (auth == "basic") {
       RegistryCredentials creds;
-      creds.username = c["username"];
-      creds.password = c["password"];
+      creds.username = c.registry_username;
+      creds.password = c.registry_password;
       if (creds.username.empty() || creds.password.empty()) {
         return InvalidParameterError(
-            "registry_auth=basic needs -C username=... and -C password=... (an ACR service "
+            "registry_auth=basic needs -C registry_username=... and -C registry_password=... (an ACR service "
             "principal's app id and secret, or an OCIR '<namespace>/<user>' and auth token).");
       }
       return internal::MakeStaticRegistryCredentials(creds, "username/password of '" + creds.username + "'");
     }
-    if (auth == "ecr") {
-      if (!options.ecr_login) return InvalidParameterError("registry_auth=ecr: ECR logins are not available here.");
-      auto source = options.ecr_login(registry, c["ecr_region"], c["aws_profile"], b.transport);
-      if (!source.ok()) return source.status();
-      return internal::MakeRegistryCredentials(std::move(source).value(), options.clock);
-    }
-    return InvalidParameterError(
-        "Config key 'registry_auth' must be one of auto, anonymous, basic, docker-config, ecr; got '" + auth + "'.");
+    // ecr (ParseConfig let no other value through)
+    if (!options.ecr_login) return InvalidParameterError("registry_auth=ecr: ECR logins are not available here.");
+    auto source = options.ecr_login(registry, c.ecr_region, c.aws_profile, b.transport);
+    if (!source.ok()) return source.status();
+    return internal::MakeRegistryCredentials(std::move(source).value(), options.clock);
   }
 
   StatusOr<std::shared_ptr<RegistryClient>> Client(const Build& b, const std::string& registry, bool destination) {
@@ -177,9 +175,9 @@ struct ImageBuilder::Impl {
     if (!creds.ok()) return creds.status();
     internal::RegistryClientOptions o;
     o.transport = b.transport;
-    o.insecure = (registry == b.target.registry ? b.config["insecure_registry"].get<bool>()
-                                                : b.config["insecure_base_registry"].get<bool>()) ||
-                 InsecureByEnvironment(registry);
+    o.insecure =
+        (registry == b.target.registry ? b.section.insecure_registry : b.config["insecure_base_registry"].get<bool>()) ||
+        InsecureByEnvironment(registry);
     o.credentials = *creds;
     o.clock = options.clock;
     o.chunk_size = static_cast<uint64_t>(b.config["chunk_size_mb"].get<int>()) << 20;
@@ -445,6 +443,7 @@ struct ImageBuilder::Impl {
     auto config = ParseConfig(Schema(), request.config);
     if (!config.ok()) return config.status();
     b.config = std::move(*config);
+    b.section = internal::ReadImageBuildConfig(b.config);
     if (b.config["image"].get<std::string>().empty()) {
       return InvalidParameterError("Where should the image go? Pass --image / -C image=<registry>/<repository>:<tag>.");
     }
@@ -455,7 +454,7 @@ struct ImageBuilder::Impl {
       return InvalidParameterError("Config key 'image' names a digest (" + b.target.digest +
                                    "); give a tag instead: the digest is what the push returns.");
     }
-    std::string base_name = b.config["base_image"];
+    std::string base_name = b.section.base_image;
     if (base_name.empty()) {  // the organisation's own default (a mirror), else ours
       const char* env = std::getenv("MLFLOW_BRIDGE_BASE_IMAGE");
       base_name = env != nullptr && *env != '\0' ? env : kDefaultBaseImage;
@@ -505,7 +504,7 @@ struct ImageBuilder::Impl {
           if (l.what == "model") fs::remove(l.path, e);
       }
     } remove_model_layer{&layers};
-    if (b.config["install_dependencies"].get<bool>()) {
+    if (b.section.install_dependencies) {
       std::string version = b.config["python_version"];
       if (version.empty()) version = EnvValue(resolved->config, "PYTHON_VERSION");
       std::string python_version = MajorMinor(version);
@@ -535,7 +534,7 @@ struct ImageBuilder::Impl {
       std::string s = kv.get<std::string>();
       set_env(s.substr(0, s.find('=')), s.substr(s.find('=') == std::string::npos ? s.size() : s.find('=') + 1));
     }
-    if (b.config["install_dependencies"].get<bool>()) {
+    if (b.section.install_dependencies) {
       std::string path = env.count("PYTHONPATH") && !env["PYTHONPATH"].empty()
                              ? std::string(kImageSitePath) + ":" + env["PYTHONPATH"]
                              : std::string(kImageSitePath);
@@ -633,37 +632,24 @@ StatusOr<std::shared_ptr<ImageBuilder>> ImageBuilder::Make(ImageBuilderOptions o
 StatusOr<json> ImageBuilder::BuildAndPush(const ImageBuildRequest& request) { return impl_->Run(request); }
 
 const ConfigSchema& ImageBuilder::Schema() {
-  static const ConfigSchema kSchema = {
-      {"image", ConfigType::kString, "", "Where the image goes: <registry>/<repository>:<tag>."},
-      {"base_image", ConfigType::kString, "",
-       "The image to build on; it must have python3 on PATH (its PYTHON_VERSION decides the dependencies' Python). "
-       "Default: $MLFLOW_BRIDGE_BASE_IMAGE, else " +
-           std::string(kDefaultBaseImage) + "."},
-      {"platform", ConfigType::kString, "linux/amd64", "linux/amd64 or linux/arm64; picked from a multi-platform base."},
-      {"port", ConfigType::kInt, 8080, "Port the scoring server listens on (/ping, /health, /invocations).", 1, 65535},
-      {"install_dependencies", ConfigType::kBool, true,
-       "Install the model's requirements.txt into a layer of their own (pip, wheels only, for the base's Python and platform)."},
-      {"python_version", ConfigType::kString, "", "The base image's Python (e.g. 3.11). Default: its PYTHON_VERSION."},
-      {"glibc", ConfigType::kString, "2.28", "Newest glibc the base image has: wheels up to manylinux_<glibc> are used."},
-      {"env", ConfigType::kObject, json::object(), "More environment variables for the image."},
-      {"labels", ConfigType::kObject, json::object(), "More labels for the image."},
-      {"insecure_registry", ConfigType::kBool, false, "Talk plain HTTP to the destination registry (e.g. one on loopback)."},
-      {"insecure_base_registry", ConfigType::kBool, false,
-       "Plain HTTP to the base image's registry, when it is another one."},
-      {"ca_bundle", ConfigType::kString, "", "PEM file of the CAs that sign the registries' TLS certificates."},
-      {"registry_auth", ConfigType::kString, "auto",
-       "How to log in: auto (username/password when given, ECR for *.dkr.ecr.* hosts, else ~/.docker/config.json), "
-       "anonymous, basic, docker-config or ecr."},
-      {"username", ConfigType::kString, "",
-       "User for the destination registry (ACR: service principal app id; OCIR: <namespace>/<user>)."},
-      {"password", ConfigType::kString, "",
-       "Password or token for the destination registry (ACR: the SP secret; OCIR: an auth token)."},
-      {"ecr_region", ConfigType::kString, "", "AWS region of an ECR registry whose host does not say it."},
-      {"aws_profile", ConfigType::kString, "",
-       "AWS profile whose credentials log in to ECR (default: the environment's, AWS_PROFILE)."},
-      {"chunk_size_mb", ConfigType::kInt, 64,
-       "Blobs larger than this go up in chunks of this size (each streamed from disk).", 1, 4096},
-  };
+  static const ConfigSchema kSchema = [] {
+    ConfigSchema schema = {
+        {"image", ConfigType::kString, "", "Where the image goes: <registry>/<repository>:<tag>."},
+        {"platform", ConfigType::kString, "linux/amd64", "linux/amd64 or linux/arm64; picked from a multi-platform base."},
+        {"port", ConfigType::kInt, 8080, "Port the scoring server listens on (/ping, /health, /invocations).", 1, 65535},
+        {"python_version", ConfigType::kString, "", "The base image's Python (e.g. 3.11). Default: its PYTHON_VERSION."},
+        {"glibc", ConfigType::kString, "2.28", "Newest glibc the base image has: wheels up to manylinux_<glibc> are used."},
+        {"env", ConfigType::kObject, json::object(), "More environment variables for the image."},
+        {"labels", ConfigType::kObject, json::object(), "More labels for the image."},
+        {"insecure_base_registry", ConfigType::kBool, false,
+         "Plain HTTP to the base image's registry, when it is another one."},
+        {"ca_bundle", ConfigType::kString, "", "PEM file of the CAs that sign the registries' TLS certificates."},
+        {"chunk_size_mb", ConfigType::kInt, 64,
+         "Blobs larger than this go up in chunks of this size (each streamed from disk).", 1, 4096},
+    };
+    for (ConfigKey& key : internal::ImageBuildSchema()) schema.push_back(std::move(key));
+    return schema;
+  }();
   return kSchema;
 }
 

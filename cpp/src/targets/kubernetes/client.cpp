@@ -5,7 +5,9 @@
 #include <mutex>
 
 #include "common/rollback.h"
+#include "image/build_config.h"
 #include "image/reference.h"
+#include "image/registry_auth.h"
 #include "k8s/kube_client.h"
 #include "k8s/kubeconfig.h"
 #include "mlflow_bridge/image.h"
@@ -144,55 +146,51 @@ struct KubernetesClient::Impl {
           "`mlflow-bridge image build`), or -C registry=<registry>/<repository> to build "
           "and push one now.");
     }
-    const std::string auth = Str(s.config, "registry_auth");
-    json config = {
-        {"install_dependencies", s.config["install_dependencies"]},
-        {"insecure_registry", s.config["insecure_registry"]},
-        {"registry_auth", auth == "basic" || auth == "ecr" ? auth : "auto"},  // none: no pull Secret, still a login to push
-        {"ecr_region", s.config["ecr_region"]},
-        {"aws_profile", s.config["aws_profile"]}};
-    if (!Str(s.config, "base_image").empty()) config["base_image"] = s.config["base_image"];
-    if (!Str(s.config, "registry_username").empty()) {
-      config["username"] = s.config["registry_username"];
-      config["password"] = s.config["registry_password"];
-    }
-    return images->Build(
-        registry, request.name,
-        {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
+    internal::ImageBuildConfig build = internal::ReadImageBuildConfig(s.config);
+    if (build.registry_auth == "anonymous") build.registry_auth = "auto";  // no pull Secret; the push still logs in
+    return images->Build(registry, request.name,
+                         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version,
+                          internal::ImageBuildKeys(build)});
   }
 
-  // The login the cluster pulls the image with (as the pull Secret <name>-pull), or none: registry_auth
-  // basic (registry_username/password), ecr (a 12-hour password from GetAuthorizationToken), none, or
-  // auto: basic when a username is given, ecr for *.dkr.ecr.* registries, else none.
+  // The login the cluster pulls the image with (as the pull Secret <name>-pull), or none, by the image-build
+  // section's registry_auth: basic (registry_username/registry_password), ecr (a 12-hour password from
+  // GetAuthorizationToken), docker-config (the user and password ~/.docker/config.json has for the registry),
+  // anonymous (no pull Secret), or auto: basic with a username, ecr for *.dkr.ecr.* registries, else none.
   StatusOr<std::optional<internal::RegistryCredentials>> PullLogin(Session& s, const std::string& registry) {
-    std::string auth = Str(s.config, "registry_auth");
-    const std::string username = Str(s.config, "registry_username"), password = Str(s.config, "registry_password");
-    if (auth == "auto")
-      auth = !username.empty() ? "basic" : registry.find(".dkr.ecr.") != std::string::npos ? "ecr" : "none";
-    if (auth == "none") return std::optional<internal::RegistryCredentials>();
+    using Login = std::optional<internal::RegistryCredentials>;
+    const internal::ImageBuildConfig c = internal::ReadImageBuildConfig(s.config);
+    const std::string auth = internal::ResolveRegistryAuth(c, registry, "anonymous");
+    if (auth == "anonymous") return Login();
     // render=true prints no Secret (only its name, in imagePullSecrets): no password is needed or fetched.
-    if (s.render) return std::optional<internal::RegistryCredentials>(internal::RegistryCredentials{});
+    if (s.render) return Login(internal::RegistryCredentials{});
     if (auth == "basic") {
-      if (username.empty() || password.empty()) {
+      if (c.registry_username.empty() || c.registry_password.empty()) {
         return InvalidParameterError(
             "registry_auth=basic needs -C registry_username=... and -C registry_password=... "
             "(an ACR service principal's app id and secret, or the registry's user and token).");
       }
-      internal::RegistryCredentials c;
-      c.username = username;
-      c.password = password;
-      return std::optional<internal::RegistryCredentials>(c);
+      internal::RegistryCredentials login;
+      login.username = c.registry_username;
+      login.password = c.registry_password;
+      return Login(login);
     }
-    if (auth != "ecr") {
-      return InvalidParameterError("Config key 'registry_auth' must be auto, none, basic or ecr; got '" + auth + "'.");
+    auto provider = auth == "docker-config"
+                        ? StatusOr<std::shared_ptr<internal::RegistryCredentialsProvider>>(
+                              internal::MakeDockerConfigRegistryCredentials())
+                        : internal::MakeEcrRegistryCredentials(registry, c.ecr_region, c.aws_profile,
+                                                               options.transport ? options.transport : MakeCurlTransport(),
+                                                               options.clock);
+    if (!provider.ok()) return provider.status();
+    auto login = (*provider)->Get(registry);
+    if (!login.ok()) return login.status().WithContext("registry_auth=" + auth);
+    if (login->username.empty() || login->password.empty()) {
+      return InvalidParameterError("registry_auth=docker-config: " + (*provider)->Describe() +
+                                   " has no user and password for " + registry +
+                                   " (a pull Secret cannot hold a token or a credential helper). Run `docker login " +
+                                   registry + "`, or pass -C registry_username=... -C registry_password=....");
     }
-    auto ecr =
-        internal::MakeEcrRegistryCredentials(registry, Str(s.config, "ecr_region"), Str(s.config, "aws_profile"),
-                                             options.transport ? options.transport : MakeCurlTransport(), options.clock);
-    if (!ecr.ok()) return ecr.status();
-    auto c = (*ecr)->Get(registry);
-    if (!c.ok()) return c.status();
-    return std::optional<internal::RegistryCredentials>(*c);
+    return Login(*login);
   }
 
   StatusOr<std::string> Host(Session& s, const std::string& name) { return strategy->Host(s, name); }
