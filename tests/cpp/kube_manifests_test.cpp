@@ -66,7 +66,7 @@ TEST(KubeManifests, NamesAreDns1035Labels) {
 TEST(KubeManifests, DeploymentAndService) {
   json d = DeploymentManifest(App());
   EXPECT_EQ(d["apiVersion"], "apps/v1");
-  EXPECT_EQ(d["metadata"]["labels"][kKubeManagedByKey], "mlflow-bridge");
+  EXPECT_EQ(d["metadata"]["labels"][kManagedByKey], "mlflow-bridge");
   EXPECT_EQ(d["metadata"]["annotations"][kKubeModelUriKey], "models:/churn/3");
   EXPECT_EQ(d["spec"]["selector"]["matchLabels"], KubeSelector("churn"));
   const json& pod = d["spec"]["template"]["spec"];

@@ -797,7 +797,7 @@ StatusOr<json> KubernetesClient::GetDeployment(const std::string& name, const st
 StatusOr<json> KubernetesClient::ListDeployments(const std::string& endpoint) {
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
-  std::string selector = std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy;
+  std::string selector = internal::ManagedBySelector();
   if (!endpoint.empty()) {
     auto e = impl_->ReadEndpoint(*session, endpoint);
     if (!e.ok()) return e.status();
@@ -904,9 +904,8 @@ Status KubernetesClient::DeleteEndpoint(const std::string& name, const json& con
   if (!e.ok()) return e.status();
   // The route first, so that nothing reaches deployments on their way out.
   MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->DeleteRoute(s, name));
-  auto members = s.kube->List(Deployments(), s.ns,
-                              std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy + "," +
-                                  internal::kKubeEndpointKey + "=" + name);
+  auto members =
+      s.kube->List(Deployments(), s.ns, internal::ManagedBySelector() + "," + internal::kKubeEndpointKey + "=" + name);
   if (!members.ok()) return members.status();
   for (const auto& d : members->value("items", json::array())) {
     const std::string deployment = d.value("/metadata/name"_json_pointer, "");
@@ -931,9 +930,9 @@ StatusOr<json> KubernetesClient::ListEndpoints() {
   Impl::Session& s = *session;
   auto kind = impl_->strategy->EndpointKind(s);
   if (!kind.ok()) return kind.status();
-  auto list = s.kube->List(**kind, s.ns,
-                           std::string(internal::kKubeManagedByKey) + "=" + internal::kKubeManagedBy + "," +
-                               internal::kKubeComponentKey + "=" + internal::kKubeEndpointComponent);
+  auto list = s.kube->List(
+      **kind, s.ns,
+      internal::ManagedBySelector() + "," + internal::kKubeComponentKey + "=" + internal::kKubeEndpointComponent);
   if (!list.ok()) return list.status();
   json out = json::array();
   for (const auto& o : list->value("items", json::array())) {

@@ -26,7 +26,7 @@ Status CheckKubeName(const std::string& name, const std::string& what) {
 json KubeSelector(const std::string& name) { return {{kKubeNameKey, name}}; }
 
 json KubeLabels(const KubeApp& app) {
-  json labels = {{kKubeManagedByKey, kKubeManagedBy}, {kKubeNameKey, app.name}};
+  json labels = {{kManagedByKey, kManagedByValue}, {kKubeNameKey, app.name}};
   if (!app.endpoint.empty()) labels[kKubeEndpointKey] = app.endpoint;
   if (!app.component.empty()) labels[kKubeComponentKey] = app.component;
   return labels;

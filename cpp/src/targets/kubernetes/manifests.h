@@ -10,12 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/managed_by.h"
 #include "mlflow_bridge/status.h"
 
 namespace mlflow_bridge::internal {
 
-inline constexpr char kKubeManagedByKey[] = "app.kubernetes.io/managed-by";
-inline constexpr char kKubeManagedBy[] = "mlflow-bridge";
 inline constexpr char kKubeNameKey[] = "app.kubernetes.io/name";
 inline constexpr char kKubeEndpointKey[] = "mlflow-bridge/endpoint";
 inline constexpr char kKubeModelUriKey[] = "mlflow-bridge/model-uri";

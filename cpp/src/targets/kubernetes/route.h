@@ -22,6 +22,7 @@
 #include "mlflow_bridge/http.h"
 #include "mlflow_bridge/kubernetes_client.h"
 #include "mlflow_bridge/status.h"
+#include "targets/kubernetes/config.h"
 #include "targets/kubernetes/manifests.h"
 
 namespace mlflow_bridge::internal {
@@ -112,8 +113,6 @@ const KubeRouteStrategy& KymaRouteStrategy();
 const KubeRouteStrategy& AksRouteStrategy();
 
 // ---------------------------------------------------------------- shared by the core and the routes
-// The config keys of both flavors.
-const ConfigSchema& KubeCommonSchema();
 // The resource of apiVersion + kind (cached; the reference stays valid).
 const KubeResource& KubeKind(std::string_view api_version, std::string_view kind);
 // config[key] as a string ("" when absent).
