@@ -2,6 +2,7 @@
 // through an ingress-nginx Ingress and, for a second deployment, a canary Ingress with its weight.
 #include "targets/kubernetes/route.h"
 
+#include <memory>
 #include <cstdlib>
 
 #include "targets/aks/manifests.h"
@@ -14,6 +15,7 @@ class AksRoute : public KubeRouteStrategy {
  public:
   std::string Target() const override;
   const ConfigSchema& Schema() const override;
+  std::shared_ptr<const KubeRouteConfig> ReadRouteConfig(const nlohmann::json& parsed) const override;
   std::string HelpPlatform() const override;
   std::string HelpReached() const override;
   std::string HelpRender() const override;
@@ -48,7 +50,11 @@ using std::chrono::seconds;
 const KubeResource& Services() { return KubeKind("v1", "Service"); }
 const KubeResource& Ingresses() { return KubeKind("networking.k8s.io/v1", "Ingress"); }
 
-std::string Str(const json& config, const char* key) { return KubeConfigStr(config, key); }
+// The route's own keys (KubeTargetConfig::route), made by ReadRouteConfig below.
+struct AksConfig : KubeRouteConfig {
+  std::string expose, ingress_class;
+};
+const AksConfig& Aks(const KubeSession& s) { return static_cast<const AksConfig&>(*s.config.route); }
 
 }  // namespace
 
@@ -70,6 +76,13 @@ const ConfigSchema& AksRoute::Schema() const {
   return kAks;
 }
 
+std::shared_ptr<const KubeRouteConfig> AksRoute::ReadRouteConfig(const json& parsed) const {
+  auto c = std::make_shared<AksConfig>();
+  c->expose = parsed.value("expose", "");
+  c->ingress_class = parsed.value("ingress_class", "");
+  return c;
+}
+
 std::string AksRoute::HelpPlatform() const { return "Azure Kubernetes Service"; }
 std::string AksRoute::HelpReached() const { return "an Ingress (or a LoadBalancer Service with expose=loadbalancer)"; }
 std::string AksRoute::HelpRender() const { return ""; }
@@ -78,24 +91,23 @@ std::string AksRoute::HelpEndpoints() const {
 }
 
 StatusOr<std::string> AksRoute::Host(KubeSession& s, const std::string&) const {
-  return Str(s.config, "host");  // may be empty: the Ingress answers any host
+  return s.config.host;  // may be empty: the Ingress answers any host
 }
 
 std::string AksRoute::ServiceType(const KubeSession& s, const KubeApp& app) const {
-  return Str(s.config, "expose") == "loadbalancer" && app.endpoint.empty() ? "LoadBalancer" : "ClusterIP";
+  return Aks(s).expose == "loadbalancer" && app.endpoint.empty() ? "LoadBalancer" : "ClusterIP";
 }
 
 Status AksRoute::PlanRoute(KubeSession& s, KubePlan& p) const {
   if (ServiceType(s, p.app) == "LoadBalancer") return OkStatus();  // the Service is the route
-  if (Str(s.config, "expose") != "ingress") {
-    return InvalidParameterError("Config key 'expose' must be ingress or loadbalancer; got '" + Str(s.config, "expose") +
-                                 "'.");
+  if (Aks(s).expose != "ingress") {
+    return InvalidParameterError("Config key 'expose' must be ingress or loadbalancer; got '" + Aks(s).expose + "'.");
   }
   KubeRoute route;
   route.host = p.host;
   route.service = p.app.name;
   route.port = p.app.port;
-  route.ingress_class = Str(s.config, "ingress_class");
+  route.ingress_class = Aks(s).ingress_class;
   p.route_kind = "Ingress";
   p.objects.push_back(IngressManifest(p.app, route));
   p.url = p.host.empty() ? "" : "http://" + p.host;
@@ -128,9 +140,7 @@ std::vector<KubeObjectRef> AksRoute::AppRouteObjects(KubeSession&, const std::st
 
 Status AksRoute::CheckEndpointAuth(const KubeSession&) const { return OkStatus(); }
 
-void AksRoute::ConfigureEndpoint(const KubeSession& s, KubeEndpoint& e) const {
-  e.ingress_class = Str(s.config, "ingress_class");
-}
+void AksRoute::ConfigureEndpoint(const KubeSession& s, KubeEndpoint& e) const { e.ingress_class = Aks(s).ingress_class; }
 
 StatusOr<bool> AksRoute::ReadEndpoint(KubeSession& s, KubeEndpoint& e) const {
   const std::string& name = e.name;

@@ -40,8 +40,6 @@ const KubeResource& Pods() { return Kind("v1", "Pod"); }
 const KubeResource& Events() { return Kind("v1", "Event"); }
 const KubeResource& Namespaces() { return Kind("v1", "Namespace"); }
 
-std::string Str(const json& config, const char* key) { return internal::KubeConfigStr(config, key); }
-
 constexpr char kRevisionKey[] = "deployment.kubernetes.io/revision";
 constexpr char kFlavor[] = "python_function";  // what a deployment serves (MLflow's CLI prints it)
 
@@ -89,14 +87,15 @@ struct KubernetesClient::Impl {
     auto config = ParseConfig(strategy->Schema(), given);
     if (!config.ok()) return config.status();
     Session s;
-    s.config = std::move(*config);
-    s.render = s.config["render"].get<bool>();
+    s.config = internal::ReadKubeTargetConfig(*config);
+    s.config.route = strategy->ReadRouteConfig(*config);
+    s.render = s.config.render;
     if (s.render && !may_render) {
       return InvalidParameterError(
           "render=true renders what create, update and create_endpoint would apply; this "
           "command has nothing to render. Leave out -C render=true.");
     }
-    const std::string given_ns = !Str(s.config, "namespace").empty() ? Str(s.config, "namespace") : options.namespace_name;
+    const std::string given_ns = !s.config.namespace_name.empty() ? s.config.namespace_name : options.namespace_name;
     if (s.render) {
       if (given_ns.empty()) {
         return InvalidParameterError(
@@ -108,7 +107,7 @@ struct KubernetesClient::Impl {
       s.ns = given_ns;
       return s;
     }
-    const std::string path = Str(s.config, "kubeconfig"), context = Str(s.config, "context");
+    const std::string &path = s.config.kubeconfig, &context = s.config.context;
     {
       std::lock_guard lock(mu);
       auto& client = clients[path + "\n" + context];
@@ -133,7 +132,7 @@ struct KubernetesClient::Impl {
 
   // ------------------------------------------------------------ the objects
   StatusOr<std::string> Image(Session& s, const DeployRequest& request) {
-    const std::string image = Str(s.config, "image"), registry = Str(s.config, "registry");
+    const std::string &image = s.config.image, &registry = s.config.registry;
     if (!image.empty() && !registry.empty()) {
       return InvalidParameterError(
           "Config keys 'image' and 'registry' cannot go together: image serves an existing "
@@ -146,7 +145,7 @@ struct KubernetesClient::Impl {
           "`mlflow-bridge image build`), or -C registry=<registry>/<repository> to build "
           "and push one now.");
     }
-    internal::ImageBuildConfig build = internal::ReadImageBuildConfig(s.config);
+    internal::ImageBuildConfig build = s.config.build;
     if (build.registry_auth == "anonymous") build.registry_auth = "auto";  // no pull Secret; the push still logs in
     return images->Build(registry, request.name,
                          {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version,
@@ -159,7 +158,7 @@ struct KubernetesClient::Impl {
   // anonymous (no pull Secret), or auto: basic with a username, ecr for *.dkr.ecr.* registries, else none.
   StatusOr<std::optional<internal::RegistryCredentials>> PullLogin(Session& s, const std::string& registry) {
     using Login = std::optional<internal::RegistryCredentials>;
-    const internal::ImageBuildConfig c = internal::ReadImageBuildConfig(s.config);
+    const internal::ImageBuildConfig& c = s.config.build;
     const std::string auth = internal::ResolveRegistryAuth(c, registry, "anonymous");
     if (auth == "anonymous") return Login();
     // render=true prints no Secret (only its name, in imagePullSecrets): no password is needed or fetched.
@@ -202,18 +201,18 @@ struct KubernetesClient::Impl {
     KubeApp& a = p.app;
     a.name = request.name;
     a.namespace_name = s.ns;
-    a.replicas = s.config["replicas"];
-    a.port = s.config["port"];
-    a.cpu_request = Str(s.config, "cpu_request");
-    a.cpu_limit = Str(s.config, "cpu_limit");
-    a.memory_request = Str(s.config, "memory_request");
-    a.memory_limit = Str(s.config, "memory_limit");
-    a.run_as_user = s.config["run_as_user"];
-    a.env = s.config["env"];
+    a.replicas = s.config.replicas;
+    a.port = s.config.port;
+    a.cpu_request = s.config.cpu_request;
+    a.cpu_limit = s.config.cpu_limit;
+    a.memory_request = s.config.memory_request;
+    a.memory_limit = s.config.memory_limit;
+    a.run_as_user = s.config.run_as_user;
+    a.env = s.config.env;
     a.model_uri = request.model_uri;
     a.run_id = request.run_id;
     a.endpoint = request.endpoint;
-    a.progress_deadline_seconds = s.config["timeout_seconds"];
+    a.progress_deadline_seconds = s.config.timeout_seconds;
     auto image = Image(s, request);
     if (!image.ok()) return image.status();
     a.image = *image;
@@ -314,8 +313,7 @@ struct KubernetesClient::Impl {
     if (!r.ok() && r.status().code() == StatusCode::kDeadlineExceeded) {
       std::string why = Trouble(s, name);
       return DeadlineExceededError("Deployment " + s.ns + "/" + name + " did not become available within " +
-                                   std::to_string(s.config["timeout_seconds"].get<int>()) + " s" +
-                                   (why.empty() ? "" : ": " + why) +
+                                   std::to_string(s.config.timeout_seconds) + " s" + (why.empty() ? "" : ": " + why) +
                                    ". Raise -C timeout_seconds=N if the model is slow to load.");
     }
     return r.status();
@@ -443,7 +441,7 @@ struct KubernetesClient::Impl {
                   "credentials); create it with `kubectl create secret docker-registry " +
                   plan->app.pull_secret + " ...`.");
       }
-      if (!update && !request.endpoint.empty() && s.config["create_endpoint"].get<bool>()) {
+      if (!update && !request.endpoint.empty() && s.config.create_endpoint) {
         auto e = PlannedEndpoint(s, request.endpoint);  // the endpoint, with this deployment taking all its traffic
         if (!e.ok()) return e.status();
         e->members.push_back({request.name, 100, plan->app.port});
@@ -454,11 +452,11 @@ struct KubernetesClient::Impl {
       return Rendered(request.name, shown);
     }
 
-    const auto deadline = options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>());
+    const auto deadline = options.clock->Now() + seconds(s.config.timeout_seconds);
     RollbackRecord created;
     LogInfo(std::string(update ? "Updating " : "Creating ") + Target() + " deployment " + s.ns + "/" + request.name +
             (request.endpoint.empty() ? "" : " of endpoint " + request.endpoint) + " (" + plan->app.image + ")...");
-    if (!update && !request.endpoint.empty() && s.config["create_endpoint"].get<bool>()) {
+    if (!update && !request.endpoint.empty() && s.config.create_endpoint) {
       auto e = ReadEndpoint(s, request.endpoint);
       if (e.status().code() == StatusCode::kResourceDoesNotExist) {
         auto made = NewEndpoint(s, request.endpoint);
@@ -493,7 +491,7 @@ struct KubernetesClient::Impl {
     if (clash.status().code() != StatusCode::kResourceDoesNotExist) return clash.status();
     if (endpoint.empty()) return OkStatus();
     auto e = ReadEndpoint(s, endpoint);
-    if (e.status().code() == StatusCode::kResourceDoesNotExist && s.config["create_endpoint"].get<bool>()) return OkStatus();
+    if (e.status().code() == StatusCode::kResourceDoesNotExist && s.config.create_endpoint) return OkStatus();
     if (!e.ok()) return e.status();
     return strategy->CheckRoom(s, endpoint, *e);
   }
@@ -556,7 +554,7 @@ struct KubernetesClient::Impl {
       return WriteEndpoint(s, *e);
     }
     if (!strategy->CheckRoom(s, endpoint, *e).ok()) return CheckFree(s, name, endpoint);  // full: its error
-    const double share = e->members.empty() ? 100 : s.config["initial_weight"].get<int>();
+    const double share = e->members.empty() ? 100 : s.config.initial_weight;
     std::vector<double> relative;
     for (const auto& m : e->members) relative.push_back(m.weight * (100 - share) / 100.0);
     relative.push_back(share);
@@ -643,8 +641,7 @@ struct KubernetesClient::Impl {
     for (const auto& [kind, object] : *objects) {
       auto found = s.kube->Get(*kind, s.ns, object);
       if (found.ok() && internal::IsKubeEndpointObject(*found, name)) {
-        MLFLOW_BRIDGE_RETURN_IF_ERROR(
-            s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config["timeout_seconds"].get<int>())));
+        MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config.timeout_seconds)));
       }
     }
     return OkStatus();
@@ -673,7 +670,7 @@ struct KubernetesClient::Impl {
     std::vector<std::pair<const KubeResource*, std::string>> objects = {{&Services(), name}, {&Secrets(), name + "-pull"}};
     auto own_route = strategy->AppRouteObjects(s, name);
     objects.insert(objects.begin(), own_route.begin(), own_route.end());
-    const auto timeout = seconds(s.config["timeout_seconds"].get<int>());
+    const auto timeout = seconds(s.config.timeout_seconds);
     for (const auto& [kind, object] : objects) {
       auto found = s.kube->Get(*kind, s.ns, object);
       if (!found.ok() || !IsOurs(*found) || Label(*found, internal::kKubeComponentKey) == internal::kKubeEndpointComponent) {
@@ -716,9 +713,8 @@ struct KubernetesClient::Impl {
     restore["metadata"]["annotations"].erase(kRevisionKey);
     const std::string left = created.Undo();  // what the update added (e.g. a new pull secret)
     auto applied = s.kube->Apply(restore);
-    Status restored = applied.ok()
-                          ? WaitAvailable(s, name, options.clock->Now() + seconds(s.config["timeout_seconds"].get<int>()))
-                          : applied.status();
+    Status restored =
+        applied.ok() ? WaitAvailable(s, name, options.clock->Now() + seconds(s.config.timeout_seconds)) : applied.status();
     std::string outcome = restored.ok() ? "the previous revision (" + revision + ") was restored and serves again"
                                         : "restoring the previous revision failed too: " + restored.message();
     if (!left.empty()) outcome += "; could not undo: " + left;
@@ -862,7 +858,7 @@ StatusOr<json> KubernetesClient::UpdateEndpoint(const std::string& name, const j
   auto session = impl_->Open(config);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
-  const json& weights = s.config["weights"];
+  const json& weights = s.config.weights;
   if (weights.empty()) {
     return InvalidParameterError(
         "update_endpoint needs -C weights='{\"<deployment>\": <weight>, ...}' (relative "

@@ -17,8 +17,6 @@ const KubeResource& KubeKind(std::string_view api_version, std::string_view kind
   return it->second;
 }
 
-std::string KubeConfigStr(const json& config, const char* key) { return config.value(key, ""); }
-
 bool IsKubeOurs(const json& object) {
   return object.value("/metadata/labels"_json_pointer, json::object()).value(kManagedByKey, "") == kManagedByValue;
 }

@@ -29,7 +29,7 @@ namespace mlflow_bridge::internal {
 
 // One operation's view of the cluster: its parsed config, the API client and the namespace.
 struct KubeSession {
-  nlohmann::json config;
+  KubeTargetConfig config;
   std::shared_ptr<KubeClient> kube;  // null with render=true: rendering reads no kubeconfig and asks no cluster
   std::string ns;
   bool render = false;
@@ -56,6 +56,8 @@ class KubeRouteStrategy {
   virtual std::string Target() const = 0;
   // All config keys: the common ones (KubeCommonSchema) and the flavor's.
   virtual const ConfigSchema& Schema() const = 0;
+  // The route's own keys out of the config parsed with Schema(), in the strategy's own struct.
+  virtual std::shared_ptr<const KubeRouteConfig> ReadRouteConfig(const nlohmann::json& parsed) const = 0;
   // Parts of the help text: the platform's name, how a deployment is reached, what render=true needs
   // besides the namespace (", ..." or ""), and what an endpoint's route is.
   virtual std::string HelpPlatform() const = 0;
@@ -115,8 +117,6 @@ const KubeRouteStrategy& AksRouteStrategy();
 // ---------------------------------------------------------------- shared by the core and the routes
 // The resource of apiVersion + kind (cached; the reference stays valid).
 const KubeResource& KubeKind(std::string_view api_version, std::string_view kind);
-// config[key] as a string ("" when absent).
-std::string KubeConfigStr(const nlohmann::json& config, const char* key);
 // Whether mlflow-bridge made the object (its managed-by label).
 bool IsKubeOurs(const nlohmann::json& object);
 // The object's label `key`, or "".

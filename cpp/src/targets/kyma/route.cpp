@@ -2,6 +2,7 @@
 // MLflow endpoint through an Istio VirtualService on the Kyma gateway that splits traffic by weight.
 #include "targets/kubernetes/route.h"
 
+#include <memory>
 #include <cctype>
 #include <optional>
 
@@ -15,6 +16,7 @@ class KymaRoute : public KubeRouteStrategy {
  public:
   std::string Target() const override;
   const ConfigSchema& Schema() const override;
+  std::shared_ptr<const KubeRouteConfig> ReadRouteConfig(const nlohmann::json& parsed) const override;
   std::string HelpPlatform() const override;
   std::string HelpReached() const override;
   std::string HelpRender() const override;
@@ -52,10 +54,14 @@ const KubeResource& VirtualServices(const std::string& version) {
   return KubeKind("networking.istio.io/" + version, "VirtualService");
 }
 
-std::string Str(const json& config, const char* key) { return KubeConfigStr(config, key); }
+// The route's own keys (KubeTargetConfig::route), made by ReadRouteConfig below.
+struct KymaConfig : KubeRouteConfig {
+  std::string domain, gateway, auth, jwt_issuer, jwks_uri, apirule_version;
+};
+const KymaConfig& Kyma(const KubeSession& s) { return static_cast<const KymaConfig&>(*s.config.route); }
 
 StatusOr<std::string> ClusterDomain(KubeSession& s) {
-  if (!Str(s.config, "domain").empty()) return Str(s.config, "domain");
+  if (!Kyma(s).domain.empty()) return Kyma(s).domain;
   if (s.render) {
     return InvalidParameterError(
         "render=true asks no cluster, so it cannot look up the cluster's domain for the "
@@ -80,7 +86,7 @@ StatusOr<std::string> ClusterDomain(KubeSession& s) {
 }
 
 StatusOr<std::string> ApiRuleVersion(KubeSession& s) {
-  std::string wanted = Str(s.config, "apirule_version");
+  std::string wanted = Kyma(s).apirule_version;
   if (wanted != "auto" && wanted != "v2" && wanted != "v1beta1") {
     return InvalidParameterError("Config key 'apirule_version' must be auto, v2 or v1beta1; got '" + wanted + "'.");
   }
@@ -135,6 +141,17 @@ const ConfigSchema& KymaRoute::Schema() const {
   return kKyma;
 }
 
+std::shared_ptr<const KubeRouteConfig> KymaRoute::ReadRouteConfig(const json& parsed) const {
+  auto c = std::make_shared<KymaConfig>();
+  c->domain = parsed.value("domain", "");
+  c->gateway = parsed.value("gateway", "");
+  c->auth = parsed.value("auth", "");
+  c->jwt_issuer = parsed.value("jwt_issuer", "");
+  c->jwks_uri = parsed.value("jwks_uri", "");
+  c->apirule_version = parsed.value("apirule_version", "");
+  return c;
+}
+
 std::string KymaRoute::HelpPlatform() const { return "SAP BTP Kyma"; }
 std::string KymaRoute::HelpReached() const { return "an APIRule (https://<host>)"; }
 std::string KymaRoute::HelpRender() const { return ", host or domain, and apirule_version (default v2)"; }
@@ -143,7 +160,7 @@ std::string KymaRoute::HelpEndpoints() const {
 }
 
 StatusOr<std::string> KymaRoute::Host(KubeSession& s, const std::string& name) const {
-  std::string host = Str(s.config, "host");
+  std::string host = s.config.host;
   if (host.find('.') != std::string::npos) return host;
   auto domain = ClusterDomain(s);
   if (!domain.ok()) return domain.status();
@@ -157,15 +174,15 @@ Status KymaRoute::PlanRoute(KubeSession& s, KubePlan& p) const {
   route.host = p.host;
   route.service = p.app.name;
   route.port = p.app.port;
-  route.gateway = Str(s.config, "gateway");
-  if (Str(s.config, "auth") == "jwt") {
-    route.jwt_issuer = Str(s.config, "jwt_issuer");
-    route.jwks_uri = Str(s.config, "jwks_uri");
+  route.gateway = Kyma(s).gateway;
+  if (Kyma(s).auth == "jwt") {
+    route.jwt_issuer = Kyma(s).jwt_issuer;
+    route.jwks_uri = Kyma(s).jwks_uri;
     if (route.jwt_issuer.empty() || route.jwks_uri.empty()) {
       return InvalidParameterError("auth=jwt needs -C jwt_issuer=<issuer URL> and -C jwks_uri=<keys URL>.");
     }
-  } else if (Str(s.config, "auth") != "none") {
-    return InvalidParameterError("Config key 'auth' must be none or jwt; got '" + Str(s.config, "auth") + "'.");
+  } else if (Kyma(s).auth != "none") {
+    return InvalidParameterError("Config key 'auth' must be none or jwt; got '" + Kyma(s).auth + "'.");
   }
   auto version = ApiRuleVersion(s);
   if (!version.ok()) return version.status();
@@ -219,14 +236,14 @@ std::vector<KubeObjectRef> KymaRoute::AppRouteObjects(KubeSession& s, const std:
 
 // An endpoint's route has no token check: refuse auth=jwt rather than serve without it.
 Status KymaRoute::CheckEndpointAuth(const KubeSession& s) const {
-  if (Str(s.config, "auth") == "none") return OkStatus();
-  return InvalidParameterError("auth=" + Str(s.config, "auth") +
+  if (Kyma(s).auth == "none") return OkStatus();
+  return InvalidParameterError("auth=" + Kyma(s).auth +
                                " is not available for MLflow endpoints: their route "
                                "(an Istio VirtualService) checks no tokens. Leave out auth, or serve the model as a "
                                "deployment of its own (its APIRule checks JWTs with auth=jwt).");
 }
 
-void KymaRoute::ConfigureEndpoint(const KubeSession& s, KubeEndpoint& e) const { e.gateway = Str(s.config, "gateway"); }
+void KymaRoute::ConfigureEndpoint(const KubeSession& s, KubeEndpoint& e) const { e.gateway = Kyma(s).gateway; }
 
 StatusOr<bool> KymaRoute::ReadEndpoint(KubeSession& s, KubeEndpoint& e) const {
   auto version = IstioVersion(s);
