@@ -16,6 +16,7 @@
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/retry.h"
 #include "targets/local/state_store.h"
+#include "targets/scoring.h"
 
 extern char** environ;
 
@@ -109,18 +110,6 @@ internal::SpawnSpec ServerSpec(const std::string& python, const std::string& mod
   spec.log_path = log_path;
   spec.listen_fd = listen_fd;
   return spec;
-}
-
-// The scoring server's errors are {"error_code": ..., "message": ...}.
-Status AsStatus(const HttpResponse& response, const std::string& name) {
-  Status generic = HttpErrorStatus(response, "Deployment '" + name + "'");
-  auto body = json::parse(response.body, nullptr, false);
-  if (!body.is_object() || !body.contains("message") || !body["message"].is_string()) return generic;
-  std::string message = body["message"].get<std::string>();
-  if (response.status_code >= 400 && response.status_code < 500) {
-    return InvalidParameterError("Deployment '" + name + "' rejected the input: " + Redact(message));
-  }
-  return Status(generic.code(), "Deployment '" + name + "' failed to score: " + Redact(message));
 }
 
 struct PortClaim {
@@ -523,19 +512,16 @@ StatusOr<std::string> LocalClient::Predict(const std::string& name, const std::s
                                     (*state)["log_path"]));
   }
   int timeout = (*state)["config"].value("request_timeout_seconds", 60);
-  HttpRequest req;
-  req.method = "POST";
-  req.url = Url((*state)["port"]) + "/invocations";
-  req.headers = {{"Content-Type", content_type}};
-  req.body = body;
-  req.timeout = seconds(timeout);
-  // Scoring has no side effects, so a call that could not get through may be tried again.
-  RetryPolicy retry{3, seconds(timeout)};
-  auto response = RetryLoop<HttpResponse>(retry, BackoffPolicy{}, Idempotency::kIdempotent, *impl_->clock,
-                                          "predict on '" + name + "'", [&]() { return impl_->transport->Send(req); });
-  if (!response.ok()) return response.status().WithContext("Scoring on local deployment '" + name + "' failed");
-  if (!response->ok()) return AsStatus(*response, name);
-  return std::move(response->body);
+  internal::ScoringCall call;
+  call.url = Url((*state)["port"]) + "/invocations";
+  call.body = body;
+  call.content_type = content_type;
+  call.timeout = seconds(timeout);
+  call.retry = RetryPolicy{3, seconds(timeout)};
+  call.transport = impl_->transport;
+  call.clock = impl_->clock;
+  call.what = "Local deployment '" + name + "'";
+  return internal::Score(call);
 }
 
 Status LocalClient::RunLocal(const DeployRequest& request) {
