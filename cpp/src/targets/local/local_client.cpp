@@ -15,6 +15,7 @@
 #include "common/rollback.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/retry.h"
+#include "targets/local/config.h"
 #include "targets/local/state_store.h"
 #include "targets/scoring.h"
 
@@ -26,6 +27,7 @@ using nlohmann::json;
 namespace mlflow_bridge {
 namespace {
 
+using internal::LocalConfig;
 using internal::ProcessId;
 using internal::StateStore;
 using std::chrono::milliseconds;
@@ -81,7 +83,7 @@ Status CheckFlavor(const std::string& flavor) {
 }
 
 // The scoring server: MLflow's own (uvicorn), serving on the socket we pass as fd 3.
-internal::SpawnSpec ServerSpec(const std::string& python, const std::string& model_dir, const json& config,
+internal::SpawnSpec ServerSpec(const std::string& python, const std::string& model_dir, const LocalConfig& config,
                                const std::string& log_path, int listen_fd) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
@@ -89,9 +91,9 @@ internal::SpawnSpec ServerSpec(const std::string& python, const std::string& mod
     auto eq = kv.find('=');
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  for (const auto& [k, v] : config["env"].items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  for (const auto& [k, v] : config.env) env[k] = v;
   env[kModelPathEnv] = model_dir;
-  env[kRequestTimeoutEnv] = std::to_string(config["request_timeout_seconds"].get<int>());
+  env[kRequestTimeoutEnv] = std::to_string(config.request_timeout_seconds);
   env["PYTHONUNBUFFERED"] = "1";
 
   internal::SpawnSpec spec;
@@ -101,9 +103,9 @@ internal::SpawnSpec ServerSpec(const std::string& python, const std::string& mod
                "--fd",
                "3",
                "--workers",
-               std::to_string(config["workers"].get<int>()),
+               std::to_string(config.workers),
                "--timeout-graceful-shutdown",
-               std::to_string(config["graceful_shutdown_seconds"].get<int>()),
+               std::to_string(config.graceful_shutdown_seconds),
                "--no-access-log",
                "mlflow.pyfunc.scoring_server.app:app"};
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
@@ -119,12 +121,14 @@ struct PortClaim {
 };
 
 // The config as shown by get/list: values of secret-looking env variables masked.
-json PublicConfig(json config) {
-  for (auto& [k, v] : config["env"].items()) {
-    v = IsSensitiveHeader(k) ? "***" : Redact(v.is_string() ? v.get<std::string>() : v.dump());
-  }
-  return config;
+json PublicConfig(const LocalConfig& config) {
+  json shown = internal::ToJson(config);
+  for (auto& [k, v] : shown["env"].items()) v = IsSensitiveHeader(k) ? "***" : Redact(v.get<std::string>());
+  return shown;
 }
+
+// The config of a deployment, as its state file holds it.
+LocalConfig ConfigOf(const json& state) { return internal::StoredLocalConfig(state.value("config", json::object())); }
 
 }  // namespace
 
@@ -213,7 +217,7 @@ struct LocalClient::Impl {
                  {"revision", state["revision"]},
                  {"created_at", state["created_at"]},
                  {"updated_at", state["updated_at"]},
-                 {"config", PublicConfig(state["config"])}};
+                 {"config", PublicConfig(ConfigOf(state))}};
     if (!internal::IsAlive(Pid(state))) {
       info["status"] = "exited";
     } else if (Healthy(state["port"])) {
@@ -256,14 +260,13 @@ struct LocalClient::Impl {
 
   // Starts a server for `state` on `fd` and waits for it; on failure stops it
   // again. `spawned` runs once the process exists, before the wait.
-  StatusOr<ProcessId> StartServer(const json& state, Fd& fd,
+  StatusOr<ProcessId> StartServer(const json& state, const LocalConfig& config, Fd& fd,
                                   const std::function<Status(const ProcessId&)>& spawned = nullptr) {
     std::string name = state["name"];
-    auto pid = internal::SpawnDetached(
-        ServerSpec(state["python"], state["model_dir"], state["config"], state["log_path"], fd.get()));
+    auto pid = internal::SpawnDetached(ServerSpec(state["python"], state["model_dir"], config, state["log_path"], fd.get()));
     if (!pid.ok()) return pid.status();
     Status ready = spawned ? spawned(*pid) : OkStatus();
-    if (ready.ok()) ready = WaitReady(name, *pid, fd.get(), state["log_path"], state["config"]["timeout_seconds"]);
+    if (ready.ok()) ready = WaitReady(name, *pid, fd.get(), state["log_path"], config.timeout_seconds);
     if (!ready.ok()) {
       // Our copy of the socket first: while it listens, new connections would be steered to it and wait.
       fd.Close();
@@ -274,21 +277,7 @@ struct LocalClient::Impl {
   }
 };
 
-const ConfigSchema& LocalClient::Schema() {
-  static const ConfigSchema kSchema = {
-      {"port", ConfigType::kInt, 0, "Port on 127.0.0.1 to serve on; 0 picks a free port.", 0, 65535},
-      {"workers", ConfigType::kInt, 1, "Scoring server worker processes.", 1, 64},
-      {"timeout_seconds", ConfigType::kInt, 300,
-       "How long create and update wait for the server to answer /ping before they give up and clean up.", 1, 86400},
-      {"request_timeout_seconds", ConfigType::kInt, 60,
-       "Scoring timeout, of the server (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT) and of predict calls.", 1, 86400},
-      {"graceful_shutdown_seconds", ConfigType::kInt, 10,
-       "On update and delete, how long the old server may finish requests in flight before it is killed.", 0, 3600},
-      {"env", ConfigType::kObject, json::object(),
-       "Extra environment variables for the server, as a JSON object, e.g. '{\"OMP_NUM_THREADS\": \"1\"}'."},
-  };
-  return kSchema;
-}
+const ConfigSchema& LocalClient::Schema() { return internal::LocalConfigSchema(); }
 
 std::string LocalClient::Help() {
   return "Target 'local': serves MLflow models on this machine with MLflow's scoring server, bound to 127.0.0.1.\n"
@@ -333,12 +322,12 @@ Status LocalClient::CheckNew(const std::string& name) {
 StatusOr<json> LocalClient::Create(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(request.name));
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
-  auto config = ParseConfig(Schema(), request.config);
+  auto config = internal::ParseLocalConfig(request.config);
   if (!config.ok()) return config.status();
   auto lock = impl_->store.Lock(request.name);
   if (!lock.ok()) return lock.status();
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNew(request.name));
-  int port = (*config)["port"];
+  int port = config->port;
   auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
   if (!opened.ok()) return opened.status();
   Fd& fd = (*opened)->fd;
@@ -359,7 +348,7 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
                 {"run_id", request.run_id},
                 {"python", request.python},
                 {"config_given", request.config},
-                {"config", *config},
+                {"config", internal::ToJson(*config)},
                 {"port", internal::LocalPort(fd.get())},
                 {"revision", revision},
                 {"model_dir", *model_dir},
@@ -368,7 +357,7 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
                 {"pid_start_time", 0},
                 {"created_at", now},
                 {"updated_at", now}};
-  auto pid = impl_->StartServer(state, fd, [&](const ProcessId& id) {
+  auto pid = impl_->StartServer(state, *config, fd, [&](const ProcessId& id) {
     state["pid"] = id.pid;
     state["pid_start_time"] = id.start_time;
     return impl_->store.Save(request.name, state);  // visible to `get` as "starting"
@@ -398,9 +387,9 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
 
   json given = old.value("config_given", json::object());
   for (const auto& [k, v] : request.config.items()) given[k] = v;
-  auto config = ParseConfig(Schema(), given);
+  auto config = internal::ParseLocalConfig(given);
   if (!config.ok()) return config.status();
-  int port = (*config)["port"];
+  int port = config->port;
   if (port == 0) port = old["port"];
   // The same port with the old server alive: join its socket group. Otherwise
   // claim the port: it may have been taken since the old server exited.
@@ -427,7 +416,7 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   }
   json state = old;
   state["config_given"] = given;
-  state["config"] = *config;
+  state["config"] = internal::ToJson(*config);
   state["port"] = port;
   state["revision"] = revision;
   state["model_dir"] = model_dir;
@@ -439,7 +428,7 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   }
   if (!request.python.empty()) state["python"] = request.python;
 
-  auto pid = impl_->StartServer(state, fd);
+  auto pid = impl_->StartServer(state, *config, fd);
   if (!pid.ok()) {
     fs::remove_all(rev_dir, ec);
     return pid.status().WithContext("Updating local deployment '" + request.name +
@@ -455,9 +444,8 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
     return saved.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving");
   }
   // The new server has taken over the port; let the old one finish what it has.
-  LogIgnored(
-      internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock),
-      "Stopping the previous server of '" + request.name + "'");
+  LogIgnored(internal::StopProcess(Pid(old), seconds(ConfigOf(old).graceful_shutdown_seconds + 5), *impl_->clock),
+             "Stopping the previous server of '" + request.name + "'");
   // Remove the old revision, and the older one whose model it kept, unless the new one uses it.
   std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
   std::string old_model_rev = fs::path(old["model_dir"].get<std::string>()).parent_path();
@@ -476,7 +464,7 @@ Status LocalClient::Delete(const std::string& name) {
   if (!loaded.ok()) return loaded.status();
   if (loaded->has_value()) {
     const json& state = **loaded;
-    int grace = state["config"].value("graceful_shutdown_seconds", 10);
+    int grace = ConfigOf(state).graceful_shutdown_seconds;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::StopProcess(Pid(state), seconds(grace + 5), *impl_->clock));
   }
   return impl_->store.Remove(name);
@@ -511,7 +499,7 @@ StatusOr<std::string> LocalClient::Predict(const std::string& name, const std::s
                                         "deployments update` or delete it.",
                                     (*state)["log_path"]));
   }
-  int timeout = (*state)["config"].value("request_timeout_seconds", 60);
+  int timeout = ConfigOf(*state).request_timeout_seconds;
   internal::ScoringCall call;
   call.url = Url((*state)["port"]) + "/invocations";
   call.body = body;
@@ -526,16 +514,16 @@ StatusOr<std::string> LocalClient::Predict(const std::string& name, const std::s
 
 Status LocalClient::RunLocal(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
-  auto config = ParseConfig(Schema(), request.config);
+  auto config = internal::ParseLocalConfig(request.config);
   if (!config.ok()) return config.status();
-  int port = (*config)["port"];
+  int port = config->port;
   auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
   if (!opened.ok()) return opened.status();
   const Fd& fd = (*opened)->fd;
   auto spec = ServerSpec(request.python, request.model_dir, *config, "", fd.get());
   LogInfo("Serving " + request.model_uri + " at " + Url(internal::LocalPort(fd.get())) + " (Ctrl-C stops it)");
-  auto code = internal::RunForeground(spec, impl_->interrupted,
-                                      seconds((*config)["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock);
+  auto code =
+      internal::RunForeground(spec, impl_->interrupted, seconds(config->graceful_shutdown_seconds + 5), *impl_->clock);
   if (!code.ok()) return code.status();
   if (*code != 0 && *code != 128 + SIGINT && *code != 128 + SIGTERM) {
     return InternalError("The model server exited with status " + std::to_string(*code) + ".");
