@@ -554,6 +554,49 @@ TEST_F(LocalClientTest, UpdateToCrashingModelKeepsOldServing) {
   EXPECT_EQ(client_->Get("keep").value()["config"]["timeout_seconds"], 20);
 }
 
+// The new server starts and answers, then saving the state fails: the rollback record stops the new
+// server and removes its revision folder; the old server and the state file stay as they were.
+TEST_F(LocalClientTest, UpdateFailingToSaveRollsBackAndKeepsOldServing) {
+  json created = CreateOk("unsaved", "good");
+  ASSERT_TRUE(created.is_object());
+  ProcessId pid = Pid("unsaved");
+  const fs::path tmp = DeploymentDir("unsaved") / "state.json.tmp";
+  fs::create_directories(tmp / "blocked");  // the state file cannot be written through a folder
+
+  auto updated = client_->Update(Request("unsaved", Model("new")));
+  ASSERT_FALSE(updated.ok()) << updated->dump();
+  EXPECT_EQ(updated.status().code(), StatusCode::kInternalError) << updated.status().ToString();
+  EXPECT_NE(updated.status().message().find("previous model keeps serving"), std::string::npos)
+      << updated.status().message();
+  EXPECT_NE(updated.status().message().find("cannot write"), std::string::npos) << updated.status().message();
+  EXPECT_EQ(updated.status().message().find("could not undo"), std::string::npos) << updated.status().message();
+  EXPECT_FALSE(fs::exists(DeploymentDir("unsaved") / "rev-2"));
+  EXPECT_TRUE(fs::exists(DeploymentDir("unsaved") / "rev-1" / "model"));
+  EXPECT_TRUE(IsAlive(pid));
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);  // the new server was stopped
+  EXPECT_EQ(PredictModel("unsaved"), "good");
+  EXPECT_EQ(StateFile("unsaved")["revision"], 1);
+  EXPECT_EQ(StateFile("unsaved")["pid"], pid.pid);
+
+  fs::remove_all(tmp);
+  auto retried = client_->Update(Request("unsaved", Model("new")));
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(PredictModel("unsaved"), "new");
+}
+
+// A model folder that is not there: nothing is started and no revision folder is left.
+TEST_F(LocalClientTest, UpdateFromMissingModelFolderLeavesNothing) {
+  CreateOk("nomodel", "good");
+  auto updated = client_->Update(Request("nomodel", (root_ / "not-there").string()));
+  ASSERT_FALSE(updated.ok());
+  EXPECT_EQ(updated.status().code(), StatusCode::kInvalidParameterValue) << updated.status().ToString();
+  EXPECT_NE(updated.status().message().find("previous model keeps serving"), std::string::npos)
+      << updated.status().message();
+  EXPECT_FALSE(fs::exists(DeploymentDir("nomodel") / "rev-2"));
+  EXPECT_EQ(PredictModel("nomodel"), "good");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+}
+
 // The new server listens but its health route fails: the update must not go
 // through, even though the client has a kept-alive connection to the old
 // server on the same host and port (the health check must reach the new one).

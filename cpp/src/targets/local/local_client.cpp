@@ -127,6 +127,13 @@ json PublicConfig(const LocalConfig& config) {
   return shown;
 }
 
+Status RemoveFolder(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return InternalError("cannot remove " + dir + ": " + ec.message());
+  return OkStatus();
+}
+
 // The config of a deployment, as its state file holds it.
 LocalConfig ConfigOf(const json& state) { return internal::StoredLocalConfig(state.value("config", json::object())); }
 
@@ -400,19 +407,24 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
 
   int revision = old["revision"].get<int>() + 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
-  std::error_code ec;
-  fs::remove_all(rev_dir, ec);  // left by an update that failed before it could clean up
+  LogIgnored(RemoveFolder(rev_dir), "Removing what a failed update left");  // one that could not clean up
+  // What this update makes, undone newest first if it fails; the old server and state are never touched.
+  internal::RollbackRecord made;
+  auto fail = [&](const Status& why) {
+    const std::string left = made.Undo();
+    return why.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving" +
+                           (left.empty() ? "" : "; could not undo: " + left));
+  };
+  made.Add("remove " + rev_dir, [rev_dir] { return RemoveFolder(rev_dir); });
   std::string model_dir = old["model_dir"];
   if (!request.model_dir.empty()) {
     auto adopted = impl_->AdoptModel(request.model_dir, rev_dir);
-    if (!adopted.ok()) {
-      fs::remove_all(rev_dir, ec);
-      return adopted.status();
-    }
+    if (!adopted.ok()) return fail(adopted.status());
     model_dir = *adopted;
   } else {
+    std::error_code ec;
     fs::create_directories(rev_dir, ec);
-    if (ec) return InternalError("cannot create " + rev_dir + ": " + ec.message());
+    if (ec) return fail(InternalError("cannot create " + rev_dir + ": " + ec.message()));
   }
   json state = old;
   state["config_given"] = given;
@@ -428,21 +440,14 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   }
   if (!request.python.empty()) state["python"] = request.python;
 
-  auto pid = impl_->StartServer(state, *config, fd);
-  if (!pid.ok()) {
-    fs::remove_all(rev_dir, ec);
-    return pid.status().WithContext("Updating local deployment '" + request.name +
-                                    "' failed; the previous model keeps serving");
-  }
+  auto pid = impl_->StartServer(state, *config, fd);  // stops the new server itself if it does not start
+  if (!pid.ok()) return fail(pid.status());
+  made.Add("stop the new server of '" + request.name + "' (pid " + std::to_string(pid->pid) + ")",
+           [&] { return internal::StopProcess(*pid, seconds(5), *impl_->clock); });
   state["pid"] = pid->pid;
   state["pid_start_time"] = pid->start_time;
   state["ready_at"] = NowIso(*impl_->clock);
-  Status saved = impl_->store.Save(request.name, state);
-  if (!saved.ok()) {
-    LogIgnored(internal::StopProcess(*pid, seconds(5), *impl_->clock), "Stopping the server of '" + request.name + "'");
-    fs::remove_all(rev_dir, ec);
-    return saved.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving");
-  }
+  if (Status saved = impl_->store.Save(request.name, state); !saved.ok()) return fail(saved);
   // The new server has taken over the port; let the old one finish what it has.
   LogIgnored(internal::StopProcess(Pid(old), seconds(ConfigOf(old).graceful_shutdown_seconds + 5), *impl_->clock),
              "Stopping the previous server of '" + request.name + "'");
@@ -450,8 +455,7 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
   std::string old_model_rev = fs::path(old["model_dir"].get<std::string>()).parent_path();
   for (const std::string& dir : {old_rev_dir, old_model_rev}) {
-    std::error_code ec;
-    if (model_dir.rfind(dir + "/", 0) != 0) fs::remove_all(dir, ec);
+    if (model_dir.rfind(dir + "/", 0) != 0) LogIgnored(RemoveFolder(dir), "Removing the previous revision");
   }
   return impl_->Describe(state, false);
 }
