@@ -6,7 +6,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "mlflow_bridge/kubernetes_client.h"
 #include "mock_transport.h"
 #include "test_support.h"
 
@@ -266,6 +268,47 @@ TEST_F(ScoringTest, ThroughTheGatewayWithTheRoutesHost) {
   transport_->Enqueue(200, kAnswer);
   ASSERT_TRUE(Score().ok());
   EXPECT_EQ(transport_->requests()[1].url, "http://127.0.0.1:5001/invocations");
+}
+
+// kyma and aks (KubernetesClient::PostToRoute, also _core.post_to_route): the same rule, once per kind. It
+// runs on the system clock, so only replies whose Retry-After is 0 are sent again here (no real sleep);
+// a refused connection is checked above.
+TEST_F(ScoringTest, RouteFollowsTheRule) {
+  const std::string url = "https://wine.c-1.kyma.example.com/invocations";
+  auto post = [&] { return KubernetesClient::PostToRoute(url, kBody, "application/json", transport_); };
+  struct Case {
+    const char* kind;
+    std::vector<StatusOr<HttpResponse>> replies;
+    size_t sends;
+    bool ok;
+  };
+  const HttpResponse answer{200, {}, kAnswer};
+  const std::vector<Case> cases = {
+      {"429", {HttpResponse{429, {{"Retry-After", "0"}}, ""}, answer}, 2, true},
+      {"503 with Retry-After", {HttpResponse{503, {{"Retry-After", "0"}}, ""}, answer}, 2, true},
+      {"503", {HttpResponse{503, {}, "no healthy upstream"}, answer}, 1, false},
+      {"502", {HttpResponse{502, {}, ""}, answer}, 1, false},
+      {"timeout", {DeadlineExceededError("timed out"), answer}, 1, false},
+      {"lost reply", {UnavailableError("Empty reply from server"), answer}, 1, false},
+      {"model error", {HttpResponse{400, {}, R"({"error_code": "BAD_REQUEST", "message": "no"})"}, answer}, 1, false},
+  };
+  for (const Case& c : cases) {
+    transport_ = std::make_shared<MockTransport>();
+    for (const auto& reply : c.replies) transport_->Enqueue(reply);
+    auto r = post();
+    EXPECT_EQ(r.ok(), c.ok) << c.kind << ": " << r.status().ToString();
+    EXPECT_EQ(Sends(), c.sends) << c.kind;
+  }
+  transport_ = std::make_shared<MockTransport>();
+  transport_->Enqueue(400, R"({"error_code": "BAD_REQUEST", "message": "column 'x' is missing"})");
+  auto r = post();
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue);
+  EXPECT_EQ(r.status().message(), "The route " + url + " rejected the input: column 'x' is missing");
+  transport_->Enqueue(413, "payload too large");
+  r = post();
+  EXPECT_NE(r.status().message().find("Kyma's gateway takes at most 5 MiB): send fewer rows at a time."), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(transport_->requests().back().timeout, milliseconds(120'000));
 }
 
 }  // namespace
