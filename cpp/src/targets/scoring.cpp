@@ -53,8 +53,8 @@ Status ScoringReplyStatus(const HttpResponse& reply, const ScoringCall& call) {
 
 StatusOr<std::string> Score(const ScoringCall& call) {
   static const std::shared_ptr<HttpTransport> kTransport = MakeCurlTransport();
-  HttpTransport& transport = call.transport ? *call.transport : *kTransport;
-  Clock& clock = call.clock ? *call.clock : *SystemClock();
+  const std::shared_ptr<HttpTransport> transport = call.transport ? call.transport : kTransport;
+  const std::shared_ptr<Clock> clock = call.clock ? call.clock : SystemClock();
   HttpRequest request;
   request.method = "POST";
   request.url = call.url;
@@ -65,9 +65,9 @@ StatusOr<std::string> Score(const ScoringCall& call) {
   if (call.through_gateway) ThroughGateway(request);
 
   bool replied = false;
-  auto answer = RetryLoop<std::string>(call.retry, BackoffPolicy{}, Idempotency::kNonIdempotent, clock,
+  auto answer = RetryLoop<std::string>(call.retry, BackoffPolicy{}, Idempotency::kNonIdempotent, *clock,
                                        "Scoring on " + call.url, [&]() -> StatusOr<std::string> {
-                                         StatusOr<HttpResponse> reply = transport.Send(request);
+                                         StatusOr<HttpResponse> reply = transport->Send(request);
                                          replied = reply.ok();
                                          if (!reply.ok()) return reply.status();
                                          if (!reply->ok()) return ScoringReplyStatus(*reply, call);
