@@ -43,7 +43,8 @@ struct ServerResponse {
   long code = 200;
   HttpHeaders headers;
   std::string body;
-  std::string raw;  // when set, sent as is instead of the above
+  std::string raw;       // when set, sent as is instead of the above
+  bool hang_up = false;  // close the connection without a reply (the request was received)
 };
 
 class LoopbackServer {
@@ -183,6 +184,10 @@ class LoopbackServer {
         requests_.push_back(req);
       }
       ServerResponse resp = handler_(req);
+      if (resp.hang_up) {
+        ::shutdown(fd, SHUT_RDWR);
+        return;
+      }
       std::string out = resp.raw;
       if (out.empty()) {
         out = "HTTP/1.1 " + std::to_string(resp.code) + " Whatever\r\n";
@@ -436,6 +441,7 @@ TEST_F(CurlTransportTest, TotalTimeoutIsDeadlineExceeded) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
   EXPECT_NE(r.status().message().find("GET " + server.url("/slow")), std::string::npos) << r.status().message();
+  EXPECT_FALSE(r.status().not_processed()) << "the server may be working on it";
   server.Stop();
 }
 
@@ -458,10 +464,57 @@ TEST_F(CurlTransportTest, ConnectionRefusedIsUnavailable) {
   StatusOr<HttpResponse> r = transport_->Send({"GET", url, {{"Authorization", "Bearer topsecret"}}, "", std::nullopt});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable) << r.status().ToString();
+  EXPECT_TRUE(r.status().not_processed()) << "nothing was sent";
   const std::string& m = r.status().message();
   EXPECT_NE(m.find("GET http://***@127.0.0.1:"), std::string::npos) << m;
   EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
   EXPECT_EQ(m.find("topsecret"), std::string::npos) << m;
+}
+
+// The request went out and the connection closed without a reply (CURLE_GOT_NOTHING): transient, but
+// the server may have acted on it, so it is not marked "not processed" (decision 0002).
+TEST_F(CurlTransportTest, NoReplyIsUnavailableButNotNotProcessed) {
+  LoopbackServer server([](const ServerRequest&) { return ServerResponse{.hang_up = true}; });
+  StatusOr<HttpResponse> r = transport_->Send({"POST", server.url("/invocations"), {}, "{}", std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable) << r.status().ToString();
+  EXPECT_FALSE(r.status().not_processed()) << r.status().ToString();
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+// A reply cut short (CURLE_PARTIAL_FILE): the same.
+TEST_F(CurlTransportTest, PartialReplyIsUnavailableButNotNotProcessed) {
+  LoopbackServer server([](const ServerRequest&) {
+    return ServerResponse{.headers = {{"Connection", "close"}},  // closes after the raw bytes
+                          .raw = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nshort"};
+  });
+  StatusOr<HttpResponse> r = transport_->Send({"POST", server.url("/invocations"), {}, "{}", std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable) << r.status().ToString();
+  EXPECT_FALSE(r.status().not_processed()) << r.status().ToString();
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+// What decision 0002 leaves open ("fresh_connection for predict?"): on a kept-alive connection that
+// closes without a reply, libcurl sends the request again on a new one (HTTP/1.1 allows it for a
+// connection the server closed while idle), so a server that received it and then dropped the
+// connection sees it twice. A fresh connection is never re-sent.
+TEST_F(CurlTransportTest, LibcurlResendsOnlyOnAReusedConnection) {
+  std::atomic<int> seen{0};
+  LoopbackServer server([&](const ServerRequest&) {
+    return ++seen == 1 ? ServerResponse{200, {}, "ok", ""} : ServerResponse{.hang_up = true};
+  });
+  HttpRequest post{"POST", server.url("/invocations"), {}, "{}", std::nullopt};
+  ASSERT_TRUE(transport_->Send(post).ok());  // the connection is kept
+  StatusOr<HttpResponse> r = transport_->Send(post);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable) << r.status().ToString();
+  EXPECT_EQ(server.requests().size(), 3u);  // the second request twice
+
+  post.fresh_connection = true;
+  r = transport_->Send(post);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server.requests().size(), 4u);  // once
 }
 
 TEST_F(CurlTransportTest, BadUrlIsInvalidParameter) {

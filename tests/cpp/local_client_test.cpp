@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "common/process.h"
+#include "mock_transport.h"
+#include "test_support.h"
 
 namespace mlflow_bridge {
 namespace {
@@ -554,6 +556,49 @@ TEST_F(LocalClientTest, UpdateToCrashingModelKeepsOldServing) {
   EXPECT_EQ(client_->Get("keep").value()["config"]["timeout_seconds"], 20);
 }
 
+// The new server starts and answers, then saving the state fails: the rollback record stops the new
+// server and removes its revision folder; the old server and the state file stay as they were.
+TEST_F(LocalClientTest, UpdateFailingToSaveRollsBackAndKeepsOldServing) {
+  json created = CreateOk("unsaved", "good");
+  ASSERT_TRUE(created.is_object());
+  ProcessId pid = Pid("unsaved");
+  const fs::path tmp = DeploymentDir("unsaved") / "state.json.tmp";
+  fs::create_directories(tmp / "blocked");  // the state file cannot be written through a folder
+
+  auto updated = client_->Update(Request("unsaved", Model("new")));
+  ASSERT_FALSE(updated.ok()) << updated->dump();
+  EXPECT_EQ(updated.status().code(), StatusCode::kInternalError) << updated.status().ToString();
+  EXPECT_NE(updated.status().message().find("previous model keeps serving"), std::string::npos)
+      << updated.status().message();
+  EXPECT_NE(updated.status().message().find("cannot write"), std::string::npos) << updated.status().message();
+  EXPECT_EQ(updated.status().message().find("could not undo"), std::string::npos) << updated.status().message();
+  EXPECT_FALSE(fs::exists(DeploymentDir("unsaved") / "rev-2"));
+  EXPECT_TRUE(fs::exists(DeploymentDir("unsaved") / "rev-1" / "model"));
+  EXPECT_TRUE(IsAlive(pid));
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);  // the new server was stopped
+  EXPECT_EQ(PredictModel("unsaved"), "good");
+  EXPECT_EQ(StateFile("unsaved")["revision"], 1);
+  EXPECT_EQ(StateFile("unsaved")["pid"], pid.pid);
+
+  fs::remove_all(tmp);
+  auto retried = client_->Update(Request("unsaved", Model("new")));
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ(PredictModel("unsaved"), "new");
+}
+
+// A model folder that is not there: nothing is started and no revision folder is left.
+TEST_F(LocalClientTest, UpdateFromMissingModelFolderLeavesNothing) {
+  CreateOk("nomodel", "good");
+  auto updated = client_->Update(Request("nomodel", (root_ / "not-there").string()));
+  ASSERT_FALSE(updated.ok());
+  EXPECT_EQ(updated.status().code(), StatusCode::kInvalidParameterValue) << updated.status().ToString();
+  EXPECT_NE(updated.status().message().find("previous model keeps serving"), std::string::npos)
+      << updated.status().message();
+  EXPECT_FALSE(fs::exists(DeploymentDir("nomodel") / "rev-2"));
+  EXPECT_EQ(PredictModel("nomodel"), "good");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+}
+
 // The new server listens but its health route fails: the update must not go
 // through, even though the client has a kept-alive connection to the old
 // server on the same host and port (the health check must reach the new one).
@@ -629,6 +674,48 @@ TEST_F(LocalClientTest, PredictBadBody) {
   EXPECT_NE(r.status().message().find("must be an object with the key 'inputs'"), std::string::npos) << r.status().message();
   // Still serving.
   EXPECT_EQ(PredictModel("strict"), "m");
+}
+
+// Predict follows decision 0002 (the shared scoring call): sent again only when it was not processed.
+// A scripted transport stands between the client and a live deployment; each kind of failure once.
+TEST_F(LocalClientTest, PredictIsSentAgainOnlyWhenNotProcessed) {
+  json created = CreateOk("rules", "m", {{"request_timeout_seconds", 7}});
+  ASSERT_TRUE(created.is_object());
+  const HttpResponse answer{200, {}, R"({"predictions": [1]})"};
+  struct Case {
+    const char* kind;
+    std::vector<StatusOr<HttpResponse>> replies;
+    size_t sends;
+    bool ok;
+  };
+  const std::vector<Case> cases = {
+      {"refused", {UnavailableError("refused").set_not_processed(), answer}, 2, true},
+      {"429", {HttpResponse{429, {}, ""}, answer}, 2, true},
+      {"503 with Retry-After", {HttpResponse{503, {{"Retry-After", "1"}}, ""}, answer}, 2, true},
+      {"503", {HttpResponse{503, {}, ""}, answer}, 1, false},
+      {"500", {HttpResponse{500, {}, "boom"}, answer}, 1, false},
+      {"timeout", {DeadlineExceededError("timed out"), answer}, 1, false},
+      {"lost reply", {UnavailableError("Empty reply from server"), answer}, 1, false},
+      {"model error", {HttpResponse{400, {}, R"({"error_code": "BAD_REQUEST", "message": "no"})"}, answer}, 1, false},
+  };
+  for (const Case& c : cases) {
+    auto transport = std::make_shared<MockTransport>();
+    for (const auto& reply : c.replies) transport->Enqueue(reply);
+    LocalClientOptions options = Options();
+    options.transport = transport;
+    options.clock = std::make_shared<testing::FakeClock>();
+    auto r = LocalClient(options).Predict("rules", kBody, "application/json");
+    EXPECT_EQ(r.ok(), c.ok) << c.kind << ": " << r.status().ToString();
+    const auto sent = transport->requests();
+    ASSERT_EQ(sent.size(), c.sends) << c.kind;
+    EXPECT_EQ(sent[0].url, created["url"].get<std::string>() + "/invocations");
+    EXPECT_EQ(sent[0].timeout, std::chrono::seconds(7));
+    if (std::string(c.kind) == "model error") {
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidParameterValue);
+      EXPECT_EQ(r.status().message(), "Local deployment 'rules' rejected the input: no");
+    }
+  }
+  EXPECT_EQ(PredictModel("rules"), "m");
 }
 
 TEST_F(LocalClientTest, PredictAfterServerDied) {

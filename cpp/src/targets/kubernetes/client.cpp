@@ -16,6 +16,7 @@
 #include "targets/kubernetes/manifests.h"
 #include "targets/kubernetes/route.h"
 #include "targets/registry_logins.h"
+#include "targets/scoring.h"
 
 using nlohmann::json;
 
@@ -943,29 +944,17 @@ StatusOr<json> KubernetesClient::ListEndpoints() {
 StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, const std::string& body,
                                                     const std::string& content_type,
                                                     std::shared_ptr<HttpTransport> transport, HttpHeaders headers) {
-  HttpRequest req;
-  req.method = "POST";
-  req.headers = std::move(headers);
-  req.headers.emplace_back("Content-Type", content_type);
-  req.body = body;
-  req.timeout = std::chrono::seconds(120);
-  req.url = url;
-  const char* gateway = std::getenv("MLFLOW_BRIDGE_GATEWAY");
-  if (gateway != nullptr && *gateway != '\0') {
-    size_t start = url.find("://") == std::string::npos ? 0 : url.find("://") + 3;
-    size_t slash = url.find('/', start);
-    req.headers.emplace_back("Host", url.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
-    req.url = std::string(gateway) + (slash == std::string::npos ? "" : url.substr(slash));
-  }
-  static const std::shared_ptr<HttpTransport> kTransport = MakeCurlTransport();
-  auto reply = (transport ? transport : kTransport)->Send(req);
-  if (!reply.ok()) return reply.status();
-  if (reply->status_code == 413) {
-    return InvalidParameterError("The route refused the request as too large (" + std::to_string(body.size()) +
-                                 " bytes; Kyma's gateway takes at most 5 MiB): send fewer rows at a time.");
-  }
-  if (!reply->ok()) return HttpErrorStatus(*reply, "POST " + url);
-  return reply->body;
+  // The scoring call (targets/scoring.h): the rule for sending it again, the model server's errors.
+  internal::ScoringCall call;
+  call.url = url;
+  call.body = body;
+  call.content_type = content_type;
+  call.headers = std::move(headers);
+  call.transport = std::move(transport);
+  call.what = "The route " + url;
+  call.payload_limit_hint = "Kyma's gateway takes at most 5 MiB";
+  call.through_gateway = true;
+  return internal::Score(call);
 }
 
 const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) { return internal::KubeRouteFor(flavor).Schema(); }

@@ -15,7 +15,9 @@
 #include "common/rollback.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/retry.h"
+#include "targets/local/config.h"
 #include "targets/local/state_store.h"
+#include "targets/scoring.h"
 
 extern char** environ;
 
@@ -25,6 +27,7 @@ using nlohmann::json;
 namespace mlflow_bridge {
 namespace {
 
+using internal::LocalConfig;
 using internal::ProcessId;
 using internal::StateStore;
 using std::chrono::milliseconds;
@@ -80,7 +83,7 @@ Status CheckFlavor(const std::string& flavor) {
 }
 
 // The scoring server: MLflow's own (uvicorn), serving on the socket we pass as fd 3.
-internal::SpawnSpec ServerSpec(const std::string& python, const std::string& model_dir, const json& config,
+internal::SpawnSpec ServerSpec(const std::string& python, const std::string& model_dir, const LocalConfig& config,
                                const std::string& log_path, int listen_fd) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
@@ -88,9 +91,9 @@ internal::SpawnSpec ServerSpec(const std::string& python, const std::string& mod
     auto eq = kv.find('=');
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  for (const auto& [k, v] : config["env"].items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  for (const auto& [k, v] : config.env) env[k] = v;
   env[kModelPathEnv] = model_dir;
-  env[kRequestTimeoutEnv] = std::to_string(config["request_timeout_seconds"].get<int>());
+  env[kRequestTimeoutEnv] = std::to_string(config.request_timeout_seconds);
   env["PYTHONUNBUFFERED"] = "1";
 
   internal::SpawnSpec spec;
@@ -100,27 +103,15 @@ internal::SpawnSpec ServerSpec(const std::string& python, const std::string& mod
                "--fd",
                "3",
                "--workers",
-               std::to_string(config["workers"].get<int>()),
+               std::to_string(config.workers),
                "--timeout-graceful-shutdown",
-               std::to_string(config["graceful_shutdown_seconds"].get<int>()),
+               std::to_string(config.graceful_shutdown_seconds),
                "--no-access-log",
                "mlflow.pyfunc.scoring_server.app:app"};
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
   spec.log_path = log_path;
   spec.listen_fd = listen_fd;
   return spec;
-}
-
-// The scoring server's errors are {"error_code": ..., "message": ...}.
-Status AsStatus(const HttpResponse& response, const std::string& name) {
-  Status generic = HttpErrorStatus(response, "Deployment '" + name + "'");
-  auto body = json::parse(response.body, nullptr, false);
-  if (!body.is_object() || !body.contains("message") || !body["message"].is_string()) return generic;
-  std::string message = body["message"].get<std::string>();
-  if (response.status_code >= 400 && response.status_code < 500) {
-    return InvalidParameterError("Deployment '" + name + "' rejected the input: " + Redact(message));
-  }
-  return Status(generic.code(), "Deployment '" + name + "' failed to score: " + Redact(message));
 }
 
 struct PortClaim {
@@ -130,12 +121,21 @@ struct PortClaim {
 };
 
 // The config as shown by get/list: values of secret-looking env variables masked.
-json PublicConfig(json config) {
-  for (auto& [k, v] : config["env"].items()) {
-    v = IsSensitiveHeader(k) ? "***" : Redact(v.is_string() ? v.get<std::string>() : v.dump());
-  }
-  return config;
+json PublicConfig(const LocalConfig& config) {
+  json shown = internal::ToJson(config);
+  for (auto& [k, v] : shown["env"].items()) v = IsSensitiveHeader(k) ? "***" : Redact(v.get<std::string>());
+  return shown;
 }
+
+Status RemoveFolder(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return InternalError("cannot remove " + dir + ": " + ec.message());
+  return OkStatus();
+}
+
+// The config of a deployment, as its state file holds it.
+LocalConfig ConfigOf(const json& state) { return internal::StoredLocalConfig(state.value("config", json::object())); }
 
 }  // namespace
 
@@ -224,7 +224,7 @@ struct LocalClient::Impl {
                  {"revision", state["revision"]},
                  {"created_at", state["created_at"]},
                  {"updated_at", state["updated_at"]},
-                 {"config", PublicConfig(state["config"])}};
+                 {"config", PublicConfig(ConfigOf(state))}};
     if (!internal::IsAlive(Pid(state))) {
       info["status"] = "exited";
     } else if (Healthy(state["port"])) {
@@ -267,14 +267,13 @@ struct LocalClient::Impl {
 
   // Starts a server for `state` on `fd` and waits for it; on failure stops it
   // again. `spawned` runs once the process exists, before the wait.
-  StatusOr<ProcessId> StartServer(const json& state, Fd& fd,
+  StatusOr<ProcessId> StartServer(const json& state, const LocalConfig& config, Fd& fd,
                                   const std::function<Status(const ProcessId&)>& spawned = nullptr) {
     std::string name = state["name"];
-    auto pid = internal::SpawnDetached(
-        ServerSpec(state["python"], state["model_dir"], state["config"], state["log_path"], fd.get()));
+    auto pid = internal::SpawnDetached(ServerSpec(state["python"], state["model_dir"], config, state["log_path"], fd.get()));
     if (!pid.ok()) return pid.status();
     Status ready = spawned ? spawned(*pid) : OkStatus();
-    if (ready.ok()) ready = WaitReady(name, *pid, fd.get(), state["log_path"], state["config"]["timeout_seconds"]);
+    if (ready.ok()) ready = WaitReady(name, *pid, fd.get(), state["log_path"], config.timeout_seconds);
     if (!ready.ok()) {
       // Our copy of the socket first: while it listens, new connections would be steered to it and wait.
       fd.Close();
@@ -285,21 +284,7 @@ struct LocalClient::Impl {
   }
 };
 
-const ConfigSchema& LocalClient::Schema() {
-  static const ConfigSchema kSchema = {
-      {"port", ConfigType::kInt, 0, "Port on 127.0.0.1 to serve on; 0 picks a free port.", 0, 65535},
-      {"workers", ConfigType::kInt, 1, "Scoring server worker processes.", 1, 64},
-      {"timeout_seconds", ConfigType::kInt, 300,
-       "How long create and update wait for the server to answer /ping before they give up and clean up.", 1, 86400},
-      {"request_timeout_seconds", ConfigType::kInt, 60,
-       "Scoring timeout, of the server (MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT) and of predict calls.", 1, 86400},
-      {"graceful_shutdown_seconds", ConfigType::kInt, 10,
-       "On update and delete, how long the old server may finish requests in flight before it is killed.", 0, 3600},
-      {"env", ConfigType::kObject, json::object(),
-       "Extra environment variables for the server, as a JSON object, e.g. '{\"OMP_NUM_THREADS\": \"1\"}'."},
-  };
-  return kSchema;
-}
+const ConfigSchema& LocalClient::Schema() { return internal::LocalConfigSchema(); }
 
 std::string LocalClient::Help() {
   return "Target 'local': serves MLflow models on this machine with MLflow's scoring server, bound to 127.0.0.1.\n"
@@ -344,12 +329,12 @@ Status LocalClient::CheckNew(const std::string& name) {
 StatusOr<json> LocalClient::Create(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::ValidateDeploymentName(request.name));
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
-  auto config = ParseConfig(Schema(), request.config);
+  auto config = internal::ParseLocalConfig(request.config);
   if (!config.ok()) return config.status();
   auto lock = impl_->store.Lock(request.name);
   if (!lock.ok()) return lock.status();
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNew(request.name));
-  int port = (*config)["port"];
+  int port = config->port;
   auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
   if (!opened.ok()) return opened.status();
   Fd& fd = (*opened)->fd;
@@ -370,7 +355,7 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
                 {"run_id", request.run_id},
                 {"python", request.python},
                 {"config_given", request.config},
-                {"config", *config},
+                {"config", internal::ToJson(*config)},
                 {"port", internal::LocalPort(fd.get())},
                 {"revision", revision},
                 {"model_dir", *model_dir},
@@ -379,7 +364,7 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
                 {"pid_start_time", 0},
                 {"created_at", now},
                 {"updated_at", now}};
-  auto pid = impl_->StartServer(state, fd, [&](const ProcessId& id) {
+  auto pid = impl_->StartServer(state, *config, fd, [&](const ProcessId& id) {
     state["pid"] = id.pid;
     state["pid_start_time"] = id.start_time;
     return impl_->store.Save(request.name, state);  // visible to `get` as "starting"
@@ -409,9 +394,9 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
 
   json given = old.value("config_given", json::object());
   for (const auto& [k, v] : request.config.items()) given[k] = v;
-  auto config = ParseConfig(Schema(), given);
+  auto config = internal::ParseLocalConfig(given);
   if (!config.ok()) return config.status();
-  int port = (*config)["port"];
+  int port = config->port;
   if (port == 0) port = old["port"];
   // The same port with the old server alive: join its socket group. Otherwise
   // claim the port: it may have been taken since the old server exited.
@@ -422,23 +407,28 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
 
   int revision = old["revision"].get<int>() + 1;
   std::string rev_dir = impl_->store.RevisionDir(request.name, revision);
-  std::error_code ec;
-  fs::remove_all(rev_dir, ec);  // left by an update that failed before it could clean up
+  LogIgnored(RemoveFolder(rev_dir), "Removing what a failed update left");  // one that could not clean up
+  // What this update makes, undone newest first if it fails; the old server and state are never touched.
+  internal::RollbackRecord made;
+  auto fail = [&](const Status& why) {
+    const std::string left = made.Undo();
+    return why.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving" +
+                           (left.empty() ? "" : "; could not undo: " + left));
+  };
+  made.Add("remove " + rev_dir, [rev_dir] { return RemoveFolder(rev_dir); });
   std::string model_dir = old["model_dir"];
   if (!request.model_dir.empty()) {
     auto adopted = impl_->AdoptModel(request.model_dir, rev_dir);
-    if (!adopted.ok()) {
-      fs::remove_all(rev_dir, ec);
-      return adopted.status();
-    }
+    if (!adopted.ok()) return fail(adopted.status());
     model_dir = *adopted;
   } else {
+    std::error_code ec;
     fs::create_directories(rev_dir, ec);
-    if (ec) return InternalError("cannot create " + rev_dir + ": " + ec.message());
+    if (ec) return fail(InternalError("cannot create " + rev_dir + ": " + ec.message()));
   }
   json state = old;
   state["config_given"] = given;
-  state["config"] = *config;
+  state["config"] = internal::ToJson(*config);
   state["port"] = port;
   state["revision"] = revision;
   state["model_dir"] = model_dir;
@@ -450,31 +440,22 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   }
   if (!request.python.empty()) state["python"] = request.python;
 
-  auto pid = impl_->StartServer(state, fd);
-  if (!pid.ok()) {
-    fs::remove_all(rev_dir, ec);
-    return pid.status().WithContext("Updating local deployment '" + request.name +
-                                    "' failed; the previous model keeps serving");
-  }
+  auto pid = impl_->StartServer(state, *config, fd);  // stops the new server itself if it does not start
+  if (!pid.ok()) return fail(pid.status());
+  made.Add("stop the new server of '" + request.name + "' (pid " + std::to_string(pid->pid) + ")",
+           [&] { return internal::StopProcess(*pid, seconds(5), *impl_->clock); });
   state["pid"] = pid->pid;
   state["pid_start_time"] = pid->start_time;
   state["ready_at"] = NowIso(*impl_->clock);
-  Status saved = impl_->store.Save(request.name, state);
-  if (!saved.ok()) {
-    LogIgnored(internal::StopProcess(*pid, seconds(5), *impl_->clock), "Stopping the server of '" + request.name + "'");
-    fs::remove_all(rev_dir, ec);
-    return saved.WithContext("Updating local deployment '" + request.name + "' failed; the previous model keeps serving");
-  }
+  if (Status saved = impl_->store.Save(request.name, state); !saved.ok()) return fail(saved);
   // The new server has taken over the port; let the old one finish what it has.
-  LogIgnored(
-      internal::StopProcess(Pid(old), seconds(old["config"]["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock),
-      "Stopping the previous server of '" + request.name + "'");
+  LogIgnored(internal::StopProcess(Pid(old), seconds(ConfigOf(old).graceful_shutdown_seconds + 5), *impl_->clock),
+             "Stopping the previous server of '" + request.name + "'");
   // Remove the old revision, and the older one whose model it kept, unless the new one uses it.
   std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
   std::string old_model_rev = fs::path(old["model_dir"].get<std::string>()).parent_path();
   for (const std::string& dir : {old_rev_dir, old_model_rev}) {
-    std::error_code ec;
-    if (model_dir.rfind(dir + "/", 0) != 0) fs::remove_all(dir, ec);
+    if (model_dir.rfind(dir + "/", 0) != 0) LogIgnored(RemoveFolder(dir), "Removing the previous revision");
   }
   return impl_->Describe(state, false);
 }
@@ -487,7 +468,7 @@ Status LocalClient::Delete(const std::string& name) {
   if (!loaded.ok()) return loaded.status();
   if (loaded->has_value()) {
     const json& state = **loaded;
-    int grace = state["config"].value("graceful_shutdown_seconds", 10);
+    int grace = ConfigOf(state).graceful_shutdown_seconds;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::StopProcess(Pid(state), seconds(grace + 5), *impl_->clock));
   }
   return impl_->store.Remove(name);
@@ -522,34 +503,31 @@ StatusOr<std::string> LocalClient::Predict(const std::string& name, const std::s
                                         "deployments update` or delete it.",
                                     (*state)["log_path"]));
   }
-  int timeout = (*state)["config"].value("request_timeout_seconds", 60);
-  HttpRequest req;
-  req.method = "POST";
-  req.url = Url((*state)["port"]) + "/invocations";
-  req.headers = {{"Content-Type", content_type}};
-  req.body = body;
-  req.timeout = seconds(timeout);
-  // Scoring has no side effects, so a call that could not get through may be tried again.
-  RetryPolicy retry{3, seconds(timeout)};
-  auto response = RetryLoop<HttpResponse>(retry, BackoffPolicy{}, Idempotency::kIdempotent, *impl_->clock,
-                                          "predict on '" + name + "'", [&]() { return impl_->transport->Send(req); });
-  if (!response.ok()) return response.status().WithContext("Scoring on local deployment '" + name + "' failed");
-  if (!response->ok()) return AsStatus(*response, name);
-  return std::move(response->body);
+  int timeout = ConfigOf(*state).request_timeout_seconds;
+  internal::ScoringCall call;
+  call.url = Url((*state)["port"]) + "/invocations";
+  call.body = body;
+  call.content_type = content_type;
+  call.timeout = seconds(timeout);
+  call.retry = RetryPolicy{3, seconds(timeout)};
+  call.transport = impl_->transport;
+  call.clock = impl_->clock;
+  call.what = "Local deployment '" + name + "'";
+  return internal::Score(call);
 }
 
 Status LocalClient::RunLocal(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
-  auto config = ParseConfig(Schema(), request.config);
+  auto config = internal::ParseLocalConfig(request.config);
   if (!config.ok()) return config.status();
-  int port = (*config)["port"];
+  int port = config->port;
   auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
   if (!opened.ok()) return opened.status();
   const Fd& fd = (*opened)->fd;
   auto spec = ServerSpec(request.python, request.model_dir, *config, "", fd.get());
   LogInfo("Serving " + request.model_uri + " at " + Url(internal::LocalPort(fd.get())) + " (Ctrl-C stops it)");
-  auto code = internal::RunForeground(spec, impl_->interrupted,
-                                      seconds((*config)["graceful_shutdown_seconds"].get<int>() + 5), *impl_->clock);
+  auto code =
+      internal::RunForeground(spec, impl_->interrupted, seconds(config->graceful_shutdown_seconds + 5), *impl_->clock);
   if (!code.ok()) return code.status();
   if (*code != 0 && *code != 128 + SIGINT && *code != 128 + SIGTERM) {
     return InternalError("The model server exited with status " + std::to_string(*code) + ".");
