@@ -21,12 +21,23 @@ namespace mlflow_bridge {
 
 enum class KubeFlavor { kKyma, kAks };
 
+namespace internal {
+class KubeApi;
+}  // namespace internal
+
+// Makes the Kubernetes API stub for a kubeconfig path and context (each may be empty: the defaults).
+using KubeApiFactory =
+    std::function<StatusOr<std::shared_ptr<internal::KubeApi>>(const std::string& kubeconfig, const std::string& context)>;
+
 struct KubeClientOptionsPublic {
   std::string namespace_name;                // from the target URI (kyma:/<namespace>); empty: the kubeconfig's
   std::shared_ptr<Clock> clock;              // null: the system clock
   std::function<bool()> interrupted;         // polled while waiting
   std::string image_work_dir;                // layers and their cache for registry= builds
   std::shared_ptr<HttpTransport> transport;  // tests only: null builds one from the kubeconfig
+  // Tests only (tests/cpp/mock_kube.h): the stub in place of the REST client of the loaded kubeconfig.
+  // The client puts the retry policy above whichever stub it has.
+  KubeApiFactory kube_api;
 };
 
 class KubernetesClient {

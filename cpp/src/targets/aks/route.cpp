@@ -173,7 +173,7 @@ Status AksRoute::PruneEndpoint(KubeSession& s, const KubeEndpoint& e, const std:
     if (wanted(kind->kind, name)) continue;
     auto found = s.kube->Get(*kind, s.ns, name);
     if (found.ok() && IsKubeEndpointObject(*found, e.name)) {
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, name, /*wait=*/true, seconds(60)));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(DeleteKubeAndWait(*s.kube, s.wait, *kind, s.ns, name, seconds(60)));
     }
   }
   return OkStatus();

@@ -7,6 +7,8 @@
 #include "common/rollback.h"
 #include "image/reference.h"
 #include "k8s/kube_client.h"
+#include "k8s/kube_retry.h"
+#include "k8s/kube_wait.h"
 #include "k8s/kubeconfig.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
@@ -75,12 +77,25 @@ struct KubernetesClient::Impl {
   const internal::KubeRouteStrategy* strategy = nullptr;  // what differs between kyma and aks
   KubeClientOptionsPublic options;
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<KubeClient>> clients;  // by kubeconfig + context
-  std::unique_ptr<DeploymentImages> images;                    // registry=: the model's own image, built without docker
+  std::map<std::string, std::shared_ptr<internal::KubeApi>> clients;  // by kubeconfig + context, with retries
+  std::unique_ptr<DeploymentImages> images;  // registry=: the model's own image, built without docker
 
   std::string Target() const { return strategy->Target(); }
 
   using Session = internal::KubeSession;
+
+  // The stub for a kubeconfig and context: the test's, else the REST client of the kubeconfig.
+  StatusOr<std::shared_ptr<internal::KubeApi>> MakeStub(const std::string& path, const std::string& context) {
+    if (options.kube_api) return options.kube_api(path, context);
+    auto kubeconfig = internal::LoadKubeConfig(path, context);
+    if (!kubeconfig.ok()) return kubeconfig.status();
+    internal::KubeClientOptions o;
+    o.transport = options.transport;
+    o.clock = options.clock;
+    auto made = KubeClient::Make(*kubeconfig, o);
+    if (!made.ok()) return made.status();
+    return std::shared_ptr<internal::KubeApi>(*made);
+  }
 
   // `may_render`: the operation takes render=true (create, update, create_endpoint); elsewhere it is an error.
   StatusOr<Session> Open(const json& given, bool may_render = false) {
@@ -111,19 +126,15 @@ struct KubernetesClient::Impl {
       std::lock_guard lock(mu);
       auto& client = clients[path + "\n" + context];
       if (!client) {
-        auto kubeconfig = internal::LoadKubeConfig(path, context);
-        if (!kubeconfig.ok()) return kubeconfig.status();
-        internal::KubeClientOptions o;
-        o.transport = options.transport;
-        o.clock = options.clock;
-        o.interrupted = options.interrupted;
-        o.watch_seconds = 2;  // the transport reads a watch when it ends: short rounds see changes soon
-        auto made = KubeClient::Make(*kubeconfig, o);
-        if (!made.ok()) return made.status();
-        client = *made;
+        auto stub = MakeStub(path, context);
+        if (!stub.ok()) return stub.status();
+        client = std::make_shared<internal::RetryingKubeApi>(*stub, RetryPolicy{}, BackoffPolicy{}, options.clock);
       }
       s.kube = client;
     }
+    s.wait.clock = options.clock;
+    s.wait.interrupted = options.interrupted;
+    s.wait.watch_seconds = 2;  // the transport reads a watch when it ends: short rounds see changes soon
     s.ns = !given_ns.empty() ? given_ns : s.kube->config().namespace_name;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(s.ns, "namespace"));
     return s;
@@ -279,7 +290,9 @@ struct KubernetesClient::Impl {
     return "";
   }
 
-  Status WaitAvailable(Session& s, const std::string& name, std::chrono::steady_clock::time_point deadline) {
+  // `available`, when given, is set to the Deployment as it was when it became available.
+  Status WaitAvailable(Session& s, const std::string& name, std::chrono::steady_clock::time_point deadline,
+                       json* available = nullptr) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - options.clock->Now());
     if (left.count() <= 0) left = std::chrono::milliseconds(1);
     auto last_check = options.clock->Now();
@@ -312,7 +325,7 @@ struct KubernetesClient::Impl {
       LogInfo("Waiting for " + s.ns + "/" + name + ": " + std::to_string(st.value("availableReplicas", 0)) + " of " +
               std::to_string(d.value("/spec/replicas"_json_pointer, 1)) + " replicas available");
     };
-    auto r = s.kube->WaitFor(Deployments(), s.ns, name, left, done, progress);
+    auto r = internal::WaitForKube(*s.kube, s.wait, Deployments(), s.ns, name, left, done, progress);
     if (!r.ok() && r.status().code() == StatusCode::kDeadlineExceeded) {
       std::string why = Trouble(s, name);
       return DeadlineExceededError("Deployment " + s.ns + "/" + name + " did not become available within " +
@@ -320,6 +333,7 @@ struct KubernetesClient::Impl {
                                    (why.empty() ? "" : ": " + why) +
                                    ". Raise -C timeout_seconds=N if the model is slow to load.");
     }
+    if (r.ok() && available) *available = *r;
     return r.status();
   }
 
@@ -341,7 +355,7 @@ struct KubernetesClient::Impl {
           const KubeResource resource = *kind;
           // Waited for: a failed call leaves nothing behind, not even objects still being deleted.
           created->Add("delete " + o.value("kind", "") + " " + s.ns + "/" + name, [&s, resource, name] {
-            return s.kube->Delete(resource, s.ns, name, /*wait=*/true, std::chrono::seconds(60));
+            return internal::DeleteKubeAndWait(*s.kube, s.wait, resource, s.ns, name, std::chrono::seconds(60));
           });
         }
       }
@@ -471,8 +485,9 @@ struct KubernetesClient::Impl {
         return e.status();
       }
     }
+    json available;
     Status applied = Apply(s, plan->objects, &created);
-    if (applied.ok()) applied = WaitAvailable(s, request.name, deadline);
+    if (applied.ok()) applied = WaitAvailable(s, request.name, deadline, &available);
     if (applied.ok()) applied = WaitRoute(s, *plan, deadline);
     if (applied.ok() && !request.endpoint.empty()) applied = Join(s, request.endpoint, request.name, plan->app.port);
     if (!applied.ok()) {
@@ -480,7 +495,7 @@ struct KubernetesClient::Impl {
       return applied.WithContext("Creating " + Target() + " deployment " + s.ns + "/" + request.name + " failed; " +
                                  created.UndoAndSay("what it created was deleted"));
     }
-    json out = Describe(s, *s.kube->Get(Deployments(), s.ns, request.name));
+    json out = Describe(s, available);
     if (!plan->url.empty()) out["url"] = plan->url;
     return out;
   }
@@ -645,8 +660,8 @@ struct KubernetesClient::Impl {
     for (const auto& [kind, object] : *objects) {
       auto found = s.kube->Get(*kind, s.ns, object);
       if (found.ok() && internal::IsKubeEndpointObject(*found, name)) {
-        MLFLOW_BRIDGE_RETURN_IF_ERROR(
-            s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config["timeout_seconds"].get<int>())));
+        MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::DeleteKubeAndWait(*s.kube, s.wait, *kind, s.ns, object,
+                                                                  seconds(s.config["timeout_seconds"].get<int>())));
       }
     }
     return OkStatus();
@@ -681,11 +696,11 @@ struct KubernetesClient::Impl {
       if (!found.ok() || !IsOurs(*found) || Label(*found, internal::kKubeComponentKey) == internal::kKubeEndpointComponent) {
         continue;  // gone already, not ours, or an endpoint's
       }
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, timeout));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::DeleteKubeAndWait(*s.kube, s.wait, *kind, s.ns, object, timeout));
     }
     auto existing = s.kube->Get(Deployments(), s.ns, name);
     if (existing.ok() && IsOurs(*existing))
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::DeleteKubeAndWait(*s.kube, s.wait, Deployments(), s.ns, name, timeout));
     return OkStatus();
   }
 

@@ -16,7 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "k8s/kube_client.h"
+#include "k8s/kube_api.h"
+#include "k8s/kube_wait.h"
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/config.h"
 #include "mlflow_bridge/http.h"
@@ -26,10 +27,12 @@
 
 namespace mlflow_bridge::internal {
 
-// One operation's view of the cluster: its parsed config, the API client and the namespace.
+// One operation's view of the cluster: its parsed config, the API (with the retry policy) and how to wait
+// on it, and the namespace.
 struct KubeSession {
   nlohmann::json config;
-  std::shared_ptr<KubeClient> kube;  // null with render=true: rendering reads no kubeconfig and asks no cluster
+  std::shared_ptr<KubeApi> kube;  // null with render=true: rendering reads no kubeconfig and asks no cluster
+  KubeWaitOptions wait;
   std::string ns;
   bool render = false;
 };
