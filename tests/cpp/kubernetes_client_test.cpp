@@ -10,6 +10,8 @@
 
 #include "mlflow_bridge/kubernetes_client.h"
 #include "mock_kube.h"
+#include "targets/aks/route.h"
+#include "targets/kyma/route.h"
 #include "test_support.h"
 
 namespace mlflow_bridge {
@@ -22,7 +24,12 @@ using testing::KubeWorld;
 using testing::MockKubeApi;
 using ::testing::Not;
 
-const char* Name(KubeFlavor f) { return f == KubeFlavor::kKyma ? "kyma" : "aks"; }
+using internal::AksRouteStrategy;
+using internal::KymaRouteStrategy;
+using Flavor = const internal::KubeRouteStrategy*;  // kyma or aks
+const Flavor kKyma = &KymaRouteStrategy(), kAks = &AksRouteStrategy();
+
+std::string Name(Flavor f) { return f->Target(); }
 
 // What is left to compare of the objects: not what the mock's controllers and versions change. With
 // `deployment_only`, the model annotations of the other objects are left out too: a failed update restores
@@ -72,14 +79,14 @@ class KubernetesClientTest : public ::testing::Test {
     world_->Put({{"apiVersion", "v1"}, {"kind", "Service"}, {"metadata", {{"name", "legacy"}}}, {"spec", json::object()}});
   }
 
-  std::shared_ptr<KubernetesClient> Client(KubeFlavor flavor) {
+  std::shared_ptr<KubernetesClient> Client(Flavor flavor) {
     KubeClientOptionsPublic o;
     o.clock = clock_;
     o.image_work_dir = ::testing::TempDir() + "/kubernetes-client-test-image";
     o.kube_api = [w = world_](const std::string&, const std::string&) -> StatusOr<std::shared_ptr<internal::KubeApi>> {
       return std::shared_ptr<internal::KubeApi>(std::make_shared<MockKubeApi>(w));
     };
-    auto c = KubernetesClient::Make(flavor, o);
+    auto c = KubernetesClient::Make(*flavor, o);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return *c;
   }
@@ -124,7 +131,7 @@ class KubernetesClientTest : public ::testing::Test {
 };
 
 TEST_F(KubernetesClientTest, CreateAppliesOurObjectsAndLeavesOthersAlone) {
-  for (KubeFlavor flavor : {KubeFlavor::kKyma, KubeFlavor::kAks}) {
+  for (Flavor flavor : {kKyma, kAks}) {
     SCOPED_TRACE(Name(flavor));
     Seed();
     const auto before = world_->objects;
@@ -136,8 +143,8 @@ TEST_F(KubernetesClientTest, CreateAppliesOurObjectsAndLeavesOthersAlone) {
       ASSERT_NE(Find(key), nullptr) << key;
       EXPECT_EQ(Find(key)->value("/metadata/labels/app.kubernetes.io~1managed-by"_json_pointer, ""), "mlflow-bridge");
     }
-    ASSERT_NE(Find(flavor == KubeFlavor::kKyma ? "APIRule team/churn" : "Ingress team/churn"), nullptr);
-    if (flavor == KubeFlavor::kKyma) EXPECT_EQ((*out)["url"], "https://churn.c-1.kyma.example.com");
+    ASSERT_NE(Find(flavor == kKyma ? "APIRule team/churn" : "Ingress team/churn"), nullptr);
+    if (flavor == kKyma) EXPECT_EQ((*out)["url"], "https://churn.c-1.kyma.example.com");
     for (const auto& [key, o] : before) EXPECT_EQ(world_->objects.at(key), o) << key;
   }
 }
@@ -145,7 +152,7 @@ TEST_F(KubernetesClientTest, CreateAppliesOurObjectsAndLeavesOthersAlone) {
 // Each call of a create made to fail: the error names it, and what the create made is gone.
 TEST_F(KubernetesClientTest, EveryStepOfCreateFailingLeavesNothing) {
   for (const std::string endpoint : {"", "ep"}) {
-    for (KubeFlavor flavor : {KubeFlavor::kKyma, KubeFlavor::kAks}) {
+    for (Flavor flavor : {kKyma, kAks}) {
       SCOPED_TRACE(std::string(Name(flavor)) + (endpoint.empty() ? "" : " with a new endpoint"));
       std::map<std::string, json> before;
       int failed = 0, applies = 0;
@@ -180,7 +187,7 @@ TEST_F(KubernetesClientTest, EveryStepOfCreateFailingLeavesNothing) {
 // nothing else changed.
 TEST_F(KubernetesClientTest, EveryStepOfUpdateFailingRestoresThePreviousSpec) {
   for (const std::string endpoint : {"", "ep"}) {
-    for (KubeFlavor flavor : {KubeFlavor::kKyma, KubeFlavor::kAks}) {
+    for (Flavor flavor : {kKyma, kAks}) {
       SCOPED_TRACE(std::string(Name(flavor)) + (endpoint.empty() ? "" : " in an endpoint"));
       std::map<std::string, json> before;
       int restored = 0;
@@ -217,7 +224,7 @@ TEST_F(KubernetesClientTest, EveryStepOfUpdateFailingRestoresThePreviousSpec) {
 }
 
 TEST_F(KubernetesClientTest, ARolloutThatDoesNotBecomeAvailable) {
-  for (KubeFlavor flavor : {KubeFlavor::kKyma, KubeFlavor::kAks}) {
+  for (Flavor flavor : {kKyma, kAks}) {
     SCOPED_TRACE(Name(flavor));
     Seed();
     const auto seeded = world_->objects;
@@ -242,7 +249,7 @@ TEST_F(KubernetesClientTest, WhatCouldNotBeUndoneIsInTheError) {
   Seed();
   world_->Fail("apply APIRule team/churn");
   world_->Fail("delete Service team/churn", 0);
-  auto out = Client(KubeFlavor::kKyma)->CreateDeployment(Request("registry.example.com/churn:1"));
+  auto out = Client(kKyma)->CreateDeployment(Request("registry.example.com/churn:1"));
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(out.status().message(), HasSubstr("apply APIRule team/churn: injected failure"));
@@ -260,7 +267,7 @@ TEST_F(KubernetesClientTest, WhatCouldNotBeUndoneIsInTheError) {
 }
 
 TEST_F(KubernetesClientTest, WhatIsNotOursIsNotTouched) {
-  for (KubeFlavor flavor : {KubeFlavor::kKyma, KubeFlavor::kAks}) {
+  for (Flavor flavor : {kKyma, kAks}) {
     SCOPED_TRACE(Name(flavor));
     // A Deployment of the same name someone else made: no update, no rollback, no change.
     Seed();

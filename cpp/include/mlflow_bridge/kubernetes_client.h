@@ -19,10 +19,9 @@
 
 namespace mlflow_bridge {
 
-enum class KubeFlavor { kKyma, kAks };
-
 namespace internal {
 class KubeApi;
+class KubeRouteStrategy;  // what differs between kyma and aks (targets/kubernetes/route.h)
 }  // namespace internal
 
 // Makes the Kubernetes API stub for a kubeconfig path and context (each may be empty: the defaults).
@@ -42,7 +41,9 @@ struct KubeClientOptionsPublic {
 
 class KubernetesClient {
  public:
-  static StatusOr<std::shared_ptr<KubernetesClient>> Make(KubeFlavor flavor, KubeClientOptionsPublic options);
+  // `route`: the flavor's route strategy (targets/kyma, targets/aks); it outlives the client.
+  static StatusOr<std::shared_ptr<KubernetesClient>> Make(const internal::KubeRouteStrategy& route,
+                                                          KubeClientOptionsPublic options);
 
   // OK when CreateDeployment could go ahead: a valid name, free in the namespace, and the endpoint (when
   // given) there with room for it (before any model download).
@@ -80,8 +81,8 @@ class KubernetesClient {
   static StatusOr<std::string> PostToRoute(const std::string& url, const std::string& body, const std::string& content_type,
                                            std::shared_ptr<HttpTransport> transport = nullptr, HttpHeaders headers = {});
 
-  static const ConfigSchema& Schema(KubeFlavor flavor);
-  static std::string Help(KubeFlavor flavor);
+  static const ConfigSchema& Schema(const internal::KubeRouteStrategy& route);
+  static std::string Help(const internal::KubeRouteStrategy& route);
 
   struct Impl;
 

@@ -1,6 +1,6 @@
 // AKS's routes: a deployment is reached through an Ingress (or a LoadBalancer Service), an MLflow endpoint
 // through an ingress-nginx Ingress and, for a second deployment, a canary Ingress with its weight.
-#include "targets/kubernetes/route.h"
+#include "targets/aks/route.h"
 
 #include <cstdlib>
 

@@ -749,21 +749,13 @@ struct KubernetesClient::Impl {
   }
 };
 
-namespace internal {
-
-// The one place that tells the flavors apart: each is its route strategy.
-const KubeRouteStrategy& KubeRouteFor(KubeFlavor flavor) {
-  return flavor == KubeFlavor::kKyma ? KymaRouteStrategy() : AksRouteStrategy();
-}
-
-}  // namespace internal
-
-StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor flavor, KubeClientOptionsPublic options) {
+StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(const internal::KubeRouteStrategy& route,
+                                                                   KubeClientOptionsPublic options) {
   if (!options.namespace_name.empty())
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(options.namespace_name, "namespace"));
   if (!options.clock) options.clock = SystemClock();
   auto impl = std::make_shared<Impl>();
-  impl->strategy = &internal::KubeRouteFor(flavor);
+  impl->strategy = &route;
   impl->options = std::move(options);
   impl->images = std::make_unique<DeploymentImages>(
       WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr, nullptr}));
@@ -990,10 +982,9 @@ StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, cons
   return reply->body;
 }
 
-const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) { return internal::KubeRouteFor(flavor).Schema(); }
+const ConfigSchema& KubernetesClient::Schema(const internal::KubeRouteStrategy& route) { return route.Schema(); }
 
-std::string KubernetesClient::Help(KubeFlavor flavor) {
-  const internal::KubeRouteStrategy& route = internal::KubeRouteFor(flavor);
+std::string KubernetesClient::Help(const internal::KubeRouteStrategy& route) {
   const std::string t = route.Target();
   return "Target '" + t + "': serves MLflow models on " + route.HelpPlatform() + ".\n\nTarget URI: " + t +
          "[:/<namespace>]\n\n"

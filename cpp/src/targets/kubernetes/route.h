@@ -4,7 +4,8 @@
 // route (Kyma: an APIRule; AKS: an Ingress or a LoadBalancer Service), the endpoint's (Kyma: an Istio
 // VirtualService; AKS: an ingress-nginx Ingress and canary), their host names, URLs and capacity, the
 // header that picks one deployment, the flavor's config keys and help text.
-// Implemented in targets/kyma/route.cpp and targets/aks/route.cpp.
+// Implemented in targets/kyma/route.cpp and targets/aks/route.cpp, whose target.cpp hands theirs to
+// MakeKubernetesTarget: the core does not know its strategies.
 #pragma once
 
 #include <chrono>
@@ -107,12 +108,11 @@ class KubeRouteStrategy {
   virtual void PickDeployment(const KubeEndpoint& e, const std::string& name, HttpHeaders& headers) const = 0;
 };
 
-// The strategy of a flavor (the one place that tells them apart).
-const KubeRouteStrategy& KubeRouteFor(KubeFlavor flavor);
-// The strategies themselves, defined in targets/kyma/route.cpp and targets/aks/route.cpp (declared here so
-// that the core, which those folders include, does not include them).
-const KubeRouteStrategy& KymaRouteStrategy();
-const KubeRouteStrategy& AksRouteStrategy();
+// The DeploymentTarget of the Kubernetes core with `route` (a static strategy), for namespace_name (the
+// target URI's; "" for the kubeconfig's).
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(const KubeRouteStrategy& route,
+                                                                 const std::string& namespace_name,
+                                                                 const DeploymentTargetOptions& options);
 
 // ---------------------------------------------------------------- shared by the core and the routes
 // The config keys of both flavors.

@@ -1,6 +1,6 @@
 // Kyma's routes: a deployment is reached through an APIRule (https://<host>, optionally checking JWTs), an
 // MLflow endpoint through an Istio VirtualService on the Kyma gateway that splits traffic by weight.
-#include "targets/kubernetes/route.h"
+#include "targets/kyma/route.h"
 
 #include <cctype>
 #include <optional>
