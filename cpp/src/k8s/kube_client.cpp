@@ -317,9 +317,6 @@ StatusOr<HttpResponse> KubeClient::SendOnce(const Op& op, HttpRequest req) {
   }
 }
 
-// One attempt: retries are the caller's (RetryingKubeApi).
-StatusOr<HttpResponse> KubeClient::Call(const Op& op, const HttpRequest& request) { return SendOnce(op, request); }
-
 std::string KubeClient::Ns(const KubeResource& r, const std::string& ns) const {
   if (!r.namespaced) return "";
   return ns.empty() ? config_.namespace_name : ns;
@@ -355,7 +352,7 @@ StatusOr<json> ParseBody(const HttpResponse& r, const std::string& what) {
 
 StatusOr<json> KubeClient::ServerVersion() {
   Op op{"get server version"};
-  StatusOr<HttpResponse> r = Call(op, JsonGet(config_.server + "/version"));
+  StatusOr<HttpResponse> r = SendOnce(op, JsonGet(config_.server + "/version"));
   if (!r.ok()) return r.status();
   return ParseBody(*r, op.what);
 }
@@ -369,7 +366,7 @@ StatusOr<bool> KubeClient::Serves(std::string_view group_in, std::string_view ve
   }
   Op op{"discover API group " + (group.empty() ? std::string("core") : group)};
   op.accept = [](const HttpResponse& r) { return r.status_code == 404; };
-  StatusOr<HttpResponse> r = Call(op, JsonGet(config_.server + (group.empty() ? "/api" : "/apis/" + group)));
+  StatusOr<HttpResponse> r = SendOnce(op, JsonGet(config_.server + (group.empty() ? "/api" : "/apis/" + group)));
   if (!r.ok()) return r.status();
   bool serves = false;
   if (r->status_code != 404) {
@@ -392,7 +389,7 @@ StatusOr<json> KubeClient::Get(const KubeResource& r, const std::string& ns_in, 
   const std::string ns = Ns(r, ns_in);
   Op op{"get " + Shown(r, ns, name)};
   if (name.empty()) return InvalidParameterError(op.what + ": no name given");
-  StatusOr<HttpResponse> resp = Call(op, JsonGet(Url(r, ns, name)));
+  StatusOr<HttpResponse> resp = SendOnce(op, JsonGet(Url(r, ns, name)));
   if (!resp.ok()) return resp.status();
   return ParseBody(*resp, op.what);
 }
@@ -409,7 +406,7 @@ StatusOr<json> KubeClient::List(const KubeResource& r, const std::string& ns, co
   json result;
   std::string cont;
   while (true) {
-    StatusOr<HttpResponse> resp = Call(op, JsonGet(cont.empty() ? base : base + "&continue=" + UriEncode(cont)));
+    StatusOr<HttpResponse> resp = SendOnce(op, JsonGet(cont.empty() ? base : base + "&continue=" + UriEncode(cont)));
     if (!resp.ok()) return resp.status();
     if (resp->status_code == 410) {
       if (restarted || cont.empty())
@@ -460,7 +457,7 @@ StatusOr<json> KubeClient::ApplyImpl(const json& object, bool status) {
   req.headers.emplace_back("Accept", "application/json");
   req.body = object.dump();
   // Server-side apply states the whole intent: sending it again is harmless.
-  StatusOr<HttpResponse> resp = Call(op, req);
+  StatusOr<HttpResponse> resp = SendOnce(op, req);
   if (!resp.ok()) return resp.status();
   return ParseBody(*resp, op.what);
 }
@@ -479,7 +476,7 @@ Status KubeClient::Delete(const KubeResource& r, const std::string& ns_in, const
   req.headers.emplace_back("Content-Type", "application/json");
   req.headers.emplace_back("Accept", "application/json");
   req.body = json{{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"propagationPolicy", "Foreground"}}.dump();
-  StatusOr<HttpResponse> resp = Call(op, req);
+  StatusOr<HttpResponse> resp = SendOnce(op, req);
   return resp.ok() ? OkStatus() : resp.status();
 }
 

@@ -86,7 +86,7 @@ class KubeClient : public KubeApi {
  private:
   KubeClient(KubeConfig config, KubeClientOptions options);
   struct Op;
-  StatusOr<HttpResponse> Call(const Op& op, const HttpRequest& request);
+  // The one request path: one attempt (with one more after a 401 when the credentials could be refreshed).
   StatusOr<HttpResponse> SendOnce(const Op& op, HttpRequest request);
   Status Authorize(HttpRequest& request, std::shared_ptr<HttpTransport>* transport);
   std::string Scrub(std::string text) const;
