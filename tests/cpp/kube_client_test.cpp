@@ -211,6 +211,24 @@ TEST_F(KubeClientTest, TheRestClientMakesOneAttempt) {
   EXPECT_TRUE(clock_->sleeps.empty());
 }
 
+// The Kubernetes retry policy above the stub: GET, LIST and DELETE are idempotent, a 5xx or 429 transient.
+TEST_F(KubeClientTest, ReadsListsAndDeletesAreRetried) {
+  auto c = Make();
+  mock_->Enqueue(503, StatusBody("ServiceUnavailable", "busy", 503).dump());
+  mock_->Enqueue(200, Deployment("1", true).dump());
+  mock_->Enqueue(429, StatusBody("TooManyRequests", "slow down", 429).dump());
+  mock_->Enqueue(200, R"({"kind":"DeploymentList","metadata":{},"items":[]})");
+  mock_->Enqueue(500, StatusBody("InternalError", "etcd leader changed", 500).dump());
+  mock_->Enqueue(200, R"({"kind":"Status","status":"Success"})");
+  EXPECT_TRUE(c->Get(deploy_, "team", "app").ok());
+  EXPECT_TRUE(c->List(deploy_, "team").ok());
+  EXPECT_TRUE(c->Delete(deploy_, "team", "app").ok());
+  auto reqs = mock_->requests();
+  ASSERT_EQ(reqs.size(), 6u);
+  EXPECT_EQ(reqs[5].method, "DELETE");
+  EXPECT_EQ(clock_->sleeps.size(), 3u);
+}
+
 TEST_F(KubeClientTest, DeleteIsForegroundAndIdempotent) {
   auto c = Make();
   mock_->Enqueue(200, R"({"kind":"Status","status":"Success"})");
