@@ -12,6 +12,8 @@
 #include <fstream>
 
 #include "image/registry_auth.h"
+#include "k8s/kube_retry.h"
+#include "k8s/kube_wait.h"
 #include "mock_transport.h"
 #include "test_support.h"
 #include "common/base64.h"
@@ -72,18 +74,26 @@ std::optional<Status> Ready(const json& o) {
   return std::nullopt;
 }
 
+// The REST client under the retry policy the targets put above it (RetryingKubeApi), and the waits over it.
 class KubeClientTest : public ::testing::Test {
  protected:
-  std::shared_ptr<KubeClient> Make(KubeConfig config = Config()) {
+  std::shared_ptr<KubeApi> Make(KubeConfig config = Config()) {
     options_.transport = mock_;
     options_.clock = clock_;
     auto c = KubeClient::Make(std::move(config), options_);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return c.ok() ? *c : nullptr;
+    if (!c.ok()) return nullptr;
+    rest_ = *c;
+    wait_.clock = clock_;
+    return std::make_shared<RetryingKubeApi>(rest_, retry_, backoff_, clock_);
   }
   std::shared_ptr<MockTransport> mock_ = std::make_shared<MockTransport>();
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   KubeClientOptions options_;
+  RetryPolicy retry_;
+  BackoffPolicy backoff_;
+  KubeWaitOptions wait_;
+  std::shared_ptr<KubeClient> rest_;
   KubeResource deploy_ = Res("apps/v1", "Deployment");
 };
 
@@ -132,14 +142,14 @@ TEST_F(KubeClientTest, UrlsForNamespacedAndClusterResources) {
   EXPECT_EQ(reqs[3].url, std::string(kServer) + "/version");
   EXPECT_EQ(FindHeader(reqs[0].headers, "Authorization"), "Bearer " + std::string(kToken));
   EXPECT_EQ(FindHeader(reqs[0].headers, "Accept"), "application/json");
-  EXPECT_EQ(c->Url(Res("v1", "Pod"), "", ""), std::string(kServer) + "/api/v1/pods");
+  EXPECT_EQ(rest_->Url(Res("v1", "Pod"), "", ""), std::string(kServer) + "/api/v1/pods");
 }
 
 TEST_F(KubeClientTest, ServerWithPathPrefix) {
   KubeConfig cfg = Config();
   cfg.server = "https://rancher.example.com/k8s/clusters/c-123/";
   auto c = Make(cfg);
-  EXPECT_EQ(c->Url(deploy_, "team", "app"),
+  EXPECT_EQ(rest_->Url(deploy_, "team", "app"),
             "https://rancher.example.com/k8s/clusters/c-123/apis/apps/v1/namespaces/team/deployments/app");
 }
 
@@ -185,6 +195,40 @@ TEST_F(KubeClientTest, ApplyRetriesConflictsAndOverload) {
   EXPECT_EQ(clock_->sleeps[1], seconds(3));
 }
 
+// The stub makes one attempt per call and never sleeps: the retries are RetryingKubeApi's.
+TEST_F(KubeClientTest, TheRestClientMakesOneAttempt) {
+  Make();
+  mock_->Enqueue(503, StatusBody("ServiceUnavailable", "busy", 503).dump());
+  mock_->Enqueue(409, StatusBody("Conflict", "the object has been modified", 409).dump());
+  mock_->Enqueue(UnavailableError("connection reset"));
+  auto g = rest_->Get(deploy_, "team", "app");
+  EXPECT_EQ(g.status().code(), StatusCode::kTemporarilyUnavailable);
+  auto a = rest_->Apply(Deployment("", true));
+  EXPECT_EQ(a.status().code(), StatusCode::kTemporarilyUnavailable);  // transient: the retrying layer tries again
+  auto w = rest_->Watch(deploy_, "team", "app", "1", 10);
+  EXPECT_EQ(w.status().code(), StatusCode::kTemporarilyUnavailable);
+  EXPECT_EQ(mock_->requests().size(), 3u);
+  EXPECT_TRUE(clock_->sleeps.empty());
+}
+
+// The Kubernetes retry policy above the stub: GET, LIST and DELETE are idempotent, a 5xx or 429 transient.
+TEST_F(KubeClientTest, ReadsListsAndDeletesAreRetried) {
+  auto c = Make();
+  mock_->Enqueue(503, StatusBody("ServiceUnavailable", "busy", 503).dump());
+  mock_->Enqueue(200, Deployment("1", true).dump());
+  mock_->Enqueue(429, StatusBody("TooManyRequests", "slow down", 429).dump());
+  mock_->Enqueue(200, R"({"kind":"DeploymentList","metadata":{},"items":[]})");
+  mock_->Enqueue(500, StatusBody("InternalError", "etcd leader changed", 500).dump());
+  mock_->Enqueue(200, R"({"kind":"Status","status":"Success"})");
+  EXPECT_TRUE(c->Get(deploy_, "team", "app").ok());
+  EXPECT_TRUE(c->List(deploy_, "team").ok());
+  EXPECT_TRUE(c->Delete(deploy_, "team", "app").ok());
+  auto reqs = mock_->requests();
+  ASSERT_EQ(reqs.size(), 6u);
+  EXPECT_EQ(reqs[5].method, "DELETE");
+  EXPECT_EQ(clock_->sleeps.size(), 3u);
+}
+
 TEST_F(KubeClientTest, DeleteIsForegroundAndIdempotent) {
   auto c = Make();
   mock_->Enqueue(200, R"({"kind":"Status","status":"Success"})");
@@ -206,7 +250,7 @@ TEST_F(KubeClientTest, DeleteAndWaitUntilGone) {
   mock_->Enqueue(202, Deployment("10", true).dump());  // foreground: still there, with a deletionTimestamp
   mock_->Enqueue(200, Deployment("11", true).dump());  // the wait's first GET
   mock_->Enqueue(200, Event("MODIFIED", Deployment("12", false)) + Event("DELETED", Deployment("13", false)));
-  EXPECT_TRUE(c->Delete(deploy_, "team", "app", true, seconds(60)).ok());
+  EXPECT_TRUE(DeleteKubeAndWait(*c, wait_, deploy_, "team", "app", seconds(60)).ok());
   auto reqs = mock_->requests();
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_THAT(reqs[2].url, HasSubstr("watch=1"));
@@ -215,7 +259,7 @@ TEST_F(KubeClientTest, DeleteAndWaitUntilGone) {
   // Already gone by the time the wait looks.
   mock_->Enqueue(200, "{}");
   mock_->Enqueue(404, StatusBody("NotFound", "not found", 404).dump());
-  EXPECT_TRUE(c->Delete(deploy_, "team", "app", true).ok());
+  EXPECT_TRUE(DeleteKubeAndWait(*c, wait_, deploy_, "team", "app").ok());
 }
 
 TEST_F(KubeClientTest, ListFollowsContinueAndEncodesSelectors) {
@@ -372,7 +416,7 @@ TEST_F(KubeClientTest, NotFoundKeepsTheServersMessage) {
 }
 
 TEST_F(KubeClientTest, UnreachableNamesServerAndContext) {
-  options_.retry.max_attempts = 2;
+  retry_.max_attempts = 2;
   auto c = Make();
   mock_->Enqueue(UnavailableError("GET https://k8s.example.com:6443/version failed: Connection refused"));
   mock_->Enqueue(UnavailableError("GET https://k8s.example.com:6443/version failed: Connection refused"));
@@ -396,9 +440,7 @@ TEST(KubeClientCurl, ConnectionRefusedIsUnavailable) {
   ::close(fd);
   KubeConfig cfg = Config();
   cfg.server = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  KubeClientOptions o;
-  o.retry.max_attempts = 1;
-  auto c = KubeClient::Make(cfg, o);
+  auto c = KubeClient::Make(cfg);  // one attempt: the REST client does not retry
   ASSERT_TRUE(c.ok());
   auto r = (*c)->ServerVersion();
   ASSERT_FALSE(r.ok());
@@ -524,7 +566,7 @@ TEST_F(KubeClientTest, ExecFailureNamesTheOperation) {
 
 TEST_F(KubeClientTest, SecretsNeverInMessagesOrLogs) {
   ScopedLogCapture logs(LogLevel::kDebug);
-  options_.retry.max_attempts = 2;
+  retry_.max_attempts = 2;
   auto c = Make();
   // A (pathological) server that echoes the credential back.
   mock_->Enqueue(403, StatusBody("Forbidden", std::string("token ") + kToken + " may not get deployments", 403).dump());
@@ -557,7 +599,7 @@ TEST_F(KubeClientTest, WaitForFollowsEventsAcrossLongPolls) {
   mock_->Enqueue(200, Event("MODIFIED", Deployment("6", false)) + Event("MODIFIED", Deployment("7", true)) +
                           Event("MODIFIED", Deployment("8", true)));
   int calls = 0;
-  auto r = c->WaitFor(deploy_, "team", "app", seconds(300), [&](const json& o) {
+  auto r = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(300), [&](const json& o) {
     ++calls;
     return Ready(o);
   });
@@ -584,7 +626,7 @@ TEST_F(KubeClientTest, WaitForRelistsOnGone) {
   mock_->Enqueue(200, Event("ERROR", StatusBody("Expired", "too old resource version: 50 (60)", 410)));
   mock_->Enqueue(200, Deployment("60", false).dump());
   mock_->Enqueue(200, Event("MODIFIED", Deployment("61", true)));
-  auto r = c->WaitFor(deploy_, "team", "app", seconds(300), Ready);
+  auto r = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(300), Ready);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto reqs = mock_->requests();
   ASSERT_EQ(reqs.size(), 6u);
@@ -600,7 +642,7 @@ TEST_F(KubeClientTest, WaitForFallsBackToPolling) {
   mock_->Enqueue(UnavailableError("connection reset"));  // the watch fails
   mock_->Enqueue(200, Deployment("2", false).dump());
   mock_->Enqueue(200, Deployment("3", true).dump());
-  auto r = c->WaitFor(deploy_, "team", "app", seconds(300), Ready);
+  auto r = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(300), Ready);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   auto reqs = mock_->requests();
   ASSERT_EQ(reqs.size(), 4u);
@@ -616,18 +658,18 @@ TEST_F(KubeClientTest, WaitForPollsWhenTheServerDoesNotStream) {
   mock_->Enqueue(200, Deployment("1", false).dump());
   mock_->Enqueue(200, Deployment("1", false).dump(2));  // ?watch ignored: a pretty-printed object
   mock_->Enqueue(200, Deployment("2", true).dump());
-  auto r = c->WaitFor(deploy_, "team", "app", seconds(300), Ready);
+  auto r = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(300), Ready);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(mock_->requests().size(), 3u);
 }
 
 TEST_F(KubeClientTest, WaitForTimesOutNamingTheObject) {
-  options_.progress_interval = seconds(15);
+  wait_.progress_interval = seconds(15);
   auto c = Make();
   mock_->Enqueue(200, Deployment("1", false).dump());
   for (int i = 0; i < 200; ++i) mock_->Enqueue(200, "");
   int progress = 0;
-  auto r = c->WaitFor(deploy_, "team", "app", seconds(60), Ready, [&](const json& o) {
+  auto r = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(60), Ready, [&](const json& o) {
     EXPECT_EQ(o["metadata"]["name"], "app");
     ++progress;
   });
@@ -645,11 +687,11 @@ TEST_F(KubeClientTest, WaitForTimesOutNamingTheObject) {
 
 TEST_F(KubeClientTest, WaitForStopsWhenInterrupted) {
   int polls = 0;
-  options_.interrupted = [&] { return ++polls > 2; };
+  wait_.interrupted = [&] { return ++polls > 2; };
   auto c = Make();
   mock_->Enqueue(200, Deployment("1", false).dump());
   for (int i = 0; i < 10; ++i) mock_->Enqueue(200, "");
-  auto r = c->WaitFor(deploy_, "team", "app", seconds(300), Ready);
+  auto r = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(300), Ready);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInternalError);
   EXPECT_THAT(r.status().message(), HasSubstr("Interrupted while waiting for Deployment team/app"));
@@ -658,19 +700,19 @@ TEST_F(KubeClientTest, WaitForStopsWhenInterrupted) {
 TEST_F(KubeClientTest, WaitForMissingDeletedOrFailed) {
   auto c = Make();
   mock_->Enqueue(404, StatusBody("NotFound", "deployments.apps \"app\" not found", 404).dump());
-  auto missing = c->WaitFor(deploy_, "team", "app", seconds(30), Ready);
+  auto missing = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(30), Ready);
   EXPECT_EQ(missing.status().code(), StatusCode::kResourceDoesNotExist);
   EXPECT_THAT(missing.status().message(), HasSubstr("Deployment team/app does not exist"));
 
   mock_->Enqueue(200, Deployment("1", false).dump());
   mock_->Enqueue(200, Event("DELETED", Deployment("2", false)));
-  auto deleted = c->WaitFor(deploy_, "team", "app", seconds(30), Ready);
+  auto deleted = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(30), Ready);
   EXPECT_EQ(deleted.status().code(), StatusCode::kResourceDoesNotExist);
   EXPECT_THAT(deleted.status().message(), HasSubstr("was deleted while waiting"));
 
   mock_->Enqueue(200, Deployment("1", false).dump());
   mock_->Enqueue(200, Event("MODIFIED", Deployment("2", false)));
-  auto failed = c->WaitFor(deploy_, "team", "app", seconds(30), [](const json& o) -> std::optional<Status> {
+  auto failed = WaitForKube(*c, wait_, deploy_, "team", "app", seconds(30), [](const json& o) -> std::optional<Status> {
     if (o["metadata"]["resourceVersion"] == "2") return InternalError("ImagePullBackOff");
     return std::nullopt;
   });

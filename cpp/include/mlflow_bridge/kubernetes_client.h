@@ -19,7 +19,14 @@
 
 namespace mlflow_bridge {
 
-enum class KubeFlavor { kKyma, kAks };
+namespace internal {
+class KubeApi;
+class KubeRouteStrategy;  // what differs between kyma and aks (targets/kubernetes/route.h)
+}  // namespace internal
+
+// Makes the Kubernetes API stub for a kubeconfig path and context (each may be empty: the defaults).
+using KubeApiFactory =
+    std::function<StatusOr<std::shared_ptr<internal::KubeApi>>(const std::string& kubeconfig, const std::string& context)>;
 
 struct KubeClientOptionsPublic {
   std::string namespace_name;                // from the target URI (kyma:/<namespace>); empty: the kubeconfig's
@@ -27,11 +34,16 @@ struct KubeClientOptionsPublic {
   std::function<bool()> interrupted;         // polled while waiting
   std::string image_work_dir;                // layers and their cache for registry= builds
   std::shared_ptr<HttpTransport> transport;  // tests only: null builds one from the kubeconfig
+  // Tests only (tests/cpp/mock_kube.h): the stub in place of the REST client of the loaded kubeconfig.
+  // The client puts the retry policy above whichever stub it has.
+  KubeApiFactory kube_api;
 };
 
 class KubernetesClient {
  public:
-  static StatusOr<std::shared_ptr<KubernetesClient>> Make(KubeFlavor flavor, KubeClientOptionsPublic options);
+  // `route`: the flavor's route strategy (targets/kyma, targets/aks); it outlives the client.
+  static StatusOr<std::shared_ptr<KubernetesClient>> Make(const internal::KubeRouteStrategy& route,
+                                                          KubeClientOptionsPublic options);
 
   // OK when CreateDeployment could go ahead: a valid name, free in the namespace, and the endpoint (when
   // given) there with room for it (before any model download).
@@ -69,8 +81,8 @@ class KubernetesClient {
   static StatusOr<std::string> PostToRoute(const std::string& url, const std::string& body, const std::string& content_type,
                                            std::shared_ptr<HttpTransport> transport = nullptr, HttpHeaders headers = {});
 
-  static const ConfigSchema& Schema(KubeFlavor flavor);
-  static std::string Help(KubeFlavor flavor);
+  static const ConfigSchema& Schema(const internal::KubeRouteStrategy& route);
+  static std::string Help(const internal::KubeRouteStrategy& route);
 
   struct Impl;
 

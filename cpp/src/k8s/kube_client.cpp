@@ -49,7 +49,7 @@ constexpr Row kResources[] = {
 std::string Truncate(std::string_view s) { return Excerpt(s, kMaxMessage); }
 
 std::string Shown(const KubeResource& r, const std::string& ns, const std::string& name) {
-  return r.kind + " " + (r.namespaced && !ns.empty() ? ns + "/" : "") + name;
+  return KubeObjectName(r, ns, name);
 }
 
 std::string Str(const json& j, const char* key) {
@@ -82,6 +82,10 @@ std::shared_ptr<HttpTransport> TransportFor(const KubeConfig& k, const std::stri
 }
 
 }  // namespace
+
+std::string KubeObjectName(const KubeResource& r, const std::string& ns, const std::string& name) {
+  return r.kind + " " + (r.namespaced && !ns.empty() ? ns + "/" : "") + name;
+}
 
 std::string KubeResource::ApiVersion() const { return group.empty() ? version : group + "/" + version; }
 
@@ -313,13 +317,6 @@ StatusOr<HttpResponse> KubeClient::SendOnce(const Op& op, HttpRequest req) {
   }
 }
 
-StatusOr<HttpResponse> KubeClient::Call(const Op& op, const HttpRequest& request, Idempotency idempotency) {
-  StatusOr<HttpResponse> r = RetryLoop<HttpResponse>(options_.retry, options_.backoff, idempotency, *options_.clock,
-                                                     "Kubernetes " + op.what, [&] { return SendOnce(op, request); });
-  if (!r.ok()) return Finish(r.status());
-  return r;
-}
-
 std::string KubeClient::Ns(const KubeResource& r, const std::string& ns) const {
   if (!r.namespaced) return "";
   return ns.empty() ? config_.namespace_name : ns;
@@ -355,7 +352,7 @@ StatusOr<json> ParseBody(const HttpResponse& r, const std::string& what) {
 
 StatusOr<json> KubeClient::ServerVersion() {
   Op op{"get server version"};
-  StatusOr<HttpResponse> r = Call(op, JsonGet(config_.server + "/version"), Idempotency::kIdempotent);
+  StatusOr<HttpResponse> r = SendOnce(op, JsonGet(config_.server + "/version"));
   if (!r.ok()) return r.status();
   return ParseBody(*r, op.what);
 }
@@ -369,8 +366,7 @@ StatusOr<bool> KubeClient::Serves(std::string_view group_in, std::string_view ve
   }
   Op op{"discover API group " + (group.empty() ? std::string("core") : group)};
   op.accept = [](const HttpResponse& r) { return r.status_code == 404; };
-  StatusOr<HttpResponse> r =
-      Call(op, JsonGet(config_.server + (group.empty() ? "/api" : "/apis/" + group)), Idempotency::kIdempotent);
+  StatusOr<HttpResponse> r = SendOnce(op, JsonGet(config_.server + (group.empty() ? "/api" : "/apis/" + group)));
   if (!r.ok()) return r.status();
   bool serves = false;
   if (r->status_code != 404) {
@@ -393,7 +389,7 @@ StatusOr<json> KubeClient::Get(const KubeResource& r, const std::string& ns_in, 
   const std::string ns = Ns(r, ns_in);
   Op op{"get " + Shown(r, ns, name)};
   if (name.empty()) return InvalidParameterError(op.what + ": no name given");
-  StatusOr<HttpResponse> resp = Call(op, JsonGet(Url(r, ns, name)), Idempotency::kIdempotent);
+  StatusOr<HttpResponse> resp = SendOnce(op, JsonGet(Url(r, ns, name)));
   if (!resp.ok()) return resp.status();
   return ParseBody(*resp, op.what);
 }
@@ -410,8 +406,7 @@ StatusOr<json> KubeClient::List(const KubeResource& r, const std::string& ns, co
   json result;
   std::string cont;
   while (true) {
-    StatusOr<HttpResponse> resp =
-        Call(op, JsonGet(cont.empty() ? base : base + "&continue=" + UriEncode(cont)), Idempotency::kIdempotent);
+    StatusOr<HttpResponse> resp = SendOnce(op, JsonGet(cont.empty() ? base : base + "&continue=" + UriEncode(cont)));
     if (!resp.ok()) return resp.status();
     if (resp->status_code == 410) {
       if (restarted || cont.empty())
@@ -462,7 +457,7 @@ StatusOr<json> KubeClient::ApplyImpl(const json& object, bool status) {
   req.headers.emplace_back("Accept", "application/json");
   req.body = object.dump();
   // Server-side apply states the whole intent: sending it again is harmless.
-  StatusOr<HttpResponse> resp = Call(op, req, Idempotency::kIdempotent);
+  StatusOr<HttpResponse> resp = SendOnce(op, req);
   if (!resp.ok()) return resp.status();
   return ParseBody(*resp, op.what);
 }
@@ -470,8 +465,7 @@ StatusOr<json> KubeClient::ApplyImpl(const json& object, bool status) {
 StatusOr<json> KubeClient::Apply(const json& object) { return ApplyImpl(object, false); }
 StatusOr<json> KubeClient::ApplyStatus(const json& object) { return ApplyImpl(object, true); }
 
-Status KubeClient::Delete(const KubeResource& r, const std::string& ns_in, const std::string& name, bool wait,
-                          milliseconds timeout) {
+Status KubeClient::Delete(const KubeResource& r, const std::string& ns_in, const std::string& name) {
   const std::string ns = Ns(r, ns_in);
   Op op{"delete " + Shown(r, ns, name)};
   if (name.empty()) return InvalidParameterError(op.what + ": no name given");
@@ -482,157 +476,37 @@ Status KubeClient::Delete(const KubeResource& r, const std::string& ns_in, const
   req.headers.emplace_back("Content-Type", "application/json");
   req.headers.emplace_back("Accept", "application/json");
   req.body = json{{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"propagationPolicy", "Foreground"}}.dump();
-  StatusOr<HttpResponse> resp = Call(op, req, Idempotency::kIdempotent);
-  if (!resp.ok()) return resp.status();
-  if (resp->status_code == 404 || !wait) return OkStatus();
-  StatusOr<json> gone = Wait(r, ns, name, timeout, {}, {}, /*gone_ok=*/true);
-  return gone.ok() ? OkStatus() : gone.status();
+  StatusOr<HttpResponse> resp = SendOnce(op, req);
+  return resp.ok() ? OkStatus() : resp.status();
 }
 
-StatusOr<json> KubeClient::WaitFor(const KubeResource& r, const std::string& ns, const std::string& name,
-                                   milliseconds timeout, const std::function<std::optional<Status>(const json&)>& done,
-                                   const std::function<void(const json&)>& progress) {
-  if (!done) return InvalidParameterError("WaitFor needs a `done` callback");
-  return Wait(r, Ns(r, ns), name, timeout, done, progress, false);
-}
-
-StatusOr<json> KubeClient::Wait(const KubeResource& r, const std::string& ns_in, const std::string& name,
-                                milliseconds timeout, const std::function<std::optional<Status>(const json&)>& done,
-                                const std::function<void(const json&)>& progress, bool gone_ok) {
-  Clock& clock = *options_.clock;
+StatusOr<KubeWatchRound> KubeClient::Watch(const KubeResource& r, const std::string& ns_in, const std::string& name,
+                                           const std::string& resource_version, int timeout_seconds) {
   const std::string ns = Ns(r, ns_in);
-  const std::string shown = Shown(r, ns, name);
-  const Clock::TimePoint start = clock.Now(), deadline = start + timeout;
-  Clock::TimePoint last_progress = start;
-  json obj;
-  std::string rv;
-  bool watching = true;
-  const milliseconds max_delay = std::max(options_.backoff.maximum, milliseconds(1));
-  milliseconds delay = std::clamp(options_.backoff.initial, milliseconds(1), max_delay);
-  auto grow = [&] {
-    delay = std::min(max_delay, milliseconds(static_cast<long long>(static_cast<double>(delay.count()) *
-                                                                    std::max(1.0, options_.backoff.multiplier))));
-  };
-  using Outcome = std::optional<StatusOr<json>>;  // nullopt: keep waiting
-  auto gone = [&](bool at_start) -> Outcome {
-    if (gone_ok) return StatusOr<json>(json());
-    return StatusOr<json>(NotFoundError(shown + (at_start ? " does not exist" : " was deleted while waiting for it")));
-  };
-  auto check = [&](const json& o) -> Outcome {
-    obj = o;
-    if (std::string v = ResourceVersion(o); !v.empty()) rv = v;
-    if (gone_ok || !done) return std::nullopt;
-    std::optional<Status> d = done(o);
-    if (!d) return std::nullopt;
-    if (d->ok()) return StatusOr<json>(o);
-    return StatusOr<json>(*d);
-  };
-  auto refresh = [&](bool at_start) -> Outcome {
-    StatusOr<json> g = Get(r, ns, name);
-    if (!g.ok()) {
-      if (g.status().code() == StatusCode::kResourceDoesNotExist) return gone(at_start);
-      if (IsTransient(g.status()) && !at_start) {
-        LogDebug("waiting for " + shown + ": " + g.status().message() + " (still waiting)");
-        return std::nullopt;
-      }
-      return StatusOr<json>(g.status());
-    }
-    return check(*g);
-  };
-  auto seconds = [](milliseconds d) { return std::to_string((d.count() + 999) / 1000); };
-
-  if (Outcome o = refresh(true)) return std::move(*o);
-  while (true) {
-    if (options_.interrupted && options_.interrupted())
-      return InternalError("Interrupted while waiting for " + shown + (gone_ok ? " to be deleted." : "."));
-    const Clock::TimePoint now = clock.Now();
-    if (now >= deadline)
-      return DeadlineExceededError("Timed out after " + seconds(timeout) + " s waiting for " + shown +
-                                   (gone_ok ? " to be deleted" : "") + " (context \"" + config_.context + "\").");
-    if (progress && now - last_progress >= options_.progress_interval) {
-      progress(obj);
-      last_progress = now;
-    }
-    const milliseconds remaining = std::chrono::duration_cast<milliseconds>(deadline - now);
-    if (!watching) {
-      clock.SleepFor(std::min(delay, remaining));
-      grow();
-      if (Outcome o = refresh(false)) return std::move(*o);
-      continue;
-    }
-    // A long poll: the transport returns whole bodies, so the watch is asked to
-    // end after a short timeoutSeconds and its newline-delimited events are read then.
-    const long long secs =
-        std::max<long long>(1, std::min<long long>(options_.watch_seconds, (remaining.count() + 999) / 1000));
-    HttpRequest req = JsonGet(Url(r, ns, "") + "?watch=1&fieldSelector=" + UriEncode("metadata.name=" + name) +
-                              "&resourceVersion=" + UriEncode(rv) + "&timeoutSeconds=" + std::to_string(secs) +
-                              "&allowWatchBookmarks=true");
-    req.timeout = milliseconds(secs * 1000 + 15'000);
-    Op op{"watch " + shown};
-    op.accept = [](const HttpResponse& resp) { return resp.status_code == 410; };
-    const Clock::TimePoint sent = clock.Now();
-    StatusOr<HttpResponse> resp = SendOnce(op, req);
-    if (!resp.ok()) {
-      LogDebug("watch of " + shown + " failed (" + resp.status().message() + "); polling instead");
-      watching = false;
-      continue;
-    }
-    if (resp->status_code == 410) {  // resourceVersion too old: start again from the current state
-      if (Outcome o = refresh(false)) return std::move(*o);
-      continue;
-    }
-    int events = 0, changes = 0;  // changes: ADDED/MODIFIED of the object (not bookmarks)
-    bool stream = true;
-    std::istringstream lines(resp->body);
-    for (std::string line; std::getline(lines, line);) {
-      if (Trim(line).empty()) continue;
-      json ev = json::parse(line, nullptr, false);
-      if (!ev.is_object() || Str(ev, "type").empty() || !ev.contains("object")) {
-        if (events == 0) stream = false;  // not a watch stream (a proxy that ignores ?watch)
-        break;
-      }
-      ++events;
-      const std::string type = Str(ev, "type");
-      const json& o = ev["object"];
-      if (type == "ADDED" || type == "MODIFIED") {
-        if (o.contains("metadata") && Str(o["metadata"], "name") != name) continue;
-        ++changes;
-        if (Outcome out = check(o)) return std::move(*out);
-      } else if (type == "DELETED") {
-        if (o.contains("metadata") && Str(o["metadata"], "name") != name) continue;
-        if (Outcome out = gone(false)) return std::move(*out);
-      } else if (type == "BOOKMARK") {
-        if (std::string v = ResourceVersion(o); !v.empty()) rv = v;
-      } else if (type == "ERROR") {
-        if (o.is_object() && o.value("code", 0) == 410) {
-          LogDebug("watch of " + shown + ": resourceVersion " + rv + " is gone (410), getting it again");
-          if (Outcome out = refresh(false)) return std::move(*out);
-        } else {
-          LogDebug("watch of " + shown + " ended with an error (" + Truncate(Redact(Str(o, "message"))) +
-                   "); polling instead");
-          watching = false;
-        }
-        break;
-      }
-    }
-    if (!stream) {
-      LogDebug("the API server did not stream watch events for " + shown + "; polling instead");
-      watching = false;
-      continue;
-    }
-    // A quiet round: done sees the object again, so that it can look elsewhere (a stuck rollout's pods).
-    if (changes == 0 && !obj.is_null() && !gone_ok) {
-      if (std::optional<Status> d = done(obj)) return d->ok() ? StatusOr<json>(obj) : StatusOr<json>(*d);
-    }
-    // A round that ended early without news (a proxy cutting it short, or a test): do not spin.
-    if (events == 0 && clock.Now() - sent < milliseconds(1000)) {
-      clock.SleepFor(
-          std::max(milliseconds(0), std::min(delay, std::chrono::duration_cast<milliseconds>(deadline - clock.Now()))));
-      grow();
-    } else if (events > 0) {
-      delay = std::clamp(options_.backoff.initial, milliseconds(1), max_delay);
-    }
+  HttpRequest req = JsonGet(Url(r, ns, "") + "?watch=1&fieldSelector=" + UriEncode("metadata.name=" + name) +
+                            "&resourceVersion=" + UriEncode(resource_version) +
+                            "&timeoutSeconds=" + std::to_string(timeout_seconds) + "&allowWatchBookmarks=true");
+  req.timeout = milliseconds(static_cast<long long>(timeout_seconds) * 1000 + 15'000);
+  Op op{"watch " + Shown(r, ns, name)};
+  op.accept = [](const HttpResponse& resp) { return resp.status_code == 410; };
+  StatusOr<HttpResponse> resp = SendOnce(op, req);
+  if (!resp.ok()) return resp.status();
+  KubeWatchRound round;
+  if (resp->status_code == 410) {  // resourceVersion too old
+    round.gone = true;
+    return round;
   }
+  std::istringstream lines(resp->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (Trim(line).empty()) continue;
+    json ev = json::parse(line, nullptr, false);
+    if (!ev.is_object() || Str(ev, "type").empty() || !ev.contains("object")) {
+      if (round.events.empty()) round.stream = false;  // not a watch stream (a proxy that ignores ?watch)
+      break;
+    }
+    round.events.push_back({Str(ev, "type"), std::move(ev["object"])});
+  }
+  return round;
 }
 
 }  // namespace mlflow_bridge::internal

@@ -53,7 +53,12 @@ class ClientTarget : public DeploymentTarget {
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeLocalTarget(const DeploymentTargetOptions& options);
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeSageMakerTarget(const std::string& region, const std::string& role,
                                                                 const DeploymentTargetOptions& options);
-StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(KubeFlavor flavor, const std::string& namespace_name,
-                                                                 const DeploymentTargetOptions& options);
+// Kyma and AKS (targets/kyma/target.cpp, targets/aks/target.cpp): namespace_name from the target URI.
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeKymaTarget(const std::string& namespace_name,
+                                                           const DeploymentTargetOptions& options);
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeAksTarget(const std::string& namespace_name,
+                                                          const DeploymentTargetOptions& options);
+std::string KymaHelp();
+std::string AksHelp();
 
 }  // namespace mlflow_bridge::internal

@@ -74,7 +74,8 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::stri
       return InvalidParameterError("Invalid target URI '" + target_uri + "': use " + name + " or " + name +
                                    ":/<namespace>.");
     }
-    return internal::MakeKubernetesTarget(name == "kyma" ? KubeFlavor::kKyma : KubeFlavor::kAks, namespace_name, options);
+    return name == "kyma" ? internal::MakeKymaTarget(namespace_name, options)
+                          : internal::MakeAksTarget(namespace_name, options);
   }
   return InvalidParameterError("Unknown deployment target '" + name + "'.");
 }
@@ -82,8 +83,8 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::stri
 StatusOr<std::string> DeploymentTargetHelp(const std::string& name) {
   if (name == "local") return LocalClient::Help();
   if (name == "sagemaker-endpoints") return SageMakerClient::Help();
-  if (name == "kyma") return KubernetesClient::Help(KubeFlavor::kKyma);
-  if (name == "aks") return KubernetesClient::Help(KubeFlavor::kAks);
+  if (name == "kyma") return internal::KymaHelp();
+  if (name == "aks") return internal::AksHelp();
   return InvalidParameterError("Unknown deployment target '" + name + "'.");
 }
 

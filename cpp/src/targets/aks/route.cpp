@@ -1,6 +1,6 @@
 // AKS's routes: a deployment is reached through an Ingress (or a LoadBalancer Service), an MLflow endpoint
 // through an ingress-nginx Ingress and, for a second deployment, a canary Ingress with its weight.
-#include "targets/kubernetes/route.h"
+#include "targets/aks/route.h"
 
 #include <memory>
 #include <cstdlib>
@@ -183,7 +183,7 @@ Status AksRoute::PruneEndpoint(KubeSession& s, const KubeEndpoint& e, const std:
     if (wanted(kind->kind, name)) continue;
     auto found = s.kube->Get(*kind, s.ns, name);
     if (found.ok() && IsKubeEndpointObject(*found, e.name)) {
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, name, /*wait=*/true, seconds(60)));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(DeleteKubeAndWait(*s.kube, s.wait, *kind, s.ns, name, seconds(60)));
     }
   }
   return OkStatus();

@@ -9,6 +9,8 @@
 #include "image/reference.h"
 #include "image/registry_auth.h"
 #include "k8s/kube_client.h"
+#include "k8s/kube_retry.h"
+#include "k8s/kube_wait.h"
 #include "k8s/kubeconfig.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
@@ -76,12 +78,25 @@ struct KubernetesClient::Impl {
   const internal::KubeRouteStrategy* strategy = nullptr;  // what differs between kyma and aks
   KubeClientOptionsPublic options;
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<KubeClient>> clients;  // by kubeconfig + context
-  std::unique_ptr<DeploymentImages> images;                    // registry=: the model's own image, built without docker
+  std::map<std::string, std::shared_ptr<internal::KubeApi>> clients;  // by kubeconfig + context, with retries
+  std::unique_ptr<DeploymentImages> images;  // registry=: the model's own image, built without docker
 
   std::string Target() const { return strategy->Target(); }
 
   using Session = internal::KubeSession;
+
+  // The stub for a kubeconfig and context: the test's, else the REST client of the kubeconfig.
+  StatusOr<std::shared_ptr<internal::KubeApi>> MakeStub(const std::string& path, const std::string& context) {
+    if (options.kube_api) return options.kube_api(path, context);
+    auto kubeconfig = internal::LoadKubeConfig(path, context);
+    if (!kubeconfig.ok()) return kubeconfig.status();
+    internal::KubeClientOptions o;
+    o.transport = options.transport;
+    o.clock = options.clock;
+    auto made = KubeClient::Make(*kubeconfig, o);
+    if (!made.ok()) return made.status();
+    return std::shared_ptr<internal::KubeApi>(*made);
+  }
 
   // `may_render`: the operation takes render=true (create, update, create_endpoint); elsewhere it is an error.
   StatusOr<Session> Open(const json& given, bool may_render = false) {
@@ -113,19 +128,15 @@ struct KubernetesClient::Impl {
       std::lock_guard lock(mu);
       auto& client = clients[path + "\n" + context];
       if (!client) {
-        auto kubeconfig = internal::LoadKubeConfig(path, context);
-        if (!kubeconfig.ok()) return kubeconfig.status();
-        internal::KubeClientOptions o;
-        o.transport = options.transport;
-        o.clock = options.clock;
-        o.interrupted = options.interrupted;
-        o.watch_seconds = 2;  // the transport reads a watch when it ends: short rounds see changes soon
-        auto made = KubeClient::Make(*kubeconfig, o);
-        if (!made.ok()) return made.status();
-        client = *made;
+        auto stub = MakeStub(path, context);
+        if (!stub.ok()) return stub.status();
+        client = std::make_shared<internal::RetryingKubeApi>(*stub, RetryPolicy{}, BackoffPolicy{}, options.clock);
       }
       s.kube = client;
     }
+    s.wait.clock = options.clock;
+    s.wait.interrupted = options.interrupted;
+    s.wait.watch_seconds = 2;  // the transport reads a watch when it ends: short rounds see changes soon
     s.ns = !given_ns.empty() ? given_ns : s.kube->config().namespace_name;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(s.ns, "namespace"));
     return s;
@@ -277,7 +288,9 @@ struct KubernetesClient::Impl {
     return "";
   }
 
-  Status WaitAvailable(Session& s, const std::string& name, std::chrono::steady_clock::time_point deadline) {
+  // `available`, when given, is set to the Deployment as it was when it became available.
+  Status WaitAvailable(Session& s, const std::string& name, std::chrono::steady_clock::time_point deadline,
+                       json* available = nullptr) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - options.clock->Now());
     if (left.count() <= 0) left = std::chrono::milliseconds(1);
     auto last_check = options.clock->Now();
@@ -310,13 +323,14 @@ struct KubernetesClient::Impl {
       LogInfo("Waiting for " + s.ns + "/" + name + ": " + std::to_string(st.value("availableReplicas", 0)) + " of " +
               std::to_string(d.value("/spec/replicas"_json_pointer, 1)) + " replicas available");
     };
-    auto r = s.kube->WaitFor(Deployments(), s.ns, name, left, done, progress);
+    auto r = internal::WaitForKube(*s.kube, s.wait, Deployments(), s.ns, name, left, done, progress);
     if (!r.ok() && r.status().code() == StatusCode::kDeadlineExceeded) {
       std::string why = Trouble(s, name);
       return DeadlineExceededError("Deployment " + s.ns + "/" + name + " did not become available within " +
                                    std::to_string(s.config.timeout_seconds) + " s" + (why.empty() ? "" : ": " + why) +
                                    ". Raise -C timeout_seconds=N if the model is slow to load.");
     }
+    if (r.ok() && available) *available = *r;
     return r.status();
   }
 
@@ -338,7 +352,7 @@ struct KubernetesClient::Impl {
           const KubeResource resource = *kind;
           // Waited for: a failed call leaves nothing behind, not even objects still being deleted.
           created->Add("delete " + o.value("kind", "") + " " + s.ns + "/" + name, [&s, resource, name] {
-            return s.kube->Delete(resource, s.ns, name, /*wait=*/true, std::chrono::seconds(60));
+            return internal::DeleteKubeAndWait(*s.kube, s.wait, resource, s.ns, name, std::chrono::seconds(60));
           });
         }
       }
@@ -468,8 +482,9 @@ struct KubernetesClient::Impl {
         return e.status();
       }
     }
+    json available;
     Status applied = Apply(s, plan->objects, &created);
-    if (applied.ok()) applied = WaitAvailable(s, request.name, deadline);
+    if (applied.ok()) applied = WaitAvailable(s, request.name, deadline, &available);
     if (applied.ok()) applied = WaitRoute(s, *plan, deadline);
     if (applied.ok() && !request.endpoint.empty()) applied = Join(s, request.endpoint, request.name, plan->app.port);
     if (!applied.ok()) {
@@ -477,7 +492,7 @@ struct KubernetesClient::Impl {
       return applied.WithContext("Creating " + Target() + " deployment " + s.ns + "/" + request.name + " failed; " +
                                  created.UndoAndSay("what it created was deleted"));
     }
-    json out = Describe(s, *s.kube->Get(Deployments(), s.ns, request.name));
+    json out = Describe(s, available);
     if (!plan->url.empty()) out["url"] = plan->url;
     return out;
   }
@@ -642,7 +657,8 @@ struct KubernetesClient::Impl {
     for (const auto& [kind, object] : *objects) {
       auto found = s.kube->Get(*kind, s.ns, object);
       if (found.ok() && internal::IsKubeEndpointObject(*found, name)) {
-        MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, seconds(s.config.timeout_seconds)));
+        MLFLOW_BRIDGE_RETURN_IF_ERROR(
+            internal::DeleteKubeAndWait(*s.kube, s.wait, *kind, s.ns, object, seconds(s.config.timeout_seconds)));
       }
     }
     return OkStatus();
@@ -677,11 +693,11 @@ struct KubernetesClient::Impl {
       if (!found.ok() || !IsOurs(*found) || Label(*found, internal::kKubeComponentKey) == internal::kKubeEndpointComponent) {
         continue;  // gone already, not ours, or an endpoint's
       }
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(*kind, s.ns, object, /*wait=*/true, timeout));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::DeleteKubeAndWait(*s.kube, s.wait, *kind, s.ns, object, timeout));
     }
     auto existing = s.kube->Get(Deployments(), s.ns, name);
     if (existing.ok() && IsOurs(*existing))
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.kube->Delete(Deployments(), s.ns, name, /*wait=*/true, timeout));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::DeleteKubeAndWait(*s.kube, s.wait, Deployments(), s.ns, name, timeout));
     return OkStatus();
   }
 
@@ -729,21 +745,13 @@ struct KubernetesClient::Impl {
   }
 };
 
-namespace internal {
-
-// The one place that tells the flavors apart: each is its route strategy.
-const KubeRouteStrategy& KubeRouteFor(KubeFlavor flavor) {
-  return flavor == KubeFlavor::kKyma ? KymaRouteStrategy() : AksRouteStrategy();
-}
-
-}  // namespace internal
-
-StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(KubeFlavor flavor, KubeClientOptionsPublic options) {
+StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(const internal::KubeRouteStrategy& route,
+                                                                   KubeClientOptionsPublic options) {
   if (!options.namespace_name.empty())
     MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::CheckKubeName(options.namespace_name, "namespace"));
   if (!options.clock) options.clock = SystemClock();
   auto impl = std::make_shared<Impl>();
-  impl->strategy = &internal::KubeRouteFor(flavor);
+  impl->strategy = &route;
   impl->options = std::move(options);
   impl->images = std::make_unique<DeploymentImages>(
       WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr, nullptr}));
@@ -957,10 +965,9 @@ StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, cons
   return internal::Score(call);
 }
 
-const ConfigSchema& KubernetesClient::Schema(KubeFlavor flavor) { return internal::KubeRouteFor(flavor).Schema(); }
+const ConfigSchema& KubernetesClient::Schema(const internal::KubeRouteStrategy& route) { return route.Schema(); }
 
-std::string KubernetesClient::Help(KubeFlavor flavor) {
-  const internal::KubeRouteStrategy& route = internal::KubeRouteFor(flavor);
+std::string KubernetesClient::Help(const internal::KubeRouteStrategy& route) {
   const std::string t = route.Target();
   return "Target '" + t + "': serves MLflow models on " + route.HelpPlatform() + ".\n\nTarget URI: " + t +
          "[:/<namespace>]\n\n"

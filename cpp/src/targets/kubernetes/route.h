@@ -4,7 +4,8 @@
 // route (Kyma: an APIRule; AKS: an Ingress or a LoadBalancer Service), the endpoint's (Kyma: an Istio
 // VirtualService; AKS: an ingress-nginx Ingress and canary), their host names, URLs and capacity, the
 // header that picks one deployment, the flavor's config keys and help text.
-// Implemented in targets/kyma/route.cpp and targets/aks/route.cpp.
+// Implemented in targets/kyma/route.cpp and targets/aks/route.cpp, whose target.cpp hands theirs to
+// MakeKubernetesTarget: the core does not know its strategies.
 #pragma once
 
 #include <chrono>
@@ -16,7 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "k8s/kube_client.h"
+#include "k8s/kube_api.h"
+#include "k8s/kube_wait.h"
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/config.h"
 #include "mlflow_bridge/http.h"
@@ -27,10 +29,12 @@
 
 namespace mlflow_bridge::internal {
 
-// One operation's view of the cluster: its parsed config, the API client and the namespace.
+// One operation's view of the cluster: its parsed config, the API (with the retry policy) and how to wait
+// on it, and the namespace.
 struct KubeSession {
   KubeTargetConfig config;
-  std::shared_ptr<KubeClient> kube;  // null with render=true: rendering reads no kubeconfig and asks no cluster
+  std::shared_ptr<KubeApi> kube;  // null with render=true: rendering reads no kubeconfig and asks no cluster
+  KubeWaitOptions wait;
   std::string ns;
   bool render = false;
 };
@@ -107,12 +111,11 @@ class KubeRouteStrategy {
   virtual void PickDeployment(const KubeEndpoint& e, const std::string& name, HttpHeaders& headers) const = 0;
 };
 
-// The strategy of a flavor (the one place that tells them apart).
-const KubeRouteStrategy& KubeRouteFor(KubeFlavor flavor);
-// The strategies themselves, defined in targets/kyma/route.cpp and targets/aks/route.cpp (declared here so
-// that the core, which those folders include, does not include them).
-const KubeRouteStrategy& KymaRouteStrategy();
-const KubeRouteStrategy& AksRouteStrategy();
+// The DeploymentTarget of the Kubernetes core with `route` (a static strategy), for namespace_name (the
+// target URI's; "" for the kubeconfig's).
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(const KubeRouteStrategy& route,
+                                                                 const std::string& namespace_name,
+                                                                 const DeploymentTargetOptions& options);
 
 // ---------------------------------------------------------------- shared by the core and the routes
 // The resource of apiVersion + kind (cached; the reference stays valid).

@@ -11,15 +11,15 @@ namespace {
 
 class KubernetesTarget : public ClientTarget<KubernetesClient> {
  public:
-  KubernetesTarget(KubeFlavor flavor, std::shared_ptr<KubernetesClient> client)
-      : ClientTarget(std::move(client)), flavor_(flavor) {}
+  KubernetesTarget(const KubeRouteStrategy& route, std::shared_ptr<KubernetesClient> client)
+      : ClientTarget(std::move(client)), route_(route) {}
 
   Status CheckCreate(const DeployRequest& request) override {
     return client_->CheckNew(request.name, request.endpoint, request.config);  // before any download or build
   }
   Status CheckUpdate(const DeployRequest& request) override {
     if (request.model_uri.empty()) {
-      return InvalidParameterError(std::string("update_deployment on ") + KubeRouteFor(flavor_).Target() +
+      return InvalidParameterError(std::string("update_deployment on ") + route_.Target() +
                                    " needs a model URI (-m): each update serves a new model.");
     }
     return OkStatus();
@@ -52,20 +52,21 @@ class KubernetesTarget : public ClientTarget<KubernetesClient> {
   StatusOr<nlohmann::json> ListEndpoints() override { return client_->ListEndpoints(); }
 
  private:
-  KubeFlavor flavor_;
+  const KubeRouteStrategy& route_;
 };
 
 }  // namespace
 
-StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(KubeFlavor flavor, const std::string& namespace_name,
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(const KubeRouteStrategy& route,
+                                                                 const std::string& namespace_name,
                                                                  const DeploymentTargetOptions& options) {
   KubeClientOptionsPublic o;
   o.namespace_name = namespace_name;
   o.image_work_dir = ResolveHome(options.home) + "/image";
   o.interrupted = options.interrupted;
-  auto client = KubernetesClient::Make(flavor, o);
+  auto client = KubernetesClient::Make(route, o);
   if (!client.ok()) return client.status();
-  return std::shared_ptr<DeploymentTarget>(std::make_shared<KubernetesTarget>(flavor, *client));
+  return std::shared_ptr<DeploymentTarget>(std::make_shared<KubernetesTarget>(route, *client));
 }
 
 }  // namespace mlflow_bridge::internal

@@ -1,6 +1,6 @@
 // Kyma's routes: a deployment is reached through an APIRule (https://<host>, optionally checking JWTs), an
 // MLflow endpoint through an Istio VirtualService on the Kyma gateway that splits traffic by weight.
-#include "targets/kubernetes/route.h"
+#include "targets/kyma/route.h"
 
 #include <memory>
 #include <cctype>
@@ -198,8 +198,8 @@ Status KymaRoute::WaitRoute(KubeSession& s, const KubePlan& p, std::chrono::stea
   if (p.route_kind != "APIRule") return OkStatus();
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.Now());
   if (left.count() <= 0) left = std::chrono::milliseconds(1);
-  auto r =
-      s.kube->WaitFor(ApiRules(p.route_version), s.ns, p.app.name, left, [&](const json& rule) -> std::optional<Status> {
+  auto r = WaitForKube(
+      *s.kube, s.wait, ApiRules(p.route_version), s.ns, p.app.name, left, [&](const json& rule) -> std::optional<Status> {
         std::string state = p.route_version == "v2" ? rule.value("/status/state"_json_pointer, "")
                                                     : rule.value("/status/APIRuleStatus/code"_json_pointer, "");
         if (state == "Ready" || state == "OK") return OkStatus();
