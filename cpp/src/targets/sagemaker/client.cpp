@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 
+#include "aws/retry_policy.h"
 #include "aws/s3_stub.h"
 #include "common/archive.h"
 #include "common/rollback.h"
@@ -99,6 +100,27 @@ json ContainerEnv(const json& config) {
   return env;
 }
 
+// The SageMaker calls the client makes, each retried through the AWS retry policy (Session::Api).
+struct SageMakerOp {
+  const char* name;
+  StatusOr<json> (SageMakerStub::*call)(const json&) const;
+};
+const SageMakerOp kCreateModel{"CreateModel", &SageMakerStub::CreateModel};
+const SageMakerOp kDescribeModel{"DescribeModel", &SageMakerStub::DescribeModel};
+const SageMakerOp kDeleteModel{"DeleteModel", &SageMakerStub::DeleteModel};
+const SageMakerOp kCreateEndpointConfig{"CreateEndpointConfig", &SageMakerStub::CreateEndpointConfig};
+const SageMakerOp kDescribeEndpointConfig{"DescribeEndpointConfig", &SageMakerStub::DescribeEndpointConfig};
+const SageMakerOp kDeleteEndpointConfig{"DeleteEndpointConfig", &SageMakerStub::DeleteEndpointConfig};
+const SageMakerOp kCreateEndpoint{"CreateEndpoint", &SageMakerStub::CreateEndpoint};
+const SageMakerOp kDescribeEndpoint{"DescribeEndpoint", &SageMakerStub::DescribeEndpoint};
+const SageMakerOp kUpdateEndpoint{"UpdateEndpoint", &SageMakerStub::UpdateEndpoint};
+const SageMakerOp kUpdateEndpointWeightsAndCapacities{"UpdateEndpointWeightsAndCapacities",
+                                                      &SageMakerStub::UpdateEndpointWeightsAndCapacities};
+const SageMakerOp kDeleteEndpoint{"DeleteEndpoint", &SageMakerStub::DeleteEndpoint};
+const SageMakerOp kListEndpoints{"ListEndpoints", &SageMakerStub::ListEndpoints};
+const SageMakerOp kListTags{"ListTags", &SageMakerStub::ListTags};
+const SageMakerOp kAddTags{"AddTags", &SageMakerStub::AddTags};
+
 bool IsEmpty(const json& v) { return v.is_null() || (v.is_object() && v.empty()); }
 
 }  // namespace
@@ -114,6 +136,18 @@ struct SageMakerClient::Impl {
     json config;
     std::string region;
     bool interrupted = false;  // a wait ended because the user interrupted it
+    internal::AwsRetry retry;  // the AWS retry policy: the stubs make one attempt per call
+
+    // One SageMaker call through the retry policy (which calls may be sent again: SageMakerIdempotency).
+    StatusOr<json> Api(const SageMakerOp& op, const json& request) const {
+      return Retried<json>(internal::SageMakerIdempotency(op.name), std::string("SageMaker ") + op.name,
+                           [&] { return ((*stub).*op.call)(request); });
+    }
+    // Any other AWS call through the retry policy.
+    template <typename T>
+    StatusOr<T> Retried(Idempotency idempotency, const std::string& what, const std::function<StatusOr<T>()>& fn) const {
+      return retry.Call<T>(idempotency, what, fn);
+    }
   };
 
   StatusOr<json> Parse(const json& given) const {
@@ -160,7 +194,7 @@ struct SageMakerClient::Impl {
       credentials = MakeCachingAwsCredentialsProvider(
           MakeAssumeRoleAwsCredentialsProvider(assume, credentials, options.transport, options.clock), options.clock);
     }
-    internal::AwsCaller caller(options.transport, credentials, options.clock);
+    internal::AwsCaller caller(options.transport, credentials, options.clock);  // one attempt per call
     internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url, endpoint_url};
     if (endpoint_url.empty()) overrides = {};
     const internal::SageMakerEndpoints endpoints = internal::ResolveSageMakerEndpoints(region, overrides);
@@ -185,6 +219,7 @@ struct SageMakerClient::Impl {
     auto connection = Connect(s.region, s.config["endpoint_url"], role);
     if (!connection.ok()) return connection.status();
     static_cast<internal::SageMakerStubs&>(s) = *connection;
+    s.retry = internal::AwsRetry(options.clock);
     return s;
   }
 
@@ -198,7 +233,7 @@ struct SageMakerClient::Impl {
     milliseconds interval(static_cast<long>(1000 * s.config["poll_interval_seconds"].get<double>()));
     auto next_progress = start;
     while (true) {
-      auto described = s.stub->DescribeEndpoint({{"EndpointName", name}});
+      auto described = s.Api(kDescribeEndpoint, {{"EndpointName", name}});
       if (auto verdict = done(described)) {
         if (!verdict->ok()) return *verdict;
         return described.ok() ? *described : json::object();
@@ -262,7 +297,8 @@ struct SageMakerClient::Impl {
     }
     if (!image.empty()) return image;
     if (const char* env = std::getenv("MLFLOW_SAGEMAKER_DEPLOY_IMG_URL"); env && *env) return std::string(env);
-    auto repo = s.ecr->DescribeRepositories("mlflow-pyfunc");
+    auto repo = s.Retried<std::string>(Idempotency::kIdempotent, "ECR DescribeRepositories",
+                                       [&] { return s.ecr->DescribeRepositories("mlflow-pyfunc"); });
     if (!repo.ok()) {
       return Status(repo.status().code(),
                     "No image to serve the model with: set -C image_url=<ECR image>, or push MLflow's image to the ECR "
@@ -276,7 +312,8 @@ struct SageMakerClient::Impl {
     std::string role = s.config["execution_role_arn"];
     if (!role.empty()) return role;
     // As MLflow's target does: the caller's own role, looked up in IAM for its full ARN (with its path).
-    auto me = s.sts->GetCallerIdentity();
+    auto me = s.Retried<internal::CallerIdentity>(Idempotency::kIdempotent, "STS GetCallerIdentity",
+                                                  [&] { return s.sts->GetCallerIdentity(); });
     if (!me.ok()) return me.status();
     static const std::regex kAssumed(R"(arn:aws[a-z-]*:sts::\d{12}:assumed-role/([^/]+)/.*)");
     std::smatch m;
@@ -285,7 +322,8 @@ struct SageMakerClient::Impl {
                                    ") is not a role. Pass the IAM role SageMaker should use with -C "
                                    "execution_role_arn=arn:aws:iam::<account>:role/<name>.");
     }
-    auto arn = s.iam->GetRoleArn(m[1].str());
+    auto arn =
+        s.Retried<std::string>(Idempotency::kIdempotent, "IAM GetRole", [&] { return s.iam->GetRoleArn(m[1].str()); });
     if (!arn.ok()) return arn.status().WithContext("Looking up the execution role (or pass -C execution_role_arn=...)");
     return arn;
   }
@@ -293,7 +331,8 @@ struct SageMakerClient::Impl {
   StatusOr<std::string> Bucket(Session& s) {
     std::string bucket = s.config["bucket"];
     if (bucket.empty()) {
-      auto me = s.sts->GetCallerIdentity();
+      auto me = s.Retried<internal::CallerIdentity>(Idempotency::kIdempotent, "STS GetCallerIdentity",
+                                                    [&] { return s.sts->GetCallerIdentity(); });
       if (!me.ok()) return me.status();
       bucket = "mlflow-sagemaker-" + s.region + "-" + me->account;
     }
@@ -340,17 +379,17 @@ struct SageMakerClient::Impl {
   }
   void RecordModel(Session& s, RollbackRecord& record, const std::string& model) {
     record.Add("delete SageMaker model " + model, [&s, model] {
-      return s.stub->DeleteModel({{"ModelName", model}}).status();
+      return s.Api(kDeleteModel, {{"ModelName", model}}).status();
     });
   }
   void RecordConfig(Session& s, RollbackRecord& record, const std::string& config) {
     record.Add("delete SageMaker endpoint config " + config, [&s, config] {
-      return s.stub->DeleteEndpointConfig({{"EndpointConfigName", config}}).status();
+      return s.Api(kDeleteEndpointConfig, {{"EndpointConfigName", config}}).status();
     });
   }
   void RecordEndpoint(Session& s, RollbackRecord& record, const std::string& endpoint) {
     record.Add("delete SageMaker endpoint " + endpoint, [this, &s, endpoint]() -> Status {
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.stub->DeleteEndpoint({{"EndpointName", endpoint}}).status());
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.Api(kDeleteEndpoint, {{"EndpointName", endpoint}}).status());
       return Wait(s, endpoint, "be deleted",
                   [](const StatusOr<json>& d) -> std::optional<Status> {
                     if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
@@ -384,7 +423,7 @@ struct SageMakerClient::Impl {
                   {"Tags", tags}};
     if (!IsEmpty(s.config["vpc_config"])) model["VpcConfig"] = s.config["vpc_config"];
     RecordModel(s, created, model_name);
-    auto made = s.stub->CreateModel(model);
+    auto made = s.Api(kCreateModel, model);
     if (!made.ok()) return made.status();
     return model_name;
   }
@@ -406,7 +445,7 @@ struct SageMakerClient::Impl {
       }
     }
     RecordConfig(s, created, config_name);
-    auto made = s.stub->CreateEndpointConfig(cfg);
+    auto made = s.Api(kCreateEndpointConfig, cfg);
     if (!made.ok()) return made.status();
     return config_name;
   }
@@ -414,7 +453,7 @@ struct SageMakerClient::Impl {
   // Whether mlflow-bridge made the resource (its tag says so). What we did not
   // make (e.g. a model from a training job) is never deleted.
   bool Ours(Session& s, const std::string& arn) {
-    auto tags = s.stub->ListTags({{"ResourceArn", arn}});
+    auto tags = s.Api(kListTags, {{"ResourceArn", arn}});
     return tags.ok() && IsManaged(tags->value("Tags", json::array()));
   }
 
@@ -427,7 +466,7 @@ struct SageMakerClient::Impl {
     for (const auto& v : old_config.value("ProductionVariants", json::array())) {
       std::string model = v.value("ModelName", "");
       if (kept.count(model)) continue;
-      auto described = s.stub->DescribeModel({{"ModelName", model}});
+      auto described = s.Api(kDescribeModel, {{"ModelName", model}});
       if (!described.ok()) continue;
       if (!Ours(s, described->value("ModelArn", ""))) {
         LogInfo("Keeping model '" + model + "' and its data: mlflow-bridge did not create them.");
@@ -442,7 +481,7 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<json> DescribeCurrent(Session& s, const std::string& endpoint) {
-    auto current = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
+    auto current = s.Api(kDescribeEndpoint, {{"EndpointName", endpoint}});
     if (!current.ok() && current.status().code() == StatusCode::kResourceDoesNotExist) {
       return NotFoundError("No SageMaker endpoint named '" + endpoint + "' in " + s.region +
                            ". See the existing ones with `mlflow deployments list -t sagemaker-endpoints:/" + s.region +
@@ -460,7 +499,7 @@ struct SageMakerClient::Impl {
                  const std::string& what, const std::function<StatusOr<json>(json, const std::string&)>& change) {
     auto current = DescribeCurrent(s, endpoint);
     if (!current.ok()) return current.status();
-    auto old_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    auto old_config = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", current->value("EndpointConfigName", "")}});
     if (!old_config.ok()) return old_config.status();
     RollbackRecord created;
     auto fail = [&](const Status& why) {
@@ -493,7 +532,7 @@ struct SageMakerClient::Impl {
     if (!config_name.ok()) return fail(config_name.status());
     json update = {{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}};
     if (!IsEmpty(s.config["deployment_config"])) update["DeploymentConfig"] = s.config["deployment_config"];
-    auto updated = s.stub->UpdateEndpoint(update);
+    auto updated = s.Api(kUpdateEndpoint, update);
     if (!updated.ok()) return fail(updated.status());
     if (!s.config["synchronous"].get<bool>()) return OkStatus();
     auto done = Wait(s, endpoint, "finish updating", [&](const StatusOr<json>& d) -> std::optional<Status> {
@@ -526,7 +565,7 @@ struct SageMakerClient::Impl {
   StatusOr<json> DescribeVariant(Session& s, const std::string& name, const std::string& endpoint) {
     auto current = DescribeCurrent(s, endpoint);
     if (!current.ok()) return current.status();
-    auto cfg = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    auto cfg = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", current->value("EndpointConfigName", "")}});
     if (!cfg.ok()) return cfg.status();
     for (const auto& v : cfg->value("ProductionVariants", json::array())) {
       if (v.value("VariantName", "") != name) continue;
@@ -535,9 +574,9 @@ struct SageMakerClient::Impl {
         if (pv.value("VariantName", "") == name) live = pv;
       }
       json tags = json::array();
-      auto model = s.stub->DescribeModel({{"ModelName", v.value("ModelName", "")}});
+      auto model = s.Api(kDescribeModel, {{"ModelName", v.value("ModelName", "")}});
       if (model.ok()) {
-        auto t = s.stub->ListTags({{"ResourceArn", model->value("ModelArn", "")}});
+        auto t = s.Api(kListTags, {{"ResourceArn", model->value("ModelArn", "")}});
         if (t.ok()) tags = t->value("Tags", json::array());
       }
       return json{{"name", name},
@@ -589,7 +628,7 @@ struct SageMakerClient::Impl {
     }
     auto current = DescribeCurrent(s, endpoint);
     if (!current.ok()) return current.status();
-    auto config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    auto config = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", current->value("EndpointConfigName", "")}});
     if (!config.ok()) return config.status();
     EndpointKind kind;
     if (config->contains("AsyncInferenceConfig")) {
@@ -616,7 +655,9 @@ struct SageMakerClient::Impl {
 
   StatusOr<std::string> Invoke(Session& s, const std::string& endpoint, const std::string& body,
                                const std::string& content_type, const std::string& variant) {
-    auto r = s.stub->InvokeEndpoint(endpoint, body, content_type, "application/json", "", variant);
+    auto r = s.Retried<internal::InvokeResult>(
+        internal::SageMakerIdempotency("InvokeEndpoint"), "SageMaker InvokeEndpoint",
+        [&] { return s.stub->InvokeEndpoint(endpoint, body, content_type, "application/json", "", variant); });
     if (!r.ok()) return r.status();
     return std::move(r->body);
   }
@@ -639,7 +680,9 @@ struct SageMakerClient::Impl {
         if (!keep) LogIgnored(s.s3->DeleteObject(bucket, key), "Deleting s3://" + bucket + "/" + key);
       }
     } input_object{s, bucket, key};
-    auto queued = s.stub->InvokeEndpointAsync(endpoint, *input, content_type, "application/json");
+    auto queued = s.Retried<internal::AsyncInvokeResult>(
+        internal::SageMakerIdempotency("InvokeEndpointAsync"), "SageMaker InvokeEndpointAsync",
+        [&] { return s.stub->InvokeEndpointAsync(endpoint, *input, content_type, "application/json"); });
     if (!queued.ok()) return queued.status();
     auto output = S3Client::ParseS3Url(queued->output_location);
     if (!output.ok()) return output.status();
@@ -682,7 +725,7 @@ struct SageMakerClient::Impl {
   StatusOr<json> DescribeWithTags(Session& s, const std::string& name) {
     auto endpoint = DescribeCurrent(s, name);
     if (!endpoint.ok()) return endpoint.status();
-    auto tags = s.stub->ListTags({{"ResourceArn", endpoint->value("EndpointArn", "")}});
+    auto tags = s.Api(kListTags, {{"ResourceArn", endpoint->value("EndpointArn", "")}});
     return Describe(*endpoint, tags.ok() ? tags->value("Tags", json::array()) : json::array());
   }
 };
@@ -802,7 +845,7 @@ Status SageMakerClient::CheckNew(const std::string& name, const std::string& end
   if (!endpoint.empty()) return ValidateName(endpoint);  // attaching to an endpoint, or starting it
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
-  auto existing = session->stub->DescribeEndpoint({{"EndpointName", name}});
+  auto existing = session->Api(kDescribeEndpoint, {{"EndpointName", name}});
   if (existing.ok()) return Impl::Exists(*session, name);
   return existing.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : existing.status();
 }
@@ -818,7 +861,7 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
     return InvalidParameterError("create_deployment only creates (mode=create); use update_deployment with mode=" +
                                  s.config["mode"].get<std::string>() + ".");
   }
-  auto existing = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
+  auto existing = s.Api(kDescribeEndpoint, {{"EndpointName", endpoint}});
   if (existing.ok()) {
     if (request.endpoint.empty()) return Impl::Exists(s, endpoint);
     // A new deployment of an existing MLflow endpoint: one more variant.
@@ -856,7 +899,7 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   tags.push_back(Tag(kModelUriKey, request.model_uri));
   if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
   impl_->RecordEndpoint(s, created, endpoint);  // it did not exist a moment ago
-  auto made = s.stub->CreateEndpoint({{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
+  auto made = s.Api(kCreateEndpoint, {{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
   if (!made.ok()) return fail(made.status());
   if (s.config["synchronous"].get<bool>()) {
     auto done = impl_->Wait(s, endpoint, "be InService", [&](const StatusOr<json>& d) -> std::optional<Status> {
@@ -911,7 +954,7 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
   auto out = impl_->DescribeWithTags(s, endpoint);
   if (out.ok() && mode == "replace") {
     json tags = json::array({Tag(kModelUriKey, request.model_uri), Tag(kRunIdKey, request.run_id)});
-    LogIgnored(s.stub->AddTags({{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}}), "Tagging endpoint " + endpoint);
+    LogIgnored(s.Api(kAddTags, {{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}}), "Tagging endpoint " + endpoint);
     (*out)["model_uri"] = request.model_uri;
     (*out)["run_id"] = request.run_id;
   }
@@ -943,12 +986,12 @@ Status SageMakerClient::DeleteDeployment(const std::string& name, const std::str
                                     });
     return removed.code() == StatusCode::kResourceDoesNotExist ? OkStatus() : removed;
   }
-  auto endpoint = s.stub->DescribeEndpoint({{"EndpointName", name}});
+  auto endpoint = s.Api(kDescribeEndpoint, {{"EndpointName", name}});
   if (!endpoint.ok()) {
     return endpoint.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : endpoint.status();
   }
-  auto endpoint_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", endpoint->value("EndpointConfigName", "")}});
-  auto deleted = s.stub->DeleteEndpoint({{"EndpointName", name}});
+  auto endpoint_config = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", endpoint->value("EndpointConfigName", "")}});
+  auto deleted = s.Api(kDeleteEndpoint, {{"EndpointName", name}});
   if (!deleted.ok() && deleted.status().code() != StatusCode::kResourceDoesNotExist) return deleted.status();
   if (!s.config["synchronous"].get<bool>()) return OkStatus();
   auto gone = impl_->Wait(s, name, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
@@ -989,10 +1032,10 @@ StatusOr<json> SageMakerClient::ListDeployments(const std::string& endpoint) {
   json out = json::array();
   json page_request = {{"MaxResults", 100}};
   while (true) {
-    auto page = s.stub->ListEndpoints(page_request);
+    auto page = s.Api(kListEndpoints, page_request);
     if (!page.ok()) return page.status();
     for (const auto& e : page->value("Endpoints", json::array())) {
-      auto tags = s.stub->ListTags({{"ResourceArn", e.value("EndpointArn", "")}});
+      auto tags = s.Api(kListTags, {{"ResourceArn", e.value("EndpointArn", "")}});
       if (!tags.ok()) {
         if (tags.status().code() == StatusCode::kResourceDoesNotExist) continue;  // deleted meanwhile
         return tags.status();
@@ -1057,7 +1100,7 @@ StatusOr<json> SageMakerClient::UpdateEndpointWeights(const std::string& endpoin
     desired.push_back(d);
   }
   auto updated =
-      s.stub->UpdateEndpointWeightsAndCapacities({{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
+      s.Api(kUpdateEndpointWeightsAndCapacities, {{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
   if (!updated.ok()) return updated.status();
   if (s.config["synchronous"].get<bool>()) {
     auto done = impl_->Wait(s, endpoint, "apply the new weights", [&](const StatusOr<json>& d) -> std::optional<Status> {
