@@ -186,6 +186,22 @@ TEST_F(SageMakerClientTest, UpdateDeletesOnlyWhatIsOursAndUnused) {
   EXPECT_EQ(world_->endpoints["churn"]["EndpointConfigName"], world_->configs.begin()->first);
 }
 
+// The config is parsed once, at the edge: a value of the wrong type is INVALID_PARAMETER_VALUE naming the
+// key, before any AWS call.
+TEST_F(SageMakerClientTest, AWrongTypeInTheConfigIsInvalidParameterValue) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
+           {"instance_count", "many"}, {"env", json::array({1})}, {"synchronous", "maybe"}, {"tags", 3}}) {
+    SCOPED_TRACE(key);
+    json config;
+    config[key] = value;
+    auto out = Client()->CreateDeployment(Request("churn", config));
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.status().code(), StatusCode::kInvalidParameterValue);
+    EXPECT_THAT(out.status().message(), HasSubstr(key));
+  }
+  EXPECT_TRUE(world_->calls.empty());
+}
+
 int Count(const std::vector<std::string>& calls, const std::string& op) {
   return static_cast<int>(
       std::count_if(calls.begin(), calls.end(), [&](const std::string& c) { return c == op || c.rfind(op + " ", 0) == 0; }));

@@ -19,6 +19,7 @@
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/targets.h"
+#include "targets/sagemaker/config.h"
 #include "targets/sagemaker/stubs.h"
 
 namespace fs = std::filesystem;
@@ -29,6 +30,7 @@ namespace {
 
 using internal::RollbackRecord;
 using internal::S3Client;
+using internal::SageMakerConfig;
 using internal::SageMakerStub;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -59,9 +61,9 @@ std::string UniqueName(const std::string& base, const std::string& infix) {
 
 json Tag(const std::string& key, const std::string& value) { return {{"Key", key}, {"Value", value}}; }
 
-json UserTags(const json& config) {
+json UserTags(const SageMakerConfig& config) {
   json tags = json::array();
-  for (const auto& [k, v] : config["tags"].items()) tags.push_back(Tag(k, v.is_string() ? v.get<std::string>() : v.dump()));
+  for (const auto& [k, v] : config.tags.items()) tags.push_back(Tag(k, v.is_string() ? v.get<std::string>() : v.dump()));
   return tags;
 }
 
@@ -82,9 +84,9 @@ std::string TagValue(const json& tags, const std::string& key) {
 // What MLflow's sagemaker target puts into the container's environment, plus the user's. This machine's
 // proxy variables only when asked (forward_proxy_env): anyone allowed DescribeModel reads the environment.
 // A proxy URL's user and password are never copied.
-json ContainerEnv(const json& config) {
+json ContainerEnv(const SageMakerConfig& config) {
   json env = {{"MLFLOW_DEPLOYMENT_FLAVOR_NAME", "python_function"}, {"SERVING_ENVIRONMENT", "SageMaker"}};
-  if (config["forward_proxy_env"].get<bool>()) {
+  if (config.forward_proxy_env) {
     for (const char* proxy : {"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}) {
       const char* v = std::getenv(proxy);
       if (!v) continue;
@@ -96,7 +98,7 @@ json ContainerEnv(const json& config) {
       env[proxy] = value;
     }
   }
-  for (const auto& [k, v] : config["env"].items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  for (const auto& [k, v] : config.env.items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
   return env;
 }
 
@@ -121,8 +123,6 @@ const SageMakerOp kListEndpoints{"ListEndpoints", &SageMakerStub::ListEndpoints}
 const SageMakerOp kListTags{"ListTags", &SageMakerStub::ListTags};
 const SageMakerOp kAddTags{"AddTags", &SageMakerStub::AddTags};
 
-bool IsEmpty(const json& v) { return v.is_null() || (v.is_object() && v.empty()); }
-
 }  // namespace
 
 static_assert(SageMakerClient::kMaxPayloadBytes == internal::kMaxInvokePayloadBytes);
@@ -133,7 +133,7 @@ struct SageMakerClient::Impl {
 
   // One session per call: region, endpoint and role may come from the call's config.
   struct Session : internal::SageMakerStubs {
-    json config;
+    SageMakerConfig config;
     std::string region;
     bool interrupted = false;  // a wait ended because the user interrupted it
     internal::AwsRetry retry;  // the AWS retry policy: the stubs make one attempt per call
@@ -149,25 +149,6 @@ struct SageMakerClient::Impl {
       return retry.Call<T>(idempotency, what, fn);
     }
   };
-
-  StatusOr<json> Parse(const json& given) const {
-    auto config = ParseConfig(Schema(), given);
-    if (!config.ok()) return config.status();
-    json& c = *config;
-    std::string mode = c["mode"];
-    if (mode != "create" && mode != "replace" && mode != "add") {
-      return InvalidParameterError("Config key 'mode' must be one of create, replace, add; got '" + mode + "'.");
-    }
-    if (!c["archive"].get<bool>() && !c["synchronous"].get<bool>()) {
-      return InvalidParameterError(
-          "Config keys 'synchronous=false' and 'archive=false' cannot go together: resources can only be cleaned "
-          "up after SageMaker has finished. Set archive=true or synchronous=true.");
-    }
-    if (!IsEmpty(c["serverless_config"]) && !IsEmpty(c["async_inference_config"])) {
-      return InvalidParameterError("Config keys 'serverless_config' and 'async_inference_config' cannot go together.");
-    }
-    return config;
-  }
 
   // What a session talks through, kept per (region, endpoint_url, role) for the client's life: the
   // credentials (and an assumed role's) are fetched once, not at every call.
@@ -207,16 +188,13 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<Session> Open(const json& given) {
-    auto config = Parse(given);
+    auto config = internal::ParseSageMakerConfig(given);
     if (!config.ok()) return config.status();
     Session s;
     s.config = std::move(*config);
-    s.region =
-        s.config["region_name"].get<std::string>().empty() ? target.region : s.config["region_name"].get<std::string>();
-    std::string role = s.config["assume_role_arn"].get<std::string>().empty()
-                           ? target.assume_role_arn
-                           : s.config["assume_role_arn"].get<std::string>();
-    auto connection = Connect(s.region, s.config["endpoint_url"], role);
+    s.region = s.config.region_name.empty() ? target.region : s.config.region_name;
+    const std::string role = s.config.assume_role_arn.empty() ? target.assume_role_arn : s.config.assume_role_arn;
+    auto connection = Connect(s.region, s.config.endpoint_url, role);
     if (!connection.ok()) return connection.status();
     static_cast<internal::SageMakerStubs&>(s) = *connection;
     s.retry = internal::AwsRetry(options.clock);
@@ -229,8 +207,8 @@ struct SageMakerClient::Impl {
   StatusOr<json> Wait(Session& s, const std::string& name, const std::string& what,
                       const std::function<std::optional<Status>(const StatusOr<json>&)>& done) {
     auto start = options.clock->Now();
-    auto deadline = start + seconds(s.config["timeout_seconds"].get<int>());
-    milliseconds interval(static_cast<long>(1000 * s.config["poll_interval_seconds"].get<double>()));
+    auto deadline = start + seconds(s.config.timeout_seconds);
+    milliseconds interval(static_cast<long>(1000 * s.config.poll_interval_seconds));
     auto next_progress = start;
     while (true) {
       auto described = s.Api(kDescribeEndpoint, {{"EndpointName", name}});
@@ -243,7 +221,7 @@ struct SageMakerClient::Impl {
         auto elapsed = std::chrono::duration_cast<seconds>(now - start).count();
         std::string status = described.ok() ? described->value("EndpointStatus", "?") : "?";
         LogInfo("Waiting for SageMaker endpoint '" + name + "' to " + what + ": " + status + " (" + std::to_string(elapsed) +
-                " s of " + std::to_string(s.config["timeout_seconds"].get<int>()) + " s)");
+                " s of " + std::to_string(s.config.timeout_seconds) + " s)");
         next_progress = now + seconds(15);
       }
       if (options.interrupted && options.interrupted()) {
@@ -252,7 +230,7 @@ struct SageMakerClient::Impl {
       }
       if (now + interval > deadline) {
         return DeadlineExceededError("SageMaker endpoint '" + name + "' did not " + what + " within " +
-                                     std::to_string(s.config["timeout_seconds"].get<int>()) +
+                                     std::to_string(s.config.timeout_seconds) +
                                      " s. Raise -C timeout_seconds=N, or check the endpoint in the SageMaker console.");
       }
       options.clock->SleepFor(interval);
@@ -277,17 +255,17 @@ struct SageMakerClient::Impl {
   StatusOr<std::string> BuildImage(Session& s, const DeployRequest& request) {
     json config = {{"registry_auth", "ecr"},
                    {"ecr_region", s.region},
-                   {"install_dependencies", s.config["install_dependencies"]},
-                   {"insecure_registry", s.config["insecure_registry"]}};
-    if (!s.config["base_image"].get<std::string>().empty()) config["base_image"] = s.config["base_image"];
+                   {"install_dependencies", s.config.install_dependencies},
+                   {"insecure_registry", s.config.insecure_registry}};
+    if (!s.config.base_image.empty()) config["base_image"] = s.config.base_image;
     return images->Build(
-        s.config["registry"], request.name,
+        s.config.registry, request.name,
         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
   }
 
   StatusOr<std::string> Image(Session& s, const DeployRequest& request) {
-    std::string image = s.config["image_url"];
-    if (!s.config["registry"].get<std::string>().empty()) {
+    std::string image = s.config.image_url;
+    if (!s.config.registry.empty()) {
       if (!image.empty()) {
         return InvalidParameterError(
             "Config keys 'image_url' and 'registry' cannot go together: image_url serves "
@@ -309,7 +287,7 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<std::string> ExecutionRole(Session& s) {
-    std::string role = s.config["execution_role_arn"];
+    std::string role = s.config.execution_role_arn;
     if (!role.empty()) return role;
     // As MLflow's target does: the caller's own role, looked up in IAM for its full ARN (with its path).
     auto me = s.Retried<internal::CallerIdentity>(Idempotency::kIdempotent, "STS GetCallerIdentity",
@@ -329,7 +307,7 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<std::string> Bucket(Session& s) {
-    std::string bucket = s.config["bucket"];
+    std::string bucket = s.config.bucket;
     if (bucket.empty()) {
       auto me = s.Retried<internal::CallerIdentity>(Idempotency::kIdempotent, "STS GetCallerIdentity",
                                                     [&] { return s.sts->GetCallerIdentity(); });
@@ -360,11 +338,11 @@ struct SageMakerClient::Impl {
 
   json Variant(const Session& s, const std::string& variant, const std::string& model_name, double weight) {
     json v = {{"VariantName", variant}, {"ModelName", model_name}, {"InitialVariantWeight", weight}};
-    if (!IsEmpty(s.config["serverless_config"])) {
-      v["ServerlessConfig"] = s.config["serverless_config"];
+    if (!s.config.serverless_config.empty()) {
+      v["ServerlessConfig"] = s.config.serverless_config;
     } else {
-      v["InstanceType"] = s.config["instance_type"];
-      v["InitialInstanceCount"] = s.config["instance_count"];
+      v["InstanceType"] = s.config.instance_type;
+      v["InitialInstanceCount"] = s.config.instance_count;
     }
     return v;
   }
@@ -421,7 +399,7 @@ struct SageMakerClient::Impl {
                   {"PrimaryContainer", {{"Image", *image}, {"ModelDataUrl", *url}, {"Environment", ContainerEnv(s.config)}}},
                   {"ExecutionRoleArn", *role},
                   {"Tags", tags}};
-    if (!IsEmpty(s.config["vpc_config"])) model["VpcConfig"] = s.config["vpc_config"];
+    if (!s.config.vpc_config.empty()) model["VpcConfig"] = s.config.vpc_config;
     RecordModel(s, created, model_name);
     auto made = s.Api(kCreateModel, model);
     if (!made.ok()) return made.status();
@@ -436,10 +414,11 @@ struct SageMakerClient::Impl {
     json cfg = {{"EndpointConfigName", config_name},
                 {"ProductionVariants", variants},
                 {"Tags", json::array({Tag(kManagedByKey, kManagedBy), Tag("app_name", name)})}};
-    for (const auto& [key, field] : {std::pair<const char*, const char*>{"async_inference_config", "AsyncInferenceConfig"},
-                                     {"data_capture_config", "DataCaptureConfig"}}) {
-      if (!IsEmpty(s.config[key])) {
-        cfg[field] = s.config[key];
+    for (const auto& [given, field] :
+         {std::pair<const json*, const char*>{&s.config.async_inference_config, "AsyncInferenceConfig"},
+          {&s.config.data_capture_config, "DataCaptureConfig"}}) {
+      if (!given->empty()) {
+        cfg[field] = *given;
       } else if (previous.contains(field)) {
         cfg[field] = previous[field];
       }
@@ -531,10 +510,10 @@ struct SageMakerClient::Impl {
     auto config_name = NewConfig(s, endpoint, *variants, created, *old_config);
     if (!config_name.ok()) return fail(config_name.status());
     json update = {{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}};
-    if (!IsEmpty(s.config["deployment_config"])) update["DeploymentConfig"] = s.config["deployment_config"];
+    if (!s.config.deployment_config.empty()) update["DeploymentConfig"] = s.config.deployment_config;
     auto updated = s.Api(kUpdateEndpoint, update);
     if (!updated.ok()) return fail(updated.status());
-    if (!s.config["synchronous"].get<bool>()) return OkStatus();
+    if (!s.config.synchronous) return OkStatus();
     auto done = Wait(s, endpoint, "finish updating", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
       std::string status = d->value("EndpointStatus", "");
@@ -557,7 +536,7 @@ struct SageMakerClient::Impl {
       }
       return fail(done.status());
     }
-    if (!s.config["archive"].get<bool>()) DeleteUnused(s, *old_config, *variants);
+    if (!s.config.archive) DeleteUnused(s, *old_config, *variants);
     return OkStatus();
   }
 
@@ -753,61 +732,7 @@ StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget
   return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::move(impl)));
 }
 
-const ConfigSchema& SageMakerClient::Schema() {
-  static const ConfigSchema kSchema = {
-      {"execution_role_arn", ConfigType::kString, "",
-       "IAM role SageMaker runs the model with. Default: the caller's role when the caller is an assumed role."},
-      {"bucket", ConfigType::kString, "",
-       "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
-      {"registry", ConfigType::kString, "",
-       "Build the model's own image (its dependencies and MLflow's scoring server, no docker needed) and push it to "
-       "this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
-       "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
-      {"base_image", ConfigType::kString, "",
-       "With registry: the image to build on. Default: " + std::string(kDefaultBaseImage) + "."},
-      {"install_dependencies", ConfigType::kBool, true, "With registry: install the model's requirements into the image."},
-      {"insecure_registry", ConfigType::kBool, false, "With registry: plain HTTP to it (test registries on loopback)."},
-      {"image_url", ConfigType::kString, "",
-       "Serving image. Default: $MLFLOW_SAGEMAKER_DEPLOY_IMG_URL, else ECR repository mlflow-pyfunc tagged with the MLflow version."},
-      {"region_name", ConfigType::kString, "", "AWS region; default: the target URI's (us-west-2 without one)."},
-      {"assume_role_arn", ConfigType::kString, "", "Role to assume for every AWS call; default: the target URI's."},
-      {"endpoint_url", ConfigType::kString, "",
-       "Base URL of the AWS APIs (e.g. a local stand-in); also AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>."},
-      {"archive", ConfigType::kBool, false,
-       "Keep replaced models, endpoint configs and S3 archives instead of deleting them."},
-      {"instance_type", ConfigType::kString, "ml.m4.xlarge", "Instance type of the production variant."},
-      {"instance_count", ConfigType::kInt, 1, "Instances of the production variant.", 1, 1000},
-      {"vpc_config", ConfigType::kObject, json::object(),
-       "VpcConfig of the model: {\"SecurityGroupIds\": [...], \"Subnets\": [...]}."},
-      {"data_capture_config", ConfigType::kObject, json::object(), "DataCaptureConfig of the endpoint config."},
-      {"synchronous", ConfigType::kBool, true, "Wait until the endpoint is InService (or deleted)."},
-      {"timeout_seconds", ConfigType::kInt, 1200, "How long to wait when synchronous.", 1, 86400},
-      {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.", 0.01,
-       300},
-      {"initial_weight", ConfigType::kFloat, 0.0,
-       "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.",
-       0, 1e6},
-      {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
-      {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
-      {"forward_proxy_env", ConfigType::kBool, false,
-       "Copy this machine's http_proxy, https_proxy, no_proxy (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY) into the "
-       "serving container's environment, which anyone allowed DescribeModel can read; a proxy URL's user and "
-       "password are never copied."},
-      {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
-      {"async_inference_config", ConfigType::kObject, json::object(),
-       "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
-      {"serverless_config", ConfigType::kObject, json::object(),
-       "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
-      {"deployment_config", ConfigType::kObject, json::object(),
-       "DeploymentConfig for updates: blue/green traffic shifting "
-       "({\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": {\"Type\": \"CANARY\", ...}}}) and "
-       "AutoRollbackConfiguration alarms."},
-      {"mode", ConfigType::kString, "create",
-       "create (create_deployment); replace (update default: the new model takes all traffic, the old is removed) or add "
-       "(update: the new model joins as another variant with weight 0)."},
-  };
-  return kSchema;
-}
+const ConfigSchema& SageMakerClient::Schema() { return internal::SageMakerConfigSchema(); }
 
 std::string SageMakerClient::Help() {
   return "Target 'sagemaker-endpoints': serves MLflow models on AWS SageMaker real-time endpoints.\n"
@@ -857,26 +782,26 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   auto session = impl_->Open(request.config);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
-  if (s.config["mode"] != "create") {
-    return InvalidParameterError("create_deployment only creates (mode=create); use update_deployment with mode=" +
-                                 s.config["mode"].get<std::string>() + ".");
+  if (s.config.mode != "create") {
+    return InvalidParameterError(
+        "create_deployment only creates (mode=create); use update_deployment with mode=" + s.config.mode + ".");
   }
   auto existing = s.Api(kDescribeEndpoint, {{"EndpointName", endpoint}});
   if (existing.ok()) {
     if (request.endpoint.empty()) return Impl::Exists(s, endpoint);
     // A new deployment of an existing MLflow endpoint: one more variant.
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->Rollout(
-        s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
-        [&](json variants, const std::string& model) -> StatusOr<json> {
-          for (const auto& v : variants) {
-            if (v.value("VariantName", "") == request.name) {
-              return AlreadyExistsError("Endpoint '" + endpoint + "' already has a deployment named '" + request.name +
-                                        "'.");
-            }
-          }
-          variants.push_back(impl_->Variant(s, request.name, model, s.config["initial_weight"].get<double>()));
-          return variants;
-        }));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(
+        impl_->Rollout(s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
+                       [&](json variants, const std::string& model) -> StatusOr<json> {
+                         for (const auto& v : variants) {
+                           if (v.value("VariantName", "") == request.name) {
+                             return AlreadyExistsError("Endpoint '" + endpoint + "' already has a deployment named '" +
+                                                       request.name + "'.");
+                           }
+                         }
+                         variants.push_back(impl_->Variant(s, request.name, model, s.config.initial_weight));
+                         return variants;
+                       }));
     return impl_->DescribeVariant(s, request.name, endpoint);
   }
   if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
@@ -889,9 +814,9 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   };
   auto model = impl_->NewModel(s, request, created);
   if (!model.ok()) return fail(model.status());
-  std::string variant = !request.endpoint.empty()                             ? request.name
-                        : s.config["variant_name"].get<std::string>().empty() ? *model
-                                                                              : s.config["variant_name"].get<std::string>();
+  std::string variant = !request.endpoint.empty()       ? request.name
+                        : s.config.variant_name.empty() ? *model
+                                                        : s.config.variant_name;
   auto config_name = impl_->NewConfig(s, endpoint, json::array({impl_->Variant(s, variant, *model, 1.0)}), created);
   if (!config_name.ok()) return fail(config_name.status());
   json tags = UserTags(s.config);
@@ -901,7 +826,7 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   impl_->RecordEndpoint(s, created, endpoint);  // it did not exist a moment ago
   auto made = s.Api(kCreateEndpoint, {{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
   if (!made.ok()) return fail(made.status());
-  if (s.config["synchronous"].get<bool>()) {
+  if (s.config.synchronous) {
     auto done = impl_->Wait(s, endpoint, "be InService", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
       std::string status = d->value("EndpointStatus", "");
@@ -924,7 +849,7 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
   auto session = impl_->Open(given);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
-  std::string mode = s.config["mode"];
+  const std::string mode = s.config.mode;
   if (mode == "create") return InvalidParameterError("update_deployment takes mode=replace or mode=add, not create.");
   std::string what = "Updating SageMaker deployment '" + request.name + "'";
   Status rolled = impl_->Rollout(s, request, endpoint, what, [&](json variants, const std::string& model) -> StatusOr<json> {
@@ -937,8 +862,7 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
       }
       return NotFoundError("Endpoint '" + endpoint + "' has no deployment named '" + request.name + "'.");
     }
-    std::string variant =
-        s.config["variant_name"].get<std::string>().empty() ? model : s.config["variant_name"].get<std::string>();
+    std::string variant = s.config.variant_name.empty() ? model : s.config.variant_name;
     if (mode == "replace") return json::array({impl_->Variant(s, variant, model, 1.0)});
     for (const auto& v : variants) {
       if (v.value("VariantName", "") == variant) {
@@ -993,7 +917,7 @@ Status SageMakerClient::DeleteDeployment(const std::string& name, const std::str
   auto endpoint_config = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", endpoint->value("EndpointConfigName", "")}});
   auto deleted = s.Api(kDeleteEndpoint, {{"EndpointName", name}});
   if (!deleted.ok() && deleted.status().code() != StatusCode::kResourceDoesNotExist) return deleted.status();
-  if (!s.config["synchronous"].get<bool>()) return OkStatus();
+  if (!s.config.synchronous) return OkStatus();
   auto gone = impl_->Wait(s, name, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
     if (!d.ok()) {
       if (d.status().code() == StatusCode::kResourceDoesNotExist) return OkStatus();
@@ -1002,7 +926,7 @@ Status SageMakerClient::DeleteDeployment(const std::string& name, const std::str
     return std::nullopt;
   });
   if (!gone.ok()) return gone.status();
-  if (!s.config["archive"].get<bool>() && endpoint_config.ok()) impl_->DeleteUnused(s, *endpoint_config, json::array());
+  if (!s.config.archive && endpoint_config.ok()) impl_->DeleteUnused(s, *endpoint_config, json::array());
   return OkStatus();
 }
 
@@ -1102,7 +1026,7 @@ StatusOr<json> SageMakerClient::UpdateEndpointWeights(const std::string& endpoin
   auto updated =
       s.Api(kUpdateEndpointWeightsAndCapacities, {{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
   if (!updated.ok()) return updated.status();
-  if (s.config["synchronous"].get<bool>()) {
+  if (s.config.synchronous) {
     auto done = impl_->Wait(s, endpoint, "apply the new weights", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
       std::string status = d->value("EndpointStatus", "");
