@@ -19,6 +19,7 @@
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/targets.h"
+#include "targets/managed_by.h"
 #include "targets/sagemaker/config.h"
 #include "targets/sagemaker/stubs.h"
 
@@ -35,8 +36,8 @@ using internal::SageMakerStub;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr char kManagedByKey[] = "app.kubernetes.io/managed-by";
-constexpr char kManagedBy[] = "mlflow-bridge";
+using internal::kManagedBy;
+using internal::kManagedByKey;
 constexpr char kModelUriKey[] = "mlflow.model_uri";
 constexpr char kRunIdKey[] = "mlflow.run_id";
 
