@@ -1,7 +1,8 @@
 // In-memory stand-ins for the AWS stubs the sagemaker-endpoints client calls (targets/sagemaker/stubs.h):
 // SageMaker, S3, STS, IAM and ECR keep what was made in maps, so that a test of the client's orchestration
-// can make any call fail (`fail["CreateModel"] = ...`) and then look at what is left. Every call is
-// recorded in `calls` ("CreateModel m-1").
+// can make any call fail (`fail["CreateModel"] = ...`, or its next calls: `fail_next`) and then look at what
+// is left. Every call is recorded in `calls` ("CreateModel m-1"). Like the real stubs, the fakes make one
+// attempt per call: retrying is the client's.
 #pragma once
 
 #include <map>
@@ -22,6 +23,8 @@ using nlohmann::json;
 struct AwsWorld {
   std::vector<std::string> calls;
   std::map<std::string, Status> fail;  // operation -> the error it returns (once set, every time)
+  // operation -> the errors its next calls return, one per call, before it works (or fails as `fail` says).
+  std::map<std::string, std::vector<Status>> fail_next;
   // The status a new or updated endpoint reaches ("InService", or "Failed" with a FailureReason).
   std::string endpoint_status = "InService";
 
@@ -30,6 +33,11 @@ struct AwsWorld {
 
   std::optional<Status> Call(const std::string& op, const std::string& name = "") {
     calls.push_back(op + (name.empty() ? "" : " " + name));
+    if (auto it = fail_next.find(op); it != fail_next.end() && !it->second.empty()) {
+      Status next = it->second.front();
+      it->second.erase(it->second.begin());
+      return next;
+    }
     if (auto it = fail.find(op); it != fail.end()) return it->second;
     return std::nullopt;
   }

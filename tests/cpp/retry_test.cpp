@@ -76,6 +76,14 @@ TEST_F(RetryTest, NonIdempotentIsRetriedWhenNotProcessed) {
   EXPECT_TRUE(UnavailableError("x").set_not_processed().WithContext("c").WithSuffix("!").not_processed());
 }
 
+TEST_F(RetryTest, FinalFailureIsReturnedAsIs) {
+  Status s = internal::RetryLoopImpl(retry_, backoff_, Idempotency::kIdempotent, clock_, "GetCredentials",
+                                     Script({UnavailableError("IMDS did not answer (after 3 attempts)").set_final()}));
+  EXPECT_EQ(s.message(), "IMDS did not answer (after 3 attempts)");  // its own retries; no second count
+  EXPECT_TRUE(s.final());
+  EXPECT_EQ(calls_, 1);
+}
+
 TEST_F(RetryTest, NonTransientIsNotRetried) {
   Status s = internal::RetryLoopImpl(retry_, backoff_, Idempotency::kIdempotent, clock_, "Get",
                                      Script({NotFoundError("no such endpoint")}));

@@ -1,6 +1,7 @@
 // The sagemaker-endpoints client's orchestration over in-memory AWS stubs (mock_aws_stubs.h): every step of
 // create and update is made to fail in turn; what the call made is undone, what was there before (and what
 // mlflow-bridge did not make) is not touched, and the error names the step.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -183,6 +184,74 @@ TEST_F(SageMakerClientTest, UpdateDeletesOnlyWhatIsOursAndUnused) {
   EXPECT_EQ(world_->models.size(), 2u);
   EXPECT_EQ(world_->configs.size(), 1u);
   EXPECT_EQ(world_->endpoints["churn"]["EndpointConfigName"], world_->configs.begin()->first);
+}
+
+// The config is parsed once, at the edge: a value of the wrong type is INVALID_PARAMETER_VALUE naming the
+// key, before any AWS call.
+TEST_F(SageMakerClientTest, AWrongTypeInTheConfigIsInvalidParameterValue) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
+           {"instance_count", "many"}, {"env", json::array({1})}, {"synchronous", "maybe"}, {"tags", 3}}) {
+    SCOPED_TRACE(key);
+    json config;
+    config[key] = value;
+    auto out = Client()->CreateDeployment(Request("churn", config));
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.status().code(), StatusCode::kInvalidParameterValue);
+    EXPECT_THAT(out.status().message(), HasSubstr(key));
+  }
+  EXPECT_TRUE(world_->calls.empty());
+}
+
+int Count(const std::vector<std::string>& calls, const std::string& op) {
+  return static_cast<int>(
+      std::count_if(calls.begin(), calls.end(), [&](const std::string& c) { return c == op || c.rfind(op + " ", 0) == 0; }));
+}
+
+// The stubs make one attempt; the client retries through the AWS retry policy. A non-idempotent call
+// (CreateModel) is sent again when the failure says it was not processed (throttled)...
+TEST_F(SageMakerClientTest, ANotProcessedFailureOfCreateModelIsRetried) {
+  world_->fail_next["CreateModel"] = {
+      UnavailableError("SageMaker CreateModel: ThrottlingException: Rate exceeded").set_not_processed()};
+  auto out = Client()->CreateDeployment(Request("churn"));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(Count(world_->calls, "CreateModel"), 2);
+  EXPECT_EQ(world_->models.size(), 1u);
+  EXPECT_EQ(clock_->sleeps.size(), 1u);  // one back-off, on the fake clock
+}
+
+// ... but not when it may have been carried out (a reset, a lost reply, a 5xx): the error comes back at once
+// and what the deploy made is undone.
+TEST_F(SageMakerClientTest, AProcessedFailureOfCreateModelIsNotRetried) {
+  world_->fail_next["CreateModel"] = {UnavailableError("SageMaker CreateModel: connection reset")};
+  auto out = Client()->CreateDeployment(Request("churn"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kTemporarilyUnavailable);
+  EXPECT_THAT(out.status().message(), HasSubstr("SageMaker CreateModel: connection reset"));
+  EXPECT_THAT(out.status().message(), Not(HasSubstr("attempts")));
+  EXPECT_EQ(Count(world_->calls, "CreateModel"), 1);
+  ExpectNothingLeft();
+}
+
+// Throttled every time: the policy's attempts are spent and the error says how many were made.
+TEST_F(SageMakerClientTest, ThrottlingThatDoesNotStopSaysHowManyAttempts) {
+  world_->fail["CreateEndpoint"] =
+      UnavailableError("SageMaker CreateEndpoint 'churn': ThrottlingException: Rate exceeded").set_not_processed();
+  auto out = Client()->CreateDeployment(Request("churn"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("ThrottlingException: Rate exceeded (after 5 attempts)"));
+  EXPECT_EQ(Count(world_->calls, "CreateEndpoint"), 5);
+  ExpectNothingLeft();
+}
+
+// Idempotent calls are sent again after any transient failure; permanent ones are not.
+TEST_F(SageMakerClientTest, IdempotentCallsAreRetriedAfterATransientFailure) {
+  world_->fail_next["DescribeEndpoint"] = {UnavailableError("connection reset"), DeadlineExceededError("timed out")};
+  EXPECT_TRUE(Client()->CheckNew("churn", "").ok());
+  EXPECT_EQ(Count(world_->calls, "DescribeEndpoint"), 3);
+  world_->calls.clear();
+  world_->fail_next["DescribeEndpoint"] = {PermissionDeniedError("no DescribeEndpoint")};
+  EXPECT_EQ(Client()->CheckNew("churn", "").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Count(world_->calls, "DescribeEndpoint"), 1);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The sagemaker-endpoints Stub layer and the AWS protocol under it, against a
 // MockTransport: what goes on the wire (method, URL, headers, body, SigV4),
-// how AWS error replies map onto Status codes, and the retry rule.
+// how AWS error replies map onto Status codes, and the retry rule: a stub makes one attempt, AwsCaller marks
+// the failure, and the AWS retry policy above the stub (AwsRetry, as the SageMaker client uses it) retries.
 #include <gtest/gtest.h>
 
 #include "test_support.h"
@@ -19,6 +20,8 @@
 
 #include "aws/caller.h"
 #include "aws/ecr_stub.h"
+#include "aws/retry_policy.h"
+#include "aws/s3_stub.h"
 #include "aws/sagemaker_stub.h"
 #include "aws/sts_stub.h"
 #include "aws/sigv4.h"
@@ -105,8 +108,16 @@ class StubTest : public ::testing::Test {
   void TearDown() override { SetLogSink(old_sink_); }
 
   AwsCaller Caller(std::shared_ptr<AwsCredentialsProvider> p = nullptr) {
-    return AwsCaller(transport_, p ? p : provider_, clock_, RetryPolicy{3, milliseconds(60'000)},
-                     BackoffPolicy{milliseconds(100), milliseconds(1'000), 2.0});
+    return AwsCaller(transport_, p ? p : provider_, clock_);
+  }
+  AwsRetry Retry() {
+    return AwsRetry(clock_, RetryPolicy{3, milliseconds(60'000)},
+                    BackoffPolicy{milliseconds(100), milliseconds(1'000), 2.0});
+  }
+  // A SageMaker call as the client makes it: the stub's one attempt, through the AWS retry policy.
+  template <typename T>
+  StatusOr<T> Retried(std::string_view op, const std::function<StatusOr<T>()>& attempt) {
+    return Retry().Call<T>(SageMakerIdempotency(op), op, attempt);
   }
   SageMakerApiStub Stub(SageMakerEndpoints overrides = {}) {
     return SageMakerApiStub(Caller(), kRegion, ResolveSageMakerEndpoints(kRegion, overrides));
@@ -210,15 +221,25 @@ TEST_F(StubTest, EveryJsonMethodSendsASignedJson11Post) {
   EXPECT_EQ(Requests().size(), JsonMethods().size());
 }
 
-// Idempotent calls retry a 503; Create*/UpdateEndpoint must not (the first may have been processed).
+// A stub makes one attempt; through the retry policy, idempotent calls retry a 503 and Create*/UpdateEndpoint
+// must not (the first may have been processed).
 TEST_F(StubTest, IdempotencyOfEachJsonMethod) {
   SageMakerApiStub stub = Stub();
   for (const JsonMethod& m : JsonMethods()) {
     SCOPED_TRACE(m.op);
-    const size_t before = Requests().size();
+    EXPECT_EQ(SageMakerIdempotency(m.op), m.idempotent ? Idempotency::kIdempotent : Idempotency::kNonIdempotent);
+    size_t before = Requests().size();
+    transport_->Enqueue(503, JsonError("ServiceUnavailable", "try later"));
+    StatusOr<json> once = m.call(stub, m.request);
+    ASSERT_FALSE(once.ok());
+    EXPECT_EQ(once.status().code(), StatusCode::kTemporarilyUnavailable);
+    EXPECT_FALSE(once.status().not_processed());
+    EXPECT_EQ(Requests().size(), before + 1);
+
+    before = Requests().size();
     transport_->Enqueue(503, JsonError("ServiceUnavailable", "try later"));
     transport_->Enqueue(200, "{}");
-    StatusOr<json> reply = m.call(stub, m.request);
+    StatusOr<json> reply = Retried<json>(m.op, [&] { return m.call(stub, m.request); });
     if (m.idempotent) {
       ASSERT_TRUE(reply.ok()) << reply.status().ToString();
       EXPECT_EQ(Requests().size(), before + 2);
@@ -344,7 +365,9 @@ TEST_F(StubTest, InvokeEndpointAsyncQueuesTheS3InputOnce) {
 
   // A dropped connection is not retried: the request may be queued already.
   transport_->Enqueue(UnavailableError("connection reset"));
-  EXPECT_FALSE(Stub().InvokeEndpointAsync("my-endpoint", "s3://out/in/2.json", "application/json").ok());
+  EXPECT_FALSE(Retried<AsyncInvokeResult>("InvokeEndpointAsync", [&] {
+                 return Stub().InvokeEndpointAsync("my-endpoint", "s3://out/in/2.json", "application/json");
+               }).ok());
   EXPECT_EQ(Requests().size(), 2u);
   transport_->Enqueue(202, "{}");  // no output location: nothing to wait for
   EXPECT_EQ(Stub().InvokeEndpointAsync("e", "s3://out/in/3.json", "").status().code(), StatusCode::kInternalError);
@@ -429,27 +452,56 @@ TEST_F(StubTest, InvokeEndpointModelErrorCarriesTheModelsMessage) {
   EXPECT_EQ(Requests().size(), 1u);
 }
 
+// docs/decisions/0002: retried are only the failures that were not processed.
 TEST_F(StubTest, InvokeEndpointRetriesModelNotReadyButNotServerFaults) {
   SageMakerApiStub stub = Stub();
+  auto invoke = [&] {
+    return Retried<InvokeResult>("InvokeEndpoint", [&] { return stub.InvokeEndpoint("e", "{}", "application/json"); });
+  };
   transport_->Enqueue(429, R"({"message":"Model is not ready"})",
                       {{"x-amzn-ErrorType", "ModelNotReadyException:http://internal.amazon.com/"}});
   transport_->Enqueue(200, "ok");
-  auto a = stub.InvokeEndpoint("e", "{}", "application/json");
+  auto a = invoke();
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(Requests().size(), 2u);
 
   transport_->Enqueue(500, R"({"message":"boom"})", {{"x-amzn-ErrorType", "InternalFailure"}});
-  auto b = stub.InvokeEndpoint("e", "{}", "application/json");
+  auto b = invoke();
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_EQ(b.status().message(), "SageMaker InvokeEndpoint 'e': InternalFailure: boom");
   EXPECT_EQ(Requests().size(), 3u);
 
   transport_->Enqueue(UnavailableError("connection reset by peer"));
-  auto c = stub.InvokeEndpoint("e", "{}", "application/json");
+  auto c = invoke();
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_EQ(Requests().size(), 4u);
+
+  // A refused connection (the transport marks it: nothing was sent) is retried.
+  transport_->Enqueue(UnavailableError("connection refused").set_not_processed());
+  transport_->Enqueue(200, "ok");
+  auto d = invoke();
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(Requests().size(), 6u);
+
+  // 503 ServiceUnavailable: retried only when it says when to come back.
+  transport_->Enqueue(503, R"({"message":"busy"})", {{"x-amzn-ErrorType", "ServiceUnavailable"}, {"Retry-After", "1"}});
+  transport_->Enqueue(200, "ok");
+  auto e = invoke();
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(Requests().size(), 8u);
+  transport_->Enqueue(503, R"({"message":"busy"})", {{"x-amzn-ErrorType", "ServiceUnavailable"}});
+  auto f = invoke();
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), StatusCode::kTemporarilyUnavailable);
+  EXPECT_EQ(f.status().message(), "SageMaker InvokeEndpoint 'e': ServiceUnavailable: busy");
+  EXPECT_EQ(Requests().size(), 9u);
+  // Not for the SageMaker API (only the scoring calls have the rule): a CreateModel 503 is returned at once.
+  transport_->Enqueue(503, JsonError("ServiceUnavailable", "busy"), {{"Retry-After", "1"}});
+  auto g = Retried<json>("CreateModel", [&] { return stub.CreateModel({{"ModelName", "m"}}); });
+  EXPECT_FALSE(g.ok());
+  EXPECT_EQ(Requests().size(), 10u);
 }
 
 TEST_F(StubTest, InvokeEndpointRefusesOversizedPayloadsLocally) {
@@ -510,7 +562,8 @@ TEST_F(StubTest, GetCallerIdentityErrors) {
                       "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
                       "</Error></ErrorResponse>");
   transport_->Enqueue(200, "<Arn>arn:aws:iam::1:root</Arn><Account>1</Account>");
-  auto b = stub.GetCallerIdentity();
+  auto b = Retry().Call<CallerIdentity>(Idempotency::kIdempotent, "STS GetCallerIdentity",
+                                        [&] { return stub.GetCallerIdentity(); });
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ(b->account, "1");
 }
@@ -812,7 +865,7 @@ TEST_F(StubTest, ThrottlingIsRetriedEvenForCreateModel) {
   transport_->Enqueue(400, JsonError("ThrottlingException", "Rate exceeded"));
   transport_->Enqueue(400, JsonError("ThrottlingException", "Rate exceeded"));
   transport_->Enqueue(200, R"({"ModelArn":"arn:aws:sagemaker:eu-west-1:123456789012:model/m1"})");
-  auto r = Stub().CreateModel({{"ModelName", "m1"}});
+  auto r = Retried<json>("CreateModel", [&] { return Stub().CreateModel({{"ModelName", "m1"}}); });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)["ModelArn"], "arn:aws:sagemaker:eu-west-1:123456789012:model/m1");
   EXPECT_EQ(Requests().size(), 3u);
@@ -822,7 +875,7 @@ TEST_F(StubTest, ThrottlingIsRetriedEvenForCreateModel) {
 
 TEST_F(StubTest, ThrottlingExhaustedSaysHowManyAttempts) {
   for (int i = 0; i < 3; ++i) transport_->Enqueue(400, JsonError("ThrottlingException", "Rate exceeded"));
-  auto r = Stub().CreateEndpoint({{"EndpointName", "e1"}});
+  auto r = Retried<json>("CreateEndpoint", [&] { return Stub().CreateEndpoint({{"EndpointName", "e1"}}); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_EQ(r.status().message(), "SageMaker CreateEndpoint 'e1': ThrottlingException: Rate exceeded (after 3 attempts)");
@@ -832,7 +885,7 @@ TEST_F(StubTest, ThrottlingExhaustedSaysHowManyAttempts) {
 TEST_F(StubTest, TransportFailureIsNotRetriedForCreateModel) {
   transport_->Enqueue(UnavailableError("POST https://api.sagemaker.eu-west-1.amazonaws.com/: connection reset"));
   transport_->Enqueue(200, "{}");
-  auto r = Stub().CreateModel({{"ModelName", "m1"}});
+  auto r = Retried<json>("CreateModel", [&] { return Stub().CreateModel({{"ModelName", "m1"}}); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_EQ(r.status().message(),
@@ -843,7 +896,7 @@ TEST_F(StubTest, TransportFailureIsNotRetriedForCreateModel) {
 
 TEST_F(StubTest, TimeoutIsNotRetriedForCreateModel) {
   transport_->Enqueue(DeadlineExceededError("timed out"));
-  auto r = Stub().CreateEndpointConfig({{"EndpointConfigName", "c"}});
+  auto r = Retried<json>("CreateEndpointConfig", [&] { return Stub().CreateEndpointConfig({{"EndpointConfigName", "c"}}); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(Requests().size(), 1u);
@@ -852,7 +905,7 @@ TEST_F(StubTest, TimeoutIsNotRetriedForCreateModel) {
 TEST_F(StubTest, NonRetryableAfterThrottlingSaysHowManyAttempts) {
   transport_->Enqueue(400, JsonError("ThrottlingException", "Rate exceeded"));
   transport_->Enqueue(UnavailableError("connection reset"));
-  auto r = Stub().UpdateEndpoint({{"EndpointName", "e"}});
+  auto r = Retried<json>("UpdateEndpoint", [&] { return Stub().UpdateEndpoint({{"EndpointName", "e"}}); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_EQ(r.status().message(), "SageMaker UpdateEndpoint 'e': connection reset (after 2 attempts)");
@@ -863,7 +916,7 @@ TEST_F(StubTest, TransportFailureIsRetriedForDescribeEndpoint) {
   transport_->Enqueue(UnavailableError("connection reset"));
   transport_->Enqueue(DeadlineExceededError("timed out"));
   transport_->Enqueue(200, R"({"EndpointStatus":"InService"})");
-  auto r = Stub().DescribeEndpoint({{"EndpointName", "e1"}});
+  auto r = Retried<json>("DescribeEndpoint", [&] { return Stub().DescribeEndpoint({{"EndpointName", "e1"}}); });
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)["EndpointStatus"], "InService");
   EXPECT_EQ(Requests().size(), 3u);
@@ -871,7 +924,7 @@ TEST_F(StubTest, TransportFailureIsRetriedForDescribeEndpoint) {
 
 TEST_F(StubTest, PermanentErrorsAreNotRetried) {
   transport_->Enqueue(400, JsonError("ValidationException", "Could not find endpoint \"e1\"."));
-  auto r = Stub().DescribeEndpoint({{"EndpointName", "e1"}});
+  auto r = Retried<json>("DescribeEndpoint", [&] { return Stub().DescribeEndpoint({{"EndpointName", "e1"}}); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kResourceDoesNotExist);
   EXPECT_EQ(r.status().message(), "SageMaker DescribeEndpoint 'e1': ValidationException: Could not find endpoint \"e1\".");
@@ -881,7 +934,7 @@ TEST_F(StubTest, PermanentErrorsAreNotRetried) {
 TEST_F(StubTest, EveryAttemptIsSignedAnew) {
   transport_->Enqueue(400, JsonError("ThrottlingException", "Rate exceeded"), {{"Retry-After", "2"}});
   transport_->Enqueue(200, "{}");
-  ASSERT_TRUE(Stub().CreateModel({{"ModelName", "m1"}}).ok());
+  ASSERT_TRUE(Retried<json>("CreateModel", [&] { return Stub().CreateModel({{"ModelName", "m1"}}); }).ok());
   auto rs = Requests();
   ASSERT_EQ(rs.size(), 2u);
   ASSERT_EQ(clock_->sleeps, std::vector<milliseconds>{milliseconds(2000)});
@@ -897,17 +950,33 @@ TEST_F(StubTest, EveryAttemptIsSignedAnew) {
 }
 
 TEST_F(StubTest, CredentialsErrorIsReturnedAsIs) {
+  auto describe = [&] {
+    return Retried<json>("DescribeEndpoint", [&] { return Stub().DescribeEndpoint({{"EndpointName", "e1"}}); });
+  };
   provider_->error = UnauthenticatedError("no AWS credentials found: set AWS_ACCESS_KEY_ID or AWS_PROFILE");
-  auto r = Stub().DescribeEndpoint({{"EndpointName", "e1"}});
+  auto r = describe();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(r.status().message(), "no AWS credentials found: set AWS_ACCESS_KEY_ID or AWS_PROFILE");
   EXPECT_TRUE(Requests().empty());
-  // Even a transient one is not retried here (the provider retries on its own).
+  // Even a transient one is not retried (the provider retries on its own).
   provider_->error = UnavailableError("STS AssumeRole: throttled");
-  auto t = Stub().DescribeEndpoint({{"EndpointName", "e1"}});
+  auto t = describe();
   EXPECT_EQ(t.status().message(), "STS AssumeRole: throttled");
   EXPECT_EQ(provider_->calls, 2);
+  EXPECT_TRUE(clock_->sleeps.empty());
+  // After a retried attempt, it is still returned as is (no attempt count).
+  provider_->error.reset();
+  auto counting = std::make_shared<CountingProvider>(AwsCredentials{kAkid, kSecret, kToken, std::nullopt});
+  SageMakerApiStub stub(Caller(counting), kRegion, ResolveSageMakerEndpoints(kRegion));
+  transport_->Enqueue(400, JsonError("ThrottlingException", "Rate exceeded"));
+  auto u = Retried<json>("DescribeEndpoint", [&] {
+    auto reply = stub.DescribeEndpoint({{"EndpointName", "e1"}});
+    counting->error = UnavailableError("STS AssumeRole: throttled");  // from the second attempt on
+    return reply;
+  });
+  EXPECT_EQ(u.status().message(), "STS AssumeRole: throttled");
+  EXPECT_EQ(counting->calls, 2);
 }
 
 // ============================================================ AwsCaller directly
@@ -919,7 +988,9 @@ TEST_F(StubTest, RestCallWithS3BodyHash) {
   req.method = "PUT";
   req.url = "/bucket/key%20with%20space";
   req.body = "payload";
-  auto r = Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 PutObject", true);
+  AwsCallOptions hashed;
+  hashed.s3_body_hash = true;
+  auto r = Caller().RestCall(s3, req, "S3 PutObject", hashed);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->Header("ETag").value_or(""), "\"abc\"");
   const HttpRequest q = Requests().at(0);
@@ -929,7 +1000,7 @@ TEST_F(StubTest, RestCallWithS3BodyHash) {
 
   transport_->Enqueue(404, "<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>");
   req.url = "bucket";  // a missing leading slash is added
-  auto missing = Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 HeadBucket 'bucket'", true);
+  auto missing = Caller().RestCall(s3, req, "S3 HeadBucket 'bucket'", hashed);
   EXPECT_EQ(Requests().back().url, "http://127.0.0.1:5000/bucket");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kResourceDoesNotExist);
@@ -944,14 +1015,14 @@ TEST_F(StubTest, RestCallHandsBackAcceptedStatusesAndSaysHowItFailed) {
   req.method = "GET";
   req.url = "/bucket/key";
   transport_->Enqueue(404, std::string("<Error><Code>NoSuchKey</Code><Message>key ") + kSecret + "</Message></Error>");
-  auto missing = Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 GetObject", options);
+  auto missing = Caller().RestCall(s3, req, "S3 GetObject", options);
   ASSERT_TRUE(missing.ok()) << missing.status().ToString();
   EXPECT_EQ(missing->status_code, 404);
   EXPECT_EQ(missing->body.find(kSecret), std::string::npos) << missing->body;  // scrubbed all the same
 
   AwsCallFailure failure;
   transport_->Enqueue(403, "<Error><Code>AccessDenied</Code><Message>no</Message><RequestId>r-2</RequestId></Error>");
-  auto denied = Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 GetObject", options, &failure);
+  auto denied = Caller().RestCall(s3, req, "S3 GetObject", options, &failure);
   EXPECT_EQ(denied.status().code(), StatusCode::kPermissionDenied);
   EXPECT_FALSE(failure.no_reply);
   ASSERT_TRUE(failure.error.has_value());
@@ -960,34 +1031,52 @@ TEST_F(StubTest, RestCallHandsBackAcceptedStatusesAndSaysHowItFailed) {
 
   failure = {};
   transport_->Enqueue(UnavailableError("connection reset"));
-  auto lost = Caller().RestCall(s3, req, Idempotency::kNonIdempotent, "S3 CompleteMultipartUpload", options, &failure);
+  auto lost = Caller().RestCall(s3, req, "S3 CompleteMultipartUpload", options, &failure);
   EXPECT_EQ(lost.status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_TRUE(failure.no_reply);
   EXPECT_FALSE(failure.error.has_value());
 }
 
+// A service's own try-again rule (S3's, S3TryAgain), passed by its stub, marks the replies; the retry policy
+// above retries them.
 TEST_F(StubTest, S3TryAgainRepliesAreRetriedEvenWhenNotIdempotent) {
   AwsService s3{"s3", "http://127.0.0.1:5000", "us-east-1"};
   AwsService other{"sagemaker", "http://127.0.0.1:5000", "us-east-1"};
+  auto send = [&](const AwsService& service, const HttpRequest& req, Idempotency idempotency, bool s3_rule) {
+    AwsCallOptions options;
+    options.s3_body_hash = s3_rule;
+    if (s3_rule) options.try_again = S3TryAgain(idempotency);
+    return Retry().Call<HttpResponse>(idempotency, "op", [&] { return Caller().RestCall(service, req, "op", options); });
+  };
   HttpRequest req;
   req.method = "POST";
   req.url = "/bucket/key?uploads";
   transport_->Enqueue(503, "");
   transport_->Enqueue(500, "<Error><Code>InternalError</Code><Message>try again</Message></Error>");
   transport_->Enqueue(200, "<InitiateMultipartUploadResult/>");
-  EXPECT_TRUE(Caller().RestCall(s3, req, Idempotency::kNonIdempotent, "S3 CreateMultipartUpload", true).ok());
+  EXPECT_TRUE(send(s3, req, Idempotency::kNonIdempotent, true).ok());
   EXPECT_EQ(Requests().size(), 3u);
   // Other services: a 5xx of a non-idempotent call is returned at once.
   transport_->Enqueue(503, "");
-  EXPECT_EQ(Caller().RestCall(other, req, Idempotency::kNonIdempotent, "op").status().code(),
-            StatusCode::kTemporarilyUnavailable);
+  EXPECT_EQ(send(other, req, Idempotency::kNonIdempotent, false).status().code(), StatusCode::kTemporarilyUnavailable);
   EXPECT_EQ(Requests().size(), 4u);
   // S3, idempotent: any 500 is retried.
   transport_->Enqueue(500, "");
   transport_->Enqueue(200, "");
   req.method = "HEAD";
-  EXPECT_TRUE(Caller().RestCall(s3, req, Idempotency::kIdempotent, "S3 HeadObject", true).ok());
+  EXPECT_TRUE(send(s3, req, Idempotency::kIdempotent, true).ok());
   EXPECT_EQ(Requests().size(), 6u);
+  // S3, not idempotent: a plain 500 is returned at once, as it came (INTERNAL_ERROR).
+  transport_->Enqueue(500, "");
+  EXPECT_EQ(send(s3, req, Idempotency::kNonIdempotent, true).status().code(), StatusCode::kInternalError);
+  EXPECT_EQ(Requests().size(), 7u);
+  // The one attempt marks, and does not retry.
+  transport_->Enqueue(503, "");
+  AwsCallOptions options;
+  options.try_again = S3TryAgain(Idempotency::kNonIdempotent);
+  Status once = Caller().RestCall(s3, req, "op", options).status();
+  EXPECT_TRUE(once.not_processed());
+  EXPECT_EQ(Requests().size(), 8u);
 }
 
 // ============================================================ secrets
@@ -1012,10 +1101,10 @@ TEST_F(StubTest, NoSecretInAnyStatusMessage) {
   seen.push_back(stub.InvokeEndpoint("e", "{}", "application/json").status());
   // A transport error, retried until exhausted.
   for (int i = 0; i < 3; ++i) transport_->Enqueue(UnavailableError("reset after " + echo));
-  seen.push_back(stub.ListEndpoints(json::object()).status());
+  seen.push_back(Retried<json>("ListEndpoints", [&] { return stub.ListEndpoints(json::object()); }).status());
   // Throttling exhausted.
   for (int i = 0; i < 3; ++i) transport_->Enqueue(400, JsonError("ThrottlingException", echo));
-  seen.push_back(stub.CreateModel({{"ModelName", "m"}}).status());
+  seen.push_back(Retried<json>("CreateModel", [&] { return stub.CreateModel({{"ModelName", "m"}}); }).status());
   // A reply that is not JSON.
   transport_->Enqueue(200, "not json " + echo);
   seen.push_back(stub.DescribeModel({{"ModelName", "m"}}).status());

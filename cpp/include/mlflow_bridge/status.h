@@ -52,6 +52,14 @@ class [[nodiscard]] Status {
     return *this;
   }
 
+  // The failure already went through retries of its own (a credentials provider's), so that a RetryLoop
+  // above returns it as it is: not tried again, no attempt count added.
+  bool final() const { return final_; }
+  Status& set_final(bool v = true) {
+    final_ = v;
+    return *this;
+  }
+
   // "CODE_NAME: message"
   std::string ToString() const;
 
@@ -65,6 +73,7 @@ class [[nodiscard]] Status {
   std::string message_;
   std::optional<std::chrono::milliseconds> retry_after_;
   bool not_processed_ = false;
+  bool final_ = false;
 };
 
 inline Status OkStatus() { return Status(); }

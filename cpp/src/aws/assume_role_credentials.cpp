@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "aws/caller.h"
+#include "aws/retry_policy.h"
 #include "aws/xml.h"
 #include "common/strings.h"
 #include "common/timestamp.h"
@@ -120,11 +121,14 @@ class AssumeRoleProvider : public AwsCredentialsProvider {
     if (!options_.external_id.empty()) body += "&ExternalId=" + internal::UriEncode(options_.external_id);
 
     // Retried like any idempotent AWS call (a second AssumeRole only makes a second session).
-    const internal::AwsCaller caller(transport_, std::make_shared<BaseCredentials>(base_, arn), clock_, options_.retry,
-                                     options_.backoff);
-    internal::AwsCallFailure failure;
-    StatusOr<std::string> reply =
-        caller.QueryCall(sts, std::move(body), Idempotency::kIdempotent, "STS AssumeRole of " + arn, &failure);
+    const internal::AwsCaller caller(transport_, std::make_shared<BaseCredentials>(base_, arn), clock_);
+    const internal::AwsRetry retry(clock_, options_.retry, options_.backoff);
+    const std::string what = "STS AssumeRole of " + arn;
+    internal::AwsCallFailure failure;  // of the last attempt
+    StatusOr<std::string> reply = retry.Call<std::string>(Idempotency::kIdempotent, what, [&] {
+      failure = {};
+      return caller.QueryCall(sts, body, what, &failure);
+    });
     if (!reply.ok()) return WithHint(reply.status(), failure);
     StatusOr<AwsCredentials> result = ParseAssumeRoleResponse(*reply);
     if (!result.ok()) return result;

@@ -11,6 +11,7 @@
 #include "aws/xml.h"
 #include "common/strings.h"
 #include "mlflow_bridge/logging.h"
+#include "mlflow_bridge/retry.h"
 
 namespace mlflow_bridge::internal {
 namespace {
@@ -162,20 +163,24 @@ Status AwsErrorStatusImpl(const HttpResponse& r, std::string_view what, const st
   if (r.status_code >= 200 && r.status_code < 300) text += " (in an HTTP " + std::to_string(r.status_code) + " reply)";
   Status out(code, std::move(text));
   if (by_http.retry_after()) out.set_retry_after(*by_http.retry_after());
+  if (IsAwsNotProcessedError(error->code)) out.set_not_processed();  // TEMPORARILY_UNAVAILABLE by MapAwsError
+  return out;
+}
+
+// A copy of `s` (its retry hints kept) with another code and message.
+Status Remade(const Status& s, StatusCode code, std::string message) {
+  Status out(code, std::move(message));
+  if (s.retry_after()) out.set_retry_after(*s.retry_after());
+  out.set_not_processed(s.not_processed());
   return out;
 }
 
 Status Scrubbed(const Status& s, const AwsCredentials& c) {
-  Status out(s.code(), ScrubSecrets(s.message(), {c.secret_access_key, c.session_token}));
-  if (s.retry_after()) out.set_retry_after(*s.retry_after());
-  return out;
+  return Remade(s, s.code(), ScrubSecrets(s.message(), {c.secret_access_key, c.session_token}));
 }
 
 Status AsTransient(const Status& s) {
-  if (IsTransient(s)) return s;
-  Status out(StatusCode::kTemporarilyUnavailable, s.message());
-  if (s.retry_after()) out.set_retry_after(*s.retry_after());
-  return out;
+  return IsTransient(s) ? s : Remade(s, StatusCode::kTemporarilyUnavailable, s.message());
 }
 
 // Whether the root element of an XML body is <Error>.
@@ -189,12 +194,20 @@ bool IsErrorDocument(std::string_view body) {
   return body.starts_with("<Error>") || body.starts_with("<Error ");
 }
 
-// The retry rule's "not processed" (see AwsCaller): sending the request again
-// cannot do the work twice.
-bool NotProcessed(bool s3, long http_status, const std::optional<AwsError>& error) {
-  const std::string_view code = error ? std::string_view(error->code) : std::string_view();
-  if (IsAwsNotProcessedError(code)) return true;
-  return s3 && (code == "InternalError" || code == "ServiceUnavailable" || http_status == 503 || http_status == 429);
+template <typename V>
+bool Contains(const std::vector<V>& values, const V& v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+// The service's own "try again" replies (AwsTryAgainRule): the reply's Status, marked.
+Status MarkTryAgain(Status s, const AwsTryAgainRule& rule, const HttpResponse& r, const std::optional<AwsError>& error) {
+  const std::string code = error ? error->code : std::string();
+  const bool not_processed = (!code.empty() && Contains(rule.not_processed_codes, code)) ||
+                             Contains(rule.not_processed_statuses, r.status_code) ||
+                             (Contains(rule.not_processed_with_retry_after, r.status_code) && s.retry_after());
+  if (not_processed) return AsTransient(s).set_not_processed();
+  if (Contains(rule.transient_statuses, r.status_code)) return AsTransient(s);
+  return s;
 }
 
 }  // namespace
@@ -254,97 +267,48 @@ Status AwsErrorStatus(const HttpResponse& r, std::string_view what) { return Aws
 // ---------------------------------------------------------------- AwsCaller
 
 AwsCaller::AwsCaller(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
-                     std::shared_ptr<Clock> clock, RetryPolicy retry, BackoffPolicy backoff)
-    : transport_(std::move(transport)),
-      credentials_(std::move(credentials)),
-      clock_(std::move(clock)),
-      retry_(retry),
-      backoff_(backoff) {}
+                     std::shared_ptr<Clock> clock)
+    : transport_(std::move(transport)), credentials_(std::move(credentials)), clock_(std::move(clock)) {}
 
-StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, HttpRequest& request, Idempotency idempotency,
-                                       std::string_view what, const AwsCallOptions& options, AwsCallFailure* failure,
-                                       AwsCredentials* used) const {
+StatusOr<HttpResponse> AwsCaller::Call(const AwsService& service, HttpRequest& request, std::string_view what,
+                                       const AwsCallOptions& options, AwsCallFailure* failure, AwsCredentials* used) const {
   if (!transport_ || !credentials_ || !clock_) return InternalError(std::string(what) + ": AwsCaller is not set up");
-  const bool s3 = service.signing_name == "s3";
-  RetryPolicy retry = retry_;
-  if (request.timeout) retry.deadline += *request.timeout;
-
-  // RetryLoop is always told kIdempotent; the attempt itself decides, by the
-  // rule in the header, which failures of a non-idempotent call may be tried
-  // again. One that may not is kept in `final_status` and the loop is stopped
-  // with a non-transient stand-in, which is then replaced by it.
-  std::optional<Status> final_status;
-  bool final_as_is = false;  // credentials errors: no attempt count appended
-  int attempts = 0;
-  AwsCallFailure last;  // how the last attempt failed
-  const Status stop(StatusCode::kInternalError, "not retried");
-
-  std::function<StatusOr<HttpResponse>()> attempt = [&]() -> StatusOr<HttpResponse> {
-    ++attempts;
-    last = AwsCallFailure{};
-    StatusOr<AwsCredentials> credentials = credentials_->GetCredentials();
-    if (!credentials.ok()) {
-      final_status = credentials.status();
-      final_as_is = true;
-      return stop;
-    }
-    const AwsCredentials& c = *credentials;
-    if (used != nullptr) *used = c;
-
-    SigV4Params params;
-    params.region = service.region;
-    params.service = service.signing_name;
-    params.now = clock_->WallNow();
-    params.sign_body_hash_header = options.s3_body_hash;
-    if (Status s = SignV4(request, c, params); !s.ok()) {  // replaces the previous attempt's signature
-      final_status = Scrubbed(s.WithContext(what), c);
-      return stop;
-    }
-
-    StatusOr<HttpResponse> response = transport_->Send(request);
-    Status error_status;
-    bool try_again = false;  // a reply the service says to send again
-    if (!response.ok()) {
-      last.no_reply = true;
-      error_status = Scrubbed(response.status().WithContext(what), c);
-    } else {
-      HttpResponse& r = *response;
-      const bool error_document = r.ok() && options.error_in_2xx && IsErrorDocument(r.body);
-      if (r.ok() && !error_document) return response;
-      // Secrets out of the body before any excerpt of it is taken (an excerpt could cut one in half).
-      r.body = ScrubSecrets(std::move(r.body), {c.secret_access_key, c.session_token});
-      if (!r.ok() && std::find(options.accept_statuses.begin(), options.accept_statuses.end(), r.status_code) !=
-                         options.accept_statuses.end())
-        return response;
-      std::optional<AwsError> error = ParseAwsError(r);
-      error_status = Scrubbed(AwsErrorStatusImpl(r, what, error), c);
-      const bool s3_server_error = r.status_code == 500 || r.status_code == 502 || r.status_code == 504;
-      try_again =
-          NotProcessed(s3, r.status_code, error) || (s3 && idempotency == Idempotency::kIdempotent && s3_server_error);
-      if (try_again) error_status = AsTransient(error_status);
-      if (error) error->request_id = ScrubSecrets(std::move(error->request_id), {c.secret_access_key, c.session_token});
-      last.error = std::move(error);
-    }
-    if (idempotency == Idempotency::kNonIdempotent && IsTransient(error_status) && !try_again) {
-      final_status = error_status;
-      return stop;
-    }
-    return error_status;
-  };
-
-  StatusOr<HttpResponse> result = RetryLoop<HttpResponse>(retry, backoff_, Idempotency::kIdempotent, *clock_, what, attempt);
-  if (!result.ok() && failure != nullptr) *failure = std::move(last);
-  if (final_status) {
-    if (final_as_is || attempts <= 1) return *final_status;
-    Status out(final_status->code(), final_status->message() + " (after " + std::to_string(attempts) + " attempts)");
-    if (final_status->retry_after()) out.set_retry_after(*final_status->retry_after());
-    return out;
+  StatusOr<AwsCredentials> credentials = credentials_->GetCredentials();
+  if (!credentials.ok()) {
+    Status failed = credentials.status();
+    return failed.set_final();
   }
-  return result;
+  const AwsCredentials& c = *credentials;
+  if (used != nullptr) *used = c;
+
+  SigV4Params params;
+  params.region = service.region;
+  params.service = service.signing_name;
+  params.now = clock_->WallNow();
+  params.sign_body_hash_header = options.s3_body_hash;
+  // Replaces any earlier signature of the request.
+  if (Status s = SignV4(request, c, params); !s.ok()) return Scrubbed(s.WithContext(what), c);
+
+  StatusOr<HttpResponse> response = transport_->Send(request);
+  if (!response.ok()) {
+    if (failure != nullptr) *failure = AwsCallFailure{true, std::nullopt};
+    return Scrubbed(response.status().WithContext(what), c);  // the transport's not_processed kept
+  }
+  HttpResponse& r = *response;
+  const bool error_document = r.ok() && options.error_in_2xx && IsErrorDocument(r.body);
+  if (r.ok() && !error_document) return response;
+  // Secrets out of the body before any excerpt of it is taken (an excerpt could cut one in half).
+  r.body = ScrubSecrets(std::move(r.body), {c.secret_access_key, c.session_token});
+  if (!r.ok() && Contains(options.accept_statuses, r.status_code)) return response;
+  std::optional<AwsError> error = ParseAwsError(r);
+  Status status = MarkTryAgain(Scrubbed(AwsErrorStatusImpl(r, what, error), c), options.try_again, r, error);
+  if (error) error->request_id = ScrubSecrets(std::move(error->request_id), {c.secret_access_key, c.session_token});
+  if (failure != nullptr) *failure = AwsCallFailure{false, std::move(error)};
+  return status;
 }
 
 StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::string_view target, const nlohmann::json& body,
-                                             Idempotency idempotency, std::string_view what) const {
+                                             std::string_view what) const {
   HttpRequest request;
   request.method = "POST";
   request.url = service.endpoint + "/";
@@ -355,7 +319,7 @@ StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::str
     return InvalidParameterError(std::string(what) + ": the request cannot be sent as JSON: " + e.what());
   }
   AwsCredentials used;
-  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, {}, nullptr, &used);
+  StatusOr<HttpResponse> response = Call(service, request, what, {}, nullptr, &used);
   if (!response.ok()) return response.status();
   std::string_view text = Trim(response->body);
   if (text.empty()) return nlohmann::json::object();
@@ -367,29 +331,21 @@ StatusOr<nlohmann::json> AwsCaller::JsonCall(const AwsService& service, std::str
   return parsed;
 }
 
-StatusOr<HttpResponse> AwsCaller::RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
-                                           std::string_view what, const AwsCallOptions& options,
-                                           AwsCallFailure* failure) const {
+StatusOr<HttpResponse> AwsCaller::RestCall(const AwsService& service, HttpRequest request, std::string_view what,
+                                           const AwsCallOptions& options, AwsCallFailure* failure) const {
   if (request.url.empty() || request.url.front() != '/') request.url.insert(0, "/");
   request.url.insert(0, service.endpoint);
-  return Call(service, request, idempotency, what, options, failure);
+  return Call(service, request, what, options, failure);
 }
 
-StatusOr<HttpResponse> AwsCaller::RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
-                                           std::string_view what, bool s3_body_hash) const {
-  AwsCallOptions options;
-  options.s3_body_hash = s3_body_hash;
-  return RestCall(service, std::move(request), idempotency, what, options);
-}
-
-StatusOr<std::string> AwsCaller::QueryCall(const AwsService& service, std::string form_body, Idempotency idempotency,
-                                           std::string_view what, AwsCallFailure* failure) const {
+StatusOr<std::string> AwsCaller::QueryCall(const AwsService& service, std::string form_body, std::string_view what,
+                                           AwsCallFailure* failure) const {
   HttpRequest request;
   request.method = "POST";
   request.url = service.endpoint + "/";
   request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
   request.body = std::move(form_body);
-  StatusOr<HttpResponse> response = Call(service, request, idempotency, what, {}, failure);
+  StatusOr<HttpResponse> response = Call(service, request, what, {}, failure);
   if (!response.ok()) return response.status();
   return std::move(response->body);
 }

@@ -1,7 +1,7 @@
 // The AWS wire protocols the sagemaker-endpoints target speaks, below its stub:
 // the AWS AsStatus (AwsErrorStatus) and AwsCaller, which signs a request with
-// SigV4, sends it through the HttpTransport inside the one RetryLoop and turns
-// a non-2xx reply into a Status. Three protocol flavours:
+// SigV4, sends it once through the HttpTransport and turns a non-2xx reply into
+// a Status marked for the retry layer above the stubs (aws/retry_policy.h). Three protocol flavours:
 //  - JSON 1.1 (SageMaker, ECR): POST / with X-Amz-Target;
 //  - REST (SageMaker Runtime, S3): any method and path;
 //  - query (STS): POST / with a form body, XML replies.
@@ -18,7 +18,6 @@
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/http.h"
-#include "mlflow_bridge/retry.h"
 #include "mlflow_bridge/status.h"
 
 namespace mlflow_bridge::internal {
@@ -83,7 +82,23 @@ struct AwsService {
   std::string region;        // signing region
 };
 
-// What a REST call may ask beyond the defaults (S3 needs all of it).
+// A service's own "try again" replies, beyond the AWS not-processed codes
+// (IsAwsNotProcessedError), which hold for every service. The stub of the
+// service passes it with each call (S3Client: the replies S3 documents as
+// "try again"; SageMaker Runtime: a 503 with Retry-After).
+struct AwsTryAgainRule {
+  // Error codes and HTTP statuses that mean the request was not processed:
+  // TEMPORARILY_UNAVAILABLE and not_processed, so that even a non-idempotent call is sent again.
+  std::vector<std::string> not_processed_codes;
+  std::vector<long> not_processed_statuses;
+  // HTTP statuses that count as not processed only when the reply carries Retry-After.
+  std::vector<long> not_processed_with_retry_after;
+  // HTTP statuses returned as TEMPORARILY_UNAVAILABLE (the call may have been processed: only an
+  // idempotent call is sent again, so a stub sets these for idempotent calls only).
+  std::vector<long> transient_statuses;
+};
+
+// What a call may ask beyond the defaults (S3 needs all of it).
 struct AwsCallOptions {
   // Also send and sign x-amz-content-sha256 (S3 requires it).
   bool s3_body_hash = false;
@@ -93,82 +108,70 @@ struct AwsCallOptions {
   // A 2xx reply whose root element is <Error> is an error reply (S3's
   // CompleteMultipartUpload can fail after its 200 has begun).
   bool error_in_2xx = false;
+  AwsTryAgainRule try_again;
 };
 
 // How a failed call ended, for callers that act on more than the Status.
 struct AwsCallFailure {
-  bool no_reply = false;          // the last attempt got no HTTP reply: the request may have been carried out
-  std::optional<AwsError> error;  // the AWS error of the last attempt's reply, if any (secrets scrubbed)
+  bool no_reply = false;          // no HTTP reply: the request may have been carried out
+  std::optional<AwsError> error;  // the AWS error of the reply, if any (secrets scrubbed)
 };
 
-// Signs, sends (with retries) and checks AWS calls. Cheap to copy; thread-safe
-// when the transport, provider and clock are.
+// Signs, sends (one attempt) and checks AWS calls. Cheap to copy; thread-safe
+// when the transport, provider and clock are. No retries here: the callers of
+// the stubs retry through the AWS retry policy (aws/retry_policy.h).
 //
-// Retry rule (the one place it is decided): an attempt's failure is retried
-// when RetryLoop would retry it for an idempotent call (TEMPORARILY_UNAVAILABLE
-// or DEADLINE_EXCEEDED) and
-//  - the call is Idempotency::kIdempotent, or
-//  - the call is kNonIdempotent but the failure is an AWS reply whose code says
-//    the request was not processed (IsAwsNotProcessedError: ThrottlingException,
-//    TooManyRequestsException, ... as AWS documents them), so that sending it again
-//    cannot do the work twice.
-// A transport failure (no reply: the request may or may not have been
-// processed), a 5xx (ServiceUnavailable, InternalFailure) or a timeout of a
-// non-idempotent call is returned at once: a CreateModel retried after a lost
-// reply could fail with "already exists" or, worse, do the work twice.
-// S3 (signing name "s3") documents more replies as "try again": there the codes
-// InternalError and ServiceUnavailable and the statuses 503 and 429 also count as
-// not processed, and an idempotent call is retried after any 500, 502 or 504;
-// such replies are returned as TEMPORARILY_UNAVAILABLE.
-// A request with its own timeout (a large upload) gets that much more retry
-// deadline, so that one slow attempt does not spend it all.
-// A credentials error is returned as is, never retried here (the provider has
-// its own retries and its message already says how to fix it).
+// How a failure is marked for the retry rule (IsRetryable: transient and
+// idempotent, or transient and not processed):
+//  - an AWS reply whose code says the request was not processed
+//    (IsAwsNotProcessedError: ThrottlingException, TooManyRequestsException, ...
+//    as AWS documents them), or that the service's AwsTryAgainRule names, is
+//    TEMPORARILY_UNAVAILABLE and not_processed;
+//  - a transport failure keeps the transport's marks: a refused or unresolved
+//    connection is not processed; a reset, a lost reply or a timeout is transient
+//    but may have been processed (a CreateModel sent again after a lost reply
+//    could fail with "already exists" or, worse, do the work twice);
+//  - a 5xx (ServiceUnavailable, InternalFailure) is transient, not "not processed".
+// A credentials error is returned as is and marked Status::final: the provider
+// has its own retries and its message already says how to fix it.
 //
-// Every attempt fetches the credentials from the provider (which caches them)
+// Every call fetches the credentials from the provider (which caches them)
 // and signs the request anew at clock->WallNow(), so that a retry after a long
 // back-off is not rejected as expired and refreshed credentials are used.
 // Messages never contain the secret access key nor the session token.
 class AwsCaller {
  public:
   AwsCaller(std::shared_ptr<HttpTransport> transport, std::shared_ptr<AwsCredentialsProvider> credentials,
-            std::shared_ptr<Clock> clock = SystemClock(), RetryPolicy retry = {}, BackoffPolicy backoff = {});
+            std::shared_ptr<Clock> clock = SystemClock());
 
   // JSON 1.1: POST / with Content-Type application/x-amz-json-1.1 and
   // X-Amz-Target `target` ("SageMaker.CreateModel"); the parsed reply ({} when empty).
   StatusOr<nlohmann::json> JsonCall(const AwsService& service, std::string_view target, const nlohmann::json& body,
-                                    Idempotency idempotency, std::string_view what) const;
+                                    std::string_view what) const;
 
   // REST: `request.url` is relative to service.endpoint and percent-encoded for
   // the wire ("/endpoints/my%20ep/invocations"). The raw reply on 2xx (and on
   // options.accept_statuses). `failure` (when not null) tells how a failed call ended.
-  StatusOr<HttpResponse> RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
-                                  std::string_view what, const AwsCallOptions& options,
-                                  AwsCallFailure* failure = nullptr) const;
-  // s3_body_hash: also send and sign x-amz-content-sha256 (S3 requires it).
-  StatusOr<HttpResponse> RestCall(const AwsService& service, HttpRequest request, Idempotency idempotency,
-                                  std::string_view what, bool s3_body_hash = false) const;
+  StatusOr<HttpResponse> RestCall(const AwsService& service, HttpRequest request, std::string_view what,
+                                  const AwsCallOptions& options = {}, AwsCallFailure* failure = nullptr) const;
 
   // Query protocol (STS): POST / with the form body
   // ("Action=GetCallerIdentity&Version=2011-06-15"); the reply body (XML) on 2xx.
-  StatusOr<std::string> QueryCall(const AwsService& service, std::string form_body, Idempotency idempotency,
-                                  std::string_view what, AwsCallFailure* failure = nullptr) const;
+  StatusOr<std::string> QueryCall(const AwsService& service, std::string form_body, std::string_view what,
+                                  AwsCallFailure* failure = nullptr) const;
 
   Clock& clock() const { return *clock_; }
+  const std::shared_ptr<Clock>& clock_ptr() const { return clock_; }
 
  private:
-  // Signs `request` (in place, anew at every attempt) and sends it. `used`
-  // (when not null) receives the credentials of the last attempt, for
-  // scrubbing messages built from the reply afterwards.
-  StatusOr<HttpResponse> Call(const AwsService& service, HttpRequest& request, Idempotency idempotency,
-                              std::string_view what, const AwsCallOptions& options, AwsCallFailure* failure,
-                              AwsCredentials* used = nullptr) const;
+  // Signs `request` and sends it. `used` (when not null) receives the
+  // credentials, for scrubbing messages built from the reply afterwards.
+  StatusOr<HttpResponse> Call(const AwsService& service, HttpRequest& request, std::string_view what,
+                              const AwsCallOptions& options, AwsCallFailure* failure, AwsCredentials* used = nullptr) const;
 
   std::shared_ptr<HttpTransport> transport_;
   std::shared_ptr<AwsCredentialsProvider> credentials_;
   std::shared_ptr<Clock> clock_;
-  RetryPolicy retry_;
-  BackoffPolicy backoff_;
 };
 
 }  // namespace mlflow_bridge::internal

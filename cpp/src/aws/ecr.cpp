@@ -3,17 +3,46 @@
 #include <optional>
 #include <utility>
 
+#include "aws/retry_policy.h"
 #include "common/base64.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/logging.h"
 
 namespace mlflow_bridge::internal {
 
+namespace {
+
+// ECR's calls, each retried through the AWS retry policy (all are idempotent: a CreateRepository sent
+// twice finds the repository there, RESOURCE_ALREADY_EXISTS, which EnsureEcrRepository takes as made).
+class RetryingEcrStub final : public EcrStub {
+ public:
+  RetryingEcrStub(std::shared_ptr<EcrStub> stub, AwsRetry retry) : stub_(std::move(stub)), retry_(std::move(retry)) {}
+  StatusOr<std::string> DescribeRepositories(std::string_view repository_name) const override {
+    return retry_.Call<std::string>(Idempotency::kIdempotent, "ECR DescribeRepositories",
+                                    [&] { return stub_->DescribeRepositories(repository_name); });
+  }
+  StatusOr<std::string> CreateRepository(std::string_view repository_name) const override {
+    return retry_.Call<std::string>(Idempotency::kIdempotent, "ECR CreateRepository",
+                                    [&] { return stub_->CreateRepository(repository_name); });
+  }
+  StatusOr<EcrAuthorization> GetAuthorizationToken() const override {
+    return retry_.Call<EcrAuthorization>(Idempotency::kIdempotent, "ECR GetAuthorizationToken",
+                                         [&] { return stub_->GetAuthorizationToken(); });
+  }
+
+ private:
+  std::shared_ptr<EcrStub> stub_;
+  AwsRetry retry_;
+};
+
+}  // namespace
+
 std::shared_ptr<EcrStub> EcrApi(const std::string& region, const std::string& aws_profile,
                                 std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock) {
-  return std::make_shared<EcrApiStub>(
-      AwsCaller(std::move(transport), MakeDefaultAwsCredentialsProvider(aws_profile), std::move(clock)),
-      ResolveAwsEndpoint("ecr", "api.ecr", region), region);
+  auto stub =
+      std::make_shared<EcrApiStub>(AwsCaller(std::move(transport), MakeDefaultAwsCredentialsProvider(aws_profile), clock),
+                                   ResolveAwsEndpoint("ecr", "api.ecr", region), region);
+  return std::make_shared<RetryingEcrStub>(std::move(stub), AwsRetry(std::move(clock)));
 }
 
 StatusOr<std::string> EcrRegion(const std::string& registry, const std::string& region, const std::string& aws_profile) {

@@ -14,7 +14,8 @@
 
 namespace mlflow_bridge::internal {
 
-// ECR's API in `region`, signed with the credentials of the environment or `aws_profile`.
+// ECR's API in `region`, signed with the credentials of the environment or `aws_profile`; each call is
+// retried through the AWS retry policy (aws/retry_policy.h).
 std::shared_ptr<EcrStub> EcrApi(const std::string& region, const std::string& aws_profile,
                                 std::shared_ptr<HttpTransport> transport, std::shared_ptr<Clock> clock);
 

@@ -11,8 +11,7 @@ EcrApiStub::EcrApiStub(AwsCaller caller, std::string endpoint, std::string regio
 
 StatusOr<nlohmann::json> EcrApiStub::Call(std::string_view operation, const nlohmann::json& request,
                                           std::string_view what) const {
-  return caller_.JsonCall(ecr_, "AmazonEC2ContainerRegistry_V20150921." + std::string(operation), request,
-                          Idempotency::kIdempotent, what);
+  return caller_.JsonCall(ecr_, "AmazonEC2ContainerRegistry_V20150921." + std::string(operation), request, what);
 }
 
 StatusOr<std::string> EcrApiStub::DescribeRepositories(std::string_view repository_name) const {

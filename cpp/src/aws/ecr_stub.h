@@ -28,7 +28,7 @@ class EcrStub {
   virtual StatusOr<EcrAuthorization> GetAuthorizationToken() const = 0;
 };
 
-// The stub over the AWS API (AwsCaller).
+// The stub over the AWS API (AwsCaller): one attempt per call; callers retry (aws/retry_policy.h).
 class EcrApiStub final : public EcrStub {
  public:
   // `endpoint`: the ECR base URL (ResolveAwsEndpoint("ecr", "api.ecr", region)).

@@ -16,8 +16,8 @@ IamApiStub::IamApiStub(AwsCaller caller, std::string endpoint, std::string_view 
 
 StatusOr<std::string> IamApiStub::GetRoleArn(std::string_view role_name) const {
   const std::string what = "IAM GetRole '" + std::string(role_name) + "'";
-  StatusOr<std::string> xml = caller_.QueryCall(
-      iam_, "Action=GetRole&RoleName=" + UriEncode(role_name) + "&Version=2010-05-08", Idempotency::kIdempotent, what);
+  StatusOr<std::string> xml =
+      caller_.QueryCall(iam_, "Action=GetRole&RoleName=" + UriEncode(role_name) + "&Version=2010-05-08", what);
   if (!xml.ok()) return xml.status();
   auto arn = XmlTagText(*xml, "Arn");
   if (!arn || arn->empty()) return InternalError(what + ": the reply has no Arn");

@@ -19,7 +19,7 @@ class IamStub {
   virtual StatusOr<std::string> GetRoleArn(std::string_view role_name) const = 0;
 };
 
-// The stub over the AWS API (AwsCaller).
+// The stub over the AWS API (AwsCaller): one attempt per call; callers retry (aws/retry_policy.h).
 class IamApiStub final : public IamStub {
  public:
   // `endpoint`: the IAM base URL (ResolveAwsEndpoint("iam", "iam", region)); `region`: any region of the

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "aws/caller.h"
+#include "aws/retry_policy.h"
 #include "aws/xml.h"
 #include "common/crypto.h"
 #include "common/strings.h"
@@ -179,7 +180,8 @@ S3Client::S3Client(std::shared_ptr<HttpTransport> transport, std::shared_ptr<Aws
                    std::shared_ptr<Clock> clock, std::string region, std::string endpoint_override, S3ClientOptions options)
     : complete_(transport && credentials && clock),
       credentials_(credentials),
-      caller_(std::move(transport), std::move(credentials), std::move(clock), options.retry, options.backoff),
+      caller_(std::move(transport), std::move(credentials), clock),
+      retry_(std::move(clock), options.retry, options.backoff),
       region_(std::move(region)) {
   endpoint_ = ResolveAwsEndpoint("s3", "s3", region_, endpoint_override);
   // Virtual-hosted style only on AWS's own regional endpoint; anything
@@ -255,13 +257,29 @@ std::string S3Client::ObjectUrl(const std::string& bucket, const std::string& ke
   return service.endpoint + path;
 }
 
+AwsTryAgainRule S3TryAgain(Idempotency idempotency) {
+  AwsTryAgainRule rule;
+  rule.not_processed_codes = {"InternalError", "ServiceUnavailable"};
+  rule.not_processed_statuses = {503, 429};
+  if (idempotency == Idempotency::kIdempotent) rule.transient_statuses = {500, 502, 504};
+  return rule;
+}
+
+StatusOr<HttpResponse> S3Client::SendOnce(const AwsService& service, const HttpRequest& request, const std::string& what,
+                                          const AwsCallOptions& options, AwsCallFailure* failure) const {
+  return caller_.RestCall(service, request, what, options, failure);
+}
+
 StatusOr<HttpResponse> S3Client::Send(const std::string& bucket, const std::string& key, HttpRequest request,
                                       Idempotency idempotency, const std::string& what, AwsCallOptions options,
                                       AwsCallFailure* failure) const {
   auto [service, path] = Target(bucket, key, request.url);
   request.url = std::move(path);
   options.s3_body_hash = true;
-  return caller_.RestCall(service, std::move(request), idempotency, what, options, failure);
+  options.try_again = S3TryAgain(idempotency);
+  return retry_.Call<HttpResponse>(
+      idempotency, what, [&] { return SendOnce(service, request, what, options, failure); },
+      request.timeout.value_or(std::chrono::milliseconds(0)));
 }
 
 Status S3Client::EnsureBucket(const std::string& bucket) {

@@ -2,14 +2,15 @@
 // the model bucket exists, upload a model archive (PutObject, or a multipart
 // upload streamed from the file one part at a time), delete it again.
 //
-// Every request goes through AwsCaller (RestCall): signed with SigV4 (service
-// "s3", x-amz-content-sha256 sent and signed) at clock->WallNow() and again on
-// every retry attempt, errors mapped by AwsErrorStatus. PUT object/part, HEAD,
+// Every request is one attempt through AwsCaller (RestCall, SendOnce): signed with SigV4 (service
+// "s3", x-amz-content-sha256 sent and signed) at clock->WallNow(), errors mapped by AwsErrorStatus and
+// marked by S3's "try again" rule (S3TryAgain). The uploads and the other calls retry those attempts through
+// the AWS retry policy (AwsRetry, aws/retry_policy.h). PUT object/part, HEAD,
 // GET, DELETE and PUT bucket (made idempotent by accepting
 // BucketAlreadyOwnedByYou) are idempotent calls; CreateMultipartUpload and
 // CompleteMultipartUpload are not, so they retry only the replies S3 documents
-// as "try again" (throttling, SlowDown, 503, InternalError), never a dropped
-// connection or a timeout (see AwsCaller's retry rule).
+// as "try again" (throttling, SlowDown, 503, InternalError) and a refused connection, never a dropped
+// connection or a timeout.
 //
 // URLs: with an endpoint override, AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
 // (moto, MinIO, ...), path style: endpoint/bucket/key. With the default
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "aws/caller.h"
+#include "aws/retry_policy.h"
 #include "mlflow_bridge/aws.h"
 #include "mlflow_bridge/clock.h"
 #include "mlflow_bridge/http.h"
@@ -67,6 +69,11 @@ struct S3ClientOptions {
   RetryPolicy retry;
   BackoffPolicy backoff;
 };
+
+// S3's documented "try again" replies, as S3Client passes them to AwsCaller: the codes InternalError and
+// ServiceUnavailable and the statuses 503 and 429 were not processed; for an idempotent call, any 500, 502
+// or 504 is transient too.
+AwsTryAgainRule S3TryAgain(Idempotency idempotency);
 
 // The ETag S3 gives an object assembled from parts with these ETags (MD5s in
 // hex, quoted or not): "hex(MD5(md5_1 || ... || md5_n))-n", quoted; nullopt
@@ -135,8 +142,11 @@ class S3Client final : public S3Stub {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
+  // One attempt: signs and sends `request` (its url relative to service.endpoint) through the caller.
+  StatusOr<HttpResponse> SendOnce(const AwsService& service, const HttpRequest& request, const std::string& what,
+                                  const AwsCallOptions& options, AwsCallFailure* failure) const;
   // Sends `request` (its url: the query, without '?', or empty) for
-  // s3://bucket/key through the caller.
+  // s3://bucket/key, retried through the AWS retry policy. `failure`: how the last attempt failed.
   StatusOr<HttpResponse> Send(const std::string& bucket, const std::string& key, HttpRequest request,
                               Idempotency idempotency, const std::string& what, AwsCallOptions options = {},
                               AwsCallFailure* failure = nullptr) const;
@@ -163,6 +173,7 @@ class S3Client final : public S3Stub {
   bool complete_;  // built with a transport, credentials and a clock
   std::shared_ptr<AwsCredentialsProvider> credentials_;
   AwsCaller caller_;
+  AwsRetry retry_;
   std::string region_;
   std::string endpoint_;      // no trailing slash
   std::string virtual_host_;  // "s3.region.amazonaws.com" when virtual-hosted style applies; else empty

@@ -25,12 +25,32 @@ std::string What(std::string_view service, std::string_view operation, const nlo
   return what;
 }
 
+// SageMaker Runtime's scoring calls (docs/decisions/0002): besides the AWS not-processed codes
+// (throttling, ModelNotReadyException) and a refused connection (marked by the transport), a 503 that says
+// when to come back (Retry-After) was not processed.
+AwsCallOptions RuntimeOptions() {
+  AwsCallOptions options;
+  options.try_again.not_processed_with_retry_after = {503};
+  return options;
+}
+
 std::string OrDefault(const std::string& override_url, std::string_view service_id, std::string_view prefix,
                       std::string_view region) {
   return ResolveAwsEndpoint(service_id, prefix, region, override_url);
 }
 
 }  // namespace
+
+Idempotency SageMakerIdempotency(std::string_view operation) {
+  // Create* and UpdateEndpoint make something new (a second one, or "already exists"); a scoring call may
+  // have side effects in the model. UpdateEndpointWeightsAndCapacities and AddTags set absolute values:
+  // sending them twice has the effect of once. Deleting what is already gone is the caller's concern (it gets
+  // RESOURCE_DOES_NOT_EXIST).
+  for (std::string_view op :
+       {"CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint", "InvokeEndpoint", "InvokeEndpointAsync"})
+    if (operation == op) return Idempotency::kNonIdempotent;
+  return Idempotency::kIdempotent;
+}
 
 SageMakerEndpoints ResolveSageMakerEndpoints(std::string_view region, const SageMakerEndpoints& overrides) {
   SageMakerEndpoints e;
@@ -53,56 +73,49 @@ SageMakerApiStub::SageMakerApiStub(AwsCaller caller, std::string region, SageMak
 
 // ---------------------------------------------------------------- SageMaker
 
-StatusOr<nlohmann::json> SageMakerApiStub::SageMakerCall(std::string_view operation, const nlohmann::json& request,
-                                                         Idempotency idempotency) const {
-  return caller_.JsonCall(api_, std::string(kSageMakerTargetPrefix) + std::string(operation), request, idempotency,
+StatusOr<nlohmann::json> SageMakerApiStub::SageMakerCall(std::string_view operation, const nlohmann::json& request) const {
+  return caller_.JsonCall(api_, std::string(kSageMakerTargetPrefix) + std::string(operation), request,
                           What("SageMaker", operation, request));
 }
 
 StatusOr<nlohmann::json> SageMakerApiStub::CreateModel(const nlohmann::json& r) const {
-  return SageMakerCall("CreateModel", r, Idempotency::kNonIdempotent);
+  return SageMakerCall("CreateModel", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::DescribeModel(const nlohmann::json& r) const {
-  return SageMakerCall("DescribeModel", r, Idempotency::kIdempotent);
+  return SageMakerCall("DescribeModel", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::DeleteModel(const nlohmann::json& r) const {
-  return SageMakerCall("DeleteModel", r, Idempotency::kIdempotent);
+  return SageMakerCall("DeleteModel", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::CreateEndpointConfig(const nlohmann::json& r) const {
-  return SageMakerCall("CreateEndpointConfig", r, Idempotency::kNonIdempotent);
+  return SageMakerCall("CreateEndpointConfig", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::DescribeEndpointConfig(const nlohmann::json& r) const {
-  return SageMakerCall("DescribeEndpointConfig", r, Idempotency::kIdempotent);
+  return SageMakerCall("DescribeEndpointConfig", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::DeleteEndpointConfig(const nlohmann::json& r) const {
-  return SageMakerCall("DeleteEndpointConfig", r, Idempotency::kIdempotent);
+  return SageMakerCall("DeleteEndpointConfig", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::CreateEndpoint(const nlohmann::json& r) const {
-  return SageMakerCall("CreateEndpoint", r, Idempotency::kNonIdempotent);
+  return SageMakerCall("CreateEndpoint", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::DescribeEndpoint(const nlohmann::json& r) const {
-  return SageMakerCall("DescribeEndpoint", r, Idempotency::kIdempotent);
+  return SageMakerCall("DescribeEndpoint", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::UpdateEndpoint(const nlohmann::json& r) const {
-  return SageMakerCall("UpdateEndpoint", r, Idempotency::kNonIdempotent);
+  return SageMakerCall("UpdateEndpoint", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::UpdateEndpointWeightsAndCapacities(const nlohmann::json& r) const {
-  // Sets absolute weights and counts: sending it twice has the effect of once.
-  return SageMakerCall("UpdateEndpointWeightsAndCapacities", r, Idempotency::kIdempotent);
+  return SageMakerCall("UpdateEndpointWeightsAndCapacities", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::DeleteEndpoint(const nlohmann::json& r) const {
-  return SageMakerCall("DeleteEndpoint", r, Idempotency::kIdempotent);
+  return SageMakerCall("DeleteEndpoint", r);
 }
 StatusOr<nlohmann::json> SageMakerApiStub::ListEndpoints(const nlohmann::json& r) const {
-  return SageMakerCall("ListEndpoints", r, Idempotency::kIdempotent);
+  return SageMakerCall("ListEndpoints", r);
 }
-StatusOr<nlohmann::json> SageMakerApiStub::ListTags(const nlohmann::json& r) const {
-  return SageMakerCall("ListTags", r, Idempotency::kIdempotent);
-}
-StatusOr<nlohmann::json> SageMakerApiStub::AddTags(const nlohmann::json& r) const {
-  // Sets tag values: sending it twice has the effect of once.
-  return SageMakerCall("AddTags", r, Idempotency::kIdempotent);
-}
+StatusOr<nlohmann::json> SageMakerApiStub::ListTags(const nlohmann::json& r) const { return SageMakerCall("ListTags", r); }
+StatusOr<nlohmann::json> SageMakerApiStub::AddTags(const nlohmann::json& r) const { return SageMakerCall("AddTags", r); }
 
 // ---------------------------------------------------------------- SageMaker Runtime
 
@@ -126,7 +139,7 @@ StatusOr<InvokeResult> SageMakerApiStub::InvokeEndpoint(std::string_view endpoin
   if (!target_variant.empty()) request.headers.emplace_back("X-Amzn-SageMaker-Target-Variant", std::string(target_variant));
   request.body = std::move(body);
 
-  StatusOr<HttpResponse> response = caller_.RestCall(runtime_, std::move(request), Idempotency::kNonIdempotent, what);
+  StatusOr<HttpResponse> response = caller_.RestCall(runtime_, std::move(request), what, RuntimeOptions());
   if (!response.ok()) return response.status();
   InvokeResult result;
   result.body = std::move(response->body);
@@ -148,8 +161,7 @@ StatusOr<AsyncInvokeResult> SageMakerApiStub::InvokeEndpointAsync(std::string_vi
   request.headers.emplace_back("X-Amzn-SageMaker-InputLocation", std::string(input_location));
   if (!content_type.empty()) request.headers.emplace_back("X-Amzn-SageMaker-Content-Type", std::string(content_type));
   if (!accept.empty()) request.headers.emplace_back("X-Amzn-SageMaker-Accept", std::string(accept));
-  // Queued at most once per call: a retry after a lost reply could score the input twice.
-  StatusOr<HttpResponse> response = caller_.RestCall(runtime_, std::move(request), Idempotency::kNonIdempotent, what);
+  StatusOr<HttpResponse> response = caller_.RestCall(runtime_, std::move(request), what, RuntimeOptions());
   if (!response.ok()) return response.status();
   AsyncInvokeResult result;
   result.output_location = response->Header("X-Amzn-SageMaker-OutputLocation").value_or("");

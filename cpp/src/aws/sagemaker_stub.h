@@ -1,6 +1,7 @@
 // The SageMaker stub: one method per call of SageMaker and SageMaker Runtime. Each builds the request, signs and
-// sends it through AwsCaller (which owns the retry rule), parses the reply and
-// returns StatusOr. No waiting, no orchestration: that is the client's job.
+// sends it once through AwsCaller (which marks failures for the retry rule), parses the reply and
+// returns StatusOr. No retries, no waiting, no orchestration: that is the client's job
+// (targets/sagemaker/client.cpp, through AwsRetry with SageMakerIdempotency).
 //
 // Requests and replies of the SageMaker API are the API's own JSON shapes
 // (https://docs.aws.amazon.com/sagemaker/latest/APIReference/), passed through
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aws/caller.h"
+#include "mlflow_bridge/retry.h"
 #include "mlflow_bridge/status.h"
 
 namespace mlflow_bridge::internal {
@@ -33,6 +35,12 @@ struct SageMakerEndpoints {
 // AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_ECR), else AWS_ENDPOINT_URL, else the
 // regional default.
 SageMakerEndpoints ResolveSageMakerEndpoints(std::string_view region, const SageMakerEndpoints& overrides = {});
+
+// Whether a SageMaker or SageMaker Runtime call (by operation name, "CreateModel") may be sent again after
+// any transient failure: Create*, UpdateEndpoint, InvokeEndpoint and InvokeEndpointAsync are not (only a
+// failure AwsCaller marks "not processed" is retried); Describe*, List*, Delete*, AddTags and
+// UpdateEndpointWeightsAndCapacities are.
+Idempotency SageMakerIdempotency(std::string_view operation);
 
 // Largest InvokeEndpoint payload SageMaker real-time endpoints accept (6 MB).
 inline constexpr size_t kMaxInvokePayloadBytes = 6291456;
@@ -56,10 +64,7 @@ class SageMakerStub {
   virtual ~SageMakerStub() = default;
 
   // ---- SageMaker (JSON 1.1, X-Amz-Target: SageMaker.<Op>) ----
-  // Create* and UpdateEndpoint are not idempotent (only "not processed"
-  // throttling replies are retried); Describe*, List*, Delete*, AddTags and
-  // UpdateEndpointWeightsAndCapacities are (deleting what is already gone is
-  // the caller's concern: it gets RESOURCE_DOES_NOT_EXIST).
+  // One attempt each; which may be retried: SageMakerIdempotency.
   virtual StatusOr<nlohmann::json> CreateModel(const nlohmann::json& request) const = 0;
   virtual StatusOr<nlohmann::json> DescribeModel(const nlohmann::json& request) const = 0;
   virtual StatusOr<nlohmann::json> DeleteModel(const nlohmann::json& request) const = 0;
@@ -77,8 +82,9 @@ class SageMakerStub {
   virtual StatusOr<nlohmann::json> AddTags(const nlohmann::json& request) const = 0;
 
   // ---- SageMaker Runtime (REST: POST /endpoints/{name}/invocations) ----
-  // Not idempotent (a model may have side effects): only ModelNotReadyException
-  // and throttling are retried. A ModelError (424: the model's own error reply)
+  // Not idempotent (a model may have side effects): marked "not processed" (so retried above) are
+  // ModelNotReadyException, throttling, a refused connection and a 503 with Retry-After
+  // (docs/decisions/0002). A ModelError (424: the model's own error reply)
   // is INVALID_PARAMETER_VALUE with the model's message. Empty accept,
   // custom_attributes and target_variant are not sent. A body over 6 MB is
   // refused here (INVALID_PARAMETER_VALUE) without a call.
@@ -122,8 +128,7 @@ class SageMakerApiStub final : public SageMakerStub {
   const SageMakerEndpoints& endpoints() const { return endpoints_; }
 
  private:
-  StatusOr<nlohmann::json> SageMakerCall(std::string_view operation, const nlohmann::json& request,
-                                         Idempotency idempotency) const;
+  StatusOr<nlohmann::json> SageMakerCall(std::string_view operation, const nlohmann::json& request) const;
 
   AwsCaller caller_;
   std::string region_;

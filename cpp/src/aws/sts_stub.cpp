@@ -11,8 +11,7 @@ StsApiStub::StsApiStub(AwsCaller caller, std::string endpoint, std::string regio
 
 StatusOr<CallerIdentity> StsApiStub::GetCallerIdentity() const {
   const std::string what = "STS GetCallerIdentity";
-  StatusOr<std::string> xml =
-      caller_.QueryCall(sts_, "Action=GetCallerIdentity&Version=2011-06-15", Idempotency::kIdempotent, what);
+  StatusOr<std::string> xml = caller_.QueryCall(sts_, "Action=GetCallerIdentity&Version=2011-06-15", what);
   if (!xml.ok()) return xml.status();
   CallerIdentity id;
   id.account = XmlTagText(*xml, "Account").value_or("");

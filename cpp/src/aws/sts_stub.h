@@ -24,7 +24,7 @@ class StsStub {
   virtual StatusOr<CallerIdentity> GetCallerIdentity() const = 0;
 };
 
-// The stub over the AWS API (AwsCaller).
+// The stub over the AWS API (AwsCaller): one attempt per call; callers retry (aws/retry_policy.h).
 class StsApiStub final : public StsStub {
  public:
   // `endpoint`: the STS base URL (ResolveAwsEndpoint("sts", "sts", region)).

@@ -42,7 +42,7 @@ Status RetryLoopImpl(const RetryPolicy& retry, const BackoffPolicy& backoff, Ide
   const int max_attempts = std::max(1, retry.max_attempts);
   for (int n = 1;; ++n) {
     Status s = attempt();
-    if (s.ok()) return s;
+    if (s.ok() || s.final()) return s;
     if (!IsRetryable(s, idempotency) || n >= max_attempts) return WithAttempts(s, n);
     std::chrono::milliseconds delay = s.retry_after() ? *s.retry_after() : BackoffDelay(backoff, n - 1, rng);
     if (delay.count() < 0) delay = std::chrono::milliseconds(0);

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/managed_by.h"
+#include "targets/managed_by.h"
 #include "mlflow_bridge/status.h"
 
 namespace mlflow_bridge::internal {

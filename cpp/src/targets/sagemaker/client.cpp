@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 
+#include "aws/retry_policy.h"
 #include "aws/s3_stub.h"
 #include "common/archive.h"
 #include "common/rollback.h"
@@ -18,6 +19,8 @@
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
 #include "mlflow_bridge/targets.h"
+#include "targets/managed_by.h"
+#include "targets/sagemaker/config.h"
 #include "targets/sagemaker/stubs.h"
 
 namespace fs = std::filesystem;
@@ -28,12 +31,13 @@ namespace {
 
 using internal::RollbackRecord;
 using internal::S3Client;
+using internal::SageMakerConfig;
 using internal::SageMakerStub;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr char kManagedByKey[] = "app.kubernetes.io/managed-by";
-constexpr char kManagedBy[] = "mlflow-bridge";
+using internal::kManagedByKey;
+using internal::kManagedByValue;
 constexpr char kModelUriKey[] = "mlflow.model_uri";
 constexpr char kRunIdKey[] = "mlflow.run_id";
 
@@ -58,15 +62,15 @@ std::string UniqueName(const std::string& base, const std::string& infix) {
 
 json Tag(const std::string& key, const std::string& value) { return {{"Key", key}, {"Value", value}}; }
 
-json UserTags(const json& config) {
+json UserTags(const SageMakerConfig& config) {
   json tags = json::array();
-  for (const auto& [k, v] : config["tags"].items()) tags.push_back(Tag(k, v.is_string() ? v.get<std::string>() : v.dump()));
+  for (const auto& [k, v] : config.tags.items()) tags.push_back(Tag(k, v.is_string() ? v.get<std::string>() : v.dump()));
   return tags;
 }
 
 bool IsManaged(const json& tags) {
   for (const auto& t : tags) {
-    if (t.value("Key", "") == kManagedByKey && t.value("Value", "") == kManagedBy) return true;
+    if (t.value("Key", "") == kManagedByKey && t.value("Value", "") == kManagedByValue) return true;
   }
   return false;
 }
@@ -81,9 +85,9 @@ std::string TagValue(const json& tags, const std::string& key) {
 // What MLflow's sagemaker target puts into the container's environment, plus the user's. This machine's
 // proxy variables only when asked (forward_proxy_env): anyone allowed DescribeModel reads the environment.
 // A proxy URL's user and password are never copied.
-json ContainerEnv(const json& config) {
+json ContainerEnv(const SageMakerConfig& config) {
   json env = {{"MLFLOW_DEPLOYMENT_FLAVOR_NAME", "python_function"}, {"SERVING_ENVIRONMENT", "SageMaker"}};
-  if (config["forward_proxy_env"].get<bool>()) {
+  if (config.forward_proxy_env) {
     for (const char* proxy : {"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}) {
       const char* v = std::getenv(proxy);
       if (!v) continue;
@@ -95,11 +99,30 @@ json ContainerEnv(const json& config) {
       env[proxy] = value;
     }
   }
-  for (const auto& [k, v] : config["env"].items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  for (const auto& [k, v] : config.env.items()) env[k] = v.is_string() ? v.get<std::string>() : v.dump();
   return env;
 }
 
-bool IsEmpty(const json& v) { return v.is_null() || (v.is_object() && v.empty()); }
+// The SageMaker calls the client makes, each retried through the AWS retry policy (Session::Api).
+struct SageMakerOp {
+  const char* name;
+  StatusOr<json> (SageMakerStub::*call)(const json&) const;
+};
+const SageMakerOp kCreateModel{"CreateModel", &SageMakerStub::CreateModel};
+const SageMakerOp kDescribeModel{"DescribeModel", &SageMakerStub::DescribeModel};
+const SageMakerOp kDeleteModel{"DeleteModel", &SageMakerStub::DeleteModel};
+const SageMakerOp kCreateEndpointConfig{"CreateEndpointConfig", &SageMakerStub::CreateEndpointConfig};
+const SageMakerOp kDescribeEndpointConfig{"DescribeEndpointConfig", &SageMakerStub::DescribeEndpointConfig};
+const SageMakerOp kDeleteEndpointConfig{"DeleteEndpointConfig", &SageMakerStub::DeleteEndpointConfig};
+const SageMakerOp kCreateEndpoint{"CreateEndpoint", &SageMakerStub::CreateEndpoint};
+const SageMakerOp kDescribeEndpoint{"DescribeEndpoint", &SageMakerStub::DescribeEndpoint};
+const SageMakerOp kUpdateEndpoint{"UpdateEndpoint", &SageMakerStub::UpdateEndpoint};
+const SageMakerOp kUpdateEndpointWeightsAndCapacities{"UpdateEndpointWeightsAndCapacities",
+                                                      &SageMakerStub::UpdateEndpointWeightsAndCapacities};
+const SageMakerOp kDeleteEndpoint{"DeleteEndpoint", &SageMakerStub::DeleteEndpoint};
+const SageMakerOp kListEndpoints{"ListEndpoints", &SageMakerStub::ListEndpoints};
+const SageMakerOp kListTags{"ListTags", &SageMakerStub::ListTags};
+const SageMakerOp kAddTags{"AddTags", &SageMakerStub::AddTags};
 
 }  // namespace
 
@@ -111,29 +134,22 @@ struct SageMakerClient::Impl {
 
   // One session per call: region, endpoint and role may come from the call's config.
   struct Session : internal::SageMakerStubs {
-    json config;
+    SageMakerConfig config;
     std::string region;
     bool interrupted = false;  // a wait ended because the user interrupted it
-  };
+    internal::AwsRetry retry;  // the AWS retry policy: the stubs make one attempt per call
 
-  StatusOr<json> Parse(const json& given) const {
-    auto config = ParseConfig(Schema(), given);
-    if (!config.ok()) return config.status();
-    json& c = *config;
-    std::string mode = c["mode"];
-    if (mode != "create" && mode != "replace" && mode != "add") {
-      return InvalidParameterError("Config key 'mode' must be one of create, replace, add; got '" + mode + "'.");
+    // One SageMaker call through the retry policy (which calls may be sent again: SageMakerIdempotency).
+    StatusOr<json> Api(const SageMakerOp& op, const json& request) const {
+      return Retried<json>(internal::SageMakerIdempotency(op.name), std::string("SageMaker ") + op.name,
+                           [&] { return ((*stub).*op.call)(request); });
     }
-    if (!c["archive"].get<bool>() && !c["synchronous"].get<bool>()) {
-      return InvalidParameterError(
-          "Config keys 'synchronous=false' and 'archive=false' cannot go together: resources can only be cleaned "
-          "up after SageMaker has finished. Set archive=true or synchronous=true.");
+    // Any other AWS call through the retry policy.
+    template <typename T>
+    StatusOr<T> Retried(Idempotency idempotency, const std::string& what, const std::function<StatusOr<T>()>& fn) const {
+      return retry.Call<T>(idempotency, what, fn);
     }
-    if (!IsEmpty(c["serverless_config"]) && !IsEmpty(c["async_inference_config"])) {
-      return InvalidParameterError("Config keys 'serverless_config' and 'async_inference_config' cannot go together.");
-    }
-    return config;
-  }
+  };
 
   // What a session talks through, kept per (region, endpoint_url, role) for the client's life: the
   // credentials (and an assumed role's) are fetched once, not at every call.
@@ -160,7 +176,7 @@ struct SageMakerClient::Impl {
       credentials = MakeCachingAwsCredentialsProvider(
           MakeAssumeRoleAwsCredentialsProvider(assume, credentials, options.transport, options.clock), options.clock);
     }
-    internal::AwsCaller caller(options.transport, credentials, options.clock);
+    internal::AwsCaller caller(options.transport, credentials, options.clock);  // one attempt per call
     internal::SageMakerEndpoints overrides{endpoint_url, endpoint_url, endpoint_url, endpoint_url, endpoint_url};
     if (endpoint_url.empty()) overrides = {};
     const internal::SageMakerEndpoints endpoints = internal::ResolveSageMakerEndpoints(region, overrides);
@@ -173,18 +189,16 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<Session> Open(const json& given) {
-    auto config = Parse(given);
+    auto config = internal::ParseSageMakerConfig(given);
     if (!config.ok()) return config.status();
     Session s;
     s.config = std::move(*config);
-    s.region =
-        s.config["region_name"].get<std::string>().empty() ? target.region : s.config["region_name"].get<std::string>();
-    std::string role = s.config["assume_role_arn"].get<std::string>().empty()
-                           ? target.assume_role_arn
-                           : s.config["assume_role_arn"].get<std::string>();
-    auto connection = Connect(s.region, s.config["endpoint_url"], role);
+    s.region = s.config.region_name.empty() ? target.region : s.config.region_name;
+    const std::string role = s.config.assume_role_arn.empty() ? target.assume_role_arn : s.config.assume_role_arn;
+    auto connection = Connect(s.region, s.config.endpoint_url, role);
     if (!connection.ok()) return connection.status();
     static_cast<internal::SageMakerStubs&>(s) = *connection;
+    s.retry = internal::AwsRetry(options.clock);
     return s;
   }
 
@@ -194,11 +208,11 @@ struct SageMakerClient::Impl {
   StatusOr<json> Wait(Session& s, const std::string& name, const std::string& what,
                       const std::function<std::optional<Status>(const StatusOr<json>&)>& done) {
     auto start = options.clock->Now();
-    auto deadline = start + seconds(s.config["timeout_seconds"].get<int>());
-    milliseconds interval(static_cast<long>(1000 * s.config["poll_interval_seconds"].get<double>()));
+    auto deadline = start + seconds(s.config.timeout_seconds);
+    milliseconds interval(static_cast<long>(1000 * s.config.poll_interval_seconds));
     auto next_progress = start;
     while (true) {
-      auto described = s.stub->DescribeEndpoint({{"EndpointName", name}});
+      auto described = s.Api(kDescribeEndpoint, {{"EndpointName", name}});
       if (auto verdict = done(described)) {
         if (!verdict->ok()) return *verdict;
         return described.ok() ? *described : json::object();
@@ -208,7 +222,7 @@ struct SageMakerClient::Impl {
         auto elapsed = std::chrono::duration_cast<seconds>(now - start).count();
         std::string status = described.ok() ? described->value("EndpointStatus", "?") : "?";
         LogInfo("Waiting for SageMaker endpoint '" + name + "' to " + what + ": " + status + " (" + std::to_string(elapsed) +
-                " s of " + std::to_string(s.config["timeout_seconds"].get<int>()) + " s)");
+                " s of " + std::to_string(s.config.timeout_seconds) + " s)");
         next_progress = now + seconds(15);
       }
       if (options.interrupted && options.interrupted()) {
@@ -217,7 +231,7 @@ struct SageMakerClient::Impl {
       }
       if (now + interval > deadline) {
         return DeadlineExceededError("SageMaker endpoint '" + name + "' did not " + what + " within " +
-                                     std::to_string(s.config["timeout_seconds"].get<int>()) +
+                                     std::to_string(s.config.timeout_seconds) +
                                      " s. Raise -C timeout_seconds=N, or check the endpoint in the SageMaker console.");
       }
       options.clock->SleepFor(interval);
@@ -242,17 +256,17 @@ struct SageMakerClient::Impl {
   StatusOr<std::string> BuildImage(Session& s, const DeployRequest& request) {
     json config = {{"registry_auth", "ecr"},
                    {"ecr_region", s.region},
-                   {"install_dependencies", s.config["install_dependencies"]},
-                   {"insecure_registry", s.config["insecure_registry"]}};
-    if (!s.config["base_image"].get<std::string>().empty()) config["base_image"] = s.config["base_image"];
+                   {"install_dependencies", s.config.install_dependencies},
+                   {"insecure_registry", s.config.insecure_registry}};
+    if (!s.config.base_image.empty()) config["base_image"] = s.config.base_image;
     return images->Build(
-        s.config["registry"], request.name,
+        s.config.registry, request.name,
         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
   }
 
   StatusOr<std::string> Image(Session& s, const DeployRequest& request) {
-    std::string image = s.config["image_url"];
-    if (!s.config["registry"].get<std::string>().empty()) {
+    std::string image = s.config.image_url;
+    if (!s.config.registry.empty()) {
       if (!image.empty()) {
         return InvalidParameterError(
             "Config keys 'image_url' and 'registry' cannot go together: image_url serves "
@@ -262,7 +276,8 @@ struct SageMakerClient::Impl {
     }
     if (!image.empty()) return image;
     if (const char* env = std::getenv("MLFLOW_SAGEMAKER_DEPLOY_IMG_URL"); env && *env) return std::string(env);
-    auto repo = s.ecr->DescribeRepositories("mlflow-pyfunc");
+    auto repo = s.Retried<std::string>(Idempotency::kIdempotent, "ECR DescribeRepositories",
+                                       [&] { return s.ecr->DescribeRepositories("mlflow-pyfunc"); });
     if (!repo.ok()) {
       return Status(repo.status().code(),
                     "No image to serve the model with: set -C image_url=<ECR image>, or push MLflow's image to the ECR "
@@ -273,10 +288,11 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<std::string> ExecutionRole(Session& s) {
-    std::string role = s.config["execution_role_arn"];
+    std::string role = s.config.execution_role_arn;
     if (!role.empty()) return role;
     // As MLflow's target does: the caller's own role, looked up in IAM for its full ARN (with its path).
-    auto me = s.sts->GetCallerIdentity();
+    auto me = s.Retried<internal::CallerIdentity>(Idempotency::kIdempotent, "STS GetCallerIdentity",
+                                                  [&] { return s.sts->GetCallerIdentity(); });
     if (!me.ok()) return me.status();
     static const std::regex kAssumed(R"(arn:aws[a-z-]*:sts::\d{12}:assumed-role/([^/]+)/.*)");
     std::smatch m;
@@ -285,15 +301,17 @@ struct SageMakerClient::Impl {
                                    ") is not a role. Pass the IAM role SageMaker should use with -C "
                                    "execution_role_arn=arn:aws:iam::<account>:role/<name>.");
     }
-    auto arn = s.iam->GetRoleArn(m[1].str());
+    auto arn =
+        s.Retried<std::string>(Idempotency::kIdempotent, "IAM GetRole", [&] { return s.iam->GetRoleArn(m[1].str()); });
     if (!arn.ok()) return arn.status().WithContext("Looking up the execution role (or pass -C execution_role_arn=...)");
     return arn;
   }
 
   StatusOr<std::string> Bucket(Session& s) {
-    std::string bucket = s.config["bucket"];
+    std::string bucket = s.config.bucket;
     if (bucket.empty()) {
-      auto me = s.sts->GetCallerIdentity();
+      auto me = s.Retried<internal::CallerIdentity>(Idempotency::kIdempotent, "STS GetCallerIdentity",
+                                                    [&] { return s.sts->GetCallerIdentity(); });
       if (!me.ok()) return me.status();
       bucket = "mlflow-sagemaker-" + s.region + "-" + me->account;
     }
@@ -315,17 +333,17 @@ struct SageMakerClient::Impl {
     } remove_archive{archive};
     if (auto written = internal::WriteTar(request.model_dir, archive); !written.ok()) return written.status();
     internal::S3UploadOptions upload;
-    upload.tags = {{"SageMaker", "true"}, {kManagedByKey, kManagedBy}};
+    upload.tags = {{"SageMaker", "true"}, {kManagedByKey, kManagedByValue}};
     return s.s3->UploadFile(bucket, model_name + "/model.tar.gz", archive, upload);
   }
 
   json Variant(const Session& s, const std::string& variant, const std::string& model_name, double weight) {
     json v = {{"VariantName", variant}, {"ModelName", model_name}, {"InitialVariantWeight", weight}};
-    if (!IsEmpty(s.config["serverless_config"])) {
-      v["ServerlessConfig"] = s.config["serverless_config"];
+    if (!s.config.serverless_config.empty()) {
+      v["ServerlessConfig"] = s.config.serverless_config;
     } else {
-      v["InstanceType"] = s.config["instance_type"];
-      v["InitialInstanceCount"] = s.config["instance_count"];
+      v["InstanceType"] = s.config.instance_type;
+      v["InitialInstanceCount"] = s.config.instance_count;
     }
     return v;
   }
@@ -340,17 +358,17 @@ struct SageMakerClient::Impl {
   }
   void RecordModel(Session& s, RollbackRecord& record, const std::string& model) {
     record.Add("delete SageMaker model " + model, [&s, model] {
-      return s.stub->DeleteModel({{"ModelName", model}}).status();
+      return s.Api(kDeleteModel, {{"ModelName", model}}).status();
     });
   }
   void RecordConfig(Session& s, RollbackRecord& record, const std::string& config) {
     record.Add("delete SageMaker endpoint config " + config, [&s, config] {
-      return s.stub->DeleteEndpointConfig({{"EndpointConfigName", config}}).status();
+      return s.Api(kDeleteEndpointConfig, {{"EndpointConfigName", config}}).status();
     });
   }
   void RecordEndpoint(Session& s, RollbackRecord& record, const std::string& endpoint) {
     record.Add("delete SageMaker endpoint " + endpoint, [this, &s, endpoint]() -> Status {
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.stub->DeleteEndpoint({{"EndpointName", endpoint}}).status());
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(s.Api(kDeleteEndpoint, {{"EndpointName", endpoint}}).status());
       return Wait(s, endpoint, "be deleted",
                   [](const StatusOr<json>& d) -> std::optional<Status> {
                     if (!d.ok()) return OkStatus();  // gone (or unreachable: nothing more to wait for)
@@ -375,16 +393,16 @@ struct SageMakerClient::Impl {
     auto url = Upload(s, request, *bucket, model_name);
     if (!url.ok()) return url.status();
     json tags = UserTags(s.config);
-    tags.push_back(Tag(kManagedByKey, kManagedBy));
+    tags.push_back(Tag(kManagedByKey, kManagedByValue));
     tags.push_back(Tag(kModelUriKey, request.model_uri));
     if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
     json model = {{"ModelName", model_name},
                   {"PrimaryContainer", {{"Image", *image}, {"ModelDataUrl", *url}, {"Environment", ContainerEnv(s.config)}}},
                   {"ExecutionRoleArn", *role},
                   {"Tags", tags}};
-    if (!IsEmpty(s.config["vpc_config"])) model["VpcConfig"] = s.config["vpc_config"];
+    if (!s.config.vpc_config.empty()) model["VpcConfig"] = s.config.vpc_config;
     RecordModel(s, created, model_name);
-    auto made = s.stub->CreateModel(model);
+    auto made = s.Api(kCreateModel, model);
     if (!made.ok()) return made.status();
     return model_name;
   }
@@ -396,17 +414,18 @@ struct SageMakerClient::Impl {
     std::string config_name = UniqueName(name, "-config-");
     json cfg = {{"EndpointConfigName", config_name},
                 {"ProductionVariants", variants},
-                {"Tags", json::array({Tag(kManagedByKey, kManagedBy), Tag("app_name", name)})}};
-    for (const auto& [key, field] : {std::pair<const char*, const char*>{"async_inference_config", "AsyncInferenceConfig"},
-                                     {"data_capture_config", "DataCaptureConfig"}}) {
-      if (!IsEmpty(s.config[key])) {
-        cfg[field] = s.config[key];
+                {"Tags", json::array({Tag(kManagedByKey, kManagedByValue), Tag("app_name", name)})}};
+    for (const auto& [given, field] :
+         {std::pair<const json*, const char*>{&s.config.async_inference_config, "AsyncInferenceConfig"},
+          {&s.config.data_capture_config, "DataCaptureConfig"}}) {
+      if (!given->empty()) {
+        cfg[field] = *given;
       } else if (previous.contains(field)) {
         cfg[field] = previous[field];
       }
     }
     RecordConfig(s, created, config_name);
-    auto made = s.stub->CreateEndpointConfig(cfg);
+    auto made = s.Api(kCreateEndpointConfig, cfg);
     if (!made.ok()) return made.status();
     return config_name;
   }
@@ -414,7 +433,7 @@ struct SageMakerClient::Impl {
   // Whether mlflow-bridge made the resource (its tag says so). What we did not
   // make (e.g. a model from a training job) is never deleted.
   bool Ours(Session& s, const std::string& arn) {
-    auto tags = s.stub->ListTags({{"ResourceArn", arn}});
+    auto tags = s.Api(kListTags, {{"ResourceArn", arn}});
     return tags.ok() && IsManaged(tags->value("Tags", json::array()));
   }
 
@@ -427,7 +446,7 @@ struct SageMakerClient::Impl {
     for (const auto& v : old_config.value("ProductionVariants", json::array())) {
       std::string model = v.value("ModelName", "");
       if (kept.count(model)) continue;
-      auto described = s.stub->DescribeModel({{"ModelName", model}});
+      auto described = s.Api(kDescribeModel, {{"ModelName", model}});
       if (!described.ok()) continue;
       if (!Ours(s, described->value("ModelArn", ""))) {
         LogInfo("Keeping model '" + model + "' and its data: mlflow-bridge did not create them.");
@@ -442,7 +461,7 @@ struct SageMakerClient::Impl {
   }
 
   StatusOr<json> DescribeCurrent(Session& s, const std::string& endpoint) {
-    auto current = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
+    auto current = s.Api(kDescribeEndpoint, {{"EndpointName", endpoint}});
     if (!current.ok() && current.status().code() == StatusCode::kResourceDoesNotExist) {
       return NotFoundError("No SageMaker endpoint named '" + endpoint + "' in " + s.region +
                            ". See the existing ones with `mlflow deployments list -t sagemaker-endpoints:/" + s.region +
@@ -460,7 +479,7 @@ struct SageMakerClient::Impl {
                  const std::string& what, const std::function<StatusOr<json>(json, const std::string&)>& change) {
     auto current = DescribeCurrent(s, endpoint);
     if (!current.ok()) return current.status();
-    auto old_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    auto old_config = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", current->value("EndpointConfigName", "")}});
     if (!old_config.ok()) return old_config.status();
     RollbackRecord created;
     auto fail = [&](const Status& why) {
@@ -492,10 +511,10 @@ struct SageMakerClient::Impl {
     auto config_name = NewConfig(s, endpoint, *variants, created, *old_config);
     if (!config_name.ok()) return fail(config_name.status());
     json update = {{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}};
-    if (!IsEmpty(s.config["deployment_config"])) update["DeploymentConfig"] = s.config["deployment_config"];
-    auto updated = s.stub->UpdateEndpoint(update);
+    if (!s.config.deployment_config.empty()) update["DeploymentConfig"] = s.config.deployment_config;
+    auto updated = s.Api(kUpdateEndpoint, update);
     if (!updated.ok()) return fail(updated.status());
-    if (!s.config["synchronous"].get<bool>()) return OkStatus();
+    if (!s.config.synchronous) return OkStatus();
     auto done = Wait(s, endpoint, "finish updating", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
       std::string status = d->value("EndpointStatus", "");
@@ -518,7 +537,7 @@ struct SageMakerClient::Impl {
       }
       return fail(done.status());
     }
-    if (!s.config["archive"].get<bool>()) DeleteUnused(s, *old_config, *variants);
+    if (!s.config.archive) DeleteUnused(s, *old_config, *variants);
     return OkStatus();
   }
 
@@ -526,7 +545,7 @@ struct SageMakerClient::Impl {
   StatusOr<json> DescribeVariant(Session& s, const std::string& name, const std::string& endpoint) {
     auto current = DescribeCurrent(s, endpoint);
     if (!current.ok()) return current.status();
-    auto cfg = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    auto cfg = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", current->value("EndpointConfigName", "")}});
     if (!cfg.ok()) return cfg.status();
     for (const auto& v : cfg->value("ProductionVariants", json::array())) {
       if (v.value("VariantName", "") != name) continue;
@@ -535,9 +554,9 @@ struct SageMakerClient::Impl {
         if (pv.value("VariantName", "") == name) live = pv;
       }
       json tags = json::array();
-      auto model = s.stub->DescribeModel({{"ModelName", v.value("ModelName", "")}});
+      auto model = s.Api(kDescribeModel, {{"ModelName", v.value("ModelName", "")}});
       if (model.ok()) {
-        auto t = s.stub->ListTags({{"ResourceArn", model->value("ModelArn", "")}});
+        auto t = s.Api(kListTags, {{"ResourceArn", model->value("ModelArn", "")}});
         if (t.ok()) tags = t->value("Tags", json::array());
       }
       return json{{"name", name},
@@ -589,7 +608,7 @@ struct SageMakerClient::Impl {
     }
     auto current = DescribeCurrent(s, endpoint);
     if (!current.ok()) return current.status();
-    auto config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", current->value("EndpointConfigName", "")}});
+    auto config = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", current->value("EndpointConfigName", "")}});
     if (!config.ok()) return config.status();
     EndpointKind kind;
     if (config->contains("AsyncInferenceConfig")) {
@@ -616,7 +635,9 @@ struct SageMakerClient::Impl {
 
   StatusOr<std::string> Invoke(Session& s, const std::string& endpoint, const std::string& body,
                                const std::string& content_type, const std::string& variant) {
-    auto r = s.stub->InvokeEndpoint(endpoint, body, content_type, "application/json", "", variant);
+    auto r = s.Retried<internal::InvokeResult>(
+        internal::SageMakerIdempotency("InvokeEndpoint"), "SageMaker InvokeEndpoint",
+        [&] { return s.stub->InvokeEndpoint(endpoint, body, content_type, "application/json", "", variant); });
     if (!r.ok()) return r.status();
     return std::move(r->body);
   }
@@ -639,7 +660,9 @@ struct SageMakerClient::Impl {
         if (!keep) LogIgnored(s.s3->DeleteObject(bucket, key), "Deleting s3://" + bucket + "/" + key);
       }
     } input_object{s, bucket, key};
-    auto queued = s.stub->InvokeEndpointAsync(endpoint, *input, content_type, "application/json");
+    auto queued = s.Retried<internal::AsyncInvokeResult>(
+        internal::SageMakerIdempotency("InvokeEndpointAsync"), "SageMaker InvokeEndpointAsync",
+        [&] { return s.stub->InvokeEndpointAsync(endpoint, *input, content_type, "application/json"); });
     if (!queued.ok()) return queued.status();
     auto output = S3Client::ParseS3Url(queued->output_location);
     if (!output.ok()) return output.status();
@@ -682,7 +705,7 @@ struct SageMakerClient::Impl {
   StatusOr<json> DescribeWithTags(Session& s, const std::string& name) {
     auto endpoint = DescribeCurrent(s, name);
     if (!endpoint.ok()) return endpoint.status();
-    auto tags = s.stub->ListTags({{"ResourceArn", endpoint->value("EndpointArn", "")}});
+    auto tags = s.Api(kListTags, {{"ResourceArn", endpoint->value("EndpointArn", "")}});
     return Describe(*endpoint, tags.ok() ? tags->value("Tags", json::array()) : json::array());
   }
 };
@@ -710,61 +733,7 @@ StatusOr<std::shared_ptr<SageMakerClient>> SageMakerClient::Make(SageMakerTarget
   return std::shared_ptr<SageMakerClient>(new SageMakerClient(std::move(impl)));
 }
 
-const ConfigSchema& SageMakerClient::Schema() {
-  static const ConfigSchema kSchema = {
-      {"execution_role_arn", ConfigType::kString, "",
-       "IAM role SageMaker runs the model with. Default: the caller's role when the caller is an assumed role."},
-      {"bucket", ConfigType::kString, "",
-       "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
-      {"registry", ConfigType::kString, "",
-       "Build the model's own image (its dependencies and MLflow's scoring server, no docker needed) and push it to "
-       "this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
-       "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
-      {"base_image", ConfigType::kString, "",
-       "With registry: the image to build on. Default: " + std::string(kDefaultBaseImage) + "."},
-      {"install_dependencies", ConfigType::kBool, true, "With registry: install the model's requirements into the image."},
-      {"insecure_registry", ConfigType::kBool, false, "With registry: plain HTTP to it (test registries on loopback)."},
-      {"image_url", ConfigType::kString, "",
-       "Serving image. Default: $MLFLOW_SAGEMAKER_DEPLOY_IMG_URL, else ECR repository mlflow-pyfunc tagged with the MLflow version."},
-      {"region_name", ConfigType::kString, "", "AWS region; default: the target URI's (us-west-2 without one)."},
-      {"assume_role_arn", ConfigType::kString, "", "Role to assume for every AWS call; default: the target URI's."},
-      {"endpoint_url", ConfigType::kString, "",
-       "Base URL of the AWS APIs (e.g. a local stand-in); also AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>."},
-      {"archive", ConfigType::kBool, false,
-       "Keep replaced models, endpoint configs and S3 archives instead of deleting them."},
-      {"instance_type", ConfigType::kString, "ml.m4.xlarge", "Instance type of the production variant."},
-      {"instance_count", ConfigType::kInt, 1, "Instances of the production variant.", 1, 1000},
-      {"vpc_config", ConfigType::kObject, json::object(),
-       "VpcConfig of the model: {\"SecurityGroupIds\": [...], \"Subnets\": [...]}."},
-      {"data_capture_config", ConfigType::kObject, json::object(), "DataCaptureConfig of the endpoint config."},
-      {"synchronous", ConfigType::kBool, true, "Wait until the endpoint is InService (or deleted)."},
-      {"timeout_seconds", ConfigType::kInt, 1200, "How long to wait when synchronous.", 1, 86400},
-      {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.", 0.01,
-       300},
-      {"initial_weight", ConfigType::kFloat, 0.0,
-       "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.",
-       0, 1e6},
-      {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
-      {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
-      {"forward_proxy_env", ConfigType::kBool, false,
-       "Copy this machine's http_proxy, https_proxy, no_proxy (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY) into the "
-       "serving container's environment, which anyone allowed DescribeModel can read; a proxy URL's user and "
-       "password are never copied."},
-      {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
-      {"async_inference_config", ConfigType::kObject, json::object(),
-       "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
-      {"serverless_config", ConfigType::kObject, json::object(),
-       "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
-      {"deployment_config", ConfigType::kObject, json::object(),
-       "DeploymentConfig for updates: blue/green traffic shifting "
-       "({\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": {\"Type\": \"CANARY\", ...}}}) and "
-       "AutoRollbackConfiguration alarms."},
-      {"mode", ConfigType::kString, "create",
-       "create (create_deployment); replace (update default: the new model takes all traffic, the old is removed) or add "
-       "(update: the new model joins as another variant with weight 0)."},
-  };
-  return kSchema;
-}
+const ConfigSchema& SageMakerClient::Schema() { return internal::SageMakerConfigSchema(); }
 
 std::string SageMakerClient::Help() {
   return "Target 'sagemaker-endpoints': serves MLflow models on AWS SageMaker real-time endpoints.\n"
@@ -802,7 +771,7 @@ Status SageMakerClient::CheckNew(const std::string& name, const std::string& end
   if (!endpoint.empty()) return ValidateName(endpoint);  // attaching to an endpoint, or starting it
   auto session = impl_->Open(json::object());
   if (!session.ok()) return session.status();
-  auto existing = session->stub->DescribeEndpoint({{"EndpointName", name}});
+  auto existing = session->Api(kDescribeEndpoint, {{"EndpointName", name}});
   if (existing.ok()) return Impl::Exists(*session, name);
   return existing.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : existing.status();
 }
@@ -814,26 +783,26 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   auto session = impl_->Open(request.config);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
-  if (s.config["mode"] != "create") {
-    return InvalidParameterError("create_deployment only creates (mode=create); use update_deployment with mode=" +
-                                 s.config["mode"].get<std::string>() + ".");
+  if (s.config.mode != "create") {
+    return InvalidParameterError(
+        "create_deployment only creates (mode=create); use update_deployment with mode=" + s.config.mode + ".");
   }
-  auto existing = s.stub->DescribeEndpoint({{"EndpointName", endpoint}});
+  auto existing = s.Api(kDescribeEndpoint, {{"EndpointName", endpoint}});
   if (existing.ok()) {
     if (request.endpoint.empty()) return Impl::Exists(s, endpoint);
     // A new deployment of an existing MLflow endpoint: one more variant.
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(impl_->Rollout(
-        s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
-        [&](json variants, const std::string& model) -> StatusOr<json> {
-          for (const auto& v : variants) {
-            if (v.value("VariantName", "") == request.name) {
-              return AlreadyExistsError("Endpoint '" + endpoint + "' already has a deployment named '" + request.name +
-                                        "'.");
-            }
-          }
-          variants.push_back(impl_->Variant(s, request.name, model, s.config["initial_weight"].get<double>()));
-          return variants;
-        }));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(
+        impl_->Rollout(s, request, endpoint, "Adding deployment '" + request.name + "' to endpoint '" + endpoint + "'",
+                       [&](json variants, const std::string& model) -> StatusOr<json> {
+                         for (const auto& v : variants) {
+                           if (v.value("VariantName", "") == request.name) {
+                             return AlreadyExistsError("Endpoint '" + endpoint + "' already has a deployment named '" +
+                                                       request.name + "'.");
+                           }
+                         }
+                         variants.push_back(impl_->Variant(s, request.name, model, s.config.initial_weight));
+                         return variants;
+                       }));
     return impl_->DescribeVariant(s, request.name, endpoint);
   }
   if (existing.status().code() != StatusCode::kResourceDoesNotExist) return existing.status();
@@ -846,19 +815,19 @@ StatusOr<json> SageMakerClient::CreateDeployment(const DeployRequest& request) {
   };
   auto model = impl_->NewModel(s, request, created);
   if (!model.ok()) return fail(model.status());
-  std::string variant = !request.endpoint.empty()                             ? request.name
-                        : s.config["variant_name"].get<std::string>().empty() ? *model
-                                                                              : s.config["variant_name"].get<std::string>();
+  std::string variant = !request.endpoint.empty()       ? request.name
+                        : s.config.variant_name.empty() ? *model
+                                                        : s.config.variant_name;
   auto config_name = impl_->NewConfig(s, endpoint, json::array({impl_->Variant(s, variant, *model, 1.0)}), created);
   if (!config_name.ok()) return fail(config_name.status());
   json tags = UserTags(s.config);
-  tags.push_back(Tag(kManagedByKey, kManagedBy));
+  tags.push_back(Tag(kManagedByKey, kManagedByValue));
   tags.push_back(Tag(kModelUriKey, request.model_uri));
   if (!request.run_id.empty()) tags.push_back(Tag(kRunIdKey, request.run_id));
   impl_->RecordEndpoint(s, created, endpoint);  // it did not exist a moment ago
-  auto made = s.stub->CreateEndpoint({{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
+  auto made = s.Api(kCreateEndpoint, {{"EndpointName", endpoint}, {"EndpointConfigName", *config_name}, {"Tags", tags}});
   if (!made.ok()) return fail(made.status());
-  if (s.config["synchronous"].get<bool>()) {
+  if (s.config.synchronous) {
     auto done = impl_->Wait(s, endpoint, "be InService", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
       std::string status = d->value("EndpointStatus", "");
@@ -881,7 +850,7 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
   auto session = impl_->Open(given);
   if (!session.ok()) return session.status();
   Impl::Session& s = *session;
-  std::string mode = s.config["mode"];
+  const std::string mode = s.config.mode;
   if (mode == "create") return InvalidParameterError("update_deployment takes mode=replace or mode=add, not create.");
   std::string what = "Updating SageMaker deployment '" + request.name + "'";
   Status rolled = impl_->Rollout(s, request, endpoint, what, [&](json variants, const std::string& model) -> StatusOr<json> {
@@ -894,8 +863,7 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
       }
       return NotFoundError("Endpoint '" + endpoint + "' has no deployment named '" + request.name + "'.");
     }
-    std::string variant =
-        s.config["variant_name"].get<std::string>().empty() ? model : s.config["variant_name"].get<std::string>();
+    std::string variant = s.config.variant_name.empty() ? model : s.config.variant_name;
     if (mode == "replace") return json::array({impl_->Variant(s, variant, model, 1.0)});
     for (const auto& v : variants) {
       if (v.value("VariantName", "") == variant) {
@@ -911,7 +879,7 @@ StatusOr<json> SageMakerClient::UpdateDeployment(const DeployRequest& request) {
   auto out = impl_->DescribeWithTags(s, endpoint);
   if (out.ok() && mode == "replace") {
     json tags = json::array({Tag(kModelUriKey, request.model_uri), Tag(kRunIdKey, request.run_id)});
-    LogIgnored(s.stub->AddTags({{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}}), "Tagging endpoint " + endpoint);
+    LogIgnored(s.Api(kAddTags, {{"ResourceArn", (*out)["endpoint_arn"]}, {"Tags", tags}}), "Tagging endpoint " + endpoint);
     (*out)["model_uri"] = request.model_uri;
     (*out)["run_id"] = request.run_id;
   }
@@ -943,14 +911,14 @@ Status SageMakerClient::DeleteDeployment(const std::string& name, const std::str
                                     });
     return removed.code() == StatusCode::kResourceDoesNotExist ? OkStatus() : removed;
   }
-  auto endpoint = s.stub->DescribeEndpoint({{"EndpointName", name}});
+  auto endpoint = s.Api(kDescribeEndpoint, {{"EndpointName", name}});
   if (!endpoint.ok()) {
     return endpoint.status().code() == StatusCode::kResourceDoesNotExist ? OkStatus() : endpoint.status();
   }
-  auto endpoint_config = s.stub->DescribeEndpointConfig({{"EndpointConfigName", endpoint->value("EndpointConfigName", "")}});
-  auto deleted = s.stub->DeleteEndpoint({{"EndpointName", name}});
+  auto endpoint_config = s.Api(kDescribeEndpointConfig, {{"EndpointConfigName", endpoint->value("EndpointConfigName", "")}});
+  auto deleted = s.Api(kDeleteEndpoint, {{"EndpointName", name}});
   if (!deleted.ok() && deleted.status().code() != StatusCode::kResourceDoesNotExist) return deleted.status();
-  if (!s.config["synchronous"].get<bool>()) return OkStatus();
+  if (!s.config.synchronous) return OkStatus();
   auto gone = impl_->Wait(s, name, "be deleted", [](const StatusOr<json>& d) -> std::optional<Status> {
     if (!d.ok()) {
       if (d.status().code() == StatusCode::kResourceDoesNotExist) return OkStatus();
@@ -959,7 +927,7 @@ Status SageMakerClient::DeleteDeployment(const std::string& name, const std::str
     return std::nullopt;
   });
   if (!gone.ok()) return gone.status();
-  if (!s.config["archive"].get<bool>() && endpoint_config.ok()) impl_->DeleteUnused(s, *endpoint_config, json::array());
+  if (!s.config.archive && endpoint_config.ok()) impl_->DeleteUnused(s, *endpoint_config, json::array());
   return OkStatus();
 }
 
@@ -989,10 +957,10 @@ StatusOr<json> SageMakerClient::ListDeployments(const std::string& endpoint) {
   json out = json::array();
   json page_request = {{"MaxResults", 100}};
   while (true) {
-    auto page = s.stub->ListEndpoints(page_request);
+    auto page = s.Api(kListEndpoints, page_request);
     if (!page.ok()) return page.status();
     for (const auto& e : page->value("Endpoints", json::array())) {
-      auto tags = s.stub->ListTags({{"ResourceArn", e.value("EndpointArn", "")}});
+      auto tags = s.Api(kListTags, {{"ResourceArn", e.value("EndpointArn", "")}});
       if (!tags.ok()) {
         if (tags.status().code() == StatusCode::kResourceDoesNotExist) continue;  // deleted meanwhile
         return tags.status();
@@ -1057,9 +1025,9 @@ StatusOr<json> SageMakerClient::UpdateEndpointWeights(const std::string& endpoin
     desired.push_back(d);
   }
   auto updated =
-      s.stub->UpdateEndpointWeightsAndCapacities({{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
+      s.Api(kUpdateEndpointWeightsAndCapacities, {{"EndpointName", endpoint}, {"DesiredWeightsAndCapacities", desired}});
   if (!updated.ok()) return updated.status();
-  if (s.config["synchronous"].get<bool>()) {
+  if (s.config.synchronous) {
     auto done = impl_->Wait(s, endpoint, "apply the new weights", [&](const StatusOr<json>& d) -> std::optional<Status> {
       if (!d.ok()) return IsTransient(d.status()) ? std::nullopt : std::optional<Status>(d.status());
       std::string status = d->value("EndpointStatus", "");

@@ -1,5 +1,6 @@
-// The mark on everything mlflow-bridge makes (DESIGN.md, "Names"): the label on Kubernetes objects and
-// the tag on cloud resources. What carries it is ours to update and delete; nothing else is touched.
+// The mark of what mlflow-bridge made, the same for every target (DESIGN.md, "Names"): the tag (SageMaker)
+// or label (Kubernetes) app.kubernetes.io/managed-by=mlflow-bridge. Lists show what carries it; what does
+// not carry it is never deleted.
 #pragma once
 
 #include <string>
