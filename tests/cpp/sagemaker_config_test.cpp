@@ -26,8 +26,8 @@ TEST(SageMakerConfigTest, DefaultsAreTheSchemas) {
   EXPECT_EQ(c->timeout_seconds, 1200);
   EXPECT_DOUBLE_EQ(c->poll_interval_seconds, 5.0);
   EXPECT_DOUBLE_EQ(c->initial_weight, 0.0);
-  EXPECT_TRUE(c->install_dependencies);
-  EXPECT_FALSE(c->insecure_registry);
+  EXPECT_TRUE(c->build.install_dependencies);
+  EXPECT_FALSE(c->build.insecure_registry);
   EXPECT_FALSE(c->forward_proxy_env);
   EXPECT_EQ(c->registry, "");
   EXPECT_EQ(c->env, json::object());
@@ -55,7 +55,7 @@ TEST(SageMakerConfigTest, CliStringsBecomeTypedFields) {
   EXPECT_EQ(c->tags, (json{{"team", "risk"}}));
   EXPECT_EQ(c->mode, "add");
   EXPECT_EQ(c->registry, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/m");
-  EXPECT_FALSE(c->install_dependencies);
+  EXPECT_FALSE(c->build.install_dependencies);
 }
 
 TEST(SageMakerConfigTest, WrongValuesAreInvalidParameterValueNamingTheKey) {

@@ -254,14 +254,12 @@ struct SageMakerClient::Impl {
   std::unique_ptr<DeploymentImages> images;  // config `registry`: the model's own image, built without docker
 
   StatusOr<std::string> BuildImage(Session& s, const DeployRequest& request) {
-    json config = {{"registry_auth", "ecr"},
-                   {"ecr_region", s.region},
-                   {"install_dependencies", s.config.install_dependencies},
-                   {"insecure_registry", s.config.insecure_registry}};
-    if (!s.config.base_image.empty()) config["base_image"] = s.config.base_image;
-    return images->Build(
-        s.config.registry, request.name,
-        {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, config});
+    internal::ImageBuildConfig build = s.config.build;
+    build.registry_auth = "ecr";
+    build.ecr_region = s.region;
+    return images->Build(s.config.registry, request.name,
+                         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version,
+                          internal::ImageBuildKeys(build)});
   }
 
   StatusOr<std::string> Image(Session& s, const DeployRequest& request) {

@@ -34,58 +34,64 @@ json Object(const json& c, const char* key) {
 }  // namespace
 
 const ConfigSchema& SageMakerConfigSchema() {
-  static const ConfigSchema kSchema = {
-      {"execution_role_arn", ConfigType::kString, "",
-       "IAM role SageMaker runs the model with. Default: the caller's role when the caller is an assumed role."},
-      {"bucket", ConfigType::kString, "",
-       "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
-      {"registry", ConfigType::kString, "",
-       "Build the model's own image (its dependencies and MLflow's scoring server, no docker needed) and push it to "
-       "this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
-       "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
-      {"base_image", ConfigType::kString, "",
-       "With registry: the image to build on. Default: " + std::string(kDefaultBaseImage) + "."},
-      {"install_dependencies", ConfigType::kBool, true, "With registry: install the model's requirements into the image."},
-      {"insecure_registry", ConfigType::kBool, false, "With registry: plain HTTP to it (test registries on loopback)."},
-      {"image_url", ConfigType::kString, "",
-       "Serving image. Default: $MLFLOW_SAGEMAKER_DEPLOY_IMG_URL, else ECR repository mlflow-pyfunc tagged with the MLflow version."},
-      {"region_name", ConfigType::kString, "", "AWS region; default: the target URI's (us-west-2 without one)."},
-      {"assume_role_arn", ConfigType::kString, "", "Role to assume for every AWS call; default: the target URI's."},
-      {"endpoint_url", ConfigType::kString, "",
-       "Base URL of the AWS APIs (e.g. a local stand-in); also AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>."},
-      {"archive", ConfigType::kBool, false,
-       "Keep replaced models, endpoint configs and S3 archives instead of deleting them."},
-      {"instance_type", ConfigType::kString, "ml.m4.xlarge", "Instance type of the production variant."},
-      {"instance_count", ConfigType::kInt, 1, "Instances of the production variant.", 1, 1000},
-      {"vpc_config", ConfigType::kObject, json::object(),
-       "VpcConfig of the model: {\"SecurityGroupIds\": [...], \"Subnets\": [...]}."},
-      {"data_capture_config", ConfigType::kObject, json::object(), "DataCaptureConfig of the endpoint config."},
-      {"synchronous", ConfigType::kBool, true, "Wait until the endpoint is InService (or deleted)."},
-      {"timeout_seconds", ConfigType::kInt, 1200, "How long to wait when synchronous.", 1, 86400},
-      {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.", 0.01,
-       300},
-      {"initial_weight", ConfigType::kFloat, 0.0,
-       "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.",
-       0, 1e6},
-      {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
-      {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
-      {"forward_proxy_env", ConfigType::kBool, false,
-       "Copy this machine's http_proxy, https_proxy, no_proxy (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY) into the "
-       "serving container's environment, which anyone allowed DescribeModel can read; a proxy URL's user and "
-       "password are never copied."},
-      {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
-      {"async_inference_config", ConfigType::kObject, json::object(),
-       "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
-      {"serverless_config", ConfigType::kObject, json::object(),
-       "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
-      {"deployment_config", ConfigType::kObject, json::object(),
-       "DeploymentConfig for updates: blue/green traffic shifting "
-       "({\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": {\"Type\": \"CANARY\", ...}}}) and "
-       "AutoRollbackConfiguration alarms."},
-      {"mode", ConfigType::kString, "create",
-       "create (create_deployment); replace (update default: the new model takes all traffic, the old is removed) or add "
-       "(update: the new model joins as another variant with weight 0)."},
-  };
+  static const ConfigSchema kSchema = [] {
+    ConfigSchema schema = {
+        {"execution_role_arn", ConfigType::kString, "",
+         "IAM role SageMaker runs the model with. Default: the caller's role when the caller is an assumed role."},
+        {"bucket", ConfigType::kString, "",
+         "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
+        {"registry", ConfigType::kString, "",
+         "Build the model's own image (its dependencies and MLflow's scoring server, no docker needed) and push it to "
+         "this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
+         "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
+    };
+    // The image-build keys SageMaker takes: it pulls from ECR only, so the login is always ECR's.
+    for (ConfigKey& key : ImageBuildSchema({"base_image", "install_dependencies", "insecure_registry"}))
+      schema.push_back(std::move(key));
+    schema.insert(
+        schema.end(),
+        {
+            {"image_url", ConfigType::kString, "",
+             "Serving image. Default: $MLFLOW_SAGEMAKER_DEPLOY_IMG_URL, else ECR repository mlflow-pyfunc tagged with the MLflow version."},
+            {"region_name", ConfigType::kString, "", "AWS region; default: the target URI's (us-west-2 without one)."},
+            {"assume_role_arn", ConfigType::kString, "", "Role to assume for every AWS call; default: the target URI's."},
+            {"endpoint_url", ConfigType::kString, "",
+             "Base URL of the AWS APIs (e.g. a local stand-in); also AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>."},
+            {"archive", ConfigType::kBool, false,
+             "Keep replaced models, endpoint configs and S3 archives instead of deleting them."},
+            {"instance_type", ConfigType::kString, "ml.m4.xlarge", "Instance type of the production variant."},
+            {"instance_count", ConfigType::kInt, 1, "Instances of the production variant.", 1, 1000},
+            {"vpc_config", ConfigType::kObject, json::object(),
+             "VpcConfig of the model: {\"SecurityGroupIds\": [...], \"Subnets\": [...]}."},
+            {"data_capture_config", ConfigType::kObject, json::object(), "DataCaptureConfig of the endpoint config."},
+            {"synchronous", ConfigType::kBool, true, "Wait until the endpoint is InService (or deleted)."},
+            {"timeout_seconds", ConfigType::kInt, 1200, "How long to wait when synchronous.", 1, 86400},
+            {"poll_interval_seconds", ConfigType::kFloat, 5.0, "First interval between status checks; it grows to 30 s.",
+             0.01, 300},
+            {"initial_weight", ConfigType::kFloat, 0.0,
+             "Traffic weight of a deployment added to an existing endpoint (--endpoint); set weights later with update-endpoint.",
+             0, 1e6},
+            {"variant_name", ConfigType::kString, "", "Production variant name; default: the model's name."},
+            {"env", ConfigType::kObject, json::object(), "Environment variables of the serving container."},
+            {"forward_proxy_env", ConfigType::kBool, false,
+             "Copy this machine's http_proxy, https_proxy, no_proxy (and HTTP_PROXY, HTTPS_PROXY, NO_PROXY) into the "
+             "serving container's environment, which anyone allowed DescribeModel can read; a proxy URL's user and "
+             "password are never copied."},
+            {"tags", ConfigType::kObject, json::object(), "Tags for the model and the endpoint: {\"team\": \"risk\"}."},
+            {"async_inference_config", ConfigType::kObject, json::object(),
+             "AsyncInferenceConfig of the endpoint config (asynchronous endpoints)."},
+            {"serverless_config", ConfigType::kObject, json::object(),
+             "ServerlessConfig of the variant: {\"MemorySizeInMB\": 2048, \"MaxConcurrency\": 5}."},
+            {"deployment_config", ConfigType::kObject, json::object(),
+             "DeploymentConfig for updates: blue/green traffic shifting "
+             "({\"BlueGreenUpdatePolicy\": {\"TrafficRoutingConfiguration\": {\"Type\": \"CANARY\", ...}}}) and "
+             "AutoRollbackConfiguration alarms."},
+            {"mode", ConfigType::kString, "create",
+             "create (create_deployment); replace (update default: the new model takes all traffic, the old is removed) or add "
+             "(update: the new model joins as another variant with weight 0)."},
+        });
+    return schema;
+  }();
   return kSchema;
 }
 
@@ -97,9 +103,7 @@ StatusOr<SageMakerConfig> ParseSageMakerConfig(const json& given) {
   config.execution_role_arn = String(c, "execution_role_arn");
   config.bucket = String(c, "bucket");
   config.registry = String(c, "registry");
-  config.base_image = String(c, "base_image");
-  config.install_dependencies = Bool(c, "install_dependencies", config.install_dependencies);
-  config.insecure_registry = Bool(c, "insecure_registry", config.insecure_registry);
+  config.build = ReadImageBuildConfig(c);
   config.image_url = String(c, "image_url");
   config.region_name = String(c, "region_name");
   config.assume_role_arn = String(c, "assume_role_arn");

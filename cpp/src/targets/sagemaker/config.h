@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "image/build_config.h"
 #include "mlflow_bridge/config.h"
 #include "mlflow_bridge/status.h"
 
@@ -17,9 +18,7 @@ struct SageMakerConfig {
 
   // Building the model's own image (registry non-empty), instead of image_url.
   std::string registry;
-  std::string base_image;  // empty: the image builder's default
-  bool install_dependencies = true;
-  bool insecure_registry = false;
+  ImageBuildConfig build;  // of the image-build section: base_image, install_dependencies, insecure_registry
 
   std::string image_url;
   std::string region_name;      // empty: the target URI's
