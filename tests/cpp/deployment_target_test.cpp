@@ -90,6 +90,8 @@ TEST(DeploymentTargetTest, KubernetesNeedsModelFilesOnlyToBuild) {
     auto t = MakeDeploymentTarget(name, std::string(name) + ":/team", {Home(), nullptr});
     ASSERT_TRUE(t.ok()) << t.status().ToString();  // the kubeconfig is read at the first call, not here
     EXPECT_TRUE((*t)->SupportsEndpoints());
+    // Inputs over the gateway's limit are split by rows: Kyma's Istio gateway 5 MiB, the Ingress's proxy-body-size.
+    EXPECT_EQ((*t)->MaxPayloadBytes(), std::string(name) == "kyma" ? 5u << 20 : 100u << 20);
     EXPECT_FALSE((*t)->NeedsModelFiles(nlohmann::json::object()));
     EXPECT_FALSE((*t)->NeedsModelFiles({{"registry", ""}}));
     EXPECT_TRUE((*t)->NeedsModelFiles({{"registry", "127.0.0.1:5000/churn"}}));

@@ -564,6 +564,26 @@ TEST_F(KubeClientTest, ExecFailureNamesTheOperation) {
   EXPECT_TRUE(mock_->requests().empty());
 }
 
+// A credential error is never retried by the retry policy above the stub (decision 0003): an exec plugin
+// that timed out is not run again and again.
+TEST_F(KubeClientTest, ExecTimeoutIsNotRetried) {
+  KubeConfig cfg = Config();
+  cfg.exec = ExecPlugin{"client.authentication.k8s.io/v1", "fake-plugin", {}, {}, "", false, "Never"};
+  int runs = 0;
+  options_.exec_runner = [&](const KubeConfig&) -> StatusOr<ExecCredential> {
+    ++runs;
+    return DeadlineExceededError("exec credential plugin 'fake-plugin' did not finish within 60 s");
+  };
+  auto c = Make(cfg);
+  auto r = c->Get(deploy_, "team", "app");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(r.status().message(),
+            "get Deployment team/app: exec credential plugin 'fake-plugin' did not finish within 60 s");
+  EXPECT_EQ(runs, 1);
+  EXPECT_TRUE(clock_->sleeps.empty());
+}
+
 TEST_F(KubeClientTest, SecretsNeverInMessagesOrLogs) {
   ScopedLogCapture logs(LogLevel::kDebug);
   retry_.max_attempts = 2;

@@ -10,6 +10,7 @@ import subprocess
 import threading
 
 import kubernetes_validate
+import pandas as pd
 import pytest
 import yaml
 from conftest import ROWS, cli, expected
@@ -103,6 +104,19 @@ def test_kyma_create_predict_get_list_delete(cluster):
     with pytest.raises(MlflowException) as e:
         client.get_deployment("wine")
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_predict_over_the_gateway_limit_is_split_by_rows(cluster):
+    """Kyma's gateway takes at most 5 MiB a request: a larger input goes in parts under it, answered in order."""
+    cluster.gateway_max_body = 5 << 20
+    client = get_deploy_client("kyma")
+    client.create_deployment("wine", "models:/tiny/1", config={"image": "reg.example.com/tiny:1"})
+    rows = pd.DataFrame({"x1": [float(i % 1000) + 0.25 for i in range(300_000)], "x2": [0.123456789] * 300_000})
+    assert len(rows.to_json(orient="split")) > 5 << 20
+    sent = len(cluster.gateway_log)
+    assert list(client.predict("wine", rows)["predictions"]) == pytest.approx(expected(1.0, rows))
+    posts = [e for e in cluster.gateway_log[sent:] if e["method"] == "POST"]
+    assert len(posts) >= 2 and all(e["status"] == 200 for e in posts), posts
 
 
 @pytest.mark.parametrize("target", ["kyma", "aks"])

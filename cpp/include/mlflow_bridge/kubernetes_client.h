@@ -77,9 +77,11 @@ class KubernetesClient {
   StatusOr<nlohmann::json> ListEndpoints();
 
   // POSTs to a route URL (https://<host>/invocations); with MLFLOW_BRIDGE_GATEWAY=<scheme://address> set,
-  // through that address with the route's host name as Host (a port-forward, a test gateway).
+  // through that address with the route's host name as Host (a port-forward, a test gateway). A 413 says
+  // `limit_hint`.
   static StatusOr<std::string> PostToRoute(const std::string& url, const std::string& body, const std::string& content_type,
-                                           std::shared_ptr<HttpTransport> transport = nullptr, HttpHeaders headers = {});
+                                           std::shared_ptr<HttpTransport> transport = nullptr, HttpHeaders headers = {},
+                                           const std::string& limit_hint = "Kyma's gateway takes at most 5 MiB");
 
   static const ConfigSchema& Schema(const internal::KubeRouteStrategy& route);
   static std::string Help(const internal::KubeRouteStrategy& route);

@@ -221,6 +221,7 @@ Status KubeClient::Finish(const Status& s) const {
   }
   Status out(s.code(), std::move(message));
   if (s.retry_after()) out.set_retry_after(*s.retry_after());
+  out.set_not_processed(s.not_processed()).set_final(s.final());
   return out;
 }
 
@@ -281,7 +282,8 @@ StatusOr<HttpResponse> KubeClient::SendOnce(const Op& op, HttpRequest req) {
   for (int round = 0;; ++round) {
     std::shared_ptr<HttpTransport> transport;
     Status a = Authorize(req, &transport);
-    if (!a.ok()) return Finish(Status(a.code(), op.what + ": " + a.message()));
+    // A credential error (an exec plugin's failure or timeout, a token file) is final: never retried above.
+    if (!a.ok()) return Finish(a.WithContext(op.what)).set_final();
     if (!transport) return InternalError("KubeClient has no HTTP transport");
     StatusOr<HttpResponse> r = transport->Send(req);
     const std::string server = "Kubernetes API server " + config_.server + " (context \"" + config_.context + "\")";

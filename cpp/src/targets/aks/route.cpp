@@ -20,6 +20,8 @@ class AksRoute : public KubeRouteStrategy {
   std::string HelpReached() const override;
   std::string HelpRender() const override;
   std::string HelpEndpoints() const override;
+  size_t MaxPayloadBytes() const override { return 100u << 20; }
+  std::string PayloadLimitHint() const override { return "the Ingress takes at most 100 MiB (proxy-body-size)"; }
 
   StatusOr<std::string> Host(KubeSession& s, const std::string& name) const override;
 

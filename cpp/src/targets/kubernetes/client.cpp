@@ -840,7 +840,8 @@ StatusOr<std::string> KubernetesClient::Predict(const std::string& name, const s
   if (!url.ok()) return url.status();
   const std::string what = name.empty() ? "endpoint " + s.ns + "/" + in
                                         : "deployment " + s.ns + "/" + name + (in.empty() ? "" : " of endpoint " + in);
-  auto reply = PostToRoute(*url + "/invocations", body, content_type, impl_->options.transport, headers);
+  auto reply = PostToRoute(*url + "/invocations", body, content_type, impl_->options.transport, headers,
+                           impl_->strategy->PayloadLimitHint());
   if (!reply.ok()) return reply.status().WithContext("Scoring on " + impl_->Target() + " " + what);
   return reply;
 }
@@ -951,7 +952,8 @@ StatusOr<json> KubernetesClient::ListEndpoints() {
 
 StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, const std::string& body,
                                                     const std::string& content_type,
-                                                    std::shared_ptr<HttpTransport> transport, HttpHeaders headers) {
+                                                    std::shared_ptr<HttpTransport> transport, HttpHeaders headers,
+                                                    const std::string& limit_hint) {
   // The scoring call (targets/scoring.h): the rule for sending it again, the model server's errors.
   internal::ScoringCall call;
   call.url = url;
@@ -960,7 +962,7 @@ StatusOr<std::string> KubernetesClient::PostToRoute(const std::string& url, cons
   call.headers = std::move(headers);
   call.transport = std::move(transport);
   call.what = "The route " + url;
-  call.payload_limit_hint = "Kyma's gateway takes at most 5 MiB";
+  call.payload_limit_hint = limit_hint;
   call.through_gateway = true;
   return internal::Score(call);
 }

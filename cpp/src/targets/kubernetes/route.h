@@ -68,6 +68,10 @@ class KubeRouteStrategy {
   virtual std::string HelpReached() const = 0;
   virtual std::string HelpRender() const = 0;
   virtual std::string HelpEndpoints() const = 0;
+  // The largest request body the route's gateway takes (predict splits larger inputs by rows), and how
+  // a 413 says so: "Kyma's gateway takes at most 5 MiB".
+  virtual size_t MaxPayloadBytes() const = 0;
+  virtual std::string PayloadLimitHint() const = 0;
 
   // The host name of the route of deployment or endpoint `name` (may be empty where the route answers any host).
   virtual StatusOr<std::string> Host(KubeSession& s, const std::string& name) const = 0;

@@ -38,6 +38,7 @@ class KubernetesTarget : public ClientTarget<KubernetesClient> {
                        [&](const std::string& body) { return client_->Predict(name, endpoint, body, content_type); });
   }
 
+  size_t MaxPayloadBytes() const override { return route_.MaxPayloadBytes(); }
   bool SupportsEndpoints() const override { return true; }
   StatusOr<nlohmann::json> CreateEndpoint(const std::string& name, const nlohmann::json& config) override {
     return client_->CreateEndpoint(name, config);

@@ -21,6 +21,8 @@ class KymaRoute : public KubeRouteStrategy {
   std::string HelpReached() const override;
   std::string HelpRender() const override;
   std::string HelpEndpoints() const override;
+  size_t MaxPayloadBytes() const override { return 5u << 20; }
+  std::string PayloadLimitHint() const override { return "Kyma's gateway takes at most 5 MiB"; }
 
   StatusOr<std::string> Host(KubeSession& s, const std::string& name) const override;
 
