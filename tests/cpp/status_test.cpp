@@ -95,5 +95,17 @@ TEST(StatusTest, ReturnIfError) {
   EXPECT_EQ(s.message(), "boom");
 }
 
+TEST(StatusTest, WithMessageKeepsCodeRetryAfterAndMarks) {
+  Status s = UnavailableError("token abc leaked").set_not_processed().set_final();
+  s.set_retry_after(std::chrono::milliseconds(1500));
+  Status scrubbed = s.WithMessage("token *** leaked");
+  EXPECT_EQ(scrubbed.code(), StatusCode::kTemporarilyUnavailable);
+  EXPECT_EQ(scrubbed.message(), "token *** leaked");
+  EXPECT_EQ(scrubbed.retry_after(), std::chrono::milliseconds(1500));
+  EXPECT_TRUE(scrubbed.not_processed());
+  EXPECT_TRUE(scrubbed.final());
+  EXPECT_TRUE(OkStatus().WithMessage("x").ok());
+}
+
 }  // namespace
 }  // namespace mlflow_bridge

@@ -67,6 +67,8 @@ class [[nodiscard]] Status {
   Status WithContext(std::string_view context) const;
   // Returns a copy whose message ends with `suffix` (e.g. " (after 3 attempts)").
   Status WithSuffix(std::string_view suffix) const;
+  // Returns a copy with another message (e.g. scrubbed of secrets); code, Retry-After and marks kept.
+  Status WithMessage(std::string message) const;
 
  private:
   StatusCode code_ = StatusCode::kOk;

@@ -167,20 +167,15 @@ Status AwsErrorStatusImpl(const HttpResponse& r, std::string_view what, const st
   return out;
 }
 
-// A copy of `s` (its retry hints kept) with another code and message.
-Status Remade(const Status& s, StatusCode code, std::string message) {
-  Status out(code, std::move(message));
-  if (s.retry_after()) out.set_retry_after(*s.retry_after());
-  out.set_not_processed(s.not_processed());
-  return out;
-}
-
 Status Scrubbed(const Status& s, const AwsCredentials& c) {
-  return Remade(s, s.code(), ScrubSecrets(s.message(), {c.secret_access_key, c.session_token}));
+  return s.WithMessage(ScrubSecrets(s.message(), {c.secret_access_key, c.session_token}));
 }
 
 Status AsTransient(const Status& s) {
-  return IsTransient(s) ? s : Remade(s, StatusCode::kTemporarilyUnavailable, s.message());
+  if (IsTransient(s)) return s;
+  Status out(StatusCode::kTemporarilyUnavailable, s.message());
+  if (s.retry_after()) out.set_retry_after(*s.retry_after());
+  return out.set_not_processed(s.not_processed());
 }
 
 // Whether the root element of an XML body is <Error>.

@@ -36,6 +36,13 @@ Status Status::WithContext(std::string_view context) const {
   return s;
 }
 
+Status Status::WithMessage(std::string message) const {
+  if (ok()) return *this;
+  Status s = *this;
+  s.message_ = std::move(message);
+  return s;
+}
+
 Status Status::WithSuffix(std::string_view suffix) const {
   if (ok()) return *this;
   Status s = *this;

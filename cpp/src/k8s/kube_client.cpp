@@ -219,10 +219,7 @@ Status KubeClient::Finish(const Status& s) const {
     std::lock_guard<std::mutex> lock(mu_);
     message = Scrub(s.message());
   }
-  Status out(s.code(), std::move(message));
-  if (s.retry_after()) out.set_retry_after(*s.retry_after());
-  out.set_not_processed(s.not_processed()).set_final(s.final());
-  return out;
+  return s.WithMessage(std::move(message));
 }
 
 Status KubeClient::Authorize(HttpRequest& req, std::shared_ptr<HttpTransport>* transport) {
