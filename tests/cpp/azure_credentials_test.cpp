@@ -899,7 +899,7 @@ TEST(AzureManagedIdentity, WaitsLongerOn410AndGivesUpAfterItsAttempts) {
   Fixture f;
   auto cred = ImdsCredential(f);
   ASSERT_TRUE(cred.ok());
-  f.imds->Enqueue(410, "upgrading");
+  f.imds->Enqueue(410, "upgrading", {{"Server", "IMDS/150.870.65.1325"}});  // IMDS's own, though not JSON
   f.imds->Enqueue(410, "upgrading");
   f.imds->Enqueue(200, ImdsBody());
   ASSERT_TRUE((*cred)->GetToken(kArmScope).ok());
@@ -960,6 +960,25 @@ TEST(AzureManagedIdentity, NoAnswerMeansUnavailableWithoutRetries) {
   f.imds->Enqueue(200, ImdsBody());
   ASSERT_TRUE((*cred)->GetToken(kStorageScope).ok());
   EXPECT_EQ(f.imds->requests().size(), 4u);
+}
+
+TEST(AzureManagedIdentity, AProxyAnsweringForTheAddressMeansUnavailable) {
+  Fixture f;
+  auto cred = ImdsCredential(f);
+  ASSERT_TRUE(cred.ok());
+  f.imds->Enqueue(403, "resolve_deny: denied destination", {{"Content-Type", "text/plain"}});
+  StatusOr<AccessToken> t = (*cred)->GetToken(kArmScope);
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(IsCredentialUnavailable(t.status())) << t.status().ToString();
+  EXPECT_NE(t.status().message().find("not IMDS"), std::string::npos) << t.status().message();
+  EXPECT_EQ(f.imds->requests().size(), 1u);
+  // Docker Desktop's proxy, as azure-identity recognises it.
+  f.imds->Enqueue(403, R"({"error":"forbidden","error_description":"connecting to 169.254.169.254:80: connecting to )"
+                       R"(169.254.169.254:80: dial tcp 169.254.169.254:80: connectex: A socket operation was attempted )"
+                       R"(to an unreachable network."})");
+  t = (*cred)->GetToken(kArmScope);
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(IsCredentialUnavailable(t.status())) << t.status().ToString();
 }
 
 // ---------------------------------------------------------------- cache

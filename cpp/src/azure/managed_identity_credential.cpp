@@ -1,5 +1,7 @@
 // Entra ID tokens for the managed identity of an Azure VM, scale set or AKS node, from the Instance Metadata
 // Service (IMDS), as azure-identity's ManagedIdentityCredential asks it; retried as its ImdsRetryPolicy does.
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -37,6 +39,14 @@ std::string NormalizeEndpoint(std::string_view endpoint) {
   return std::string(v);
 }
 
+// Whether a reply comes from a managed identity endpoint: a success, an error in JSON (IMDS writes its errors
+// so) or IMDS's Server header ("IMDS/150.870.65.1325"); not the plain-text or HTML refusal of a proxy.
+bool LooksLikeImds(const HttpResponse& r) {
+  if (r.ok()) return true;
+  if (ToLower(r.Header("Server").value_or("")).find("imds") != std::string::npos) return true;
+  return nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false).is_object();
+}
+
 class ManagedIdentityCredential : public TokenCredential {
  public:
   ManagedIdentityCredential(ManagedIdentitySettings settings, std::shared_ptr<HttpTransport> transport,
@@ -66,6 +76,13 @@ class ManagedIdentityCredential : public TokenCredential {
               return NotFoundError(what + ": no managed identity endpoint answered at " + settings_.endpoint +
                                    " (not running on an Azure VM, scale set or AKS node?): " + response.status().message());
             return response.status().WithContext(what);
+          }
+          if (!answered_.load() && !LooksLikeImds(*response)) {
+            // Something else answers at that address (a proxy or firewall refusing the link-local address):
+            // there is no managed identity endpoint here.
+            return NotFoundError(what + ": no managed identity endpoint at " + settings_.endpoint + ": HTTP " +
+                                 std::to_string(response->status_code) + " from something that is not IMDS (" +
+                                 TokenErrorDetail(*response) + "; a proxy or firewall?)");
           }
           answered_.store(true);
           return FromResponse(*response, what, gone);
@@ -124,7 +141,8 @@ class ManagedIdentityCredential : public TokenCredential {
   std::shared_ptr<Clock> clock_;
   RetryPolicy retry_;
   BackoffPolicy backoff_;
-  std::atomic<bool> answered_{false};  // IMDS has answered once: a transport failure is transient from then on
+  // IMDS has answered once: a transport failure or an odd reply is a transient failure from then on.
+  std::atomic<bool> answered_{false};
 };
 
 }  // namespace
