@@ -277,8 +277,7 @@ StatusOr<AccessToken> TokenRequester::Post(const std::string& url,
   StatusOr<AccessToken> token =
       RetryLoop<AccessToken>(retry, backoff, Idempotency::kIdempotent, *clock, what, [&]() -> StatusOr<AccessToken> {
         StatusOr<HttpResponse> response = transport->Send(request);
-        if (!response.ok())
-          return Scrubbed(response.status().WithContext(std::string(what) + " (POST " + url + ")"), secrets);
+        if (!response.ok()) return Scrubbed(response.status().WithContext(what), secrets);  // names the URL
         const auto now = clock->WallNow();
         if (!response->ok()) return Scrubbed(EntraErrorStatus(*response, what, now), secrets);
         StatusOr<AccessToken> t = ParseTokenResponse(response->body, now);
