@@ -121,9 +121,12 @@ Status LoadPkcs12(const std::string& bytes, const std::string& password, const s
     // Files made by older tools protect the certificates with RC2 or 3DES, which OpenSSL 3 keeps in its
     // legacy provider.
     std::string detail = OpenSslError();
+    // Loaded once and kept for the process (the default provider stays as the fallback).
     static std::once_flag legacy_once;
+    static OSSL_PROVIDER* legacy = nullptr;
     std::call_once(legacy_once, [] {
-      if (OSSL_PROVIDER_try_load(nullptr, "legacy", 1) == nullptr) ERR_clear_error();
+      legacy = OSSL_PROVIDER_try_load(nullptr, "legacy", 1);
+      if (legacy == nullptr) ERR_clear_error();
     });
     if (!parse()) {
       OpenSslError();
