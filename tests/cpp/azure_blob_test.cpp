@@ -1,0 +1,1 @@
+#include "azure/model_upload.h"
