@@ -28,8 +28,8 @@ std::string HttpDate(std::chrono::system_clock::time_point t) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
-  std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday], tm.tm_mday, kMonths[tm.tm_mon],
+                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
 }
 
@@ -47,8 +47,7 @@ std::string QueryValue(std::string_view query, std::string_view name) {
     if (amp == std::string_view::npos) amp = query.size();
     std::string_view pair = query.substr(pos, amp - pos);
     size_t eq = pair.find('=');
-    if (eq != std::string_view::npos && EqualsIgnoreCase(pair.substr(0, eq), name))
-      return std::string(pair.substr(eq + 1));
+    if (eq != std::string_view::npos && EqualsIgnoreCase(pair.substr(0, eq), name)) return std::string(pair.substr(eq + 1));
     pos = amp + 1;
   }
   return std::string();
@@ -76,9 +75,10 @@ bool StorageHeaderLess(const std::string& a, const std::string& b) {
     while (j < b.size() && StorageHeaderWeight(static_cast<unsigned char>(b[j])) == 0) ++j;
     if (i == a.size() || j == b.size()) {
       if (i == a.size() && j == b.size()) return a < b;  // equal but for skipped characters
-      return i == a.size();                            // a prefix sorts first
+      return i == a.size();                              // a prefix sorts first
     }
-    int wa = StorageHeaderWeight(static_cast<unsigned char>(a[i])), wb = StorageHeaderWeight(static_cast<unsigned char>(b[j]));
+    int wa = StorageHeaderWeight(static_cast<unsigned char>(a[i])),
+        wb = StorageHeaderWeight(static_cast<unsigned char>(b[j]));
     if (wa != wb) return wa < wb;
     ++i;
     ++j;
@@ -308,21 +308,20 @@ BlobRestStub::BlobRestStub(std::shared_ptr<HttpTransport> transport, BlobService
                    (options_.endpoint_suffix.empty() ? std::string(kDefaultStorageSuffix) : options_.endpoint_suffix);
 
   const std::string& a = options_.account;
-  bool account_ok = a.size() >= 3 && a.size() <= 24 && std::all_of(a.begin(), a.end(), [](char c) {
-                      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-                    });
+  bool account_ok = a.size() >= 3 && a.size() <= 24 &&
+                    std::all_of(a.begin(), a.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
   StatusOr<ParsedUrl> url = ParseUrl(account_url_);
   if (!transport_) {
     config_ = InternalError("Azure Storage: no HTTP transport");
   } else if (a.empty() || (!account_ok && options_.account_url.empty())) {
-    config_ = InvalidParameterError("Azure Storage account name '" + a +
-                                    "' is not valid: 3 to 24 lower-case letters and digits");
+    config_ =
+        InvalidParameterError("Azure Storage account name '" + a + "' is not valid: 3 to 24 lower-case letters and digits");
   } else if (!url.ok() || (url->scheme != "https" && url->scheme != "http")) {
     config_ = InvalidParameterError("Azure Storage account URL '" + Redact(account_url_) + "' is not an http(s) URL");
   } else if (options_.auth.kind == BlobAuthKind::kSas && options_.auth.sas_token.empty()) {
     config_ = InvalidParameterError("Azure Storage account '" + a + "': the SAS token is empty");
-  } else if (options_.auth.kind == BlobAuthKind::kSharedKey && (options_.auth.account_key.empty() ||
-                                                                !Base64Decode(options_.auth.account_key))) {
+  } else if (options_.auth.kind == BlobAuthKind::kSharedKey &&
+             (options_.auth.account_key.empty() || !Base64Decode(options_.auth.account_key))) {
     config_ = InvalidParameterError("Azure Storage account '" + a + "': the account key is empty or not base64");
   } else if (options_.auth.kind == BlobAuthKind::kBearer && !options_.auth.credential) {
     config_ = InvalidParameterError("Azure Storage account '" + a + "': no token credential");
@@ -412,8 +411,7 @@ StatusOr<HttpResponse> BlobRestStub::Send(HttpRequest request, const std::string
   return BlobErrorStatus(*r, what, auth.kind, secret_views, clock_->WallNow());
 }
 
-StatusOr<std::optional<BlobProperties>> BlobRestStub::GetProperties(const std::string& container,
-                                                                     const std::string& blob) {
+StatusOr<std::optional<BlobProperties>> BlobRestStub::GetProperties(const std::string& container, const std::string& blob) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNames(container, blob));
   const std::string what = What("GetBlobProperties", container, blob);
   HttpRequest req;

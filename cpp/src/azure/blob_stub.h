@@ -163,8 +163,8 @@ class BlobRestStub final : public BlobStub {
   StatusOr<std::optional<BlobProperties>> GetProperties(const std::string& container, const std::string& blob) override;
   Status PutBlob(const std::string& container, const std::string& blob, const BlobBody& body,
                  const PutBlobOptions& options) override;
-  Status PutBlock(const std::string& container, const std::string& blob, const std::string& block_id,
-                  const BlobBody& body, const std::string& content_md5) override;
+  Status PutBlock(const std::string& container, const std::string& blob, const std::string& block_id, const BlobBody& body,
+                  const std::string& content_md5) override;
   Status PutBlockList(const std::string& container, const std::string& blob, const std::vector<std::string>& block_ids,
                       const PutBlockListOptions& options) override;
   Status SetMetadata(const std::string& container, const std::string& blob,

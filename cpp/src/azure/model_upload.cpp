@@ -340,8 +340,8 @@ StatusOr<std::string> FolderHash(const fs::path& folder, const IgnoreFile& ignor
 // get_upload_files_from_folder: os.walk(followlinks=True) of the resolved folder; each file's exclusion is
 // checked on <resolved directory>/<name>, its local path is its resolved path and its relative path goes
 // through links as they are named.
-Status WalkFiles(const fs::path& dir, const std::string& relative_dir, const IgnoreFile& ignore,
-                 std::set<fs::path>& active, std::vector<ModelFolderFile>& out) {
+Status WalkFiles(const fs::path& dir, const std::string& relative_dir, const IgnoreFile& ignore, std::set<fs::path>& active,
+                 std::vector<ModelFolderFile>& out) {
   std::error_code ec;
   const fs::path real = fs::canonical(dir, ec);
   if (ec) return InvalidParameterError("cannot resolve '" + dir.string() + "': " + ec.message());
@@ -497,7 +497,8 @@ class Uploader {
       Status s = RetriedStatus("Azure Storage PutBlob " + f.blob_name, f.size,
                                [&] { return stub_.PutBlob(container_, f.blob_name, body, put); });
       if (s.code() == StatusCode::kResourceAlreadyExists && put.if_none_match) {
-        LogInfo("Blob " + f.blob_name + " already exists (an earlier or concurrent upload of the same content); writing it again");
+        LogInfo("Blob " + f.blob_name +
+                " already exists (an earlier or concurrent upload of the same content); writing it again");
         put.if_none_match = false;
         s = RetriedStatus("Azure Storage PutBlob " + f.blob_name, f.size,
                           [&] { return stub_.PutBlob(container_, f.blob_name, body, put); });
@@ -513,7 +514,8 @@ class Uploader {
       const uint64_t needed = (f.size + kMaxBlocks - 1) / kMaxBlocks;
       block = (needed + ModelUploadOptions::kMiB - 1) / ModelUploadOptions::kMiB * ModelUploadOptions::kMiB;
       if (block > kMaxBlockSize)
-        return InvalidParameterError("'" + f.local_path + "' is larger than a block blob can be (50,000 blocks of 4000 MiB)");
+        return InvalidParameterError("'" + f.local_path +
+                                     "' is larger than a block blob can be (50,000 blocks of 4000 MiB)");
     }
     std::vector<std::string> ids;
     for (uint64_t offset = 0, index = 0; offset < f.size; offset += block, ++index) {
@@ -522,9 +524,9 @@ class Uploader {
       if (!md5.ok()) return md5.status();
       const std::string id = BlockId(index);
       const BlobBody body = BlobBody::FromFile(f.local_path, offset, n);
-      MLFLOW_BRIDGE_RETURN_IF_ERROR(
-          RetriedStatus("Azure Storage PutBlock " + std::to_string(index) + " of " + f.blob_name, n,
-                        [&] { return stub_.PutBlock(container_, f.blob_name, id, body, *md5); }));
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(RetriedStatus("Azure Storage PutBlock " + std::to_string(index) + " of " + f.blob_name,
+                                                  n,
+                                                  [&] { return stub_.PutBlock(container_, f.blob_name, id, body, *md5); }));
       ids.push_back(id);
       done += n;
       Progress(done, total);
@@ -534,7 +536,8 @@ class Uploader {
     Status s = RetriedStatus("Azure Storage PutBlockList " + f.blob_name, 0,
                              [&] { return stub_.PutBlockList(container_, f.blob_name, ids, list); });
     if (s.code() == StatusCode::kResourceAlreadyExists && list.if_none_match) {
-      LogInfo("Blob " + f.blob_name + " already exists (an earlier or concurrent upload of the same content); writing it again");
+      LogInfo("Blob " + f.blob_name +
+              " already exists (an earlier or concurrent upload of the same content); writing it again");
       list.if_none_match = false;
       s = RetriedStatus("Azure Storage PutBlockList " + f.blob_name, 0,
                         [&] { return stub_.PutBlockList(container_, f.blob_name, ids, list); });
@@ -543,7 +546,8 @@ class Uploader {
   }
 
   Status Confirm(const std::string& indicator, const std::string& name, const std::string& version) {
-    const std::map<std::string, std::string> metadata = {{"upload_status", "completed"}, {"name", name}, {"version", version}};
+    const std::map<std::string, std::string> metadata = {
+        {"upload_status", "completed"}, {"name", name}, {"version", version}};
     return RetriedStatus("Azure Storage SetBlobMetadata " + indicator, 0,
                          [&] { return stub_.SetMetadata(container_, indicator, metadata); });
   }
@@ -639,7 +643,7 @@ StatusOr<ModelUploadResult> UploadModelFolder(const std::string& folder, BlobStu
             "; uploading it again");
   }
 
-  LogInfo("Uploading " + m->path + " (" + std::to_string(m->files.size()) + " files, " +
+  LogInfo("Uploading " + m->path + " (" + std::to_string(m->files.size()) + (m->files.size() == 1 ? " file, " : " files, ") +
           std::to_string(m->total_bytes) + " bytes) to " + container + "/" + result.blob_prefix);
   uint64_t done = 0;
   for (const ModelFolderFile& f : m->files) {

@@ -62,10 +62,10 @@ struct ModelFolderFile {
 
 // A model folder as azure-ai-ml sees it.
 struct ModelFolder {
-  std::string path;          // resolved, absolute
-  std::string name;          // its last path component
-  std::string hash;          // get_object_hash: 64 lower-case hex digits
-  std::string ignore_file;   // the .amlignore or .gitignore applied; empty when none
+  std::string path;                    // resolved, absolute
+  std::string name;                    // its last path component
+  std::string hash;                    // get_object_hash: 64 lower-case hex digits
+  std::string ignore_file;             // the .amlignore or .gitignore applied; empty when none
   std::vector<ModelFolderFile> files;  // azure-ai-ml's order: by (local_path, blob_name); files[0] is the indicator
   uint64_t total_bytes = 0;
   std::string blob_prefix() const { return std::string(kLocalUploadDir) + "/" + hash + "/" + name; }
@@ -116,10 +116,10 @@ struct ModelUploadResult {
   // The folder's path in the container, "LocalUpload/<hash>/<folder name>" (or "az-ml-artifacts/<hash>/<folder
   // name>" when a completed legacy upload was found): the `paths/...` part of the model's datastore URI.
   std::string blob_prefix;
-  bool skipped = false;     // a completed upload of the same content was there; nothing was uploaded
-  bool legacy = false;      // ... under az-ml-artifacts/
-  bool overwrote = false;   // a partial upload was there and was overwritten
-  std::string name;         // the indicator's metadata: the options' values, or the stored ones when skipped
+  bool skipped = false;    // a completed upload of the same content was there; nothing was uploaded
+  bool legacy = false;     // ... under az-ml-artifacts/
+  bool overwrote = false;  // a partial upload was there and was overwritten
+  std::string name;        // the indicator's metadata: the options' values, or the stored ones when skipped
   std::string version;
   std::string indicator_blob;  // the blob that carries the confirmation metadata
   size_t files = 0;            // files uploaded
