@@ -192,6 +192,61 @@ TEST_F(AzureBlobTest, AzureSharedKeySetMetadataMatchesAzureStorageBlob) {
   EXPECT_EQ(Header(r, "Authorization"), "SharedKey mlbridgeacct:QqvFca4/koaAb9+p67WffiKajJ5u5ASESVkelDq8P8s=");
 }
 
+// Every call in every auth mode: method, URL, the two headers every request carries, and how it is authorized.
+TEST_F(AzureBlobTest, AzureEveryCallInEveryAuthMode) {
+  auto credential = std::make_shared<FakeTokenCredential>();
+  for (const BlobAuth& auth : {BlobAuth::Sas(kSas), BlobAuth::SharedKey(kKey), BlobAuth::Bearer(credential)}) {
+    transport_ = std::make_shared<FileBodyTransport>();
+    BlobRestStub stub = Stub(auth);
+    transport_->Enqueue(200, "");
+    transport_->Enqueue(201, "");
+    transport_->Enqueue(201, "");
+    transport_->Enqueue(201, "");
+    transport_->Enqueue(200, "");
+    transport_->Enqueue(202, "");
+    ASSERT_TRUE(stub.GetProperties(kContainer, "m/a b.txt").ok());
+    ASSERT_TRUE(stub.PutBlob(kContainer, "m/a b.txt", BlobBody::FromString("abc"), {}).ok());
+    ASSERT_TRUE(stub.PutBlock(kContainer, "m/a b.txt", BlockId(0), BlobBody::FromString("abc"), "").ok());
+    ASSERT_TRUE(stub.PutBlockList(kContainer, "m/a b.txt", {BlockId(0)}, {}).ok());
+    ASSERT_TRUE(stub.SetMetadata(kContainer, "m/a b.txt", {{"name", "n"}}).ok());
+    ASSERT_TRUE(stub.DeleteBlob(kContainer, "m/a b.txt").ok());
+    const std::vector<std::pair<std::string, std::string>> want = {{"HEAD", ""},
+                                                                   {"PUT", ""},
+                                                                   {"PUT", "comp=block&blockid=" + UriEncode(BlockId(0))},
+                                                                   {"PUT", "comp=blocklist"},
+                                                                   {"PUT", "comp=metadata"},
+                                                                   {"DELETE", ""}};
+    const std::vector<HttpRequest> rs = transport_->requests();
+    ASSERT_EQ(rs.size(), want.size());
+    for (size_t i = 0; i < rs.size(); ++i) {
+      const HttpRequest& r = rs[i];
+      std::string url = std::string(kBase) + "m/a%20b.txt";
+      std::string query = want[i].second;
+      if (auth.kind == BlobAuthKind::kSas) query += (query.empty() ? "" : "&") + kSas.substr(1);
+      if (!query.empty()) url += "?" + query;
+      EXPECT_EQ(r.method, want[i].first);
+      EXPECT_EQ(r.url, url);
+      EXPECT_EQ(Header(r, "x-ms-version"), kBlobApiVersion);
+      EXPECT_EQ(Header(r, "x-ms-date"), kDate);
+      const std::string authorization = Header(r, "Authorization");
+      switch (auth.kind) {
+        case BlobAuthKind::kSas: EXPECT_EQ(authorization, "<none>"); break;
+        case BlobAuthKind::kSharedKey: {
+          HttpRequest copy = r;
+          copy.headers.pop_back();  // the Authorization header, added last
+          HttpRequest resigned = copy;
+          ASSERT_TRUE(SignSharedKey(resigned, kAccount, kKey).ok());
+          EXPECT_EQ(authorization, Header(resigned, "Authorization"));
+          EXPECT_TRUE(authorization.starts_with("SharedKey mlbridgeacct:"));
+          break;
+        }
+        case BlobAuthKind::kBearer: EXPECT_EQ(authorization, std::string("Bearer ") + kToken); break;
+      }
+    }
+  }
+  EXPECT_EQ(credential->scopes.size(), 6u);
+}
+
 TEST_F(AzureBlobTest, AzureSharedKeyWithAStandInUrlSignsTheAccountAndThePath) {
   BlobRestStub stub = Stub(BlobAuth::SharedKey(kKey), "http://127.0.0.1:10000/devstoreaccount1/");
   transport_->Enqueue(202, "");

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("azure.storage.blob")  # azure-ai-ml needs it too
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ACCOUNT = "mlbridgeacct"
 KEY = base64.b64encode(b"mlflow-bridge test key - not a real account key 0123456789").decode()
