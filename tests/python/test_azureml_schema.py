@@ -4,6 +4,7 @@ import copy
 import glob
 import json
 import os
+import re
 
 import pytest
 
@@ -17,6 +18,9 @@ WS = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/provide
 # Characters of each stored file as read_file reported them (total_chars): the copies are complete.
 STORED = {
     schema.MFE: 792201,
+    os.path.join(schema.SPEC_DIR, "machineLearningServices.json"): 119988,
+    os.path.join(schema.SPEC_DIR, "registries.json"): 29411,
+    os.path.join(schema.COMMON, "privatelinks.json"): 7547,
     os.path.join(schema.COMMON, "types.json"): 24786,
     os.path.join(schema.COMMON, "managedidentity.json"): 5225,
     os.path.join(schema.EXAMPLES, "Workspace/OnlineEndpoint/createOrUpdate.json"): 3999,
@@ -62,6 +66,14 @@ def test_stored_files_are_complete(path):
         text = f.read()
     assert len(text) == STORED[path]
     json.loads(text)
+
+
+def test_every_ref_resolves_to_a_stored_file():
+    for path in schema.FILES:
+        with open(path, encoding="utf-8") as f:
+            refs = set(re.findall(r'"\$ref": "([^"#]+)#', f.read()))
+        for ref in refs:
+            assert os.path.normpath(os.path.join(os.path.dirname(path), ref)) in schema.FILES, (path, ref)
 
 
 def test_every_stored_example_is_listed():

@@ -1,9 +1,9 @@
 """Checks Azure ML request bodies against the stored 2025-12-01 REST spec (Swagger 2.0).
 
 The spec files live unchanged under tests/data/azureml/2025-12-01/ in their upstream layout
-(`specification/machinelearningservices/.../stable/2025-12-01/mfe.json` and
-`specification/common-types/resource-management/v3/{types,managedidentity}.json`), so the relative
-`$ref`s of mfe.json resolve as they are. The upstream examples sit next to mfe.json (EXAMPLES).
+(`specification/machinelearningservices/.../stable/2025-12-01/{mfe,machineLearningServices,registries}.json`
+and `specification/common-types/resource-management/v3/{types,managedidentity,privatelinks}.json`), so the
+relative `$ref`s resolve as they are. The upstream examples sit next to mfe.json (EXAMPLES).
 
     check("OnlineEndpointTrackedResource", body) -> ["properties.authMode: 'Token' is not one of [...]"]
 
@@ -34,7 +34,9 @@ SPEC_DIR = os.path.join(
 MFE = os.path.join(SPEC_DIR, "mfe.json")
 EXAMPLES = os.path.join(SPEC_DIR, "examples")
 COMMON = os.path.join(ROOT, "specification", "common-types", "resource-management", "v3")
-FILES = [MFE, os.path.join(COMMON, "types.json"), os.path.join(COMMON, "managedidentity.json")]
+# mfe.json and every file it refers to, directly or through another of these.
+FILES = [MFE, os.path.join(SPEC_DIR, "machineLearningServices.json"), os.path.join(SPEC_DIR, "registries.json")] + [
+    os.path.join(COMMON, name) for name in ("types.json", "managedidentity.json", "privatelinks.json")]
 
 _DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
 _BASE = "__base"  # suffix of the copy of a definition that `allOf` inherits from: no closing, no dispatch
