@@ -42,6 +42,11 @@ _DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M
 _BASE = "__base"  # suffix of the copy of a definition that `allOf` inherits from: no closing, no dispatch
 
 
+def _load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def _uri(path):
     return "file://" + os.path.abspath(path)
 
@@ -55,7 +60,7 @@ def _target(uri, ref):
 
 class _Spec:
     def __init__(self):
-        self.raw = {_uri(p): json.load(open(p, encoding="utf-8")) for p in FILES}
+        self.raw = {_uri(p): _load(p) for p in FILES}
         self.subtypes = self._subtypes()  # (uri, base) -> {value: subtype name}
         self.docs = {uri: self._convert(uri, doc) for uri, doc in self.raw.items()}
         self.registry = referencing.Registry().with_resources(
