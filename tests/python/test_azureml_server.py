@@ -8,6 +8,10 @@ import base64
 import datetime
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -15,6 +19,7 @@ import jwt
 import pytest
 import requests
 from azureml_fixtures import azure_standin, azure_standin_factory, model_backend  # noqa: F401
+from conftest import unused_port
 
 ARM_SCOPE = "https://management.azure.com/.default"
 FAST = dict(retry_after=0.01)   # azure-core accepts a fractional Retry-After: polls cost 10 ms
@@ -198,6 +203,13 @@ def test_client_secret_credential(azure_standin):
         ClientSecretCredential(az.tenant, "app-id", "s3cret-value").get_token(
             "https://management.azure.com/user_impersonation")
 
+    # the stand-in by address, as an authority MSAL does not know (no instance discovery then)
+    by_address = ClientSecretCredential(az.tenant, "app-id", "s3cret-value", authority=az.url,
+                                        disable_instance_discovery=True)
+    assert az.token_info(by_address.get_token(ARM_SCOPE).token)["client_id"] == "app-id"
+    r = requests.get(f"{az.url}/{uuid.uuid4()}/v2.0/.well-known/openid-configuration")
+    assert r.status_code == 400 and r.json()["error"] == "invalid_tenant" and r.json()["error_codes"] == [90002]
+
     r = token_request(az, {"grant_type": "client_credentials", "client_id": "app-id", "scope": ARM_SCOPE})
     assert r.status_code == 401 and r.json()["error_codes"] == [7000218]
     body = token_request(az, {"grant_type": "client_credentials", "client_id": "app-id", "scope": ARM_SCOPE,
@@ -219,6 +231,9 @@ def test_certificate_credential(azure_standin, tmp_path):
     token = CertificateCredential(az.tenant, "cert-app", str(path)).get_token(ARM_SCOPE)
     assert az.token_info(token.token)["client_id"] == "cert-app"
     token = CertificateCredential(az.tenant, "cert-app", str(path), send_certificate_chain=True).get_token(ARM_SCOPE)
+    assert az.token_info(token.token)["client_id"] == "cert-app"
+    token = CertificateCredential(az.tenant, "cert-app", str(path), authority=az.url,
+                                  disable_instance_discovery=True).get_token(ARM_SCOPE)   # aud: the address form
     assert az.token_info(token.token)["client_id"] == "cert-app"
 
     other_pem, other_cert, other_key = self_signed("other")
@@ -363,7 +378,8 @@ def test_lro_shapes_polls_and_hang(azure_standin_factory):
     az.put_model_version("tiny", "1")
     az.hang_provisioning("slow")
     r = arm.call("PUT", "/onlineEndpoints/ep-lro/deployments/slow",
-                 {"location": "eastus", "properties": {"endpointComputeType": "Managed", "instanceType": "Standard_F2s_v2",
+                 {"location": "eastus", "properties": {"endpointComputeType": "Managed",
+                                                      "instanceType": "Standard_F2s_v2",
                                                       "model": az.put_model_version("tiny", "1")}})
     assert r.status_code == 201
     for _ in range(6):
@@ -433,7 +449,8 @@ def test_service_side_validation(azure_standin_factory):
     assert code(r) == (400, "BadArgument") and "traffic" in r.json()["error"]["message"]
 
     # PATCH is tags and identity only from 2022-05-01 on; 2022-02-01-preview still carried traffic
-    r = arm.call("PATCH", "/onlineEndpoints/okname", {"tags": {"team": "ml"}, "properties": {"traffic": {"green": 100}}})
+    r = arm.call("PATCH", "/onlineEndpoints/okname",
+                 {"tags": {"team": "ml"}, "properties": {"traffic": {"green": 100}}})
     assert r.status_code == 202 and "mfeOperationResults" in r.headers["Location"] and r.headers["Retry-After"]
     assert arm.wait(r).status_code == 200
     ep = arm.call("GET", "/onlineEndpoints/okname").json()
@@ -509,7 +526,8 @@ def test_mlclient_managed_endpoint_with_uploaded_model(azure_standin_factory, mo
 
     # the blobs MLClient uploaded, read back with azure-storage-blob and the account key (SharedKey)
     svc = BlobServiceClient(f"https://{az.default_workspace['account']}.blob.core.windows.net",
-                            credential={"account_name": az.default_workspace["account"], "account_key": az.storage_key()})
+                            credential={"account_name": az.default_workspace["account"],
+                                        "account_key": az.storage_key()})
     assert svc.get_blob_client(container, indicator).download_blob().readall().decode() == MLMODEL
 
     # a second registration of the same folder skips the upload (upload_status=completed on the indicator)
@@ -519,7 +537,8 @@ def test_mlclient_managed_endpoint_with_uploaded_model(azure_standin_factory, mo
 
     ep = ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="ep-main", auth_mode="key",
                                                                           tags={"t": "1"})).result()
-    assert ep.provisioning_state == "Succeeded" and ep.scoring_uri == "https://ep-main.eastus.inference.ml.azure.com/score"
+    assert ep.provisioning_state == "Succeeded"
+    assert ep.scoring_uri == "https://ep-main.eastus.inference.ml.azure.com/score"
     dep = ml.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
         name="blue", endpoint_name="ep-main", model=model.id, instance_type="Standard_DS3_v2",
         instance_count=1)).result()
@@ -681,7 +700,8 @@ def test_blob_shared_key_sas_and_bearer(azure_standin_factory):
     small.set_blob_metadata({"upload_status": "completed"})
     assert az.blob_metadata("data", "dir/a b.txt") == {"upload_status": "completed"}
 
-    bad = BlobServiceClient(url, credential={"account_name": account, "account_key": base64.b64encode(b"x" * 64).decode()})
+    bad = BlobServiceClient(url, credential={"account_name": account,
+                                             "account_key": base64.b64encode(b"x" * 64).decode()})
     with pytest.raises(ClientAuthenticationError) as err:
         bad.get_blob_client("data", "empty").download_blob()
     assert err.value.error_code == "AuthenticationFailed"
@@ -779,3 +799,51 @@ def test_scoring_routes_traffic_mirror_and_errors(azure_standin_factory, model_b
     ml_token = az.issue_token("app", audience="https://ml.azure.com")
     assert score(az, "ep-aad", SPLIT, ml_token).json() == [6.0, 14.0]
     assert score(az, "ep-aad", SPLIT, az.issue_token("app")).status_code == 401
+
+
+def test_scoring_through_mlflow_models_serve(azure_standin_factory, tmp_path):
+    """A no-code MLflow deployment backed by a real `mlflow models serve`: the input_data -> dataframe_split
+    conversion and the unwrapped predictions, as Azure's MLflow scoring server does."""
+    import mlflow.pyfunc
+    import numpy as np
+    import pandas as pd
+    import pyfunc_models
+    from mlflow.models import infer_signature
+
+    path = tmp_path / "scale-model"
+    mlflow.pyfunc.save_model(str(path), python_model=pyfunc_models.Scale(), code_paths=[pyfunc_models.__file__],
+                             signature=infer_signature(pd.DataFrame({"x": [1.0]}), np.array([1.0]),
+                                                       params={"scale": 1.0}))
+    port = unused_port()
+    bindir = os.path.dirname(sys.executable)
+    proc = subprocess.Popen([os.path.join(bindir, "mlflow"), "models", "serve", "-m", str(path), "-p", str(port),
+                             "-h", "127.0.0.1", "--env-manager", "local"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", "")))
+    try:
+        deadline = time.monotonic() + 300   # a bound for a broken start, not a timing expectation
+        while True:
+            assert proc.poll() is None, "mlflow models serve exited"
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "mlflow models serve did not start"
+            time.sleep(0.1)
+        az = azure_standin_factory(lro_polls=0)
+        az.on_deployment_ready = lambda info: f"http://127.0.0.1:{port}"
+        arm = Arm(az)
+        arm.endpoint("ep-real")
+        arm.deployment("ep-real", "blue", az.put_model_version("scale", "1"))
+        arm.traffic("ep-real", {"blue": 100})
+        key = arm.call("POST", "/onlineEndpoints/ep-real/listKeys").json()["secondaryKey"]
+        rows = {"columns": ["x"], "index": [0, 1], "data": [[1.0], [2.0]]}
+        r = score(az, "ep-real", {"input_data": rows, "params": {"scale": 3.0}}, key)
+        assert r.status_code == 200 and r.json() == [3.0, 6.0]
+        r = score(az, "ep-real", {"input_data": {"columns": ["y"], "index": [0], "data": [[1.0]]}}, key)
+        assert r.status_code == 424 and r.headers["ms-azureml-model-error-statuscode"] in ("400", "500")
+        assert "error_code" in r.json()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)

@@ -116,6 +116,9 @@ signatures) are never written to the request log.
 
 `ModelBackend` is a tiny in-process MLflow-like scoring server (POST /invocations, GET /ping) to
 register as a deployment's backend.
+
+Standalone: python tests/servers/azureml.py --ca /tmp/ca.pem --principal app:secret [--lro-polls N]
+[--retry-after S] prints the environment for our C++ driver and serves until SIGINT/SIGTERM.
 """
 import base64
 import contextlib
@@ -425,9 +428,10 @@ class ModelBackend:
 
 # ------------------------------------------------------------------------------ the stand-in
 class AzureStandIn:
-    def __init__(self, *, tenant="72f988bf-0000-4000-8000-00000000aaaa", subscription="00000000-1111-2222-3333-444444444444",
-                 resource_group="rg-standin", workspace="ws-standin", location="eastus",
-                 storage_account="standinstore", datastore_credentials="AccountKey", regions=("eastus", "westus"),
+    def __init__(self, *, tenant="72f988bf-0000-4000-8000-00000000aaaa",
+                 subscription="00000000-1111-2222-3333-444444444444", resource_group="rg-standin",
+                 workspace="ws-standin", location="eastus", storage_account="standinstore",
+                 datastore_credentials="AccountKey", regions=("eastus", "westus"),
                  token_lifetime=3599, aml_token_lifetime=3600, lro_polls=1, retry_after=1, page_size=10,
                  reject_delete_with_traffic=True, enforce_request_timeout=False, host="127.0.0.1"):
         self.tenant, self.host = tenant, host
@@ -669,7 +673,8 @@ class AzureStandIn:
 
     @staticmethod
     def _new_container():
-        return {"blobs": {}, "pending": {}, "metadata": {}, "created": time.time(), "etag": f'"0x{secrets.token_hex(8).upper()}"'}
+        return {"blobs": {}, "pending": {}, "metadata": {}, "created": time.time(),
+                "etag": f'"0x{secrets.token_hex(8).upper()}"'}
 
     def add_compute(self, name, *, compute_type="Kubernetes", namespace="default", workspace=None):
         with self._lock:
@@ -720,8 +725,8 @@ class AzureStandIn:
             self._store_model_version(ws, name, str(version), {"properties": props})
             return self._ws_id(ws) + f"/models/{name}/versions/{version}"
 
-    def put_environment_version(self, name, version, *, image="mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest",
-                                inference_config=None, workspace=None):
+    def put_environment_version(self, name, version, *, inference_config=None, workspace=None,
+                                image="mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"):
         """Registers an environment version directly; returns its ARM id. inference_config e.g.
         {"scoringRoute": {"path": "/predict", "port": 8080}, "livenessRoute": ..., "readinessRoute": ...}."""
         with self._lock:
@@ -988,8 +993,10 @@ class AzureStandIn:
     def _openid(self, h, base, tenant):
         tid = self._tenant_id(tenant, openid=True)
         doc = {"token_endpoint": f"{base}/{tid}/oauth2/v2.0/token",
-               "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-               "jwks_uri": f"{base}/{tid}/discovery/v2.0/keys", "response_modes_supported": ["query", "fragment", "form_post"],
+               "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
+                                                         "client_secret_basic"],
+               "jwks_uri": f"{base}/{tid}/discovery/v2.0/keys",
+               "response_modes_supported": ["query", "fragment", "form_post"],
                "subject_types_supported": ["pairwise"], "id_token_signing_alg_values_supported": ["RS256"],
                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
                "scopes_supported": ["openid", "profile", "email", "offline_access"],
@@ -1135,9 +1142,10 @@ class AzureStandIn:
                 reason = "The provided signature value did not match the expected signature value."
         if reason:
             raise EntraError(401, "invalid_client", 700027,
-                             f"Client assertion contains an invalid signature. [Reason - {reason}, Thumbprint of key "
-                             f"used by client: '{shown}', Please visit the Azure Portal, Graph Explorer or directly use "
-                             f"MS Graph to see configured keys for app Id '{p['client_id']}'. Review the documentation at "
+                             f"Client assertion contains an invalid signature. [Reason - {reason}, Thumbprint of "
+                             f"key used by client: '{shown}', Please visit the Azure Portal, Graph Explorer or "
+                             "directly use MS Graph to see configured keys for app Id "
+                             f"'{p['client_id']}'. Review the documentation at "
                              "https://docs.microsoft.com/en-us/graph/deployments if using national clouds.]")
         auds = claims.get("aud")
         auds = auds if isinstance(auds, list) else [auds]
@@ -1194,13 +1202,14 @@ class AzureStandIn:
         resource = q.get("resource")
         if not resource:
             return err(400, "invalid_request", "Required query variable 'resource' is missing")
-        selectors = [(k, q[k]) for k in ("client_id", "object_id", "msi_res_id", "mi_res_id") if q.get(k)]
+        # msi_res_id is IMDS's name for a resource id (mi_res_id is App Service's and means nothing here)
+        selectors = [(k, q[k]) for k in ("client_id", "object_id", "msi_res_id") if q.get(k)]
         with self._lock:
             if len(selectors) > 1:
                 return err(400, "invalid_request", "Only one of client_id, object_id and msi_res_id may be given")
             if selectors:
-                field = {"client_id": "client_id", "object_id": "object_id", "msi_res_id": "resource_id",
-                         "mi_res_id": "resource_id"}[selectors[0][0]]
+                field = {"client_id": "client_id", "object_id": "object_id",
+                         "msi_res_id": "resource_id"}[selectors[0][0]]
                 ident = next((i for i in self._identities if not i["system"]
                               and i[field].lower() == selectors[0][1].lower()), None)
             else:
@@ -1312,7 +1321,8 @@ class AzureStandIn:
 
         def dotnet(t):
             d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-            return f"{d.month}/{d.day}/{d.year} {d.hour % 12 or 12}:{d.minute:02d}:{d.second:02d} {'AM' if d.hour < 12 else 'PM'}"
+            return (f"{d.month}/{d.day}/{d.year} {d.hour % 12 or 12}:{d.minute:02d}:{d.second:02d} "
+                    f"{'AM' if d.hour < 12 else 'PM'}")
 
         if rec["expires"] <= now:
             msg = (f"The access token expiry UTC time '{dotnet(rec['expires'])}' is earlier than current UTC time "
@@ -1359,14 +1369,19 @@ class AzureStandIn:
         types = [segs[i] for i in range(0, len(segs), 2)]
         if len(segs) % 2 == 1 and segs[-1].lower() in AzureStandIn._ACTIONS:
             return f"{PROVIDER}/workspaces" + "".join("/" + t for t in types) + "/action"
-        suffix = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(method, "action")
+        suffix = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write",
+                  "DELETE": "delete"}.get(method, "action")
         return f"{PROVIDER}/workspaces" + "".join("/" + t for t in types) + "/" + suffix
 
     def _arm(self, h, host, path, q, body, fault):
         base = f"https://{host}"
         try:
             if fault:
-                headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else None
+                headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+                if fault["status"] == 401:
+                    headers["WWW-Authenticate"] = (
+                        f'Bearer authorization_uri="https://login.windows.net/{self.tenant}", error="invalid_token", '
+                        'error_description="The access token is invalid."')
                 raise self._front(fault["status"], fault["code"] or {401: "AuthenticationFailed",
                                                                      403: "AuthorizationFailed",
                                                                      429: "TooManyRequests"}.get(fault["status"],
@@ -1385,7 +1400,8 @@ class AzureStandIn:
             if m_op:
                 return self._operation_get(h, base, m_op, v)
             if not m_ws:
-                raise self._front(404, "InvalidResourceType", f"The resource type could not be found for path '{path}'.")
+                raise self._front(404, "InvalidResourceType",
+                                  f"The resource type could not be found for path '{path}'.")
             ws = self._resolve_ws(m_ws.group(1), m_ws.group(2), m_ws.group(3))
             self._authorize(principal, self._action(segs, h.command), path)
             data = None
@@ -1393,8 +1409,8 @@ class AzureStandIn:
                 try:
                     data = json.loads(body)
                 except ValueError as e:
-                    raise self._front(400, "InvalidRequestContent",
-                                      f"The request content was invalid and could not be deserialized: '{e}'.") from None
+                    raise self._front(400, "InvalidRequestContent", "The request content was invalid and could not "
+                                      f"be deserialized: '{e}'.") from None
             h.entry["body"] = self._redact(data)
             with self._lock:
                 self._route(h, base, ws, segs, q, data, v)
@@ -1598,7 +1614,8 @@ class AzureStandIn:
         versions = sorted(m["versions"].values(), key=lambda x: x["seq"])
         latest = versions[-1]["obj"]["name"] if versions else None
         numeric = [int(x["obj"]["name"]) for x in versions if x["obj"]["name"].isdigit()]
-        return {"id": self._ws_id(ws) + f"/models/{m['name']}", "name": m["name"], "type": f"{PROVIDER}/workspaces/models",
+        return {"id": self._ws_id(ws) + f"/models/{m['name']}", "name": m["name"],
+                "type": f"{PROVIDER}/workspaces/models",
                 "properties": {"description": m["description"], "tags": m["tags"], "properties": {},
                                "isArchived": False, "latestVersion": latest,
                                "nextVersion": str(max(numeric) + 1) if numeric else "1",
@@ -1875,8 +1892,9 @@ class AzureStandIn:
         if "UserAssigned" in t:
             if not uais:
                 raise user_error(400, "BadArgument", "userAssignedIdentities is required for UserAssigned identities.")
-            out["userAssignedIdentities"] = {k: {"principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, k + "p")),
-                                                 "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, k + "c"))} for k in uais}
+            out["userAssignedIdentities"] = {
+                k: {"principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, k + "p")),
+                    "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, k + "c"))} for k in uais}
         return out
 
     def _check_traffic(self, ep, traffic, mirror, kubernetes):
@@ -1969,7 +1987,8 @@ class AzureStandIn:
             if ep["obj"]["properties"]["authMode"] != "Key":
                 raise user_error(400, "BadArgument", f"Keys are only available for endpoints with authMode Key; "
                                  f"endpoint '{name}' uses {ep['obj']['properties']['authMode']}.")
-            return self._arm_json(h, 200, {"primaryKey": ep["keys"]["primary"], "secondaryKey": ep["keys"]["secondary"]})
+            return self._arm_json(h, 200, {"primaryKey": ep["keys"]["primary"],
+                                           "secondaryKey": ep["keys"]["secondary"]})
         if n == 3 and sub == "regeneratekeys" and m == "POST":
             self._check_body("RegenerateEndpointKeysRequest", data, v)
             kt = str(data.get("keyType") or "")
@@ -2299,12 +2318,14 @@ class AzureStandIn:
         dep["op"] = op["name"]
         props = {"endpointComputeType": ctype, "model": model, "environmentId": env_id, "codeConfiguration": code,
                  "description": p_in.get("description"), "environmentVariables": p_in.get("environmentVariables") or {},
-                 "properties": dict(p_in.get("properties") or {}), "appInsightsEnabled": bool(p_in.get("appInsightsEnabled")),
+                 "properties": dict(p_in.get("properties") or {}),
+                 "appInsightsEnabled": bool(p_in.get("appInsightsEnabled")),
                  "egressPublicNetworkAccess": p_in.get("egressPublicNetworkAccess") or "Enabled",
                  "livenessProbe": p_in.get("livenessProbe") or dict(DEFAULT_PROBE),
                  "readinessProbe": p_in.get("readinessProbe") or dict(DEFAULT_PROBE),
                  "requestSettings": dict({"maxQueueWait": "PT0S", "requestTimeout": "PT5S",
-                                          "maxConcurrentRequestsPerInstance": 1}, **(p_in.get("requestSettings") or {})),
+                                          "maxConcurrentRequestsPerInstance": 1},
+                                         **(p_in.get("requestSettings") or {})),
                  "scaleSettings": p_in.get("scaleSettings") or {"scaleType": "Default"},
                  "instanceType": p_in.get("instanceType") or ("defaultinstancetype" if ctype == "Kubernetes" else None),
                  "modelMountPath": p_in.get("modelMountPath"),
@@ -2469,10 +2490,12 @@ class AzureStandIn:
                 kind = {("PUT", ""): ("put_blob", "w", "o"), ("PUT", "block"): ("put_block", "w", "o"),
                         ("PUT", "blocklist"): ("put_block_list", "w", "o"),
                         ("GET", "blocklist"): ("get_block_list", "r", "o"),
-                        ("PUT", "metadata"): ("set_metadata", "w", "o"), ("GET", "metadata"): ("get_metadata", "r", "o"),
+                        ("PUT", "metadata"): ("set_metadata", "w", "o"),
+                        ("GET", "metadata"): ("get_metadata", "r", "o"),
                         ("HEAD", "metadata"): ("get_metadata", "r", "o"),
                         ("PUT", "properties"): ("set_properties", "w", "o"), ("GET", ""): ("get_blob", "r", "o"),
-                        ("HEAD", ""): ("blob_props", "r", "o"), ("DELETE", ""): ("delete_blob", "d", "o")}.get((m, comp))
+                        ("HEAD", ""): ("blob_props", "r", "o"),
+                        ("DELETE", ""): ("delete_blob", "d", "o")}.get((m, comp))
             if kind is None:
                 raise StorageError(400, "UnsupportedHttpVerb" if comp == "" else "InvalidQueryParameterValue",
                                    "The resource doesn't support specified Http Verb." if comp == "" else
@@ -2521,8 +2544,8 @@ class AzureStandIn:
             elif rec["audience"].rstrip("/") != STORAGE_AUDIENCE:
                 detail = "Audience validation failed. Audience did not match."
             if detail:
-                raise StorageError(401, "InvalidAuthenticationInfo", "Server failed to authenticate the request. Please "
-                                   "refer to the information in the www-authenticate header.",
+                raise StorageError(401, "InvalidAuthenticationInfo", "Server failed to authenticate the request. "
+                                   "Please refer to the information in the www-authenticate header.",
                                    {"AuthenticationErrorDetail": detail}, headers=challenge)
             h.entry["client"] = rec["client_id"]
             action = {"r": "read", "l": "read", "w": "write", "c": "write", "d": "delete"}[kind[1]]
@@ -2533,8 +2556,8 @@ class AzureStandIn:
                 raise StorageError(403, "AuthorizationPermissionMismatch", "This request is not authorized to perform "
                                    "this operation using this permission.")
             return
-        raise StorageError(403, "AuthenticationFailed", "Server failed to authenticate the request. Make sure the value "
-                           "of Authorization header is formed correctly including the signature.",
+        raise StorageError(403, "AuthenticationFailed", "Server failed to authenticate the request. Make sure the "
+                           "value of Authorization header is formed correctly including the signature.",
                            {"AuthenticationErrorDetail": f"The authentication scheme {scheme} is not supported."})
 
     def _check_shared_key(self, h, acct, split, query, cred):
@@ -2901,7 +2924,8 @@ class AzureStandIn:
     def _blob_container_props(self, h, acct, container, blob, q, body, version):
         cont = self._container(acct, container)
         headers = self._storage_headers(version)
-        headers.update({"ETag": cont["etag"], "Last-Modified": _rfc1123(cont["created"]), "x-ms-lease-status": "unlocked",
+        headers.update({"ETag": cont["etag"], "Last-Modified": _rfc1123(cont["created"]),
+                        "x-ms-lease-status": "unlocked",
                         "x-ms-lease-state": "available", "x-ms-has-immutability-policy": "false",
                         "x-ms-has-legal-hold": "false", "x-ms-default-encryption-scope": "$account-encryption-key",
                         "x-ms-deny-encryption-scope-override": "false"})
@@ -3177,4 +3201,39 @@ class AzureStandIn:
     def _model_error(status, out, k8s):
         if k8s:
             return (502 if status >= 500 else status), {}, out
-        return 424, {"ms-azureml-model-error-statuscode": str(status), "ms-azureml-model-error-reason": "model_error"}, out
+        return 424, {"ms-azureml-model-error-statuscode": str(status),
+                     "ms-azureml-model-error-reason": "model_error"}, out
+
+
+def main(argv=None):
+    """Standalone: runs the stand-in until SIGINT/SIGTERM and prints how to reach it."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ca", required=True, help="where to write the test CA (PEM)")
+    parser.add_argument("--principal", action="append", default=[], metavar="CLIENT_ID:SECRET")
+    parser.add_argument("--lro-polls", type=int, default=1)
+    parser.add_argument("--retry-after", type=float, default=1)
+    parser.add_argument("--datastore-credentials", default="AccountKey", choices=("AccountKey", "Sas", "None"))
+    args = parser.parse_args(argv)
+    retry = int(args.retry_after) if args.retry_after == int(args.retry_after) else args.retry_after
+    az = AzureStandIn(lro_polls=args.lro_polls, retry_after=retry, datastore_credentials=args.datastore_credentials)
+    az.start()
+    for p in args.principal:
+        client_id, _, secret = p.partition(":")
+        az.add_principal(client_id, secret=secret)
+    ca = az.write_ca(args.ca)
+    ws = az.default_workspace
+    for k, v in dict(az.driver_env(ca), AZURE_TENANT_ID=az.tenant).items():
+        print(f"export {k}={v}")
+    print(f"# workspace: azureml-endpoints:/{ws['sub']}/{ws['rg']}/{ws['name']}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    az.stop()
+
+
+if __name__ == "__main__":
+    main()
