@@ -353,7 +353,9 @@ def test_arm_authentication_authorization_and_api_versions(azure_standin):
 
 
 def test_lro_shapes_polls_and_hang(azure_standin_factory):
-    az = azure_standin_factory(lro_polls=2)    # retry_after=1 as the service default: only checked, not slept
+    az = azure_standin_factory(lro_polls=2, driver_env=True)   # retry_after=1: only checked, never slept
+    assert os.environ["MLFLOW_BRIDGE_CONNECT_TO"] == f":443:127.0.0.1:{az.port}"
+    assert os.environ["CURL_CA_BUNDLE"] == az.ca_path
     arm = Arm(az)
     r = arm.call("PUT", "/onlineEndpoints/ep-lro", {"location": "eastus", "properties": {"authMode": "AMLToken"}})
     assert r.status_code == 201 and r.json()["properties"]["provisioningState"] == "Creating"
@@ -388,6 +390,16 @@ def test_lro_shapes_polls_and_hang(azure_standin_factory):
     assert again.status_code == 409
     az.release("slow")
     assert arm.s.get(r.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
+
+    az.fail_provisioning("ep-bad", resource="endpoint", code="QuotaExceeded", message="Not enough quota.")
+    r = arm.call("PUT", "/onlineEndpoints/ep-bad", {"location": "eastus", "properties": {"authMode": "Key"}})
+    status = arm.wait(r)
+    assert status["status"] == "Failed" and status["error"]["code"] == "QuotaExceeded"
+    assert status["endTime"] != "0001-01-01T00:00:00+00:00" and status["percentComplete"] == 100.0
+    assert arm.call("GET", "/onlineEndpoints/ep-bad").json()["properties"]["provisioningState"] == "Failed"
+    r = arm.call("PUT", "/onlineEndpoints/ep-k8s-aad", {"location": "eastus", "properties": {
+        "authMode": "AADToken", "compute": "missing-compute"}})
+    assert r.status_code == 400
 
     d = arm.call("DELETE", "/onlineEndpoints/ep-lro")
     assert d.status_code == 202 and d.text == "null"
@@ -615,6 +627,9 @@ def test_mlclient_kubernetes_endpoint_with_aml_token(azure_standin_factory, mode
     assert token.access_token.startswith("aml.")
     r = score(az, "k8s-ep", SPLIT, token.access_token)
     assert r.status_code == 200 and r.json() == [3.0, 7.0]
+    az.advance_time(3700)               # AML tokens last an hour
+    assert score(az, "k8s-ep", SPLIT, token.access_token).status_code == 401
+    az.advance_time(-3700)
     backend.status = 500
     r = score(az, "k8s-ep", SPLIT, token.access_token)
     assert r.status_code == 502          # a crashing scoring script on Kubernetes
@@ -697,6 +712,8 @@ def test_blob_shared_key_sas_and_bearer(azure_standin_factory):
     assert [b.name for b in cont.list_blobs(name_starts_with="dir/")] == ["dir/a b.txt", "dir/big.bin"]
     assert [b.name for b in cont.walk_blobs(delimiter="/")] == ["dir/", "empty"]
     assert [b.metadata for b in cont.list_blobs(include=["metadata"]) if b.name == "dir/a b.txt"] == [{"k": "v"}]
+    pages = list(cont.list_blobs(results_per_page=2).by_page())
+    assert [len(list(p)) for p in pages] == [2, 1]           # NextMarker paging
     small.set_blob_metadata({"upload_status": "completed"})
     assert az.blob_metadata("data", "dir/a b.txt") == {"upload_status": "completed"}
 

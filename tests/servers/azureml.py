@@ -4,7 +4,7 @@ Wire formats follow docs/azureml-notes.md (the section numbers below are that fi
 
     with AzureStandIn() as az:                       # TLS on 127.0.0.1:<az.port>, IMDS on <az.imds_port>
         az.add_principal("app-id", secret="s3cret")   # a service principal in az.tenant
-        env = az.driver_env()                         # MLFLOW_BRIDGE_CONNECT_TO, CURL_CA_BUNDLE, ... for C++
+        env = az.driver_env(az.write_ca(path))        # MLFLOW_BRIDGE_CONNECT_TO, CURL_CA_BUNDLE, ... for C++
         with az.patch_resolver():                     # Python clients: the Azure names resolve to the stand-in
             ...
 
@@ -56,13 +56,15 @@ ARM (management.azure.com, §2): the workspace prefix of §2.2 under every seede
     `page_size`), onlineEndpoints/{e} (GET; PUT 201/200 + Azure-AsyncOperation + Location +
     x-ms-async-operation-timeout; PATCH tags/identity 202 + Location + Retry-After; DELETE 202 +
     Azure-AsyncOperation + Location, which also deletes the deployments), .../listKeys,
-    .../regenerateKeys (202 + Location), .../token (AMLToken endpoints), .../deployments (GET paged),
+    .../regenerateKeys (202 + Location; a new key unless keyValue names a different value: azure-ai-ml
+    sends the current key), .../token (AMLToken endpoints), .../deployments (GET paged),
     .../deployments/{d} (GET; PUT LRO; PATCH sku/tags 202; DELETE LRO), .../deployments/{d}/getLogs
     (POST, containerType InferenceServer|StorageInitializer, tail), .../deployments/{d}/skus (GET).
   * Long-running operations complete after `lro_polls` polls (a GET of the status URL, of the results
     URL or of the resource itself each count), never by wall-clock time. Running polls carry
     `Retry-After: <retry_after>` (default 1; a float such as 0.01 is sent as is, which azure-core
-    accepts and our C++ driver may not). Status bodies as recorded: {id, name, status "Updating" |
+    accepts and our C++ driver may not; first 202 replies, whose Retry-After the generated clients
+    read as an int, then carry none). Status bodies as recorded: {id, name, status "Updating" |
     "Succeeded" | "Failed", startTime, endTime ("0001-01-01T00:00:00+00:00" while running),
     percentComplete, error{code, message, details, additionalInfo} when Failed}.
   * Service-side checks: names (endpoints and deployments 3-32, letter first, letters, digits and
@@ -79,7 +81,9 @@ ARM (management.azure.com, §2): the workspace prefix of §2.2 under every seede
   * `_validate(definition, body)` below is the hook for the 2025-12-01 schema check (empty for now).
 
 Blob storage (<account>.blob.core.windows.net, §3.3): SAS (account SAS ss/srt and service SAS sr=c|b,
-  sv >= 2020-12-06, signature recomputed with the account key, time range and permissions checked),
+  sv >= 2015-04-05 with the encryption-scope line from 2020-12-06 on; the signature recomputed with the
+  account key, so listSecrets' tokens and azure-storage-blob's generate_*_sas ones both verify; time
+  range, services, resource types and permissions checked; rotate_key() invalidates them),
   SharedKey (the §3.3 string-to-sign) and Bearer (storage audience, x-ms-version >= 2017-11-09).
   Put Blob (x-ms-blob-type BlockBlob, If-None-Match: *, If-Match, Content-MD5 checked), Put Block,
   Put Block List (Latest/Committed/Uncommitted), Get Blob (Range / x-ms-range, 206, 416 on empty
@@ -104,7 +108,8 @@ Scoring (<endpoint>.<region>.inference.ml.azure.com, §6): POST /score, authenti
 
 Test controls: add_principal, add_managed_identity, add_workspace, add_storage_account, add_compute,
 put_blob / get_blob / list_blob_names, put_model_version, put_environment_version, set_backend,
-issue_token (a token without a credential flow), advance_time (the server clock for token expiry),
+issue_token (a token without a credential flow), advance_time (the server clock: token, AML token and
+SAS expiry, client-assertion times and SharedKey request dates),
 forbid / allow, throttle (429 + Retry-After on ARM, 503 ServerBusy on storage, 429 on Entra),
 inject_error, fail_provisioning (Failed operation with an error body, provisioningState Failed and the
 container logs getLogs returns), hang_provisioning / release, fail_imds, throttle_scoring, rotate_key;
@@ -113,6 +118,9 @@ client), arm_requests(), scoring_log, endpoint(), deployment(), model_version(),
 ignored_fields (request fields the real service would ignore and this one did), errors (tracebacks of
 stand-in bugs; tests assert it stays empty). Secrets (client secrets, assertions, tokens, keys, SAS
 signatures) are never written to the request log.
+
+patch_resolver() replaces socket.getaddrinfo process-wide: with two stand-ins patched, the later one
+serves the Azure names until its patch is undone.
 
 `ModelBackend` is a tiny in-process MLflow-like scoring server (POST /invocations, GET /ping) to
 register as a deployment's backend.
