@@ -441,8 +441,6 @@ const ConfigSchema& AzureMlConfigSchema() {
             {"arm_endpoint", ConfigType::kString, "https://management.azure.com",
              "Azure Resource Manager of the cloud (https://management.usgovcloudapi.net, "
              "https://management.chinacloudapi.cn)."},
-            {"max_request_mb", ConfigType::kInt, 16,
-             "predict: inputs larger than this are split by rows into several scoring calls, answered in order.", 1, 1024},
             {"log_tail_lines", ConfigType::kInt, 50,
              "Lines of each container's log shown when a deployment fails to provision.", 0, 5000},
         });
@@ -552,7 +550,6 @@ StatusOr<AzureMlConfig> ParseAzureMlConfig(const json& given) {
   while (!config.arm_endpoint.empty() && config.arm_endpoint.back() == '/') config.arm_endpoint.pop_back();
   if (config.arm_endpoint.rfind("https://", 0) != 0)
     return InvalidParameterError("Config key 'arm_endpoint' must be an https:// URL; got '" + config.arm_endpoint + "'.");
-  config.max_request_mb = c["max_request_mb"].get<int>();
   config.log_tail_lines = c["log_tail_lines"].get<int>();
 
   if (config.compute_type == "managed" && !config.resources.is_null())

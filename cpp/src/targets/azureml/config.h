@@ -59,7 +59,6 @@ struct AzureMlConfig {
   std::string credential = "auto";  // auto | secret | certificate | workload | managed_identity
   std::string managed_identity_client_id;
   std::string arm_endpoint = "https://management.azure.com";
-  int max_request_mb = 16;
   int log_tail_lines = 50;
 
   // The keys the user gave (by -C or in a file), under their current names: a call checks that only
