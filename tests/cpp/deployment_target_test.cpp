@@ -29,7 +29,8 @@ std::string Home() {
 }
 
 TEST(DeploymentTargetTest, KnowsItsTargets) {
-  EXPECT_EQ(DeploymentTargetNames(), (std::vector<std::string>{"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"}));
+  EXPECT_EQ(DeploymentTargetNames(),
+            (std::vector<std::string>{"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"}));
   for (const auto& name : DeploymentTargetNames()) {
     auto help = DeploymentTargetHelp(name);
     ASSERT_TRUE(help.ok()) << name;

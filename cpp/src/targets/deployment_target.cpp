@@ -44,7 +44,9 @@ Status DeploymentTarget::DeleteEndpoint(const std::string&, const nlohmann::json
 StatusOr<nlohmann::json> DeploymentTarget::GetEndpoint(const std::string&) { return NoEndpoints("get_endpoint"); }
 StatusOr<nlohmann::json> DeploymentTarget::ListEndpoints() { return NoEndpoints("list_endpoints"); }
 
-std::vector<std::string> DeploymentTargetNames() { return {"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"}; }
+std::vector<std::string> DeploymentTargetNames() {
+  return {"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"};
+}
 
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name, const std::string& target_uri,
                                                                  DeploymentTargetOptions options) {
