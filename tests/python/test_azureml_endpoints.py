@@ -25,7 +25,7 @@ def azure(azure_standin_factory, model_backend, monkeypatch, home, models):
     backends = {}
 
     def ready(info):
-        version = str(info.get("model") or "").rstrip("/").split("/")[-1]
+        version = str(info["properties"].get("model") or "").rstrip("/").split("/")[-1]
         scale = float(version) if version.isdigit() else 1.0
         if scale not in backends:
             backends[scale] = model_backend(f"v{scale}", scale=scale)
@@ -50,3 +50,98 @@ def test_sdk_plain_create_predict_delete(azure, models):
     assert [d["name"] for d in client.list_deployments()] == ["flood"]
     client.delete_deployment("flood")
     assert azure.endpoint("flood") is None
+
+
+def mlclient(azure):
+    """azure-ai-ml's MLClient on the stand-in, as the same service principal."""
+    from azure.ai.ml import MLClient
+    from azure.identity import ClientSecretCredential
+
+    ws = azure.default_workspace
+    credential = ClientSecretCredential(azure.tenant, TENANT_APP, SECRET)
+    return MLClient(credential, ws["sub"], ws["rg"], ws["name"], show_progress=False)
+
+
+def test_cli_endpoint_flow_with_a_traffic_split(azure, models, tmp_path):
+    """The issue's canary flow through the CLI: an endpoint made with its first deployment, a second one at
+    10 percent, weights moved, predict on the endpoint and on one deployment, and MLClient agreeing."""
+    t = azure.target
+    out = cli("create", "-t", t, "--endpoint", "flood", "--name", "blue", "-m", models["version1"],
+              "-C", "create_endpoint=true", "-C", "instance_type=Standard_DS3_v2")
+    assert "blue" in out.stdout
+    cli("create", "-t", t, "--endpoint", "flood", "--name", "green", "-m", models["version2"], "-C", "initial_weight=10")
+    assert azure.endpoint("flood")["properties"]["traffic"] == {"blue": 90, "green": 10}
+    cli("update-endpoint", "-t", t, "--endpoint", "flood", "-C", 'weights={"blue": 0, "green": 100}')
+    assert azure.endpoint("flood")["properties"]["traffic"] == {"blue": 0, "green": 100}
+
+    rows = tmp_path / "rows.json"
+    rows.write_text(ROWS.to_json())
+    out = cli("predict", "-t", t, "--endpoint", "flood", "--input-path", str(rows))
+    assert json.loads(out.stdout)["predictions"] == expected(2.0)
+    out = cli("predict", "-t", t, "--name", "blue", "--input-path", str(rows))
+    assert json.loads(out.stdout)["predictions"] == expected(1.0)
+    # no-code deployments were sent the input_data form, the named one with its header
+    assert azure.scoring_log[-1]["deployment"] == "blue"
+
+    got = cli("get", "-t", t, "--endpoint", "flood", "--name", "green").stdout
+    assert "weight: 100" in got and f"model_uri: {models['version2']}" in got
+    listed = cli("list", "-t", t, "--endpoint", "flood").stdout
+    assert "blue" in listed and "green" in listed
+    ep = cli("get-endpoint", "-t", t, "--endpoint", "flood").stdout
+    assert "traffic: {'blue': 0, 'green': 100}" in ep
+    assert "flood" in cli("list-endpoints", "-t", t).stdout
+
+    # The official client reads back what the driver made.
+    ml = mlclient(azure)
+    assert {d.name for d in ml.online_deployments.list("flood")} == {"blue", "green"}
+    assert ml.online_endpoints.get("flood").traffic == {"blue": 0, "green": 100}
+    green = ml.online_deployments.get("green", "flood")
+    assert green.instance_type == "Standard_DS3_v2" and green.model.endswith("/models/tiny/versions/2")
+    assert ml.models.get("tiny", "2").type == "mlflow_model"
+
+    # Deleting green hands its traffic to blue; delete-endpoint removes the rest.
+    cli("delete", "-t", t, "--endpoint", "flood", "--name", "green")
+    assert azure.endpoint("flood")["properties"]["traffic"] == {"blue": 100}
+    cli("delete-endpoint", "-t", t, "--endpoint", "flood")
+    assert azure.endpoint("flood") is None
+    assert "azureml-endpoints" in cli("help", "-t", "azureml-endpoints").stdout
+
+
+def test_kubernetes_endpoint_and_auth_modes(azure, models):
+    """A Kubernetes online endpoint on an attached compute, scored with an Entra ID token (aad_token); a
+    managed one scored with an AML token; an unchanged model is not uploaded again."""
+    from mlflow.deployments import get_deploy_client
+
+    azure.add_compute("aks-prod")
+    client = get_deploy_client(azure.target)
+    client.create_endpoint("k8s-ep", config={"compute": "aks-prod", "auth_mode": "aml_token"})
+    d = client.create_deployment(
+        "kube-blue", models["version1"], endpoint="k8s-ep",
+        config={"resources": json.dumps({"requests": {"cpu": "500m", "memory": "1Gi"}}), "instance_count": "2"})
+    assert d["type"] == "Kubernetes" and d["instance_count"] == 2 and d["weight"] == 100
+    assert list(client.predict(endpoint="k8s-ep", inputs=ROWS)["predictions"]) == expected(1.0)
+    kube = mlclient(azure).online_deployments.get("kube-blue", "k8s-ep")
+    assert kube.type.lower() == "kubernetes" and kube.resources.requests.cpu == "500m"
+
+    uploads = len(azure.list_blob_names(azure.default_workspace["datastores"]["workspaceblobstore"]["container"]))
+    client.create_deployment("aad", models["version1"], config={"auth_mode": "aad_token"})
+    assert len(azure.list_blob_names(azure.default_workspace["datastores"]["workspaceblobstore"]["container"])) == uploads
+    assert azure.endpoint("aad")["properties"]["authMode"] == "AADToken"
+    assert list(client.predict("aad", ROWS)["predictions"]) == expected(1.0)
+    client.delete_endpoint("k8s-ep")
+    client.delete_deployment("aad")
+    assert azure.endpoint("k8s-ep") is None and azure.endpoint("aad") is None
+
+
+def test_existing_workspace_model(azure, models):
+    from mlflow.deployments import get_deploy_client
+
+    client = get_deploy_client(azure.target)
+    client.create_deployment("first", models["version2"])
+    d = client.create_deployment("again", "azureml:tiny:1" if azure.model_version("tiny", "1") else "azureml:tiny:2")
+    assert d["model"].endswith("/models/tiny/versions/" + d["model"][-1])
+    with pytest.raises(Exception, match="tiny:9"):
+        client.create_deployment("missing", "azureml:tiny:9")
+    assert azure.endpoint("missing") is None
+    for name in ("first", "again"):
+        client.delete_deployment(name)
