@@ -145,3 +145,101 @@ def test_existing_workspace_model(azure, models):
     assert azure.endpoint("missing") is None
     for name in ("first", "again"):
         client.delete_deployment(name)
+
+
+def writes(azure):
+    """ARM requests that change something."""
+    return [r for r in azure.arm_requests() if r[0] in ("PUT", "PATCH", "DELETE")]
+
+
+def test_failed_provisioning_reports_the_logs_and_leaves_nothing(azure, models):
+    from mlflow.deployments import get_deploy_client
+    from mlflow.exceptions import MlflowException
+
+    azure.fail_provisioning("blue", logs="Traceback ...\nModuleNotFoundError: No module named 'missing_dependency'\n")
+    client = get_deploy_client(azure.target)
+    with pytest.raises(MlflowException) as e:
+        client.create_deployment("blue", models["version1"], endpoint="fails", config={"create_endpoint": "true"})
+    message = str(e.value)
+    assert "ResourceNotReady" in message and "User container has crashed" in message
+    assert "missing_dependency" in message and "InferenceServer" in message  # the container's log tail
+    assert "Nothing was left behind" in message
+    assert azure.endpoint("fails") is None
+    assert azure.model_version("tiny", "1") is None  # the version this call registered is gone too
+    assert SECRET not in message
+
+
+def test_faults_throttling_timeout_and_permissions(azure, models):
+    from mlflow.deployments import get_deploy_client
+    from mlflow.exceptions import MlflowException
+
+    client = get_deploy_client(azure.target)
+    # Throttled ARM calls are retried after Retry-After.
+    azure.throttle(2, service="arm", retry_after=1)
+    client.create_endpoint("throttled")
+    assert azure.endpoint("throttled") is not None
+
+    # A deployment that never finishes provisioning: DEADLINE_EXCEEDED after timeout_seconds, then undone.
+    azure.hang_provisioning("slow")
+    with pytest.raises(MlflowException, match="did not finish within") as e:
+        client.create_deployment("slow", models["version1"], endpoint="throttled", config={"timeout_seconds": "3"})
+    assert e.value.error_code == "DEADLINE_EXCEEDED"
+    assert azure.deployment("throttled", "slow") is None
+    assert azure.model_version("tiny", "1") is None
+
+    # 403 from ARM: said, and nothing made.
+    azure.forbid(TENANT_APP, "*/onlineEndpoints/write")
+    with pytest.raises(MlflowException, match="AuthorizationFailed") as e:
+        client.create_endpoint("denied")
+    assert e.value.error_code == "PERMISSION_DENIED"
+    assert azure.endpoint("denied") is None
+    azure.allow(TENANT_APP)
+    client.delete_endpoint("throttled")
+    assert azure.endpoint("throttled") is None
+
+
+def test_bad_input_and_credentials_change_nothing(azure, models, monkeypatch):
+    from mlflow.deployments import get_deploy_client
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException, match="azureml-endpoints:/<subscription id>/<resource group>/<workspace>"):
+        get_deploy_client("azureml-endpoints:/only-a-subscription").list_deployments()
+    client = get_deploy_client(azure.target)
+    with pytest.raises(MlflowException, match="instance_typ.*instance_type"):
+        client.create_deployment("typo", models["version1"], config={"instance_typ": "x"})
+    with pytest.raises(MlflowException, match="auth_mode"):
+        client.create_endpoint("badauth", config={"auth_mode": "token"})
+    client.create_endpoint("split")
+    with pytest.raises(MlflowException, match="must sum to 100"):
+        client.update_endpoint("split", config={"weights": '{"a": 60, "b": 30}'})
+    with pytest.raises(MlflowException, match="has no deployment named 'ghost'"):
+        client.update_endpoint("split", config={"weights": '{"ghost": 100}'})
+    proc = cli("create", "-t", azure.target, "--name", "bad-mirror", "-m", models["version1"], "-C",
+               'mirror_traffic={"x": 60}', check=False)
+    assert proc.returncode != 0 and "between 0 and 50" in proc.stdout + proc.stderr
+    assert [w for w in writes(azure) if "split" not in w[1]] == []
+
+    # A wrong secret: Entra's answer, without the secret; no credentials at all: what to set.
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "not-the-secret")
+    with pytest.raises(MlflowException, match="AADSTS7000215") as e:
+        client.list_endpoints()
+    assert "not-the-secret" not in str(e.value)
+    for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"):
+        monkeypatch.delenv(name)
+    with pytest.raises(MlflowException, match="AZURE_CLIENT_SECRET"):
+        client.list_endpoints()
+
+
+def test_what_others_made_is_left_alone(azure, models):
+    """An endpoint made with azure-ai-ml is neither listed nor deleted."""
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+    from mlflow.deployments import get_deploy_client
+    from mlflow.exceptions import MlflowException
+
+    mlclient(azure).online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="theirs")).result()
+    client = get_deploy_client(azure.target)
+    assert client.list_endpoints() == []
+    with pytest.raises(MlflowException, match="not made by mlflow-bridge") as e:
+        client.delete_endpoint("theirs")
+    assert e.value.error_code == "PERMISSION_DENIED"
+    assert azure.endpoint("theirs") is not None

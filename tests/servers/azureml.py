@@ -815,7 +815,8 @@ class AzureStandIn:
                                                     "details": details or []}
 
     def hang_provisioning(self, name, *, resource="deployment"):
-        """Operations on that deployment (or endpoint) stay Updating until release(name)."""
+        """Create and update operations on that deployment (or endpoint) stay Updating until release(name);
+        a delete still completes (a stuck deployment can be deleted)."""
         with self._lock:
             self._hang.add((resource, name.lower()))
 
@@ -1789,7 +1790,8 @@ class AzureStandIn:
         fail = self._fail.get((resource, target)) if action in ("create", "update", "patch") else None
         op = {"name": opname, "resource": resource, "ws": ws["key"], "endpoint": endpoint.lower(),
               "deployment": deployment.lower() if deployment else None, "target": target, "action": action,
-              "status": "Updating", "observed": 0, "polls": self.lro_polls, "hang": (resource, target) in self._hang,
+              "status": "Updating", "observed": 0, "polls": self.lro_polls,
+              "hang": (resource, target) in self._hang and action in ("create", "update", "patch"),
               "fail": copy.deepcopy(fail), "start": self._now(), "end": None, "error": None, "api_version": v,
               "location": ws["location"], "sub": ws["sub"], "on_success": on_success, "on_failure": on_failure}
         self.operations[opname] = op
@@ -2417,8 +2419,9 @@ class AzureStandIn:
         if running and running["action"] == "delete":
             return self._arm_json(h, 202, None, self._lro_headers(running, base, path, v, location_results=True),
                                   raw=b"null")
-        if running:
-            raise self._conflict("online deployment", name)
+        if running:  # a delete cancels the create or update in progress (a stuck deployment can be deleted)
+            running.update(status="Canceled", end=self._now(), hang=False,
+                           error={"code": "Canceled", "message": f"Online deployment '{name}' is being deleted."})
         p = ep["obj"]["properties"]
         if self.reject_delete_with_traffic:
             for what, d in (("live", p["traffic"]), ("mirror", p["mirrorTraffic"])):
