@@ -243,3 +243,57 @@ def test_what_others_made_is_left_alone(azure, models):
         client.delete_endpoint("theirs")
     assert e.value.error_code == "PERMISSION_DENIED"
     assert azure.endpoint("theirs") is not None
+
+
+def _certificate(path):
+    """A self-signed RSA certificate and its key in one PEM file, as AZURE_CLIENT_CERTIFICATE_PATH takes it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlflow-bridge-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
+    return cert, str(path)
+
+
+def test_credential_sources(azure, monkeypatch, tmp_path):
+    """Each Entra ID source our C++ core reads, against the stand-in's token endpoint and IMDS: a client
+    certificate (the assertion's signature checked with the registered certificate), workload identity (a
+    federated token file) and a managed identity; -C credential= picks one."""
+    from mlflow.deployments import get_deploy_client
+    from mlflow.exceptions import MlflowException
+
+    client = get_deploy_client(azure.target)
+    monkeypatch.delenv("AZURE_CLIENT_SECRET")
+    cert, path = _certificate(tmp_path / "app.pem")
+    azure.add_principal("cert-app", certificate=cert)
+    monkeypatch.setenv("AZURE_CLIENT_ID", "cert-app")
+    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PATH", path)
+    client.create_endpoint("by-cert")
+    _, other = _certificate(tmp_path / "other.pem")
+    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PATH", other)  # signed by a key the app does not have
+    with pytest.raises(MlflowException, match="AADSTS"):
+        client.get_endpoint("by-cert")
+
+    monkeypatch.delenv("AZURE_CLIENT_CERTIFICATE_PATH")
+    token_file = tmp_path / "federated-token"
+    token_file.write_text("eyJ.federated.token")
+    azure.add_principal("workload-app", federated_token="eyJ.federated.token")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "workload-app")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+    assert client.get_endpoint("by-cert")["name"] == "by-cert"
+
+    for name in ("AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_TENANT_ID"):
+        monkeypatch.delenv(name)
+    azure.add_managed_identity(system=True)
+    assert client.get_endpoint("by-cert")["name"] == "by-cert"
+    client.delete_endpoint("by-cert")
