@@ -197,6 +197,13 @@ class AzureMlClient final : public DeploymentTarget {
     for (const auto& [k, v] : traffic.items()) live += v.is_number() ? v.get<int>() : 0;
     if (made_endpoint || live == 0 || c.config.initial_weight > 0) {
       json wanted = live == 0 ? json{{request.name, 100}} : TrafficWith(traffic, request.name, c.config.initial_weight);
+      // Undone first if what follows fails (the service may have applied it): a deployment with traffic
+      // cannot be deleted.
+      const json before = *ep;
+      rollback.Add("restore the traffic of endpoint " + endpoint, [this, &c, before, traffic] {
+        StatusOr<json> restored = PutEndpoint(c, before, traffic, nullptr, "restore the traffic");
+        return restored.ok() ? Status() : restored.status();
+      });
       StatusOr<json> updated = PutEndpoint(c, *ep, wanted, nullptr, "send traffic to deployment '" + request.name + "'");
       if (!updated.ok()) return fail(updated.status());
       ep = updated;
