@@ -297,3 +297,24 @@ def test_credential_sources(azure, monkeypatch, tmp_path):
     azure.add_managed_identity(system=True)
     assert client.get_endpoint("by-cert")["name"] == "by-cert"
     client.delete_endpoint("by-cert")
+
+
+def test_custom_image_from_registry(azure, models, registry):
+    """registry=: the model's image built here (no docker) and pushed, registered as a custom-container
+    environment with the MLflow scoring server's routes; the deployment runs it and is sent MLflow's own
+    request form."""
+    import registry as reg
+    from mlflow.deployments import get_deploy_client
+
+    base = reg.make_base_image(registry.host, "lib/base", "1")
+    client = get_deploy_client(azure.target)
+    d = client.create_deployment("custom", models["version1"], config={
+        "registry": f"{registry.host}/flood", "insecure_registry": "true", "install_dependencies": "false",
+        "base_image": base["ref"]})
+    assert d["environment"].split("/environments/")[1].startswith("mlflow-bridge-custom/versions/")
+    env = mlclient(azure).environments.get("mlflow-bridge-custom", d["environment"].rsplit("/", 1)[1])
+    assert env.image.startswith(f"{registry.host}/flood@sha256:")
+    assert env.inference_config["scoringRoute"] == {"port": 8080, "path": "/invocations"}
+    assert list(client.predict("custom", ROWS)["predictions"]) == expected(1.0)
+    assert b"dataframe_split" in azure.scoring_log[-1]["body"]
+    client.delete_deployment("custom")
