@@ -37,7 +37,7 @@ def azure(azure_standin_factory, model_backend, monkeypatch, home, models):
     return az
 
 
-def test_sdk_plain_create_predict_delete(azure, models):
+def test_sdk_plain_create_predict_delete(azure, models, monkeypatch):
     from mlflow.deployments import get_deploy_client
 
     client = get_deploy_client(azure.target)
@@ -47,6 +47,15 @@ def test_sdk_plain_create_predict_delete(azure, models):
     assert ep["properties"]["traffic"] == {"flood": 100}
     answer = client.predict("flood", ROWS)
     assert list(answer["predictions"]) == expected(1.0)
+    # Throttled scoring is sent again after Retry-After; inputs over the limit go in parts, answered in order.
+    azure.throttle_scoring("flood", times=1, retry_after=1)
+    big = pd.DataFrame({"x1": [float(i) for i in range(100000)], "x2": [1.0] * 100000})
+    monkeypatch.setenv("MLFLOW_BRIDGE_AZUREML_MAX_REQUEST_MB", "1")
+    calls = len(azure.scoring_log)
+    answer = get_deploy_client(azure.target).predict("flood", big)
+    assert list(answer["predictions"]) == expected(1.0, big)
+    assert len(azure.scoring_log) - calls >= 2  # answered: the input in two parts at least
+    assert azure._scoring_faults["flood"]["remaining"] == 0  # the 429 was sent, and retried
     assert [d["name"] for d in client.list_deployments()] == ["flood"]
     client.delete_deployment("flood")
     assert azure.endpoint("flood") is None
