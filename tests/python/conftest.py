@@ -39,9 +39,14 @@ def models(tmp_path_factory):
     """Registers tiny models in a local MLflow store; returns their URIs.
 
     tiny/1 (alias champion) predicts x1 + x2; tiny/2 predicts 2 * (x1 + x2).
+    Their requirements are their flavor's defaults (what MLflow falls back to): inferring them loads each
+    model in a new interpreter, seconds a model, and no test reads them.
     """
     import mlflow
     from mlflow.models import infer_signature
+
+    sklearn_reqs = mlflow.sklearn.get_default_pip_requirements()
+    pyfunc_reqs = mlflow.pyfunc.get_default_pip_requirements()
 
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root}/mlflow.db"
@@ -58,6 +63,7 @@ def models(tmp_path_factory):
                 name="model",
                 registered_model_name="tiny",
                 signature=infer_signature(ROWS, model.predict(ROWS)),
+                pip_requirements=sklearn_reqs,
             )
         out[f"runs{version}"] = f"runs:/{run.info.run_id}/model"
         out[f"run_id{version}"] = run.info.run_id
@@ -66,7 +72,8 @@ def models(tmp_path_factory):
     out["alias"] = "models:/tiny@champion"
 
     path = root / "local-model"
-    mlflow.sklearn.save_model(_sklearn(1.0), str(path), signature=infer_signature(ROWS, _sklearn(1.0).predict(ROWS)))
+    mlflow.sklearn.save_model(_sklearn(1.0), str(path), signature=infer_signature(ROWS, _sklearn(1.0).predict(ROWS)),
+                              pip_requirements=sklearn_reqs)
     out["path"] = str(path)
 
     import pyfunc_models
@@ -77,11 +84,13 @@ def models(tmp_path_factory):
         python_model=pyfunc_models.Scale(),
         code_paths=[pyfunc_models.__file__],
         signature=infer_signature(pd.DataFrame({"x": [1.0]}), np.array([1.0]), params={"scale": 1.0}),
+        pip_requirements=pyfunc_reqs,
     )
     out["params"] = str(params_path)
 
     crash_path = root / "crash-model"
-    mlflow.pyfunc.save_model(str(crash_path), python_model=pyfunc_models.CrashAtLoad(), code_paths=[pyfunc_models.__file__])
+    mlflow.pyfunc.save_model(str(crash_path), python_model=pyfunc_models.CrashAtLoad(), code_paths=[pyfunc_models.__file__],
+                             pip_requirements=pyfunc_reqs)
     out["crash"] = str(crash_path)
     return out
 
