@@ -276,6 +276,9 @@ def kube_factory():
         options.setdefault("lb_delay", 0.02)
         options.setdefault("deletion_delay", 0.05)
         options.setdefault("tick", 0.01)
+        # Our client reads a watch round when it ends (two-second rounds): a round that ends with its first
+        # change, as an API server may end any watch, lets a wait see each change at once.
+        options.setdefault("end_watch_after_changes", True)
         server = kube_server_module.KubeApiServer(token, **options).start()
         started.append(server)
         return server
