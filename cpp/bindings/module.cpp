@@ -190,7 +190,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("supports_endpoints", &DeploymentTarget::SupportsEndpoints)
       .def_property_readonly("endpoint_takes_model", &DeploymentTarget::EndpointTakesModel)
       .def("needs_model_files",
-           [](DeploymentTarget& t, const std::string& config) { return t.NeedsModelFiles(ParseJson(config, "config")); })
+           [](DeploymentTarget& t, const std::string& model_uri, const std::string& config) {
+             return t.NeedsModelFiles(model_uri, ParseJson(config, "config"));
+           })
       .def("check_create",
            [](DeploymentTarget& t, const std::string& request) {
              DeployRequest r = ParseRequest(request);

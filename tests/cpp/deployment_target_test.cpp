@@ -29,7 +29,8 @@ std::string Home() {
 }
 
 TEST(DeploymentTargetTest, KnowsItsTargets) {
-  EXPECT_EQ(DeploymentTargetNames(), (std::vector<std::string>{"local", "sagemaker-endpoints", "kyma", "aks"}));
+  EXPECT_EQ(DeploymentTargetNames(),
+            (std::vector<std::string>{"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"}));
   for (const auto& name : DeploymentTargetNames()) {
     auto help = DeploymentTargetHelp(name);
     ASSERT_TRUE(help.ok()) << name;
@@ -92,9 +93,9 @@ TEST(DeploymentTargetTest, KubernetesNeedsModelFilesOnlyToBuild) {
     EXPECT_TRUE((*t)->SupportsEndpoints());
     // Inputs over the gateway's limit are split by rows: Kyma's Istio gateway 5 MiB, the Ingress's proxy-body-size.
     EXPECT_EQ((*t)->MaxPayloadBytes(), std::string(name) == "kyma" ? 5u << 20 : 100u << 20);
-    EXPECT_FALSE((*t)->NeedsModelFiles(nlohmann::json::object()));
-    EXPECT_FALSE((*t)->NeedsModelFiles({{"registry", ""}}));
-    EXPECT_TRUE((*t)->NeedsModelFiles({{"registry", "127.0.0.1:5000/churn"}}));
+    EXPECT_FALSE((*t)->NeedsModelFiles("models:/m/1", nlohmann::json::object()));
+    EXPECT_FALSE((*t)->NeedsModelFiles("models:/m/1", {{"registry", ""}}));
+    EXPECT_TRUE((*t)->NeedsModelFiles("models:/m/1", {{"registry", "127.0.0.1:5000/churn"}}));
     DeployRequest r;
     r.name = "churn";
     EXPECT_THAT((*t)->CheckUpdate(r).message(),

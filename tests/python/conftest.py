@@ -19,6 +19,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))  # loopback stand-ins
+from azureml_fixtures import azure_standin, azure_standin_factory, model_backend  # noqa: E402,F401
 MLFLOW = os.path.join(os.path.dirname(sys.executable), "mlflow")
 
 ROWS = pd.DataFrame({"x1": [1.0, 2.0, 3.0], "x2": [0.5, 1.0, 4.0]})

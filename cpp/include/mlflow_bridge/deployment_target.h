@@ -37,8 +37,8 @@ class DeploymentTarget {
   // deployment there and a model given when the target needs one (update).
   virtual Status CheckCreate(const DeployRequest& request) = 0;
   virtual Status CheckUpdate(const DeployRequest& request) = 0;
-  // Whether create/update with `config` need the model's files (request.model_dir).
-  virtual bool NeedsModelFiles(const nlohmann::json& config) const = 0;
+  // Whether create/update of `model_uri` with `config` need the model's files (request.model_dir).
+  virtual bool NeedsModelFiles(const std::string& model_uri, const nlohmann::json& config) const = 0;
 
   virtual StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request) = 0;
   virtual StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request) = 0;

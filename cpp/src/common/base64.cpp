@@ -32,4 +32,25 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   return out;
 }
 
+std::string Base64UrlEncode(std::string_view bytes, bool pad) {
+  std::string out = Base64Encode(bytes);
+  for (char& c : out) {
+    if (c == '+') c = '-';
+    else if (c == '/') c = '_';
+  }
+  if (!pad)
+    while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  std::string in(text);
+  for (char& c : in) {
+    if (c == '+' || c == '/') return std::nullopt;
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+  }
+  return Base64Decode(in);
+}
+
 }  // namespace mlflow_bridge::internal

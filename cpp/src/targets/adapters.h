@@ -58,6 +58,10 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeKymaTarget(const std::string& na
                                                            const DeploymentTargetOptions& options);
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeAksTarget(const std::string& namespace_name,
                                                           const DeploymentTargetOptions& options);
+// azureml-endpoints:/<subscription>/<resource-group>/<workspace> (targets/azureml/target.cpp).
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeAzureMlTarget(const std::string& target_uri,
+                                                              const DeploymentTargetOptions& options);
+std::string AzureMlHelp();
 std::string KymaHelp();
 std::string AksHelp();
 

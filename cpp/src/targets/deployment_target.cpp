@@ -44,7 +44,9 @@ Status DeploymentTarget::DeleteEndpoint(const std::string&, const nlohmann::json
 StatusOr<nlohmann::json> DeploymentTarget::GetEndpoint(const std::string&) { return NoEndpoints("get_endpoint"); }
 StatusOr<nlohmann::json> DeploymentTarget::ListEndpoints() { return NoEndpoints("list_endpoints"); }
 
-std::vector<std::string> DeploymentTargetNames() { return {"local", "sagemaker-endpoints", "kyma", "aks"}; }
+std::vector<std::string> DeploymentTargetNames() {
+  return {"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"};
+}
 
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name, const std::string& target_uri,
                                                                  DeploymentTargetOptions options) {
@@ -67,6 +69,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::stri
     std::string role = slash == std::string::npos ? "" : Strip(p.substr(slash + 1), '/');
     return internal::MakeSageMakerTarget(region, role, options);
   }
+  if (name == "azureml-endpoints") return internal::MakeAzureMlTarget(target_uri, options);
   if (name == "kyma" || name == "aks") {
     std::optional<std::string> path = PathOf(target_uri, name);
     std::string namespace_name = path ? Strip(*path, '/') : "";
@@ -85,6 +88,7 @@ StatusOr<std::string> DeploymentTargetHelp(const std::string& name) {
   if (name == "sagemaker-endpoints") return SageMakerClient::Help();
   if (name == "kyma") return internal::KymaHelp();
   if (name == "aks") return internal::AksHelp();
+  if (name == "azureml-endpoints") return internal::AzureMlHelp();
   return InvalidParameterError("Unknown deployment target '" + name + "'.");
 }
 

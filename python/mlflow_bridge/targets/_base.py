@@ -47,7 +47,7 @@ class BridgeDeploymentClient(BaseDeploymentClient):
     def _deploy(self, method, name, endpoint, model_uri, flavor, config):
         check = self._target.check_create if method == "create" else self._target.check_update
         check(_request(name, endpoint, model_uri, "", flavor, "", config))  # before any download or build
-        needs_files = self._target.needs_model_files(_config.to_json(config))
+        needs_files = self._target.needs_model_files(model_uri or "", _config.to_json(config))
         with _model.staged(model_uri if needs_files else None, flavor) as (model_dir, run_id):
             if not needs_files:
                 run_id = _model.run_id_of(model_uri)

@@ -25,7 +25,7 @@ class KubernetesTarget : public ClientTarget<KubernetesClient> {
     return OkStatus();
   }
   // Only a registry= build needs the model's files; a prebuilt image needs none.
-  bool NeedsModelFiles(const nlohmann::json& config) const override {
+  bool NeedsModelFiles(const std::string&, const nlohmann::json& config) const override {
     auto it = config.find("registry");
     return it != config.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty()) &&
            !(it->is_boolean() && !it->get<bool>());

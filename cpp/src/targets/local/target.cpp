@@ -25,7 +25,7 @@ class LocalTarget : public DeploymentTarget {
     MLFLOW_BRIDGE_RETURN_IF_ERROR(NoEndpoint(request.endpoint));
     return client_.Get(request.name).status();  // fails early, before a download, when it does not exist
   }
-  bool NeedsModelFiles(const nlohmann::json&) const override { return true; }
+  bool NeedsModelFiles(const std::string&, const nlohmann::json&) const override { return true; }
   StatusOr<nlohmann::json> CreateDeployment(const DeployRequest& request) override { return client_.Create(request); }
   StatusOr<nlohmann::json> UpdateDeployment(const DeployRequest& request) override { return client_.Update(request); }
   Status DeleteDeployment(const std::string& name, const std::string& endpoint, const nlohmann::json& config) override {

@@ -23,7 +23,7 @@ class SageMakerTarget : public ClientTarget<SageMakerClient> {
     }
     return OkStatus();
   }
-  bool NeedsModelFiles(const nlohmann::json&) const override { return true; }
+  bool NeedsModelFiles(const std::string&, const nlohmann::json&) const override { return true; }
   StatusOr<std::vector<std::string>> Predict(const std::string& name, const std::string& endpoint,
                                              const std::vector<std::string>& bodies,
                                              const std::string& content_type) override {

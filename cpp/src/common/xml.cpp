@@ -1,4 +1,4 @@
-#include "aws/xml.h"
+#include "common/xml.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -40,6 +40,20 @@ std::string DecodeXmlEntities(std::string_view s) {
 }
 
 }  // namespace
+
+std::string XmlEscapeText(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
 
 std::optional<std::string> XmlTagText(std::string_view xml, std::string_view tag) {
   const std::string open = "<" + std::string(tag);
