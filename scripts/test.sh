@@ -2,27 +2,21 @@
 # Every test, from nothing: install (scripts/setup.sh), check the include layering and the C++ formatting,
 # build the binary wheel (scripts/wheel.sh) and
 # install it into .venv, run the C++ tests (CTest) against the wheel's core, the Python tests (pytest)
-# against the installed wheel, the C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-# (compiled while pytest runs), and the wheel on a clean Debian root without a compiler
-# (tests/clean_root/run.sh).
+# against the installed wheel, the C++ tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# and the wheel on a clean Debian root without a compiler (tests/clean_root/run.sh).
+#
+# What waits on the network or on servers leaves a core idle, and the machine may have two: the sanitizer
+# build compiles from the start at a lower priority (through the downloads, the single-threaded configure
+# scripts of the wheel's libraries, the test runs and pytest's waits), the clean root is made meanwhile, and
+# the wheel's test on it runs alongside pytest. Each step's output still comes in order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/steps.sh
 start=$SECONDS
 MLFLOW_BRIDGE_SETUP_PACKAGE=0 ./scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-step "the include layering of cpp/ (scripts/check_layering.py)" python scripts/check_layering.py
-step "C++ formatting (scripts/check_format.sh)" scripts/check_format.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 W=$PWD/build/wheel
-# The clean Debian root for the wheel's last test is made meanwhile (it waits on the network, not the CPU).
-tests/clean_root/run.sh --root-only >build/log/clean-root-debootstrap.log 2>&1 &
-root_pid=$!
-
-./scripts/wheel.sh --python .venv/bin/python --out build/dist
-wheel=$(ls build/dist/mlflow_bridge-*-cp"$(python -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')"-*.whl)
-step "installing $(basename "$wheel") into .venv" quietly build/log/install-wheel.log \
-  python -m pip install --no-deps --force-reinstall "$wheel"
 
 ctest_build() {  # release: the tests linked with the wheel's core; asan: all compiled with the sanitizers
   local variant=$1 args
@@ -40,27 +34,58 @@ ctest_build() {  # release: the tests linked with the wheel's core; asan: all co
 ctest_run() {
   ctest --test-dir "build/$1" -j "$jobs" --output-on-failure | grep -vE '^ *Start +[0-9]+: |^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
 }
+
+# In the background, at a lower priority: the sanitizer build (it needs only what setup.sh installed), and the
+# clean Debian root for the wheel's last test (it waits on the network, not the CPU).
+mkdir -p build/log
+(renice -n 10 "$BASHPID" >/dev/null; ctest_build asan) >build/log/ctest-asan-background.log 2>&1 &
+asan_pid=$!
+tests/clean_root/run.sh --root-only >build/log/clean-root-debootstrap.log 2>&1 &
+root_pid=$!
+clean_pid=
+trap 'kill $asan_pid $root_pid $clean_pid 2>/dev/null || true' EXIT
+
+step "the include layering of cpp/ (scripts/check_layering.py)" python scripts/check_layering.py
+step "C++ formatting (scripts/check_format.sh)" scripts/check_format.sh
+
+./scripts/wheel.sh --python .venv/bin/python --out build/dist
+wheel=$(ls build/dist/mlflow_bridge-*-cp"$(python -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')"-*.whl)
+step "installing $(basename "$wheel") into .venv" quietly build/log/install-wheel.log \
+  python -m pip install --no-deps --force-reinstall "$wheel"
+
 ctest_release() { ctest_build release && ctest_run release; }
 step "C++ tests (CTest), the wheel's core" ctest_release
 
-# The sanitizer build compiles (at a lower priority) while pytest runs: pytest waits on subprocesses and
-# servers much of the time, and the two together take less than one after the other.
-(renice -n 10 "$BASHPID" >/dev/null; ctest_build asan) >build/log/ctest-asan-background.log 2>&1 &
-asan_pid=$!
-trap 'kill $asan_pid 2>/dev/null || true' EXIT
+# The wheel's test on the clean root runs alongside pytest (pip in the root waits on the network much of the
+# time), once the root is made; its output follows pytest's.
+root_made=0
+wait $root_pid && root_made=1
+root_pid=
+if [ $root_made = 1 ]; then
+  (renice -n 10 "$BASHPID" >/dev/null; begun=$SECONDS; tests/clean_root/run.sh "$wheel" && echo "   (alongside pytest: $((SECONDS - begun)) s)") \
+    >build/log/clean-root.log 2>&1 &
+  clean_pid=$!
+fi
 
 pytest_all() {  # from tests/python: mlflow_bridge is imported from the installed wheel, not the source tree
   (cd tests/python && python -m pytest -q -p no:cacheprovider --durations=15 .)
 }
-step "Python tests (pytest; the sanitizer build compiles meanwhile)" pytest_all
+step "Python tests (pytest; the sanitizer build compiles and the clean root's test runs meanwhile)" pytest_all
 asan() {
-  wait $asan_pid || { cat build/log/ctest-asan-background.log; return 1; }
+  local rc=0
+  wait $asan_pid || rc=$?
+  asan_pid=
+  [ $rc = 0 ] || { cat build/log/ctest-asan-background.log; return 1; }
   ctest_run asan
 }
 step "C++ tests (CTest), AddressSanitizer + UndefinedBehaviorSanitizer" asan
 clean_root() {
-  wait $root_pid || { echo "   making the root failed:"; tail -n 30 build/log/clean-root-debootstrap.log; return 1; }
-  tests/clean_root/run.sh "$wheel"
+  [ $root_made = 1 ] || { echo "   making the root failed:"; tail -n 30 build/log/clean-root-debootstrap.log; return 1; }
+  local rc=0
+  wait $clean_pid || rc=$?
+  clean_pid=
+  cat build/log/clean-root.log
+  return $rc
 }
 step "the wheel on a clean Debian root (debootstrap, no compiler)" clean_root
 echo "== all tests passed ($((SECONDS - start)) s)"

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 
 import numpy as np
 import pandas as pd
@@ -40,9 +41,14 @@ def models(tmp_path_factory):
     """Registers tiny models in a local MLflow store; returns their URIs.
 
     tiny/1 (alias champion) predicts x1 + x2; tiny/2 predicts 2 * (x1 + x2).
+    Their requirements are their flavor's defaults (what MLflow falls back to): inferring them loads each
+    model in a new interpreter, seconds a model, and no test reads them.
     """
     import mlflow
     from mlflow.models import infer_signature
+
+    sklearn_reqs = mlflow.sklearn.get_default_pip_requirements()
+    pyfunc_reqs = mlflow.pyfunc.get_default_pip_requirements()
 
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root}/mlflow.db"
@@ -59,6 +65,7 @@ def models(tmp_path_factory):
                 name="model",
                 registered_model_name="tiny",
                 signature=infer_signature(ROWS, model.predict(ROWS)),
+                pip_requirements=sklearn_reqs,
             )
         out[f"runs{version}"] = f"runs:/{run.info.run_id}/model"
         out[f"run_id{version}"] = run.info.run_id
@@ -67,7 +74,8 @@ def models(tmp_path_factory):
     out["alias"] = "models:/tiny@champion"
 
     path = root / "local-model"
-    mlflow.sklearn.save_model(_sklearn(1.0), str(path), signature=infer_signature(ROWS, _sklearn(1.0).predict(ROWS)))
+    mlflow.sklearn.save_model(_sklearn(1.0), str(path), signature=infer_signature(ROWS, _sklearn(1.0).predict(ROWS)),
+                              pip_requirements=sklearn_reqs)
     out["path"] = str(path)
 
     import pyfunc_models
@@ -78,11 +86,13 @@ def models(tmp_path_factory):
         python_model=pyfunc_models.Scale(),
         code_paths=[pyfunc_models.__file__],
         signature=infer_signature(pd.DataFrame({"x": [1.0]}), np.array([1.0]), params={"scale": 1.0}),
+        pip_requirements=pyfunc_reqs,
     )
     out["params"] = str(params_path)
 
     crash_path = root / "crash-model"
-    mlflow.pyfunc.save_model(str(crash_path), python_model=pyfunc_models.CrashAtLoad(), code_paths=[pyfunc_models.__file__])
+    mlflow.pyfunc.save_model(str(crash_path), python_model=pyfunc_models.CrashAtLoad(), code_paths=[pyfunc_models.__file__],
+                             pip_requirements=pyfunc_reqs)
     out["crash"] = str(crash_path)
     return out
 
@@ -113,8 +123,28 @@ def client(home, models):
     return get_deploy_client("local")
 
 
-def cli(*args, check=True, input_path=None):
-    """Runs `mlflow deployments ...` in a new process, as a user would."""
+def cli(*args, check=True):
+    """Runs `mlflow deployments ...` through MLflow's own command line, in this process: the click group the
+    `mlflow` console script calls (mlflow.cli:cli) parses the arguments, MLflow's command finds the plugin
+    and prints what it reads of our results, as in a new process, without importing mlflow anew (seconds
+    a command). Returns what subprocess.run would: returncode, stdout, and stderr with the traceback
+    Python prints for an uncaught exception. Each target's tests also run commands with cli_process."""
+    from click.testing import CliRunner
+    from mlflow.cli import cli as mlflow_cli
+
+    result = CliRunner().invoke(mlflow_cli, ["deployments", *args], prog_name="mlflow")
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    proc = subprocess.CompletedProcess([MLFLOW, "deployments", *args], result.exit_code, result.stdout, stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mlflow deployments {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def cli_process(*args, check=True):
+    """Runs `mlflow deployments ...` in a new process, as a user would: the console script, MLflow's
+    plugin discovery in a fresh interpreter, the exit code and what reaches the terminal."""
     proc = subprocess.run([MLFLOW, "deployments", *args], capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"mlflow deployments {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -247,6 +277,9 @@ def kube_factory():
         options.setdefault("lb_delay", 0.02)
         options.setdefault("deletion_delay", 0.05)
         options.setdefault("tick", 0.01)
+        # Our client reads a watch round when it ends (two-second rounds): a round that ends with its first
+        # change, as an API server may end any watch, lets a wait see each change at once.
+        options.setdefault("end_watch_after_changes", True)
         server = kube_server_module.KubeApiServer(token, **options).start()
         started.append(server)
         return server

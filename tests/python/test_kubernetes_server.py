@@ -529,6 +529,35 @@ def test_watch(api, kube_server):
         "too old resource version: 1")
 
 
+def test_watch_that_ends_after_changes():
+    """end_watch_after_changes (the target tests' setting): a round ends once it has sent a change, long before
+    its timeoutSeconds; the next round, from the last resourceVersion, sends the next change."""
+    server = kube.KubeApiServer(TOKEN, end_watch_after_changes=True, **FAST).start()
+    try:
+        api = Api(server)
+
+        def one_round(rv):
+            r = api.s.get(api.path("Deployment"), params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "3600",
+                                                          "fieldSelector": "metadata.name=w"}, stream=True)
+            got = []
+            reader = threading.Thread(target=read_watch, args=(r, got, lambda e: False))  # to the round's end
+            reader.start()
+            reader.join(600)  # a bound for a broken test, not a timing expectation
+            assert not reader.is_alive(), "the watch went on after its change"
+            return got
+
+        with server.paused():  # no status write of the controller yet: the change is the apply alone
+            rv = api.get("Deployment").json()["metadata"]["resourceVersion"]
+            api.apply(deployment("w"))
+            got = one_round(rv)
+        assert [(e["type"], e["object"]["metadata"]["name"]) for e in got] == [("ADDED", "w")]
+        got = one_round(got[-1]["object"]["metadata"]["resourceVersion"])
+        assert [e["type"] for e in got] and {e["type"] for e in got} == {"MODIFIED"}  # the controller's status
+    finally:
+        server.stop()
+    assert server.controller_errors == []
+
+
 def test_deployment_controller_and_rollback(api, kube_server):
     api.apply(deployment("d", replicas=2))
     d = wait_ready(api, "d")

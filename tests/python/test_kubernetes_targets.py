@@ -13,7 +13,7 @@ import kubernetes_validate
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROWS, cli, expected
+from conftest import ROWS, cli, cli_process, expected
 from mlflow.deployments import get_deploy_client
 from mlflow.exceptions import MlflowException
 
@@ -279,9 +279,10 @@ def test_cli_render_needs_no_cluster(no_cluster, home, models, target):
 
 @pytest.mark.parametrize("target", ["kyma", "aks"])
 def test_cli(cluster, tmp_path, target):
+    """The first command in a new process (the console script), the others through MLflow's command line here."""
     t = ["-t", f"{target}:/default"]
     host = ["-C", "host=wine.example.com"] if target == "aks" else []
-    created = cli("create", *t, "--name", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1", *host)
+    created = cli_process("create", *t, "--name", "wine", "-m", "models:/tiny/1", "-C", "image=reg.example.com/tiny:1", *host)
     assert said(created, "python_function deployment wine is created"), created.stdout
     listed = cli("list", *t).stdout
     assert "List of all deployments:" in listed and "'name': 'wine'" in listed, listed

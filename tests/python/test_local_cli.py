@@ -1,14 +1,16 @@
-"""Target `local` through the `mlflow deployments` CLI, each command in a new process."""
+"""Target `local` through the `mlflow deployments` CLI: MLflow's command line in this process (cli), and in
+new processes (cli_process, run-local) for what only a new process shows: a deployment made by one
+process is seen, served and deleted by another, and an error reaches the terminal with a failing exit code."""
 
 import json
 
 import pytest
 import requests
-from conftest import ROWS, cli, expected, run_local
+from conftest import ROWS, cli, cli_process, expected, run_local
 
 
 def test_cli_lifecycle_across_processes(home, models, tmp_path):
-    out = cli("create", "-t", "local", "--name", "wine", "-m", models["version1"], "-C", "workers=1")
+    out = cli_process("create", "-t", "local", "--name", "wine", "-m", models["version1"], "-C", "workers=1")
     assert out.stdout.strip().splitlines()[-1] == "python_function deployment wine is created"
 
     listed = cli("list", "-t", "local").stdout
@@ -45,7 +47,7 @@ def test_cli_errors_are_clear(home, models):
     assert "Config key 'port'" in bad.stderr and "abc" in bad.stderr
     unknown = cli("create", "-t", "local", "--name", "x", "-m", models["version1"], "-C", "colour=red", check=False)
     assert "Unknown config key 'colour'" in unknown.stderr and "timeout_seconds" in unknown.stderr
-    missing = cli("get", "-t", "local", "--name", "ghost", check=False)
+    missing = cli_process("get", "-t", "local", "--name", "ghost", check=False)
     assert missing.returncode != 0 and "No local deployment named 'ghost'" in missing.stderr
 
 

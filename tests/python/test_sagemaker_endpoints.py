@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 import requests
-from conftest import ROWS, cli, run_local
+from conftest import ROWS, cli, cli_process, run_local
 from mlflow.deployments import get_deploy_client
 from mlflow.exceptions import MlflowException
 from mlflow_bridge import _payload
@@ -254,10 +254,11 @@ def last_line(proc):
 
 
 def test_cli(aws, home, models, tmp_path, sm):
-    """Every `mlflow deployments` command the target offers, each in a new process: exit code 0 and its line."""
+    """Every `mlflow deployments` command the target offers: exit code 0 and its line. The first in a new process
+    (the console script), the others through MLflow's command line in this process."""
     cfg = [arg for k, v in BASE.items() for arg in ("-C", f"{k}={v}")]
     t = ["-t", TARGET]
-    assert last_line(cli("create", *t, "--name", "wine", "-m", models["version1"], *cfg)) == "python_function deployment wine is created"
+    assert last_line(cli_process("create", *t, "--name", "wine", "-m", models["version1"], *cfg)) == "python_function deployment wine is created"
     updated = "Deployment wine is updated (with flavor python_function)"
     assert last_line(cli("update", *t, "--name", "wine", "-m", models["version2"], *cfg)) == updated
     assert last_line(cli("update", *t, "--name", "wine", "-m", models["version1"], *cfg, "-C", "mode=add", "-C", "variant_name=b")) == updated

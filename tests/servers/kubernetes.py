@@ -39,6 +39,10 @@ rollout status, and for a hand-written client):
     deletionTimestamp + finalizer foregroundDeletion until its dependents are gone),
     deletecollection, watch (?watch=1, chunked newline-delimited JSON events ADDED /
     MODIFIED / DELETED / BOOKMARK / ERROR 410 Expired), the status subresource, dryRun=All.
+    A watch runs until its timeoutSeconds, as kube-apiserver's do; with `end_watch_after_changes`
+    it ends once it has sent a change (ADDED / MODIFIED / DELETED after the initial objects), as
+    an API server may end any watch: a client that reads a round only when it ends then sees each
+    change at once instead of at the round's end.
   * errors shaped like the real server's Status objects (401, 403, 404, 409, 410, 415, 422).
   * metadata: uid, resourceVersion (one global counter), generation (bumped when anything
     but metadata/status changes), creationTimestamp, managedFields (approximate FieldsV1).
@@ -770,7 +774,7 @@ class KubeApiServer:
                  ready_delay=0.2, apirule_delay=0.1, lb_delay=0.05, deletion_delay=0.1, progress_deadline=3.0,
                  tick=0.02, history=1000, bookmark_interval=1.0, seed=0, gateway_max_body=None,
                  gateway_timeout=30.0, version=("1", "32"), anonymous=False,
-                 tls_names=("127.0.0.1", "localhost", "::1")):
+                 tls_names=("127.0.0.1", "localhost", "::1"), end_watch_after_changes=False):
         self.token, self.user, self.host, self.anonymous = token, user, host, anonymous
         self.forbidden = set(forbidden)
         self.apirule_versions = tuple(apirule_versions)
@@ -778,6 +782,7 @@ class KubeApiServer:
         self.ready_delay, self.apirule_delay, self.lb_delay = ready_delay, apirule_delay, lb_delay
         self.deletion_delay, self.progress_deadline, self.tick = deletion_delay, progress_deadline, tick
         self.history_size, self.bookmark_interval = history, bookmark_interval
+        self.end_watch_after_changes = end_watch_after_changes
         self.gateway_max_body, self.gateway_timeout = gateway_max_body, gateway_timeout
         self.version = version
         self.on_pod_ready = None      # callable(deployment dict) -> backend URL or None
@@ -1990,6 +1995,8 @@ class KubeApiServer:
                     for etype, obj in out:
                         send(etype, obj)
                     if out and out[-1][0] == "ERROR":
+                        break
+                    if out and self.end_watch_after_changes:
                         break
                     if bookmarks and time.monotonic() >= next_bookmark:
                         send("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version,

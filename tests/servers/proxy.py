@@ -40,6 +40,12 @@ class Proxy:
         return self
 
     def stop(self):
+        # shutdown() first: on Linux, close() alone does not wake the thread blocked in accept() (the join
+        # below would wait out its bound on every stop).
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
         with self._lock:
             for c in self._conns:
