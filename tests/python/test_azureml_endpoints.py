@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import ROWS, cli, expected
+from conftest import ROWS, cli, cli_process, expected
 
 TENANT_APP = "11111111-2222-3333-4444-555555555555"
 SECRET = "s3cret-value-for-tests"
@@ -75,7 +75,7 @@ def test_cli_endpoint_flow_with_a_traffic_split(azure, models, tmp_path):
     """The issue's canary flow through the CLI: an endpoint made with its first deployment, a second one at
     10 percent, weights moved, predict on the endpoint and on one deployment, and MLClient agreeing."""
     t = azure.target
-    out = cli("create", "-t", t, "--endpoint", "flood", "--name", "blue", "-m", models["version1"],
+    out = cli_process("create", "-t", t, "--endpoint", "flood", "--name", "blue", "-m", models["version1"],
               "-C", "create_endpoint=true", "-C", "instance_type=Standard_DS3_v2")
     assert "blue" in out.stdout
     cli("create", "-t", t, "--endpoint", "flood", "--name", "green", "-m", models["version2"], "-C", "initial_weight=10")
