@@ -327,3 +327,41 @@ def test_custom_image_from_registry(azure, models, registry):
     assert list(client.predict("custom", ROWS)["predictions"]) == expected(1.0)
     assert b"dataframe_split" in azure.scoring_log[-1]["body"]
     client.delete_deployment("custom")
+
+
+def test_update_settings_and_mirror_traffic(azure, models):
+    """update swaps the model of a live deployment (the service rolls it); deployment settings reach the REST
+    body in the API's form (checked against the 2025-12-01 spec by the stand-in); mirror traffic is set with
+    update-endpoint; azure-storage-blob reads the model files the driver uploaded."""
+    from azure.storage.blob import BlobServiceClient
+    from mlflow.deployments import get_deploy_client
+
+    client = get_deploy_client(azure.target)
+    settings = {
+        "liveness_probe": '{"initial_delay": 30, "period": 10}',
+        "request_settings": '{"request_timeout_ms": 60000, "max_concurrent_requests_per_instance": 2}',
+        "environment_variables": '{"WORKERS": "2"}', "app_insights_enabled": "true"}
+    client.create_deployment("live", models["version1"], config=settings)
+    props = azure.deployment("live", "live")["properties"]
+    assert props["livenessProbe"]["initialDelay"] == "PT30S" and props["requestSettings"]["requestTimeout"] == "PT60S"
+    assert props["environmentVariables"] == {"WORKERS": "2"} and props["appInsightsEnabled"] is True
+
+    d = client.update_deployment("live", models["version2"])
+    assert d["model"].endswith("/models/tiny/versions/2") and d["model_uri"] == models["version2"]
+    assert list(client.predict("live", ROWS)["predictions"]) == expected(2.0)
+    assert azure.deployment("live", "live")["properties"]["requestSettings"]["requestTimeout"] == "PT60S"  # kept
+
+    client.create_deployment("shadow", models["version1"], endpoint="live")
+    client.update_endpoint("live", config={"weights": '{"live": 100}', "mirror_traffic": '{"shadow": 20}'})
+    ep = azure.endpoint("live")["properties"]
+    assert ep["traffic"] == {"live": 100, "shadow": 0} and ep["mirrorTraffic"] == {"shadow": 20}
+
+    ws = azure.default_workspace
+    store = ws["datastores"]["workspaceblobstore"]
+    blobs = BlobServiceClient(f"https://{ws['account']}.blob.core.windows.net",
+                              credential=azure.storage_key(ws["account"]))
+    names = [b.name for b in blobs.get_container_client(store["container"]).list_blobs(name_starts_with="LocalUpload/")]
+    mlmodels = [n for n in names if n.endswith("/MLmodel")]
+    assert len(mlmodels) == 2  # tiny/1 and tiny/2, each uploaded once
+    assert b"flavors" in blobs.get_blob_client(store["container"], mlmodels[0]).download_blob().readall()
+    client.delete_endpoint("live")
