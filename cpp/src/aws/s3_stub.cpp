@@ -28,20 +28,6 @@ constexpr uint64_t kMaxPartSize = 5ULL * 1024 * kMiB;  // 5 GiB, S3's maximum pa
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr std::string_view kDefaultContentType = "application/x-gzip";
 
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string S3Url(const std::string& bucket, const std::string& key) { return "s3://" + bucket + "/" + key; }
 
 std::string FormatMiB(uint64_t bytes) {
@@ -315,7 +301,7 @@ Status S3Client::EnsureBucket(const std::string& bucket) {
   if (region_ != "us-east-1") {
     put.headers.emplace_back("Content-Type", "application/xml");
     put.body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>" +
-               XmlEscape(region_) + "</LocationConstraint></CreateBucketConfiguration>";
+               XmlEscapeText(region_) + "</LocationConstraint></CreateBucketConfiguration>";
   }
   const std::string create_what = "S3 CreateBucket " + bucket;
   AwsCallOptions create_options;
@@ -440,7 +426,7 @@ Status S3Client::MultipartUpload(const std::string& bucket, const std::string& k
     complete.body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
     for (size_t i = 0; i < etags.size(); ++i)
       complete.body +=
-          "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + XmlEscape(etags[i]) + "</ETag></Part>";
+          "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + XmlEscapeText(etags[i]) + "</ETag></Part>";
     complete.body += "</CompleteMultipartUpload>";
     // S3 assembles the object before answering: allow it time.
     complete.timeout = std::chrono::milliseconds(300'000);
