@@ -111,6 +111,7 @@ class AzureArmTest : public ::testing::Test {
     ArmLroOptions o;
     o.clock = clock;
     o.poll_interval = milliseconds(5000);
+    o.first_poll_interval = milliseconds(5000);
     o.timeout = std::chrono::minutes(30);
     return o;
   }
@@ -684,6 +685,7 @@ TEST_F(AzureArmTest, LroPutAsyncOperationThenFinalGet) {
   std::vector<std::pair<std::string, std::optional<double>>> seen;
   std::vector<int> polls;
   ArmLroOptions options = Lro();
+  options.first_poll_interval = milliseconds(1000);
   options.progress = [&](const ArmLroProgress& p) {
     seen.emplace_back(p.status, p.percent_complete);
     polls.push_back(p.poll);
@@ -705,7 +707,8 @@ TEST_F(AzureArmTest, LroPutAsyncOperationThenFinalGet) {
   EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::optional<double>>>{
                       {"Updating", 0.0}, {"updating", 40.0}, {"Succeeded", 100.0}}));
   EXPECT_EQ(polls, (std::vector<int>{1, 2, 3}));
-  EXPECT_EQ(clock->sleeps, (std::vector<milliseconds>(3, milliseconds(5000))));
+  // No Retry-After: the first poll after first_poll_interval, then twice as long, up to poll_interval.
+  EXPECT_EQ(clock->sleeps, (std::vector<milliseconds>{milliseconds(1000), milliseconds(2000), milliseconds(4000)}));
 }
 
 TEST_F(AzureArmTest, LroLocation202Then200EndsWithTheResource) {

@@ -226,7 +226,21 @@ def _validate(definition, body):
     ModelVersion, EnvironmentVersion, RegenerateEndpointKeysRequest, DeploymentLogsRequest,
     SecretExpiry) and the parsed request body, for requests made with api-version 2025-12-01 only
     (older versions have other schemas). Returns a list of problems; any makes the request a 400."""
-    return []
+    import azureml_schema
+
+    # The bodies of PUTs are the tracked resources around these properties definitions.
+    resource = {"OnlineEndpoint": "OnlineEndpointTrackedResource", "OnlineDeployment": "OnlineDeploymentTrackedResource",
+                "ModelContainer": "ModelContainerResource", "ModelVersion": "ModelVersionResource",
+                "EnvironmentVersion": "EnvironmentVersionResource"}.get(definition, definition)
+    # ARM takes null for an optional top-level property (what a GET returned, PUT back): as if it were left out.
+    body = {k: v for k, v in body.items() if v is not None}
+    try:
+        problems = azureml_schema.check(resource, body)
+    except KeyError:  # a body the spec does not define as a definition of its own (SecretExpiry)
+        return []
+    if definition.startswith("Partial"):  # a PATCH's fields beyond tags/identity/sku are ignored (ignored_fields)
+        problems = [p for p in problems if "is not a known property" not in p]
+    return problems
 
 
 class ArmError(Exception):
@@ -815,7 +829,8 @@ class AzureStandIn:
                                                     "details": details or []}
 
     def hang_provisioning(self, name, *, resource="deployment"):
-        """Operations on that deployment (or endpoint) stay Updating until release(name)."""
+        """Create and update operations on that deployment (or endpoint) stay Updating until release(name);
+        a delete still completes (a stuck deployment can be deleted)."""
         with self._lock:
             self._hang.add((resource, name.lower()))
 
@@ -1789,7 +1804,8 @@ class AzureStandIn:
         fail = self._fail.get((resource, target)) if action in ("create", "update", "patch") else None
         op = {"name": opname, "resource": resource, "ws": ws["key"], "endpoint": endpoint.lower(),
               "deployment": deployment.lower() if deployment else None, "target": target, "action": action,
-              "status": "Updating", "observed": 0, "polls": self.lro_polls, "hang": (resource, target) in self._hang,
+              "status": "Updating", "observed": 0, "polls": self.lro_polls,
+              "hang": (resource, target) in self._hang and action in ("create", "update", "patch"),
               "fail": copy.deepcopy(fail), "start": self._now(), "end": None, "error": None, "api_version": v,
               "location": ws["location"], "sub": ws["sub"], "on_success": on_success, "on_failure": on_failure}
         self.operations[opname] = op
@@ -2417,8 +2433,9 @@ class AzureStandIn:
         if running and running["action"] == "delete":
             return self._arm_json(h, 202, None, self._lro_headers(running, base, path, v, location_results=True),
                                   raw=b"null")
-        if running:
-            raise self._conflict("online deployment", name)
+        if running:  # a delete cancels the create or update in progress (a stuck deployment can be deleted)
+            running.update(status="Canceled", end=self._now(), hang=False,
+                           error={"code": "Canceled", "message": f"Online deployment '{name}' is being deleted."})
         p = ep["obj"]["properties"]
         if self.reject_delete_with_traffic:
             for what, d in (("live", p["traffic"]), ("mirror", p["mirrorTraffic"])):

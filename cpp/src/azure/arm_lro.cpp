@@ -104,7 +104,9 @@ class Waiter {
       if (elapsed >= options_.timeout) return Deadline(elapsed);
       if (options_.interrupted && options_.interrupted())
         return InternalError("Interrupted while waiting for the operation on " + op_.resource + ".");
-      milliseconds delay = hint && hint->count() > 0 ? *hint : options_.poll_interval;
+      // Without a hint from the service: the first poll soon, then twice as long each time up to poll_interval.
+      const milliseconds grown = options_.first_poll_interval * (1LL << std::min(poll - 1, 20));
+      milliseconds delay = hint && hint->count() > 0 ? *hint : std::min(grown, options_.poll_interval);
       delay = std::max(milliseconds(0), std::min(delay, options_.timeout - elapsed));
       clock_->SleepFor(delay);
 

@@ -15,12 +15,12 @@
 // case-insensitively; anything but Succeeded, Failed and Canceled means "keep polling".
 //
 // Delay before each poll: the last reply's Retry-After (or retry-after-ms, x-ms-retry-after-ms) when
-// present and not zero, else ArmLroOptions::poll_interval. Each poll is one GET through the ARM retry policy
-// (a transient poll error is tried again and does not end the wait unless the retries are spent).
-// Success: PUT and PATCH end with a GET of the resource, which is returned; DELETE returns null; POST
-// returns the Location reply's body (or the status body's resourceLocation, or the status body).
-// Failure: Failed or Canceled -> ArmOperationFailedStatus (the operation's error in the message); the
-// deadline -> DEADLINE_EXCEEDED naming the resource, how long it waited and the last status.
+// present and not zero, else ArmLroOptions::first_poll_interval, doubling per poll up to poll_interval. Each poll is one GET
+// through the ARM retry policy (a transient poll error is tried again and does not end the wait unless the retries are
+// spent). Success: PUT and PATCH end with a GET of the resource, which is returned; DELETE returns null; POST returns the
+// Location reply's body (or the status body's resourceLocation, or the status body). Failure: Failed or Canceled ->
+// ArmOperationFailedStatus (the operation's error in the message); the deadline -> DEADLINE_EXCEEDED naming the resource,
+// how long it waited and the last status.
 #pragma once
 
 #include <chrono>
@@ -85,6 +85,9 @@ struct ArmLroOptions {
   // The delay between polls when the reply gives no Retry-After (or 0). azure-ai-ml uses 5 s for endpoints
   // and deployments; ARM clients default to 30 s.
   std::chrono::milliseconds poll_interval{5'000};
+  // Without a Retry-After the first poll comes after this, and each next one after twice as long, up to
+  // poll_interval: a quick operation ends quickly, a long one is asked every poll_interval.
+  std::chrono::milliseconds first_poll_interval{1'000};
   // The whole wait (azure-ai-ml: 720 s for endpoint creation, 3600 s for deployments).
   std::chrono::milliseconds timeout{std::chrono::minutes(30)};
   // Each poll and the final GET (idempotent GETs).

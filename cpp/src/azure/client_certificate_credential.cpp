@@ -269,21 +269,15 @@ class ClientCertificateCredential : public TokenCredential {
 
 StatusOr<ClientCertificateSettings> ClientCertificateSettingsFromEnv(const EnvGetter& getenv) {
   ClientCertificateSettings s;
-  std::vector<std::string> missing;
-  auto read = [&](const char* name, std::string& out) {
-    if (auto v = getenv(name)) out = std::move(*v);
-    else missing.emplace_back(name);
-  };
-  read("AZURE_TENANT_ID", s.tenant_id);
-  read("AZURE_CLIENT_ID", s.client_id);
-  read("AZURE_CLIENT_CERTIFICATE_PATH", s.certificate_path);
-  if (!missing.empty()) return NotFoundError(NotSetMessage(missing));
+  StatusOr<AppEnv> env = ReadAppEnv(getenv, "AZURE_CLIENT_CERTIFICATE_PATH");
+  if (!env.ok()) return env.status();
+  s.tenant_id = env->tenant_id;
+  s.client_id = env->client_id;
+  s.certificate_path = env->value;
+  s.authority_host = env->authority_host;
   s.certificate_password = getenv("AZURE_CLIENT_CERTIFICATE_PASSWORD").value_or("");
   std::string chain = ToLower(Trim(getenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").value_or("")));
   s.send_certificate_chain = chain == "true" || chain == "1";
-  StatusOr<std::string> authority = NormalizeAuthorityHost(getenv("AZURE_AUTHORITY_HOST").value_or(""));
-  if (!authority.ok()) return authority.status();
-  s.authority_host = std::move(*authority);
   return s;
 }
 

@@ -40,18 +40,12 @@ class ClientSecretCredential : public TokenCredential {
 
 StatusOr<ClientSecretSettings> ClientSecretSettingsFromEnv(const EnvGetter& getenv) {
   ClientSecretSettings s;
-  std::vector<std::string> missing;
-  auto read = [&](const char* name, std::string& out) {
-    if (auto v = getenv(name)) out = std::move(*v);
-    else missing.emplace_back(name);
-  };
-  read("AZURE_TENANT_ID", s.tenant_id);
-  read("AZURE_CLIENT_ID", s.client_id);
-  read("AZURE_CLIENT_SECRET", s.client_secret);
-  if (!missing.empty()) return NotFoundError(NotSetMessage(missing));
-  StatusOr<std::string> authority = NormalizeAuthorityHost(getenv("AZURE_AUTHORITY_HOST").value_or(""));
-  if (!authority.ok()) return authority.status();
-  s.authority_host = std::move(*authority);
+  StatusOr<AppEnv> env = ReadAppEnv(getenv, "AZURE_CLIENT_SECRET");
+  if (!env.ok()) return env.status();
+  s.tenant_id = env->tenant_id;
+  s.client_id = env->client_id;
+  s.client_secret = env->value;
+  s.authority_host = env->authority_host;
   return s;
 }
 

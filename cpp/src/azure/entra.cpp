@@ -297,6 +297,24 @@ std::string NotSetMessage(const std::vector<std::string>& names) {
   return out + (names.size() == 1 ? " is not set" : " are not set");
 }
 
+StatusOr<AppEnv> ReadAppEnv(const EnvGetter& getenv, const char* variable) {
+  AppEnv env;
+  std::vector<std::string> missing;
+  for (auto [name, out] : {std::pair{"AZURE_TENANT_ID", &env.tenant_id}, std::pair{"AZURE_CLIENT_ID", &env.client_id},
+                           std::pair{variable, &env.value}}) {
+    if (std::optional<std::string> v = getenv(name)) {
+      *out = std::move(*v);
+    } else {
+      missing.emplace_back(name);
+    }
+  }
+  if (!missing.empty()) return NotFoundError(NotSetMessage(missing));
+  StatusOr<std::string> authority = NormalizeAuthorityHost(getenv("AZURE_AUTHORITY_HOST").value_or(""));
+  if (!authority.ok()) return authority.status();
+  env.authority_host = std::move(*authority);
+  return env;
+}
+
 EnvGetter ProcessEnv() {
   return [](const std::string& name) { return GetEnv(name.c_str()); };
 }

@@ -76,6 +76,14 @@ Status ScrubbedFinal(const Status& status, const std::vector<std::string>& secre
 // "A is not set", "A and B are not set", "A, B and C are not set".
 std::string NotSetMessage(const std::vector<std::string>& names);
 
+// The settings every Entra ID app credential reads from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and
+// the credential's own `variable` (unavailable, RESOURCE_DOES_NOT_EXIST naming those not set), and the
+// normalised AZURE_AUTHORITY_HOST.
+struct AppEnv {
+  std::string tenant_id, client_id, value, authority_host;
+};
+StatusOr<AppEnv> ReadAppEnv(const EnvGetter& getenv, const char* variable);
+
 // The options' environment getter, clock and transport, or the defaults.
 EnvGetter EnvOf(const AzureCredentialOptions& options);
 std::shared_ptr<Clock> ClockOf(const AzureCredentialOptions& options);

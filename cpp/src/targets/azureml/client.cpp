@@ -144,7 +144,9 @@ class AzureMlClient final : public DeploymentTarget {
   Status CheckUpdate(const DeployRequest& request) override {
     StatusOr<Call> call = Begin(request.config);
     if (!call.ok()) return call.status();
-    std::string endpoint = request.endpoint.empty() ? request.name : request.endpoint;
+    StatusOr<std::string> found = EndpointOf(*call, request.name, request.endpoint);
+    if (!found.ok()) return found.status();
+    const std::string endpoint = *found;
     StatusOr<json> dep = call->services.ml->GetOnlineDeployment(endpoint, request.name);
     if (!dep.ok()) return dep.status();
     return CheckOurs(*dep, "deployment '" + request.name + "' of endpoint '" + endpoint + "'");
@@ -195,6 +197,13 @@ class AzureMlClient final : public DeploymentTarget {
     for (const auto& [k, v] : traffic.items()) live += v.is_number() ? v.get<int>() : 0;
     if (made_endpoint || live == 0 || c.config.initial_weight > 0) {
       json wanted = live == 0 ? json{{request.name, 100}} : TrafficWith(traffic, request.name, c.config.initial_weight);
+      // Undone first if what follows fails (the service may have applied it): a deployment with traffic
+      // cannot be deleted.
+      const json before = *ep;
+      rollback.Add("restore the traffic of endpoint " + endpoint, [this, &c, before, traffic] {
+        StatusOr<json> restored = PutEndpoint(c, before, traffic, nullptr, "restore the traffic");
+        return restored.ok() ? Status() : restored.status();
+      });
       StatusOr<json> updated = PutEndpoint(c, *ep, wanted, nullptr, "send traffic to deployment '" + request.name + "'");
       if (!updated.ok()) return fail(updated.status());
       ep = updated;
@@ -206,7 +215,9 @@ class AzureMlClient final : public DeploymentTarget {
     StatusOr<Call> call = Begin(request.config);
     if (!call.ok()) return call.status();
     Call& c = *call;
-    const std::string endpoint = request.endpoint.empty() ? request.name : request.endpoint;
+    StatusOr<std::string> found = EndpointOf(c, request.name, request.endpoint);
+    if (!found.ok()) return found.status();
+    const std::string endpoint = *found;
     StatusOr<json> ep = c.services.ml->GetOnlineEndpoint(endpoint);
     if (!ep.ok()) return ep.status();
     StatusOr<json> current = c.services.ml->GetOnlineDeployment(endpoint, request.name);
@@ -223,7 +234,9 @@ class AzureMlClient final : public DeploymentTarget {
     StatusOr<Call> call = Begin(config);
     if (!call.ok()) return call.status();
     Call& c = *call;
-    const std::string endpoint = endpoint_name.empty() ? name : endpoint_name;
+    StatusOr<std::string> found = EndpointOf(c, name, endpoint_name);
+    if (!found.ok()) return found.status();
+    const std::string endpoint = *found;
     StatusOr<json> ep = c.services.ml->GetOnlineEndpoint(endpoint);
     if (!ep.ok()) return ep.status();
     StatusOr<json> dep = c.services.ml->GetOnlineDeployment(endpoint, name);
@@ -259,7 +272,9 @@ class AzureMlClient final : public DeploymentTarget {
   StatusOr<json> GetDeployment(const std::string& name, const std::string& endpoint_name) override {
     StatusOr<Call> call = Begin(json::object());
     if (!call.ok()) return call.status();
-    const std::string endpoint = endpoint_name.empty() ? name : endpoint_name;
+    StatusOr<std::string> found = EndpointOf(*call, name, endpoint_name);
+    if (!found.ok()) return found.status();
+    const std::string endpoint = *found;
     StatusOr<json> ep = call->services.ml->GetOnlineEndpoint(endpoint);
     if (!ep.ok()) return ep.status();
     StatusOr<json> dep = call->services.ml->GetOnlineDeployment(endpoint, name);
@@ -300,10 +315,20 @@ class AzureMlClient final : public DeploymentTarget {
     StatusOr<Call> call = Begin(json::object());
     if (!call.ok()) return call.status();
     Call& c = *call;
-    // A deployment alone names the endpoint a plain create made for it.
-    const std::string endpoint = endpoint_name.empty() ? name : endpoint_name;
-    const std::string deployment = endpoint_name.empty() ? "" : name;
-    StatusOr<json> ep = c.services.ml->GetOnlineEndpoint(endpoint);
+    // The endpoint alone splits by its traffic; a name alone is an endpoint (a plain create's), else the one
+    // deployment of that name among the endpoints mlflow-bridge manages.
+    std::string endpoint = endpoint_name, deployment = endpoint_name.empty() ? "" : name;
+    StatusOr<json> ep = c.services.ml->GetOnlineEndpoint(endpoint_name.empty() ? name : endpoint_name);
+    if (endpoint_name.empty()) {
+      endpoint = name;
+      if (!ep.ok() && ep.status().code() == StatusCode::kResourceDoesNotExist) {
+        StatusOr<std::string> found = EndpointOf(c, name, "");
+        if (!found.ok()) return found.status();
+        endpoint = *found;
+        deployment = name;
+        ep = c.services.ml->GetOnlineEndpoint(endpoint);
+      }
+    }
     if (!ep.ok()) return ep.status();
     const json props = ep->value("properties", json::object());
     std::string url = props.value("scoringUri", "");
@@ -451,6 +476,32 @@ class AzureMlClient final : public DeploymentTarget {
 
   std::string Where() const { return options_.workspace.Describe(); }
 
+  // The endpoint of deployment `name`: `endpoint` when given; else the endpoint named `name` when it has a
+  // deployment of that name (a plain create's), else the one endpoint mlflow-bridge manages that has it
+  // (MLflow's CLI takes --name or --endpoint, not both, for predict).
+  StatusOr<std::string> EndpointOf(Call& c, const std::string& name, const std::string& endpoint) {
+    if (!endpoint.empty()) return endpoint;
+    StatusOr<json> own = c.services.ml->GetOnlineDeployment(name, name);
+    if (own.ok()) return name;
+    if (own.status().code() != StatusCode::kResourceDoesNotExist) return own.status();
+    StatusOr<json> all = c.services.ml->ListOnlineEndpoints();
+    if (!all.ok()) return all.status();
+    std::vector<std::string> found;
+    for (const json& ep : *all) {
+      if (!Ours(ep)) continue;
+      StatusOr<json> deployments = c.services.ml->ListOnlineDeployments(ep.value("name", ""));
+      if (!deployments.ok()) return deployments.status();
+      for (const json& d : *deployments)
+        if (d.value("name", "") == name) found.push_back(ep.value("name", ""));
+    }
+    if (found.size() == 1) return found[0];
+    if (found.empty())
+      return NotFoundError("No online deployment named '" + name + "' in " + Where() +
+                           " (among the endpoints mlflow-bridge manages).");
+    return InvalidParameterError("Deployment name '" + name + "' is used on several endpoints (" + JoinNames(found) +
+                                 "): name the endpoint too (--endpoint).");
+  }
+
   static std::string JoinNames(const std::vector<std::string>& names) {
     std::string out;
     for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -468,6 +519,7 @@ class AzureMlClient final : public DeploymentTarget {
     ArmLroOptions o;
     o.clock = options_.clock;
     o.poll_interval = std::chrono::milliseconds(static_cast<long>(c.config.poll_interval_seconds * 1000));
+    o.first_poll_interval = std::min(o.first_poll_interval, o.poll_interval);
     o.timeout = std::chrono::seconds(c.config.timeout_seconds);
     o.interrupted = options_.interrupted;
     o.progress = [what](const ArmLroProgress& p) {

@@ -21,17 +21,19 @@ StatusOr<AzureMlServices> MakeAzureMlServices(const ArmWorkspace& workspace, con
   credential_options.source = *source;
   if (!config.managed_identity_client_id.empty())
     credential_options.managed_identity = {ManagedIdentityId::Kind::kClientId, config.managed_identity_client_id};
+  // One transport (and its connection pool) per call: the CA and proxy settings are read when it is made.
+  std::shared_ptr<HttpTransport> transport = MakeCurlTransport();
+  credential_options.transport = transport;
   StatusOr<std::shared_ptr<TokenCredential>> credential = MakeDefaultAzureCredential(credential_options);
   if (!credential.ok()) return credential.status();
-
-  static const std::shared_ptr<HttpTransport> transport = MakeCurlTransport();
   ArmCallerOptions arm;
   arm.base_url = config.arm_endpoint;
   auto caller = std::make_shared<ArmCaller>(transport, *credential, arm);
   AzureMlServices services;
   services.credential = *credential;
   services.ml = std::make_shared<RetryingAzureMlStub>(MakeRestAzureMlStub(caller, workspace));
-  services.blob = [](const BlobServiceOptions& options) -> StatusOr<std::shared_ptr<BlobStub>> {
+  services.scoring = transport;
+  services.blob = [transport](const BlobServiceOptions& options) -> StatusOr<std::shared_ptr<BlobStub>> {
     return std::shared_ptr<BlobStub>(std::make_shared<BlobRestStub>(transport, options));
   };
   return services;
