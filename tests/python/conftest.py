@@ -185,6 +185,9 @@ def run_local(target, model_uri, name="fg"):
     proc = subprocess.Popen(
         [MLFLOW, "deployments", "run-local", "-t", target, "--name", name, "-m", model_uri, "-C", "port=0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # Ctrl-C must reach it even when this run ignores SIGINT (a background job of a script, nohup ... &):
+        # an ignored SIGINT is inherited, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout] + [lines.put(None)], daemon=True).start()

@@ -650,6 +650,8 @@ def test_deletion_policies(api, kube_server):
     kube_server.wait_for(lambda: api.get("Deployment", "fg").status_code == 404)
     assert [r for r in api.get("ReplicaSet").json()["items"] if r["metadata"]["name"].startswith("fg-")] == []
     # Foreground: the pods and the ReplicaSet went before the Deployment (one resourceVersion counter orders them).
+    # Each watch from `before` sends the history since in its first batch and ends there (not after timeoutSeconds).
+    kube_server.end_watch_after_changes = True
     deleted = {}
     for kind in ("Pod", "ReplicaSet", "Deployment"):
         w = api.s.get(api.path(kind), params={"watch": "1", "resourceVersion": before, "timeoutSeconds": "1"}, stream=True)
@@ -659,6 +661,7 @@ def test_deletion_policies(api, kube_server):
                          if e["type"] == "DELETED" and e["object"]["metadata"]["name"].startswith("fg")]
     assert len(deleted["Pod"]) == 1 and len(deleted["ReplicaSet"]) == 1 and len(deleted["Deployment"]) == 1, deleted
     assert deleted["Pod"][0] < deleted["ReplicaSet"][0] < deleted["Deployment"][0], deleted
+    kube_server.end_watch_after_changes = False
 
     r = api.s.delete(api.path("Deployment", "bg"), params={"propagationPolicy": "Background"})
     assert r.status_code == 200 and r.json()["status"] == "Success"
