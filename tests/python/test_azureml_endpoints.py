@@ -132,6 +132,21 @@ def test_kubernetes_endpoint_and_auth_modes(azure, models):
     kube = mlclient(azure).online_deployments.get("kube-blue", "k8s-ep")
     assert kube.type.lower() == "kubernetes" and kube.resources.requests.cpu == "500m"
 
+    # Updated through the CLI: a new model and autoscaling by target utilization (the REST body is checked
+    # against the spec by the stand-in); the resources stay; MLClient reads the settings back.
+    scale = '{"type": "target_utilization", "min_instances": 1, "max_instances": 3, "polling_interval": 10, ' \
+            '"target_utilization_percentage": 70}'
+    out = cli("update", "-t", azure.target, "--endpoint", "k8s-ep", "--name", "kube-blue", "-m", models["version2"],
+              "-C", f"scale_settings={scale}")
+    assert "kube-blue" in out.stdout
+    assert list(client.predict(endpoint="k8s-ep", inputs=ROWS)["predictions"]) == expected(2.0)
+    kube = mlclient(azure).online_deployments.get("kube-blue", "k8s-ep")
+    assert kube.scale_settings.type == "target_utilization" and kube.scale_settings.max_instances == 3
+    assert kube.scale_settings.polling_interval == 10 and kube.scale_settings.target_utilization_percentage == 70
+    assert kube.resources.requests.cpu == "500m" and kube.model.endswith("/models/tiny/versions/2")
+    got = cli("get", "-t", azure.target, "--endpoint", "k8s-ep", "--name", "kube-blue").stdout
+    assert "type: Kubernetes" in got and f"model_uri: {models['version2']}" in got, got
+
     uploads = len(azure.list_blob_names(azure.default_workspace["datastores"]["workspaceblobstore"]["container"]))
     client.create_deployment("aad", models["version1"], config={"auth_mode": "aad_token"})
     assert len(azure.list_blob_names(azure.default_workspace["datastores"]["workspaceblobstore"]["container"])) == uploads

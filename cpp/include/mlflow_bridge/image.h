@@ -37,10 +37,11 @@ struct ImageBuildRequest {
   nlohmann::json config = nlohmann::json::object();  // keys: ImageBuilder::Schema()
 };
 
-// A registry login that only another platform's code can get (ECR: a 12-hour password from the AWS API),
-// fetched again before it expires. All but `describe` are secrets.
+// A registry login that only another platform's code can get (ECR: a 12-hour password from the AWS API; ACR: a
+// refresh token for an Entra ID identity), fetched again before it expires. All but `describe` are secrets.
 struct RegistryLogin {
   std::string username, password;
+  std::string identity_token;  // an OAuth2 refresh token for the registry's token service (instead of a password)
   std::optional<std::chrono::system_clock::time_point> expires_at;  // none: does not expire
 };
 struct RegistryLoginSource {
@@ -54,6 +55,11 @@ using EcrLoginFactory =
     std::function<StatusOr<RegistryLoginSource>(const std::string& registry, const std::string& region,
                                                 const std::string& aws_profile, std::shared_ptr<HttpTransport> transport)>;
 
+// Makes the source of ACR logins for `registry` (<name>.azurecr.io) with an Entra ID identity; `plain_http`:
+// the registry is reached over http:// (tests). Wired in by the targets, like ECR's.
+using AcrLoginFactory = std::function<StatusOr<RegistryLoginSource>(const std::string& registry, bool plain_http,
+                                                                    std::shared_ptr<HttpTransport> transport)>;
+
 struct ImageBuilderOptions {
   std::string work_dir;               // layers and the dependency cache live here (required)
   std::shared_ptr<Clock> clock;       // null: the system clock
@@ -62,6 +68,8 @@ struct ImageBuilderOptions {
   std::shared_ptr<HttpTransport> transport;
   // registry_auth=ecr (and ECR hosts with registry_auth=auto); null: refused with a clear error.
   EcrLoginFactory ecr_login;
+  // registry_auth=acr; null: refused with a clear error.
+  AcrLoginFactory acr_login;
 };
 
 class ImageBuilder {

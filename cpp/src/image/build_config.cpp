@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/strings.h"
 #include "mlflow_bridge/image.h"
 
 namespace mlflow_bridge::internal {
@@ -22,13 +23,15 @@ ConfigSchema ImageBuildSchema(const std::vector<std::string>& names) {
        ConfigType::kString,
        "auto",
        "How to log in to the registry: basic (registry_username/registry_password), docker-config "
-       "(~/.docker/config.json), ecr (a 12-hour token from ECR GetAuthorizationToken), anonymous, or auto (basic "
-       "with a username, ecr for *.dkr.ecr.* hosts, else docker-config to push and no pull Secret). The Kubernetes "
-       "targets give the cluster the same login as the image pull Secret <name>-pull (anonymous: no Secret; a push "
-       "then logs in as auto does).",
+       "(~/.docker/config.json), ecr (a 12-hour token from ECR GetAuthorizationToken), acr (an Azure Container "
+       "Registry refresh token for the Entra ID identity, as `az acr login` gets it; the identity needs AcrPush), "
+       "anonymous, or auto (basic with a username, ecr for *.dkr.ecr.* hosts, acr for *.azurecr.io hosts on "
+       "azureml-endpoints, else docker-config to push and no pull Secret). The Kubernetes targets give the cluster "
+       "the same login as the image pull Secret <name>-pull; anonymous and acr make none (an AKS cluster pulls "
+       "from an attached ACR with its own identity), and a push with anonymous logs in as auto does.",
        std::nullopt,
        std::nullopt,
-       {"auto", "anonymous", "basic", "docker-config", "ecr"},
+       {"auto", "anonymous", "basic", "docker-config", "ecr", "acr"},
        {},
        {{"none", "anonymous"}}},
       {"registry_username",
@@ -82,6 +85,13 @@ json ImageBuildKeys(const ImageBuildConfig& c) {
               {"aws_profile", c.aws_profile}};
   if (!c.base_image.empty()) out["base_image"] = c.base_image;
   return out;
+}
+
+bool IsAcrHost(const std::string& registry) {
+  const std::string host = ToLower(registry.substr(0, registry.find(':')));
+  for (std::string_view suffix : {".azurecr.io", ".azurecr.cn", ".azurecr.us"})
+    if (host.size() > suffix.size() && host.ends_with(suffix)) return true;
+  return false;
 }
 
 std::string ResolveRegistryAuth(const ImageBuildConfig& c, const std::string& registry, const std::string& otherwise) {

@@ -17,10 +17,12 @@ struct ImageBuildConfig {
   std::string base_image;  // "": the builder's default
   bool install_dependencies = true;
   bool insecure_registry = false;
-  // How to log in to the registry: auto, anonymous, basic, docker-config or ecr.
+  // How to log in to the registry: auto, anonymous, basic, docker-config, ecr or acr.
   std::string registry_auth = "auto";
   std::string registry_username, registry_password;  // basic
   std::string ecr_region, aws_profile;               // ecr
+  // acr: the Entra ID identity of the environment (azure-identity's variables, managed identity); a target may
+  // give its own (azureml-endpoints: the workspace's credential).
 };
 
 // The section's keys, in its order; with `names`, only those (a target that takes fewer).
@@ -32,6 +34,10 @@ ImageBuildConfig ReadImageBuildConfig(const nlohmann::json& parsed);
 
 // The section as `image build` config keys (for ImageBuildRequest::config).
 nlohmann::json ImageBuildKeys(const ImageBuildConfig& config);
+
+// Whether `registry` ("host[:port]") is an Azure Container Registry by its name (*.azurecr.io and the
+// sovereign clouds' *.azurecr.cn, *.azurecr.us).
+bool IsAcrHost(const std::string& registry);
 
 // registry_auth=auto made definite for `registry` ("host[:port]"): basic when a username is given,
 // ecr for *.dkr.ecr.* hosts, else `otherwise`.

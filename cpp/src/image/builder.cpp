@@ -141,14 +141,14 @@ struct ImageBuilder::Impl {
 
   // ------------------------------------------------------------ registries
   StatusOr<std::shared_ptr<RegistryCredentialsProvider>> Credentials(const Build& b, const std::string& registry,
-                                                                     bool destination) {
+                                                                     bool destination, bool plain_http) {
     const internal::ImageBuildConfig& c = b.section;
     std::string auth = internal::ResolveRegistryAuth(c, registry, "docker-config");
     if (!destination) {
-      // The base: the user's own logins (or ECR's), never the destination's user and password.
-      auth = auth == "ecr" || (c.registry_auth == "auto" && registry.find(".dkr.ecr.") != std::string::npos)
-                 ? "ecr"
-                 : "docker-config";
+      // The base: the user's own logins (or ECR's, or the Entra identity's for a base in an ACR), never the
+      // destination's user and password.
+      const bool ecr = auth == "ecr" || (c.registry_auth == "auto" && registry.find(".dkr.ecr.") != std::string::npos);
+      auth = ecr ? "ecr" : auth == "acr" && internal::IsAcrHost(registry) ? "acr" : "docker-config";
     }
     if (auth == "anonymous") return internal::MakeAnonymousRegistryCredentials();
     if (auth == "docker-config") return internal::MakeDockerConfigRegistryCredentials();
@@ -163,6 +163,12 @@ struct ImageBuilder::Impl {
       }
       return internal::MakeStaticRegistryCredentials(creds, "username/password of '" + creds.username + "'");
     }
+    if (auth == "acr") {
+      if (!options.acr_login) return InvalidParameterError("registry_auth=acr: ACR logins are not available here.");
+      auto source = options.acr_login(registry, plain_http, b.transport);
+      if (!source.ok()) return source.status();
+      return internal::MakeRegistryCredentials(std::move(source).value(), options.clock);
+    }
     // ecr (ParseConfig let no other value through)
     if (!options.ecr_login) return InvalidParameterError("registry_auth=ecr: ECR logins are not available here.");
     auto source = options.ecr_login(registry, c.ecr_region, c.aws_profile, b.transport);
@@ -171,13 +177,13 @@ struct ImageBuilder::Impl {
   }
 
   StatusOr<std::shared_ptr<RegistryClient>> Client(const Build& b, const std::string& registry, bool destination) {
-    auto creds = Credentials(b, registry, destination);
-    if (!creds.ok()) return creds.status();
     internal::RegistryClientOptions o;
     o.transport = b.transport;
     o.insecure =
         (registry == b.target.registry ? b.section.insecure_registry : b.config["insecure_base_registry"].get<bool>()) ||
         InsecureByEnvironment(registry);
+    auto creds = Credentials(b, registry, destination, o.insecure);
+    if (!creds.ok()) return creds.status();
     o.credentials = *creds;
     o.clock = options.clock;
     o.chunk_size = static_cast<uint64_t>(b.config["chunk_size_mb"].get<int>()) << 20;

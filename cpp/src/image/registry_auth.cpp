@@ -266,6 +266,7 @@ std::shared_ptr<RegistryCredentialsProvider> MakeRegistryCredentials(RegistryLog
         RegistryCredentials c;
         c.username = std::move(login->username);
         c.password = std::move(login->password);
+        c.identity_token = std::move(login->identity_token);
         c.expires_at = login->expires_at;
         return c;
       },

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "aws/ecr.h"
+#include "azure/acr.h"
 #include "mlflow_bridge/targets.h"
 
 namespace mlflow_bridge {
@@ -23,7 +24,34 @@ EcrLoginFactory EcrLogins(std::shared_ptr<Clock> clock) {
       if (!token.ok()) return token.status().WithContext("Getting a registry password from ECR");
       auto login = EcrLoginFromToken(token->token, token->expires_at);
       if (!login.ok()) return login.status();
-      return RegistryLogin{login->username, login->password, login->expires_at};
+      return RegistryLogin{login->username, login->password, "", login->expires_at};
+    };
+    return source;
+  };
+}
+
+AcrLoginFactory AcrLogins(std::shared_ptr<Clock> clock, std::shared_ptr<TokenCredential> credential) {
+  if (!clock) clock = SystemClock();
+  return [clock, credential](const std::string& registry, bool plain_http,
+                             std::shared_ptr<HttpTransport> transport) -> StatusOr<RegistryLoginSource> {
+    std::shared_ptr<TokenCredential> identity = credential;
+    if (!identity) {
+      AzureCredentialOptions options;
+      options.transport = transport;
+      options.clock = clock;
+      auto made = MakeDefaultAzureCredential(options);
+      if (!made.ok()) return made.status().WithContext("registry_auth=acr");
+      identity = *made;
+    }
+    RegistryLoginSource source;
+    source.describe = "an ACR refresh token for " + identity->Describe();
+    source.fetch = [registry, plain_http, identity, transport, clock]() -> StatusOr<RegistryLogin> {
+      auto refresh = ExchangeForAcrRefreshToken(registry, plain_http, *identity, *transport, *clock);
+      if (!refresh.ok()) return refresh.status();
+      RegistryLogin login;
+      login.identity_token = std::move(refresh->token);
+      login.expires_at = refresh->expires_at;
+      return login;
     };
     return source;
   };
@@ -43,6 +71,7 @@ StatusOr<std::shared_ptr<RegistryCredentialsProvider>> MakeEcrRegistryCredential
 
 ImageBuilderOptions WithRegistryLogins(ImageBuilderOptions options) {
   if (!options.ecr_login) options.ecr_login = internal::EcrLogins(options.clock);
+  if (!options.acr_login) options.acr_login = internal::AcrLogins(options.clock);
   return options;
 }
 

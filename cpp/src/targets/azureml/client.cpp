@@ -11,11 +11,14 @@
 #include "azure/model_upload.h"
 #include "common/rollback.h"
 #include "common/strings.h"
+#include "image/build_config.h"
 #include "mlflow_bridge/image.h"
 #include "mlflow_bridge/logging.h"
+#include "mlflow_bridge/targets.h"
 #include "targets/adapters.h"
 #include "targets/azureml/input_data.h"
 #include "targets/managed_by.h"
+#include "targets/registry_logins.h"
 #include "targets/scoring.h"
 
 namespace mlflow_bridge::internal {
@@ -725,10 +728,15 @@ class AzureMlClient final : public DeploymentTarget {
     builder.work_dir = options_.image_work_dir;
     builder.clock = options_.clock;
     builder.interrupted = options_.interrupted;
-    DeploymentImages images(builder);
+    builder.acr_login = AcrLogins(options_.clock, c.services.credential);  // the workspace's identity
+    ImageBuildConfig build = c.config.build;
+    if (build.registry_auth == "auto" && build.registry_username.empty() &&
+        IsAcrHost(c.config.registry.substr(0, c.config.registry.find('/'))))
+      build.registry_auth = "acr";
+    DeploymentImages images(WithRegistryLogins(std::move(builder)));
     StatusOr<std::string> image = images.Build(c.config.registry, request.name,
                                                {request.model_dir, request.model_uri, request.run_id, request.python,
-                                                request.mlflow_version, ImageBuildKeys(c.config.build)});
+                                                request.mlflow_version, ImageBuildKeys(build)});
     if (!image.ok()) return image.status();
     std::string digest = image->substr(image->find('@') + 1);
     std::string version = digest.substr(digest.find(':') + 1, 16);
@@ -987,7 +995,7 @@ std::string AzureMlHelp() {
          "hands its traffic to the others. The model is uploaded to the workspace's blob datastore and registered\n"
          "(an unchanged model is not uploaded again), or given as azureml:<name>:<version>. By default Azure ML builds\n"
          "the image (no-code MLflow); -C registry=<acr>.azurecr.io/<repository> builds it here with the model's\n"
-         "dependencies installed and runs it as a custom container.\n"
+         "dependencies installed and runs it as a custom container (pushed with the same Entra ID identity).\n"
          "\n"
          "Credentials (Entra ID): AZURE_TENANT_ID + AZURE_CLIENT_ID with AZURE_CLIENT_SECRET or\n"
          "AZURE_CLIENT_CERTIFICATE_PATH, workload identity (AZURE_FEDERATED_TOKEN_FILE), or a managed identity.\n"

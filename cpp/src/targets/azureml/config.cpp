@@ -406,7 +406,9 @@ const ConfigSchema& AzureMlConfigSchema() {
         {"registry", ConfigType::kString, "",
          "Build the model's own image (its dependencies installed, no docker needed) and push it to "
          "<acr>.azurecr.io/<repository>[:tag]; the deployment runs it as a custom container. For workspaces without "
-         "outbound internet or with private package feeds. Default: Azure ML builds the image (no-code MLflow)."},
+         "outbound internet or with private package feeds. An ACR is logged in to with the same Entra ID identity "
+         "(registry_auth=acr, as `az acr login`; it needs AcrPush there, and the workspace's identity AcrPull). "
+         "Default: Azure ML builds the image (no-code MLflow)."},
     };
     for (ConfigKey& key : ImageBuildSchema()) schema.push_back(std::move(key));
     schema.insert(

@@ -167,12 +167,13 @@ struct KubernetesClient::Impl {
   // The login the cluster pulls the image with (as the pull Secret <name>-pull), or none, by the image-build
   // section's registry_auth: basic (registry_username/registry_password), ecr (a 12-hour password from
   // GetAuthorizationToken), docker-config (the user and password ~/.docker/config.json has for the registry),
-  // anonymous (no pull Secret), or auto: basic with a username, ecr for *.dkr.ecr.* registries, else none.
+  // anonymous and acr (no pull Secret: AKS pulls from an attached ACR with its kubelet identity), or auto: basic
+  // with a username, ecr for *.dkr.ecr.* registries, else none.
   StatusOr<std::optional<internal::RegistryCredentials>> PullLogin(Session& s, const std::string& registry) {
     using Login = std::optional<internal::RegistryCredentials>;
     const internal::ImageBuildConfig& c = s.config.build;
     const std::string auth = internal::ResolveRegistryAuth(c, registry, "anonymous");
-    if (auth == "anonymous") return Login();
+    if (auth == "anonymous" || auth == "acr") return Login();  // acr: a 3-hour token is no pull Secret
     // render=true prints no Secret (only its name, in imagePullSecrets): no password is needed or fetched.
     if (s.render) return Login(internal::RegistryCredentials{});
     if (auth == "basic") {
