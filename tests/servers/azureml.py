@@ -1,6 +1,6 @@
 """Azure on loopback for the `azureml-endpoints` target: Entra ID, IMDS, ARM (one Azure ML workspace and
-more), Blob storage and online-endpoint scoring, in one process. Plain Python, no Azure needed.
-Wire formats follow docs/azureml-notes.md (the section numbers below are that file's).
+more), Blob storage, online-endpoint scoring and Azure Container Registry, in one process. Plain Python, no
+Azure needed. Wire formats follow docs/azureml-notes.md (the section numbers below are that file's).
 
     with AzureStandIn() as az:                       # TLS on 127.0.0.1:<az.port>, IMDS on <az.imds_port>
         az.add_principal("app-id", secret="s3cret")   # a service principal in az.tenant
@@ -11,7 +11,7 @@ Wire formats follow docs/azureml-notes.md (the section numbers below are that fi
 One TLS listener serves every Azure name, dispatched by the Host header; its certificate comes from a
 trustme CA (`ca_pem`, `write_ca(path)`) and covers login.microsoftonline.com, management.azure.com,
 *.blob.core.windows.net, *.<region>.inference.ml.azure.com (for each region in `regions`),
-127.0.0.1 and localhost. Requests to 127.0.0.1/localhost go to ARM, or to Entra ID for
+*.azurecr.io, 127.0.0.1 and localhost. Requests to 127.0.0.1/localhost go to ARM, or to Entra ID for
 /{tenant}/oauth2/... and /common/discovery/... (so AZUREML_DEV_URL_MFE=https://127.0.0.1:PORT and an
 `authority=https://127.0.0.1:PORT` work too). A second, plain-HTTP listener is IMDS (set
 AZURE_POD_IDENTITY_AUTHORITY_HOST=az.imds_url).
@@ -19,7 +19,8 @@ AZURE_POD_IDENTITY_AUTHORITY_HOST=az.imds_url).
 Entra ID (login.microsoftonline.com, §1):
   * POST /{tenant}/oauth2/v2.0/token, grant_type=client_credentials, one scope "<resource>/.default"
     (ARM https://management.azure.com or https://management.core.windows.net/, storage
-    https://storage.azure.com, Azure ML https://ml.azure.com), authenticated by
+    https://storage.azure.com, Azure ML https://ml.azure.com, ACR https://containerregistry.azure.net),
+    authenticated by
       - client_secret (a registered secret), or
       - client_assertion (jwt-bearer): a JWT signed RS256 or PS256 by a registered certificate's key,
         found by x5t (base64url SHA-1 of the DER certificate) or x5t#S256 (SHA-256); aud = this token
@@ -106,8 +107,16 @@ Scoring (<endpoint>.<region>.inference.ml.azure.com, §6): POST /score, authenti
   Kubernetes, 502 for 5xx); an unreachable backend 502; no routable deployment 404; throttled 429
   with Retry-After (throttle_scoring()).
 
-Test controls: add_principal, add_managed_identity, add_workspace, add_storage_account, add_compute,
-put_blob / get_blob / list_blob_names, put_model_version, put_environment_version, set_backend,
+Container registries (<name>.azurecr.io, tests/servers/acr.py): add_container_registry(name) starts an
+  AcrStandIn, a docker-registry behind ACR's token service: POST /oauth2/exchange (an Entra token of this
+  stand-in for ARM or https://containerregistry.azure.net -> an ACR refresh token, 3 h on this clock),
+  /oauth2/token (refresh token -> access token; GET with Basic 00000000-0000-0000-0000-000000000000:
+  <refresh token> as `docker login` does), /v2/ proxied to the registry (Bearer challenges name the
+  ACR host, relative Locations) and the read side of /acr/v1 (catalog, repository, tags, manifests).
+  Errors are ACR's {"errors": [{code, message}]}; deny(client_id) on the registry withholds access.
+
+Test controls: add_principal, add_managed_identity, add_container_registry, add_workspace, add_storage_account,
+add_compute, put_blob / get_blob / list_blob_names, put_model_version, put_environment_version, set_backend,
 issue_token (a token without a credential flow), advance_time (the server clock: token, AML token and
 SAS expiry, client-assertion times and SharedKey request dates),
 forbid / allow, throttle (429 + Retry-After on ARM, 503 ServerBusy on storage, 429 on Entra),
@@ -126,7 +135,7 @@ serves the Azure names until its patch is undone.
 register as a deployment's backend.
 
 Standalone: python tests/servers/azureml.py --ca /tmp/ca.pem --principal app:secret [--lro-polls N]
-[--retry-after S] prints the environment for our C++ driver and serves until SIGINT/SIGTERM.
+[--retry-after S] [--acr NAME] prints the environment for our C++ driver and serves until SIGINT/SIGTERM.
 """
 import base64
 import contextlib
@@ -156,6 +165,7 @@ LOGIN_HOST = "login.microsoftonline.com"
 ARM_HOST = "management.azure.com"
 BLOB_SUFFIX = ".blob.core.windows.net"
 INFERENCE_SUFFIX = ".inference.ml.azure.com"
+ACR_SUFFIX = ".azurecr.io"
 PROVIDER = "Microsoft.MachineLearningServices"
 SPEC_API_VERSION = "2025-12-01"
 # What azure-ai-ml 1.35.2 (_ml_client.py) sends to the operation groups served here: workspaces and
@@ -168,10 +178,12 @@ ARM_AUDIENCES = ("https://management.core.windows.net/", "https://management.cor
                  "https://management.azure.com/", "https://management.azure.com")
 STORAGE_AUDIENCE = "https://storage.azure.com"
 ML_AUDIENCE = "https://ml.azure.com"
+CONTAINER_REGISTRY_AUDIENCE = "https://containerregistry.azure.net"
 # resource (as in a scope without /.default, trailing slash removed) -> the audience its tokens carry
 RESOURCES = {"https://management.azure.com": "https://management.azure.com",
              "https://management.core.windows.net": "https://management.core.windows.net/",
-             STORAGE_AUDIENCE: STORAGE_AUDIENCE, ML_AUDIENCE: ML_AUDIENCE}
+             STORAGE_AUDIENCE: STORAGE_AUDIENCE, ML_AUDIENCE: ML_AUDIENCE,
+             CONTAINER_REGISTRY_AUDIENCE: CONTAINER_REGISTRY_AUDIENCE}
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 NAME_RE = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 ASSET_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$")
@@ -486,6 +498,7 @@ class AzureStandIn:
         self._backends = {}               # (ws key, endpoint lower, deployment lower) -> URL
         self._workspaces = {}             # (sub, rg, ws) lowered -> workspace record
         self._accounts = {}               # storage account name -> record
+        self._registries = {}             # login server -> AcrStandIn (tests/servers/acr.py)
         self._ca = None
         self._tls = self._imds_server = None
         self._threads = []
@@ -499,7 +512,8 @@ class AzureStandIn:
         import trustme
 
         self._ca = trustme.CA(organization_name="azure-standin test CA")
-        names = [LOGIN_HOST, ARM_HOST, "*" + BLOB_SUFFIX, "*" + INFERENCE_SUFFIX, "127.0.0.1", "localhost"]
+        names = [LOGIN_HOST, ARM_HOST, "*" + BLOB_SUFFIX, "*" + INFERENCE_SUFFIX, "*" + ACR_SUFFIX, "127.0.0.1",
+                 "localhost"]
         names += [f"*.{r}{INFERENCE_SUFFIX}" for r in self.regions]
         cert = self._ca.issue_cert(*names)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -513,6 +527,8 @@ class AzureStandIn:
         return self
 
     def stop(self):
+        for reg in list(self._registries.values()):
+            reg.stop()
         if self._stopped or self._tls is None:
             return
         self._stopped = True
@@ -562,7 +578,8 @@ class AzureStandIn:
 
     def serves(self, hostname):
         h = (hostname or "").lower().rstrip(".")
-        return h in (LOGIN_HOST, ARM_HOST) or h.endswith(BLOB_SUFFIX) or h.endswith(INFERENCE_SUFFIX)
+        return (h in (LOGIN_HOST, ARM_HOST) or h.endswith(BLOB_SUFFIX) or h.endswith(INFERENCE_SUFFIX)
+                or h.endswith(ACR_SUFFIX))
 
     @contextlib.contextmanager
     def patch_resolver(self):
@@ -676,6 +693,26 @@ class AzureStandIn:
                 ws["datastores"][ds_name] = {"name": ds_name, "container": container, "account": account,
                                              "default": default, "credentials": datastore_credentials}
         return ws
+
+    def add_container_registry(self, name="standinacr", **options):
+        """An Azure Container Registry served at https://<name>.azurecr.io (name: 5-50 letters and digits,
+        lowered): a started acr.AcrStandIn (its own docker-registry), stopped with the stand-in. options go
+        to AcrStandIn: relative_urls, access_token_ttl, workdir."""
+        from acr import AcrStandIn
+
+        reg = AcrStandIn(self, name, audiences=ARM_AUDIENCES + (CONTAINER_REGISTRY_AUDIENCE,), **options)
+        with self._lock:
+            if reg.login_server in self._registries:
+                raise ValueError(f"{reg.login_server} exists already")
+            self._registries[reg.login_server] = reg
+        try:
+            reg.start()
+        except BaseException:
+            with self._lock:
+                self._registries.pop(reg.login_server, None)
+            reg.stop()
+            raise
+        return reg
 
     def set_datastore_credentials(self, kind, datastore="workspaceblobstore", workspace=None):
         with self._lock:
@@ -807,7 +844,7 @@ class AzureStandIn:
 
     def inject_error(self, service, status, *, code=None, message=None, times=1, method="*", path=".*",
                      retry_after=None):
-        """The next `times` requests to `service` (arm | blob | entra | scoring) with a matching METHOD and
+        """The next `times` requests to `service` (arm | blob | entra | scoring | acr) with a matching METHOD and
         path (re.search) answer `status` with that service's error body."""
         with self._lock:
             self._faults.append({"service": service, "status": status, "code": code, "message": message,
@@ -916,6 +953,8 @@ class AzureStandIn:
             service = "blob"
         elif hostname.endswith(INFERENCE_SUFFIX):
             service = "scoring"
+        elif hostname.endswith(ACR_SUFFIX):
+            service = "acr"
         elif hostname in ("127.0.0.1", "localhost", "::1", self.host):
             service = "entra" if re.match(r"^/(common/discovery/|[^/]+/(oauth2/|v2\.0/\.well-known/))", path) else "arm"
         else:
@@ -939,6 +978,8 @@ class AzureStandIn:
                 self._blob(h, hostname[:-len(BLOB_SUFFIX)], split, query, body, fault)
             elif service == "scoring":
                 self._score(h, hostname[:-len(INFERENCE_SUFFIX)], path, body, fault)
+            elif service == "acr":
+                self._acr(h, hostname, split, body, fault)
             else:
                 self._reply(h, 404, b"unknown host\n", "text/plain")
         except (ConnectionError, BrokenPipeError, socket.timeout):
@@ -952,6 +993,19 @@ class AzureStandIn:
                             "application/json")
             except OSError:
                 pass
+
+    def _acr(self, h, hostname, split, body, fault):
+        with self._lock:
+            reg = self._registries.get(hostname)
+        if reg is None:  # no such registry: the name would not resolve
+            return self._reply(h, 404, b"unknown registry\n", "text/plain")
+        if fault:
+            headers = {"Retry-After": fault["retry_after"]} if fault["retry_after"] is not None else None
+            code = fault["code"] or ("TOOMANYREQUESTS" if fault["status"] == 429 else "UNAVAILABLE")
+            err = {"errors": [{"code": code, "message": fault["message"] or f"injected {fault['status']}"}]}
+            return self._reply(h, fault["status"], json.dumps(err).encode(), "application/json; charset=utf-8",
+                               headers)
+        reg.handle(h, h.command, split.path, split.query, body)
 
     def _reply(self, h, status, body=b"", content_type=None, headers=None, head_length=None):
         h.entry["status"] = status
@@ -3241,6 +3295,8 @@ def main(argv=None):
     parser.add_argument("--lro-polls", type=int, default=1)
     parser.add_argument("--retry-after", type=float, default=1)
     parser.add_argument("--datastore-credentials", default="AccountKey", choices=("AccountKey", "Sas", "None"))
+    parser.add_argument("--acr", action="append", default=[], metavar="NAME",
+                        help="serve the container registry NAME.azurecr.io")
     args = parser.parse_args(argv)
     retry = int(args.retry_after) if args.retry_after == int(args.retry_after) else args.retry_after
     az = AzureStandIn(lro_polls=args.lro_polls, retry_after=retry, datastore_credentials=args.datastore_credentials)
@@ -3248,6 +3304,8 @@ def main(argv=None):
     for p in args.principal:
         client_id, _, secret = p.partition(":")
         az.add_principal(client_id, secret=secret)
+    for name in args.acr:
+        print(f"# container registry: {az.add_container_registry(name).login_server}")
     ca = az.write_ca(args.ca)
     ws = az.default_workspace
     for k, v in dict(az.driver_env(ca), AZURE_TENANT_ID=az.tenant).items():

@@ -189,9 +189,11 @@ class TokenServer:
         with self._lock:
             return [dict(r) for r in self._log]
 
-    def refresh_token_for(self, user):
-        """A refresh token (docker config `identitytoken`) for `user`, usable with grant_type=refresh_token."""
-        tok = secrets.token_urlsafe(24)
+    def refresh_token_for(self, user, token=None):
+        """A refresh token (docker config `identitytoken`) for `user`, usable with grant_type=refresh_token.
+        `token`: register that string (e.g. one minted by a front end such as the ACR stand-in) instead of
+        a random one."""
+        tok = token or secrets.token_urlsafe(24)
         with self._lock:
             self._refresh[tok] = user
         return tok
@@ -468,16 +470,20 @@ class Registry:
     """docker-registry 2.8.2 on 127.0.0.1:<port chosen by the registry>.
 
     Registry(mode="plain"|"tls"|"htpasswd"|"token", users=None, permissions=None, tls=None,
-             workdir=None, token_ttl=300, extra_config=None).start()
+             workdir=None, token_ttl=300, extra_config=None, token_service=None, token_realm=None).start()
     users: {name: password} for htpasswd/token (default {"alice": "s3cret", "reader": "r3ader"}).
-    permissions: token mode rules, see TokenServer. tls: add TLS to any mode (default: mode == "tls").
+    permissions: token mode rules, see TokenServer (the dict is shared, not copied: later changes apply).
+    tls: add TLS to any mode (default: mode == "tls").
     workdir: where config, storage, logs, certs go (default: a temp dir removed by stop()).
+    token_service / token_realm: token mode's service (the tokens' `aud`, default SERVICE) and the realm
+    the registry's Bearer challenges name (default: the token server's own URL), for a front end that
+    serves the token endpoint under another name (tests/servers/acr.py).
     """
 
     DEFAULT_USERS = {"alice": "s3cret", "reader": "r3ader"}
 
     def __init__(self, mode="plain", users=None, permissions=None, tls=None, workdir=None, token_ttl=300,
-                 extra_config=None):
+                 extra_config=None, token_service=None, token_realm=None):
         if mode not in ("plain", "tls", "htpasswd", "token"):
             raise ValueError(f"unknown registry mode {mode!r}")
         self.mode = mode
@@ -485,6 +491,7 @@ class Registry:
         self.users = dict(self.DEFAULT_USERS if users is None else users) if mode in ("htpasswd", "token") else {}
         self.permissions = permissions
         self.token_ttl = token_ttl
+        self.token_service, self.token_realm = token_service or SERVICE, token_realm
         self.extra_config = extra_config or {}
         self._own_workdir = workdir is None
         self.workdir = str(workdir) if workdir else tempfile.mkdtemp(prefix="registry-")
@@ -535,12 +542,13 @@ class Registry:
                     f.write(_htpasswd_line(user, pw))
             config["auth"] = {"htpasswd": {"realm": "test-realm", "path": path}}
         elif self.mode == "token":
-            self.token_server = TokenServer(self.users, self.permissions, ttl=self.token_ttl)
+            self.token_server = TokenServer(self.users, self.permissions, service=self.token_service,
+                                            ttl=self.token_ttl)
             bundle = os.path.join(self.workdir, "token-signer.crt")
             with open(bundle, "wb") as f:
                 f.write(self.token_server.cert_pem)
-            config["auth"] = {"token": {"realm": self.token_server.realm, "service": SERVICE, "issuer": ISSUER,
-                                        "rootcertbundle": bundle}}
+            config["auth"] = {"token": {"realm": self.token_realm or self.token_server.realm,
+                                        "service": self.token_service, "issuer": ISSUER, "rootcertbundle": bundle}}
         _merge(config, self.extra_config)
         config_path = os.path.join(self.workdir, "config.yml")
         with open(config_path, "w") as f:
