@@ -1069,14 +1069,18 @@ TEST(AzureCachingCredential, OneRequestForManyThreads) {
 // ---------------------------------------------------------------- chain and default
 
 TEST(AzureChain, SkipsUnavailableStopsAtErrorsAndSticksToTheOneThatWorked) {
-  auto a = std::make_shared<ScriptedCredential>("a");
-  auto b = std::make_shared<ScriptedCredential>("b");
-  auto c = std::make_shared<ScriptedCredential>("c");
+  auto a = std::make_shared<ScriptedCredential>("first-cred");
+  auto b = std::make_shared<ScriptedCredential>("second-cred");
+  auto c = std::make_shared<ScriptedCredential>("third-cred");
   auto chain = MakeChainedTokenCredential({a, b, c});
   const auto exp = testing::Utc(2030, 1, 1, 0, 0, 0);
+  const std::string all = chain->Describe();
+  EXPECT_NE(all.find(a->Describe()), std::string::npos) << all;
+  EXPECT_NE(all.find(c->Describe()), std::string::npos) << all;
   a->Enqueue(NotFoundError("a: not configured"));
   b->Enqueue(Token("from-b", exp));
   EXPECT_EQ(chain->GetToken(kArmScope)->token, "from-b");
+  EXPECT_EQ(chain->Describe(), b->Describe());  // the one whose tokens are in use
   b->Enqueue(Token("from-b-again", exp));
   EXPECT_EQ(chain->GetToken(kStorageScope)->token, "from-b-again");
   EXPECT_EQ(a->calls(), 1u);

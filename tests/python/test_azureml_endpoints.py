@@ -344,6 +344,44 @@ def test_custom_image_from_registry(azure, models, registry):
     client.delete_deployment("custom")
 
 
+def test_custom_image_pushed_to_acr_with_the_entra_identity(azure, models, registry, monkeypatch):
+    """registry=<name>.azurecr.io/...: the image is pushed with the same Entra ID identity as the ARM calls (the
+    token traded at the registry's /oauth2/exchange, as `az acr login` does), no registry password given; the
+    official azure-containerregistry client finds it; a principal without rights on the registry is told so and
+    nothing is left."""
+    import registry as reg
+    from azure.containerregistry import ContainerRegistryClient
+    from azure.identity import ClientSecretCredential
+    from mlflow.deployments import get_deploy_client
+    from mlflow.exceptions import MlflowException
+
+    acr = azure.add_container_registry("standinacr")
+    base = reg.make_base_image(registry.host, "lib/base", "1")  # the base comes from a plain loopback registry
+    monkeypatch.setenv("MLFLOW_BRIDGE_INSECURE_REGISTRIES", registry.host)
+    config = {"registry": f"{acr.login_server}/flood", "install_dependencies": "false", "base_image": base["ref"]}
+    client = get_deploy_client(azure.target)
+    d = client.create_deployment("acr-image", models["version1"], config=config)
+    env = mlclient(azure).environments.get("mlflow-bridge-acr-image", d["environment"].rsplit("/", 1)[1])
+    assert env.image.startswith(f"{acr.login_server}/flood@sha256:")
+    exchanges = [r for r in acr.requests if r["path"] == "/oauth2/exchange"]
+    assert exchanges and all(r["status"] == 200 and r["principal"] == TENANT_APP for r in exchanges), acr.requests
+    assert list(client.predict("acr-image", ROWS)["predictions"]) == expected(1.0)
+
+    official = ContainerRegistryClient(acr.url, ClientSecretCredential(azure.tenant, TENANT_APP, SECRET),
+                                       audience="https://management.azure.com")
+    assert "flood" in list(official.list_repository_names())
+    digest = env.image.split("@", 1)[1]
+    assert official.get_manifest_properties("flood", "acr-image").digest == digest
+
+    acr.deny(TENANT_APP)  # no AcrPush: the registry refuses, the deployment is not made
+    with pytest.raises(MlflowException, match="standinacr.azurecr.io") as e:
+        client.create_deployment("acr-denied", models["version2"], config=dict(config, registry=f"{acr.login_server}/other"))
+    assert SECRET not in str(e.value)
+    assert "refused" in str(e.value) and f"client secret credential of client {TENANT_APP}" in str(e.value)
+    assert azure.endpoint("acr-denied") is None
+    client.delete_deployment("acr-image")
+
+
 def test_update_settings_and_mirror_traffic(azure, models):
     """update swaps the model of a live deployment (the service rolls it); deployment settings reach the REST
     body in the API's form (checked against the 2025-12-01 spec by the stand-in); mirror traffic is set with

@@ -39,7 +39,9 @@ class ChainedTokenCredential : public TokenCredential {
     return s.set_final();
   }
 
+  // The credential that gave the last token (what a message about that token's use should name), else all.
   std::string Describe() const override {
+    if (const int i = successful_.load(); i >= 0) return credentials_[static_cast<size_t>(i)]->Describe();
     std::string out;
     for (const auto& c : credentials_)
       if (c) out += (out.empty() ? "" : ", then ") + c->Describe();

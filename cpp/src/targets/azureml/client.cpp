@@ -723,7 +723,7 @@ class AzureMlClient final : public DeploymentTarget {
   }
 
   // A custom-container environment for the model's own image (registry=): routes of the MLflow scoring server.
-  StatusOr<std::string> Environment(Call& c, const DeployRequest& request, RollbackRecord& rollback) {
+  StatusOr<std::string> Environment(Call& c, const DeployRequest& request) {
     ImageBuilderOptions builder;
     builder.work_dir = options_.image_work_dir;
     builder.clock = options_.clock;
@@ -757,7 +757,7 @@ class AzureMlClient final : public DeploymentTarget {
       StatusOr<json> put = c.services.ml->PutEnvironmentVersion(name, version, body);
       if (!put.ok()) return put.status().WithContext("Registering the image as environment " + name + ":" + version);
     }
-    (void)rollback;  // an environment version cannot be deleted (only archived); it is reused by its digest
+    // Not rolled back: an environment version cannot be deleted (only archived); it is reused by its digest.
     return ArmEnvironmentVersionId(options_.workspace, name, version);
   }
 
@@ -787,7 +787,7 @@ class AzureMlClient final : public DeploymentTarget {
       if (c.config.registry.empty()) {
         props.erase("environmentId");
       } else {
-        StatusOr<std::string> environment = Environment(c, request, rollback);
+        StatusOr<std::string> environment = Environment(c, request);
         if (!environment.ok()) return environment.status();
         props["environmentId"] = *environment;
       }
