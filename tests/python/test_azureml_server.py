@@ -166,7 +166,7 @@ class Arm:
         cur["properties"]["traffic"] = traffic
         cur["properties"]["mirrorTraffic"] = mirror or {}
         r = self.call("PUT", f"/onlineEndpoints/{endpoint}", cur)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 201, r.text   # an update is answered 201 too (recordings)
         assert self.wait(r)["status"] == "Succeeded"
 
 

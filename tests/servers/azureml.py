@@ -54,20 +54,24 @@ ARM (management.azure.com, §2): the workspace prefix of §2.2 under every seede
     models, models/{n} (GET/PUT/DELETE), models/{n}/versions (GET: $orderBy, $top, $skip, version,
     listViewType), models/{n}/versions/{v} (GET/PUT/DELETE, synchronous 201/200), environments/{n},
     environments/{n}/versions and /{v} (GET/PUT/DELETE), onlineEndpoints (GET, nextLink paging of
-    `page_size`), onlineEndpoints/{e} (GET; PUT 201/200 + Azure-AsyncOperation + Location +
-    x-ms-async-operation-timeout; PATCH tags/identity 202 + Location + Retry-After; DELETE 202 +
-    Azure-AsyncOperation + Location, which also deletes the deployments), .../listKeys,
-    .../regenerateKeys (202 + Location; a new key unless keyValue names a different value: azure-ai-ml
-    sends the current key), .../token (AMLToken endpoints), .../deployments (GET paged),
-    .../deployments/{d} (GET; PUT LRO; PATCH sku/tags 202; DELETE LRO), .../deployments/{d}/getLogs
-    (POST, containerType InferenceServer|StorageInitializer, tail), .../deployments/{d}/skus (GET).
+    `page_size`), onlineEndpoints/{e} (GET; PUT 201 + Azure-AsyncOperation + Location +
+    x-ms-async-operation-timeout, for updates too, as recorded; PATCH tags/identity 202 + Location +
+    Retry-After; DELETE 202 + Azure-AsyncOperation + Location, which also deletes the deployments),
+    .../listKeys, .../regenerateKeys (202 + Location; a new key unless keyValue names a different value:
+    azure-ai-ml sends the current key), .../token (AMLToken endpoints), .../deployments (GET paged),
+    .../deployments/{d} (GET; PUT LRO, 201 like endpoints; PATCH sku/tags 202; DELETE LRO),
+    .../deployments/{d}/getLogs (POST, containerType InferenceServer|StorageInitializer, tail),
+    .../deployments/{d}/skus (GET).
   * Long-running operations complete after `lro_polls` polls (a GET of the status URL, of the results
     URL or of the resource itself each count), never by wall-clock time. Running polls carry
     `Retry-After: <retry_after>` (default 1; a float such as 0.01 is sent as is, which azure-core
     accepts and our C++ driver may not; first 202 replies, whose Retry-After the generated clients
-    read as an int, then carry none). Status bodies as recorded: {id, name, status "Updating" |
+    read as an int, then carry none; the recorded status polls and PUT/DELETE replies carry no
+    Retry-After, as with retry_after=None). Status bodies as recorded: {id, name, status "Updating" |
     "Succeeded" | "Failed", startTime, endTime ("0001-01-01T00:00:00+00:00" while running),
-    percentComplete, error{code, message, details, additionalInfo} when Failed}.
+    percentComplete (0.0, also once Succeeded, as recorded; 100.0 when Failed or Canceled, unrecorded),
+    error{code, message, details, additionalInfo} when Failed}. Online endpoints and deployments carry the
+    recorded systemData {createdAt, createdBy, lastModifiedAt}.
   * Service-side checks: names (endpoints and deployments 3-32, letter first, letters, digits and
     hyphens, not ending in a hyphen; endpoint names unique per region); location = the workspace's;
     authMode Key | AMLToken | AADToken (AADToken not on Kubernetes); traffic: ints 0-100 summing to 0
@@ -1541,6 +1545,11 @@ class AzureStandIn:
                 "lastModifiedAt": _iso(modified or created), "lastModifiedBy": "standin@example.com",
                 "lastModifiedByType": "User"}
 
+    def _online_system_data(self, created, modified=None):
+        """systemData of online endpoints and deployments: the service sends these three fields only (recordings)."""
+        return {"createdAt": _iso(created), "createdBy": "standin@example.com",
+                "lastModifiedAt": _iso(modified or created)}
+
     def _page(self, base, path, q, items):
         try:
             skip = int(q.get("$skipToken") or 0)
@@ -1905,7 +1914,8 @@ class AzureStandIn:
                               f"mfeOperationsStatus/{opname}",
                         "name": opname, "status": op["status"], "startTime": _iso(op["start"]),
                         "endTime": _iso(op["end"]) if op["end"] else NOT_STARTED,
-                        "percentComplete": 0.0 if running else 100.0}
+                        # the service leaves it at 0.0, also once Succeeded (recordings); Failed is unrecorded
+                        "percentComplete": 100.0 if op["status"] in ("Failed", "Canceled") else 0.0}
                 if op["error"]:
                     body["error"] = op["error"]
                 return self._arm_json(h, 200, body, retry)
@@ -2154,10 +2164,10 @@ class AzureStandIn:
                  "swaggerUri": old["properties"]["swaggerUri"] if old else None,
                  "authMode": auth, "provisioningState": "Creating" if old is None else "Updating",
                  "compute": compute, "traffic": traffic, "mirrorTraffic": mirror,
-                 "publicNetworkAccess": props_in.get("publicNetworkAccess") or "Enabled", "keys": None}
+                 "publicNetworkAccess": props_in.get("publicNetworkAccess") or "Enabled"}   # keys: never returned
         ep["obj"] = {"id": self._ws_id(ws) + f"/onlineEndpoints/{name if old is None else old['name']}",
                      "name": name if old is None else old["name"], "type": f"{PROVIDER}/workspaces/onlineEndpoints",
-                     "properties": props, "systemData": self._system_data(ep["created"], now),
+                     "properties": props, "systemData": self._online_system_data(ep["created"], now),
                      "tags": data.get("tags") or {}, "location": loc, "kind": "K8S" if compute else "Managed",
                      "identity": self._identity(data.get("identity"), (old or {}).get("identity"))}
         if data.get("sku"):
@@ -2165,7 +2175,7 @@ class AzureStandIn:
         ep["rr"] = {}
         ws["endpoints"][name.lower()] = ep
         headers = self._lro_headers(op, base, path, v)
-        return self._arm_json(h, 201 if old is None else 200, ep["obj"], headers)
+        return self._arm_json(h, 201, ep["obj"], headers)   # 201 for updates too (recorded; mfe.json: 200 = sync)
 
     def _endpoint_ready(self, op):
         ws = self._workspaces[op["ws"]]
@@ -2406,7 +2416,7 @@ class AzureStandIn:
                                          **(p_in.get("requestSettings") or {})),
                  "scaleSettings": p_in.get("scaleSettings") or {"scaleType": "Default"},
                  "instanceType": p_in.get("instanceType") or ("defaultinstancetype" if ctype == "Kubernetes" else None),
-                 "modelMountPath": p_in.get("modelMountPath"),
+                 "modelMountPath": p_in.get("modelMountPath"), "dataCollector": p_in.get("dataCollector"),
                  "provisioningState": "Creating" if old is None else "Updating"}
         if ctype == "Kubernetes":   # always an object: azure-ai-ml 1.35.2 dereferences it unchecked
             props["containerResourceRequirements"] = p_in.get("containerResourceRequirements") or {
@@ -2416,11 +2426,12 @@ class AzureStandIn:
                       "name": name if old is None else old["name"],
                       "type": f"{PROVIDER}/workspaces/onlineEndpoints/deployments", "location": loc,
                       "tags": data.get("tags") or {}, "kind": ctype if ctype == "Managed" else "K8S",
-                      "identity": data.get("identity"),
                       "sku": dict({"tier": "Standard"}, **sku),
-                      "properties": props, "systemData": self._system_data(dep["created"], now)}
+                      "properties": props, "systemData": self._online_system_data(dep["created"], now)}
+        if data.get("identity") is not None:   # no identity key otherwise (recordings)
+            dep["obj"]["identity"] = data["identity"]
         ep["deployments"][name.lower()] = dep
-        return self._arm_json(h, 201 if old is None else 200, dep["obj"], self._lro_headers(op, base, path, v))
+        return self._arm_json(h, 201, dep["obj"], self._lro_headers(op, base, path, v))   # 201 for updates too
 
     def _deployment_ready(self, op):
         ws = self._workspaces[op["ws"]]
