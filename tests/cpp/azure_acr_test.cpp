@@ -97,8 +97,8 @@ TEST(AcrLoginTest, ThrottlingAndServerErrorsAreRetried) {
   MockTransport transport;
   FakeCredential credential;
   FakeClock clock;
-  transport.Enqueue(Reply(429, {{"errors", {{{"code", "TOOMANYREQUESTS"}, {"message", "slow down"}}}}},
-                          {{"Retry-After", "2"}}));
+  transport.Enqueue(
+      Reply(429, {{"errors", {{{"code", "TOOMANYREQUESTS"}, {"message", "slow down"}}}}}, {{"Retry-After", "2"}}));
   transport.Enqueue(Reply(503, json::object()));
   transport.Enqueue(Reply(200, {{"refresh_token", "r"}}));
   auto got = ExchangeForAcrRefreshToken("team.azurecr.io", false, credential, transport, clock);
@@ -150,7 +150,8 @@ TEST(AcrLoginTest, TheLoginSourceHandsTheRefreshTokenToTheRegistryTokenFlow) {
   ASSERT_TRUE(source.ok()) << source.status().message();
   EXPECT_NE(source->describe.find("fake credential of client app-1"), std::string::npos);
   const auto exp = clock->WallNow() + std::chrono::hours(3);
-  const std::string refresh = Jwt({{"exp", std::chrono::duration_cast<std::chrono::seconds>(exp.time_since_epoch()).count()}});
+  const std::string refresh =
+      Jwt({{"exp", std::chrono::duration_cast<std::chrono::seconds>(exp.time_since_epoch()).count()}});
   transport->Enqueue(Reply(200, {{"refresh_token", refresh}}));
   auto provider = MakeRegistryCredentials(std::move(source).value(), clock);
   auto creds = provider->Get("team.azurecr.io");

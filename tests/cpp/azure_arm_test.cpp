@@ -677,7 +677,7 @@ TEST_F(AzureArmTest, LroPutAsyncOperationThenFinalGet) {
                             {"x-ms-async-operation-timeout", "PT30M"}}));
   transport->Enqueue(Reply(200, OperationStatus("Updating", 0.0)));
   transport->Enqueue(Reply(200, OperationStatus("updating", 40.0)));  // status values are case-insensitive
-  transport->Enqueue(Reply(200, OperationStatus("Succeeded", 100.0)));
+  transport->Enqueue(Reply(200, OperationStatus("Succeeded", 0.0)));  // as the service answers (recordings)
   transport->Enqueue(Reply(200, WithState(resource, "Succeeded")));
 
   auto op = stub->BeginCreateOrUpdateOnlineEndpoint("ep", body);
@@ -705,7 +705,7 @@ TEST_F(AzureArmTest, LroPutAsyncOperationThenFinalGet) {
   EXPECT_EQ(q[4].method, "GET");
   EXPECT_EQ(q[4].url, q[0].url);  // the final GET of the resource
   EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::optional<double>>>{
-                      {"Updating", 0.0}, {"updating", 40.0}, {"Succeeded", 100.0}}));
+                      {"Updating", 0.0}, {"updating", 40.0}, {"Succeeded", std::nullopt}}));
   EXPECT_EQ(polls, (std::vector<int>{1, 2, 3}));
   // No Retry-After: the first poll after first_poll_interval, then twice as long, up to poll_interval.
   EXPECT_EQ(clock->sleeps, (std::vector<milliseconds>{milliseconds(1000), milliseconds(2000), milliseconds(4000)}));
@@ -1006,7 +1006,8 @@ TEST_F(AzureMlMockTest, EndpointAndDeploymentLifecycle) {
   ASSERT_TRUE(ep.ok()) << ep.status().ToString();
   EXPECT_EQ((*ep)["properties"]["provisioningState"], "Succeeded");
   EXPECT_EQ((*ep)["properties"]["scoringUri"], "https://ep.eastus.inference.ml.azure.com/score");
-  EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::optional<double>>>{{"Updating", 50.0}, {"Succeeded", 100.0}}));
+  EXPECT_EQ(seen,
+            (std::vector<std::pair<std::string, std::optional<double>>>{{"Updating", 50.0}, {"Succeeded", std::nullopt}}));
 
   auto d = Wait(stub.BeginCreateOrUpdateOnlineDeployment("ep", "blue", Deployment()), Lro());
   ASSERT_TRUE(d.ok()) << d.status().ToString();

@@ -522,7 +522,7 @@ class MockAzureMlStub : public internal::AzureMlStub {
       reply.body["error"] = op.error;
     } else {
       reply.body["status"] = "Succeeded";
-      reply.body["percentComplete"] = 100.0;
+      reply.body["percentComplete"] = 0.0;  // as the service answers (recordings)
     }
     return reply;
   }

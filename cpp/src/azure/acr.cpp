@@ -43,8 +43,7 @@ std::string AcrErrorDetail(const HttpResponse& response) {
 }  // namespace
 
 StatusOr<AcrRefreshToken> ExchangeForAcrRefreshToken(const std::string& registry, bool plain_http,
-                                                     TokenCredential& credential, HttpTransport& transport,
-                                                     Clock& clock) {
+                                                     TokenCredential& credential, HttpTransport& transport, Clock& clock) {
   StatusOr<AccessToken> entra = credential.GetToken(kAcrExchangeScope);
   if (!entra.ok()) return entra.status().WithContext("Logging in to registry " + registry + " with Entra ID");
   const std::vector<std::string> secrets = {entra->token};
@@ -72,7 +71,8 @@ StatusOr<AcrRefreshToken> ExchangeForAcrRefreshToken(const std::string& registry
         if (!r->ok()) {  // 429 and 5xx are retried (with Retry-After)
           Status status = HttpErrorStatus(*r, what);
           const std::string detail = AcrErrorDetail(*r);
-          if (!detail.empty()) status = status.WithMessage(what + ": HTTP " + std::to_string(r->status_code) + ": " + detail);
+          if (!detail.empty())
+            status = status.WithMessage(what + ": HTTP " + std::to_string(r->status_code) + ": " + detail);
           return Scrubbed(status, secrets);
         }
         return r;

@@ -131,8 +131,9 @@ class Waiter {
               return InternalError(op_.resource + ": the operation status (HTTP " + std::to_string(reply->status_code) +
                                    ") has no \"status\"");
           }
-          std::optional<double> percent;
-          if (body.is_object() && body.contains("percentComplete") && body["percentComplete"].is_number())
+          std::optional<double> percent;  // the service answers 0.0 once Succeeded: shown while running only
+          if (!IsSucceeded(status) && !IsFailed(status) && body.is_object() && body.contains("percentComplete") &&
+              body["percentComplete"].is_number())
             percent = body["percentComplete"].get<double>();
           Report(status, percent, poll);
           if (IsFailed(status)) return ArmOperationFailedStatus(op_.resource, status, body.value("error", json()));
