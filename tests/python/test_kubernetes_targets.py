@@ -566,7 +566,7 @@ def test_ecr_image_gets_a_pull_secret_from_get_authorization_token(cluster, aws,
     client.create_deployment("lean2", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "none"})
     assert ("Secret", "lean2-pull") not in ours(cluster)
     with pytest.raises(MlflowException, match="'registry_auth' must be one of auto, anonymous, basic, docker-config, "
-                                              "ecr; got 'gcr'"):
+                                              "ecr, acr; got 'gcr'"):
         client.create_deployment("odd", "models:/tiny/1", config={"image": f"{ECR}/tiny:1", "registry_auth": "gcr"})
     assert ("Deployment", "odd") not in ours(cluster)
 
