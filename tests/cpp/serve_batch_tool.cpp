@@ -1,5 +1,6 @@
 // What tests/python/test_serve_batching_parity.py compares with MLflow's own scoring: reads one JSON command
 // per line on stdin and prints one JSON line per command:
+//   {"op": "scan", "text"}                            -> {"ok", "type", "parts": [each element's / member value's text]}
 //   {"op": "parse", "content_type", "body"}          -> {"batchable", "kind", "rows", "key", "row_text", "columns"}
 //   {"op": "merge", "content_type", "bodies": [...]} -> {"compatible", "body", "rows": [rows of each body]}
 //                                                       (compatible: every body batchable, all with one key)
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "serve/batching.h"
+#include "serve/raw_json.h"
 #include "serve/v2_protocol.h"
 
 namespace {
@@ -39,6 +41,15 @@ json StatusJson(const Status& s) {
 json Run(const json& in) {
   const std::string op = in.at("op").get<std::string>();
   const std::string content_type = in.value("content_type", "application/json");
+  if (op == "scan") {
+    const std::string text = in.at("text").get<std::string>();
+    std::optional<RawJson> j = RawJson::Scan(text);
+    if (!j) return {{"ok", false}};
+    json parts = json::array();
+    for (const RawJson::Node* e : j->Elements(j->root())) parts.push_back(std::string(j->Text(*e)));
+    for (const auto& [k, v] : j->Members(j->root())) parts.push_back(std::string(j->Text(*v)));
+    return {{"ok", true}, {"type", static_cast<int>(j->root().type)}, {"parts", parts}};
+  }
   if (op == "parse") {
     std::optional<BatchInput> b = ParseForBatching(content_type, in.at("body").get<std::string>());
     if (!b) return {{"batchable", false}};

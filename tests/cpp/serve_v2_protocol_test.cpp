@@ -50,6 +50,14 @@ TEST(ServeV2ProtocolTest, TensorsAreReshapedByTheirShape) {
             (json{{"inputs", {{"a", {1, 2}}, {"b", {3, 4, 5}}}}}));
 }
 
+TEST(ServeV2ProtocolTest, KeepsTheRequestsOrder) {
+  StatusOr<std::string> out = V2RequestToMlflow(
+      R"({"parameters": {"z": 1, "a": 2}, "inputs": [{"name": "b", "shape": [2], "datatype": "INT64", "data": [1, 2]},
+                          {"name": "a", "shape": [3], "datatype": "FP32", "data": [0.5, 1, 1.5]}]})");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, R"({"inputs":{"b":[1,2],"a":[0.5,1,1.5]},"params":{"z":1,"a":2}})");
+}
+
 TEST(ServeV2ProtocolTest, TheSignatureChoosesTheForm) {
   const std::string columns =
       R"([{"type": "double", "name": "a"}, {"type": "array", "items": {"type": "long"}, "name": "b"}])";

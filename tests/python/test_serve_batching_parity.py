@@ -30,6 +30,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import scoring_server
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*Add type hints:UserWarning")  # MLflow's advice to PythonModels
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -239,6 +240,10 @@ def tabular_bodies(frames, kind, params=None, compact=False):
             data = {"instances": [dict(zip(cols, r)) for r in rows]}
         elif kind == "inputs":
             data = {"inputs": {c: df[c].tolist() for c in cols}}
+        elif kind == "instances-columns":
+            data = {"instances": {c: df[c].tolist() for c in cols}}
+        elif kind == "inputs-records":
+            data = {"inputs": [dict(zip(cols, r)) for r in rows]}
         else:
             raise ValueError(kind)
         if params is not None:
@@ -251,7 +256,80 @@ def frames(sizes, seed):
     return [_table(n, seed * 100 + i) for i, n in enumerate(sizes)]
 
 
-KINDS = ["dataframe_split", "dataframe_records", "instances", "inputs"]
+KINDS = ["dataframe_split", "dataframe_records", "instances", "inputs", "instances-columns", "inputs-records"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The scanner against json.loads
+
+
+def random_value(rng, depth=0):
+    kinds = ["int", "float", "special", "str", "bool", "null"] + (["list", "dict"] * 2 if depth < 4 else [])
+    kind = rng.choice(kinds)
+    if kind == "int":
+        return rng.choice([0, -1, 7, 2**63 - 1, -(2**63), 2**63, 2**64 + 5, -(10**30), rng.randint(-1000, 1000)])
+    if kind == "float":
+        return rng.choice([0.1 + 0.2, -0.0, 1e-7, 1e16, 1e300, 5e-324, rng.uniform(-1e6, 1e6)])
+    if kind == "special":
+        return rng.choice([float("nan"), float("inf"), float("-inf")])
+    if kind == "str":
+        pieces = ["a", '"', "\\", "/", "\n", "\t", "\u00e9", "\u2028", "\U0001f600", " ", "\x01"]
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    if kind == "list":
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {f"k{rng.randint(0, 5)}": random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def python_accepts(text):
+    try:
+        json.loads(text)
+        return True
+    except (ValueError, RecursionError):
+        return False
+
+
+def test_scanner_reads_what_json_loads_reads(tool):
+    """Random documents as json.dumps writes them (NaN, Infinity, escapes, either ensure_ascii, any separators):
+    accepted, with each top-level part's text exactly the span Python parses to the same value."""
+    rng = random.Random(21)
+    for i in range(400):
+        n = rng.randint(0, 5)
+        value = [random_value(rng) for _ in range(n)] if i % 2 else {f"k{k}": random_value(rng) for k in range(n)}
+        separators = rng.choice([None, (",", ":"), (" , ", " :  ")])
+        text = json.dumps(value, ensure_ascii=rng.random() < 0.5, separators=separators)
+        text = rng.choice(["", " ", "\n\t"]) + text + rng.choice(["", " \r\n"])
+        out = tool.run(op="scan", text=text)
+        assert out["ok"], text
+        expected = value if isinstance(value, list) else list(value.values())
+        assert [json.dumps(json.loads(p)) for p in out["parts"]] == [json.dumps(v) for v in expected], text
+
+
+def test_scanner_refuses_what_json_loads_refuses(tool):
+    """Valid documents with one character deleted, replaced or inserted: accepted exactly when json.loads accepts."""
+    rng = random.Random(5)
+    alphabet = list('[]{}",:.-+eE0123456789 aflnrstuINy\\\t\x01\u00e9') + ["NaN", "Infinity", "\\u12", "\\ud83d"]
+    checked = 0
+    for _ in range(1500):
+        text = json.dumps([random_value(rng) for _ in range(3)], ensure_ascii=rng.random() < 0.5)
+        pos = rng.randrange(len(text) + 1)
+        op = rng.choice(["delete", "replace", "insert"])
+        if op == "delete":
+            text = text[:pos] + text[pos + 1 :]
+        elif op == "replace":
+            text = text[:pos] + rng.choice(alphabet) + text[pos + 1 :]
+        else:
+            text = text[:pos] + rng.choice(alphabet) + text[pos:]
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            continue  # a lone surrogate made by the mutation cannot be sent as UTF-8
+        assert tool.run(op="scan", text=text)["ok"] == python_accepts(text), text
+        checked += 1
+    assert checked > 1000
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "serve/batching.h"
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -134,10 +136,13 @@ std::optional<Records> ReadRecords(const RawJson& j, const std::vector<const Nod
   Records r;
   bool first = true;
   for (const Node* row : rows) {
-    if (row->type != Type::kObject || row->size == 0 || j.HasDuplicateKeys(*row)) return std::nullopt;
+    if (row->type != Type::kObject || row->size == 0) return std::nullopt;
     std::optional<std::vector<std::string>> keys = KeysOf(j, *row);
     if (!keys) return std::nullopt;
     if (first) {
+      std::vector<std::string> sorted = *keys;  // a key twice: Python keeps the last value, pandas sees one
+      std::sort(sorted.begin(), sorted.end());
+      if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return std::nullopt;
       r.keys = std::move(*keys);
       r.types.resize(r.keys.size());
       first = false;

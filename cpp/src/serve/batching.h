@@ -2,9 +2,17 @@
 // call, the merged body, and the answer split back per request. Pure functions over bytes; no Python, no I/O.
 //
 // Exactness: a request of a batch must get byte for byte what MLflow's server answers for it alone. Merging
-// therefore keeps each element's original text, and splitting cuts the answer's raw JSON text at its top-level
-// array elements and rewraps them the way Python's json.dump writes them (`{"predictions": [a, b]}`, ", " and
-// ": " separators), never re-serializing a number or a string.
+// therefore keeps each element's original text (serve/raw_json.h finds the spans; nlohmann only reads params
+// and column names for the keys), and splitting cuts the answer's raw JSON text at its list elements and keeps
+// the rest of MLflow's text around them (`{"predictions": [` ... `]}`, json.dump's ", " between elements), never
+// re-serializing a number or a string. tests/python/test_serve_batching_parity.py checks this against MLflow.
+//
+// What the split cannot make exact is the model itself: batching assumes each row's prediction does not depend
+// on the other rows (decision 0009 turns it on for such flavors only). Two known ways that fails at the bit
+// level: floats computed through BLAS (a linear model's X @ coef) may differ in the last bit between a lone row
+// and the same row in a batch, as OpenBLAS's kernels sum differently for different row counts; and a model that
+// answers a DataFrame types each output column by all its rows (a column of ints in one request and NaN in
+// another is float64 in the batch: 1 becomes 1.0). The input side of that second case is covered by the key.
 #pragma once
 
 #include <cstddef>
@@ -49,8 +57,8 @@ struct BatchInput {
 // in length, lists mixing objects and other values, params that are not plain JSON (NaN), or zero rows.
 std::optional<BatchInput> ParseForBatching(std::string_view content_type, std::string_view body);
 
-// One body holding the rows of `inputs` (equal keys, in order), in the inputs' own form; its params are theirs.
-// Python's separators (", ", ": "); each row keeps its original text.
+// One body holding the rows of `inputs` (equal keys, in order), in the inputs' own form; its params are theirs
+// (the first input's text). Python's separators (", ", ": "); each row keeps its original text. "" for none.
 std::string MergeBodies(const std::vector<const BatchInput*>& inputs);
 
 // MLflow's 200 answer to a merged body, split into one answer per input with `rows[i]` elements each:

@@ -12,6 +12,8 @@ namespace mlflow_bridge::internal {
 namespace {
 
 using nlohmann::json;
+// Requests keep their order: the inputs of {"inputs": {name: ...}} and the params come out as they came in.
+using ojson = nlohmann::ordered_json;
 
 // ---------------------------------------------------------------------------------------------------------
 // Requests
@@ -45,7 +47,7 @@ const Datatype* FindDatatype(std::string_view name) {
   return nullptr;
 }
 
-bool Fits(const json& v, const Datatype& d) {
+bool Fits(const ojson& v, const Datatype& d) {
   switch (d.kind) {
     case Datatype::Kind::kBool: return v.is_boolean();
     case Datatype::Kind::kFloat: return v.is_number();
@@ -60,7 +62,7 @@ bool Fits(const json& v, const Datatype& d) {
   return false;
 }
 
-std::string Describe(const json& v) {
+std::string Describe(const ojson& v) {
   std::string text = v.dump();
   return text.size() > 40 ? text.substr(0, 40) + "..." : text;
 }
@@ -69,18 +71,18 @@ std::string Describe(const json& v) {
 struct Tensor {
   std::string name;
   std::vector<uint64_t> shape;
-  std::vector<const json*> values;
+  std::vector<const ojson*> values;
 };
 
-void Flatten(const json& data, std::vector<const json*>& out) {
+void Flatten(const ojson& data, std::vector<const ojson*>& out) {
   if (data.is_array()) {
-    for (const json& e : data) Flatten(e, out);
+    for (const ojson& e : data) Flatten(e, out);
   } else {
     out.push_back(&data);
   }
 }
 
-Status ReadInput(const json& input, size_t index, Tensor& t) {
+Status ReadInput(const ojson& input, size_t index, Tensor& t) {
   const std::string where = "v2 inference request: inputs[" + std::to_string(index) + "]";
   if (!input.is_object()) return InvalidParameterError(where + " is not an object");
   const auto name = input.find("name");
@@ -92,7 +94,7 @@ Status ReadInput(const json& input, size_t index, Tensor& t) {
   if (shape == input.end() || !shape->is_array())
     return InvalidParameterError(what + " has no \"shape\" (a list of dimensions, e.g. [2, 3])");
   uint64_t count = 1;
-  for (const json& d : *shape) {
+  for (const ojson& d : *shape) {
     if (!d.is_number_integer() || (!d.is_number_unsigned() && d.get<int64_t>() < 0))
       return InvalidParameterError(what + ": \"shape\" " + Describe(*shape) +
                                    " must hold non-negative integers (no -1 in a request)");
@@ -117,7 +119,7 @@ Status ReadInput(const json& input, size_t index, Tensor& t) {
   if (t.values.size() != count)
     return InvalidParameterError(what + ": \"shape\" " + Describe(*shape) + " holds " + std::to_string(count) +
                                  " values but \"data\" has " + std::to_string(t.values.size()));
-  for (const json* v : t.values) {
+  for (const ojson* v : t.values) {
     if (!Fits(*v, *type))
       return InvalidParameterError(what + ": " + Describe(*v) + " is not a value of datatype " + std::string(type->name));
   }
@@ -125,13 +127,13 @@ Status ReadInput(const json& input, size_t index, Tensor& t) {
 }
 
 // The values [offset, offset + product(shape[dim:])) nested by shape[dim:].
-json Nest(const Tensor& t, size_t dim, size_t& offset) {
+ojson Nest(const Tensor& t, size_t dim, size_t& offset) {
   if (dim == t.shape.size()) return *t.values[offset++];
-  json out = json::array();
+  ojson out = ojson::array();
   for (uint64_t i = 0; i < t.shape[dim]; ++i) out.push_back(Nest(t, dim + 1, offset));
   return out;
 }
-json Nest(const Tensor& t) {
+ojson Nest(const Tensor& t) {
   size_t offset = 0;
   return Nest(t, 0, offset);
 }
@@ -139,10 +141,10 @@ json Nest(const Tensor& t) {
 enum class SchemaKind { kNone, kColumns, kTensors };
 SchemaKind KindOfSchema(std::string_view schema_json) {
   if (schema_json.empty()) return SchemaKind::kNone;
-  json schema = json::parse(schema_json, nullptr, false);
+  ojson schema = ojson::parse(schema_json, nullptr, false);
   if (!schema.is_array() || schema.empty()) return SchemaKind::kNone;
-  for (const json& spec : schema)
-    if (spec.is_object() && spec.value("type", json()) == "tensor") return SchemaKind::kTensors;
+  for (const ojson& spec : schema)
+    if (spec.is_object() && spec.value("type", ojson()) == "tensor") return SchemaKind::kTensors;
   return SchemaKind::kColumns;
 }
 
@@ -320,7 +322,7 @@ json MetadataTensors(std::string_view schema_json, bool inputs) {
 
 StatusOr<std::string> V2RequestToMlflow(std::string_view body, std::string_view input_schema_json,
                                         std::optional<std::string>* id) {
-  json request = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  ojson request = ojson::parse(body, nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded()) return InvalidParameterError("v2 inference request: the body is not JSON");
   if (!request.is_object()) return InvalidParameterError("v2 inference request: the body must be an object with \"inputs\"");
   if (id) id->reset();
@@ -341,7 +343,7 @@ StatusOr<std::string> V2RequestToMlflow(std::string_view body, std::string_view 
         return InvalidParameterError("v2 inference request: two inputs are named '" + tensors[i].name + "'");
   }
 
-  json mlflow = json::object();
+  ojson mlflow = ojson::object();
   const SchemaKind schema = KindOfSchema(input_schema_json);
   const auto same_rows = [&](bool scalars_only) {
     for (const Tensor& t : tensors) {
@@ -352,17 +354,17 @@ StatusOr<std::string> V2RequestToMlflow(std::string_view body, std::string_view 
   };
   const bool as_table = schema == SchemaKind::kColumns ? same_rows(false) : schema == SchemaKind::kNone && same_rows(true);
   if (as_table) {
-    json columns = json::array();
+    ojson columns = ojson::array();
     for (const Tensor& t : tensors) columns.push_back(t.name);
     const uint64_t rows = tensors[0].shape[0];
-    json data = json::array();
-    std::vector<json> nested(tensors.size());
+    ojson data = ojson::array();
+    std::vector<ojson> nested(tensors.size());
     for (size_t c = 0; c < tensors.size(); ++c) nested[c] = Nest(tensors[c]);
     for (uint64_t r = 0; r < rows; ++r) {
-      json row = json::array();
+      ojson row = ojson::array();
       for (size_t c = 0; c < tensors.size(); ++c) {
         const Tensor& t = tensors[c];
-        const json& cell = nested[c][r];
+        const ojson& cell = nested[c][r];
         // [N, 1]: the row's single value; [N]: the value; [N, ...]: the row's nested list.
         row.push_back(t.shape.size() == 2 && t.shape[1] == 1 ? cell[0] : cell);
       }
@@ -372,21 +374,19 @@ StatusOr<std::string> V2RequestToMlflow(std::string_view body, std::string_view 
   } else if (tensors.size() == 1) {
     mlflow["inputs"] = Nest(tensors[0]);
   } else {
-    json named = json::object();
+    ojson named = ojson::object();
     for (const Tensor& t : tensors) named[t.name] = Nest(t);
     mlflow["inputs"] = std::move(named);
   }
 
   if (const auto p = request.find("parameters"); p != request.end() && !p->is_null()) {
     if (!p->is_object()) return InvalidParameterError("v2 inference request: \"parameters\" must be an object");
-    json params = *p;
+    ojson params = *p;
     params.erase("content_type");  // MLServer's codec hints, not the model's
     params.erase("headers");
     if (!params.empty()) mlflow["params"] = std::move(params);
   }
-  // nlohmann sorts an object's keys; the MLflow body does not care, but an "inputs" dict keeps the request's
-  // order only through MLflow's own parsing, which does not depend on it either.
-  return mlflow.dump(-1, ' ', false, json::error_handler_t::replace);
+  return mlflow.dump(-1, ' ', false, ojson::error_handler_t::replace);
 }
 
 StatusOr<std::string> MlflowAnswerToV2(std::string_view answer, std::string_view model_name, std::string_view model_version,
