@@ -236,6 +236,11 @@ TEST(ServeV2ProtocolTest, MetadataFromTensorSignature) {
   EXPECT_EQ(m["inputs"], (json{{{"name", "input-0"}, {"datatype", "UINT8"}, {"shape", {-1, 8, 8}}}}));
   EXPECT_EQ(m["outputs"], (json{{{"name", "probs"}, {"datatype", "FP32"}, {"shape", {-1, 10}}},
                                 {{"name", "label"}, {"datatype", "BYTES"}, {"shape", {-1}}}}));
+  json odd =
+      json::parse(V2ModelMetadata("m", "1", R"([{"type": "tensor", "tensor-spec": "float64"}, 3, {"name": 4}])", "{}"));
+  EXPECT_EQ(odd["inputs"], (json{{{"name", "input-0"}, {"datatype", "BYTES"}, {"shape", {-1}}},
+                                 {{"name", "input-2"}, {"datatype", "BYTES"}, {"shape", {-1}}}}));
+  EXPECT_EQ(odd["outputs"], json::array());
   json none = json::parse(V2ModelMetadata("m", "1", "", "not json"));
   EXPECT_EQ(none["inputs"], json::array());
   EXPECT_EQ(none["outputs"], json::array());

@@ -306,7 +306,8 @@ json MetadataTensors(std::string_view schema_json, bool inputs) {
       t["name"] = schema.size() == 1 ? std::string("predictions") : "output-" + std::to_string(i);
     }
     if (spec.value("type", json()) == "tensor") {
-      const json& ts = spec.contains("tensor-spec") ? spec["tensor-spec"] : json::object();
+      const auto found = spec.find("tensor-spec");
+      const json ts = found != spec.end() && found->is_object() ? *found : json::object();
       t["datatype"] = DatatypeOfDtype(ts.value("dtype", json()));
       t["shape"] = ts.contains("shape") && ts["shape"].is_array() ? ts["shape"] : json::array({-1});
     } else {
