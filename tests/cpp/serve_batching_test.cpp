@@ -147,6 +147,8 @@ TEST(ServeBatchingTest, EqualKeysForTheSameStructure) {
             KeyOf(R"({"params": {"b": [true], "a": 1}, "dataframe_records": [{"x": 2}, {"x": 3}]})"));
   EXPECT_EQ(KeyOf(R"({"inputs": [[1.0, 2.0]]})"), KeyOf(R"({"inputs": [[3.5, NaN], [-Infinity, 1e3]]})"));
   EXPECT_EQ(KeyOf(R"({"dataframe_records": [{"x": "a"}]})"), KeyOf(R"({"dataframe_records": [{"\u0078": "b"}]})"));
+  EXPECT_EQ(KeyOf(R"({"inputs": [1], "params": {"k": NaN, "s": "\u00e9", "o": {"b": 1, "a": [true, null]}}})"),
+            KeyOf(R"({"inputs": [2], "params": {"o": {"a": [true, null], "b": 1}, "s": "é", "k": NaN}})"));
   EXPECT_EQ(KeyOf(R"({"inputs": {"a": [1], "b": ["x"]}})"), KeyOf(R"({"inputs": {"a": [2, 3], "b": ["y", "z"]}})"));
 }
 
@@ -169,6 +171,9 @@ TEST(ServeBatchingTest, DifferentKeysForWhatChangesTheAnswer) {
   EXPECT_NE(KeyOf(R"({"inputs": [true]})"), KeyOf(R"({"inputs": [1]})"));
   EXPECT_NE(KeyOf(R"({"inputs": {"a": [1]}})"), KeyOf(R"({"inputs": [{"a": 1}]})"));  // columns or records
   EXPECT_NE(KeyOf(R"({"inputs": [1], "params": {"k": 1}})"), KeyOf(R"({"inputs": [1], "params": {"k": 1.0}})"));
+  EXPECT_NE(KeyOf(R"({"inputs": [1], "params": {"k": "1"}})"), KeyOf(R"({"inputs": [1], "params": {"k": 1}})"));
+  EXPECT_NE(KeyOf(R"({"inputs": [1], "params": {"k": [1, 2]}})"), KeyOf(R"({"inputs": [1], "params": {"k": [2, 1]}})"));
+  EXPECT_NE(KeyOf(R"({"inputs": [1], "params": null})"), KeyOf(R"({"inputs": [1]})"));
   EXPECT_NE(KeyOf(R"({"dataframe_split": {"columns": [1], "data": [[1]]}})"),
             KeyOf(R"({"dataframe_split": {"columns": ["1"], "data": [[1]]}})"));
   EXPECT_NE(KeyOf(R"({"inputs": [{"a": [1, 2]}]})"), KeyOf(R"({"inputs": [{"a": [1]}]})"));
@@ -200,7 +205,6 @@ TEST(ServeBatchingTest, WhatGoesAlone) {
            R"({"inputs": [1], "instances": [1]})",
            R"({"inputs": [1], "extra": 1})",
            R"({"inputs": [1], "inputs": [2]})",
-           R"({"inputs": [1], "params": {"k": NaN}})",
            R"({"params": {"k": 1}})",
            R"({"messages": [{"role": "user", "content": "hi"}]})",
            R"([{"x": 1}])",

@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <set>
-
-#include <nlohmann/json.hpp>
 
 #include "serve/raw_json.h"
 
@@ -13,7 +12,6 @@ namespace {
 
 using Node = RawJson::Node;
 using Type = RawJson::Type;
-using nlohmann::json;
 
 // MLflow's own test (scoring_server.invocations): the media type exactly "application/json"; parameters split
 // at ';' and stripped, each split at its first '='; only "charset" is known, and its value must be utf-8 in
@@ -44,75 +42,140 @@ bool IsJsonContentType(std::string_view content_type) {
   }
 }
 
-// The type of a value as pandas and numpy see it, as a short text: one letter for a scalar, arrays by length
-// and the set of their elements' types, objects by their keys (as written) and their values' types.
-void AppendSignature(const RawJson& j, const Node& n, std::string& out) {
+// Appends "<size>:<text>": fields of a key that cannot run into each other whatever their text.
+void AppendField(std::string& out, std::string_view text) {
+  out += std::to_string(text.size());
+  out += ':';
+  out += text;
+}
+
+// The type of a value as pandas and numpy see it. Scalars are one bit each; a list is its length and the types
+// of its elements, an object its keys (as written) and its values' types, both as a short text.
+constexpr uint8_t kNullBit = 1, kBoolBit = 2, kStringBit = 4, kInt64Bit = 8, kUint64Bit = 16, kBigIntBit = 32,
+                  kFloatBit = 64;
+
+uint8_t ScalarBit(const Node& n) {
   switch (n.type) {
-    case Type::kNull: out += 'n'; return;
+    case Type::kNull: return kNullBit;
     case Type::kFalse:
-    case Type::kTrue: out += 'b'; return;
-    case Type::kString: out += 's'; return;
+    case Type::kTrue: return kBoolBit;
+    case Type::kString: return kStringBit;
     case Type::kNumber:
       switch (n.number) {
-        case RawJson::NumberKind::kInt64: out += 'i'; return;
-        case RawJson::NumberKind::kUint64: out += 'u'; return;
-        case RawJson::NumberKind::kBigInt: out += 'I'; return;
+        case RawJson::NumberKind::kInt64: return kInt64Bit;
+        case RawJson::NumberKind::kUint64: return kUint64Bit;
+        case RawJson::NumberKind::kBigInt: return kBigIntBit;
         case RawJson::NumberKind::kFloat:
-        case RawJson::NumberKind::kNonFinite: out += 'f'; return;
+        case RawJson::NumberKind::kNonFinite: return kFloatBit;
       }
-      return;
-    case Type::kArray: {
-      std::set<std::string> types;
-      for (const Node* e : j.Elements(n)) {
-        std::string t;
-        AppendSignature(j, *e, t);
-        types.insert(std::move(t));
-      }
-      out += '[';
-      out += std::to_string(n.size);
-      out += ':';
-      bool first = true;
-      for (const std::string& t : types) {
-        if (!first) out += ',';
-        out += t;
-        first = false;
-      }
-      out += ']';
-      return;
+      return 0;
+    case Type::kArray:
+    case Type::kObject: return 0;
+  }
+  return 0;
+}
+
+// A set of types: the scalar ones as bits, lists and objects by their signatures.
+class TypeSet {
+ public:
+  void Add(const RawJson& j, const Node& n);
+  // "n", "b", "s", "i", "u", "I", "f" for the scalar types present, then each compound signature after a '|'.
+  void AppendTo(std::string& out) const {
+    static constexpr char kLetters[] = "nbsiuIf";
+    for (int bit = 0; bit < 7; ++bit)
+      if (scalars_ & (1u << bit)) out += kLetters[bit];
+    for (const std::string& c : compound_) {
+      out += '|';
+      out += c;
     }
-    case Type::kObject:
-      out += '{';
-      for (const auto& [k, v] : j.Members(n)) {
-        out += j.Text(*k);
-        out += ':';
-        AppendSignature(j, *v, out);
-        out += ',';
-      }
-      out += '}';
-      return;
+  }
+  std::string ToString() const {
+    std::string out;
+    AppendTo(out);
+    return out;
+  }
+
+ private:
+  uint8_t scalars_ = 0;
+  std::set<std::string> compound_;
+};
+
+void AppendSignature(const RawJson& j, const Node& n, std::string& out) {
+  if (n.type == Type::kArray) {
+    TypeSet elements;
+    for (uint32_t i = n.first; i != RawJson::kNone; i = j.node(i).next) elements.Add(j, j.node(i));
+    out += '[';
+    out += std::to_string(n.size);
+    out += ':';
+    elements.AppendTo(out);
+    out += ']';
+  } else if (n.type == Type::kObject) {
+    out += '{';
+    for (uint32_t k = n.first; k != RawJson::kNone; k = j.node(j.node(k).next).next) {
+      const Node& value = j.node(j.node(k).next);
+      AppendField(out, j.Text(j.node(k)));
+      TypeSet one;
+      one.Add(j, value);
+      one.AppendTo(out);
+      out += ',';
+    }
+    out += '}';
   }
 }
 
-// The set of value types of one column (or of a whole list), in the key as a sorted list of signatures.
-class TypeSet {
- public:
-  void Add(const RawJson& j, const Node& n) {
-    std::string t;
-    AppendSignature(j, n, t);
-    types_.insert(std::move(t));
+void TypeSet::Add(const RawJson& j, const Node& n) {
+  if (uint8_t bit = ScalarBit(n)) {
+    scalars_ |= bit;
+    return;
   }
-  json ToJson() const { return json(std::vector<std::string>(types_.begin(), types_.end())); }
+  std::string signature;
+  AppendSignature(j, n, signature);
+  compound_.insert(std::move(signature));
+}
 
- private:
-  std::set<std::string> types_;
-};
-
-// The canonical JSON of a value (nlohmann's dump: sorted keys), or nullopt when nlohmann cannot read it
-// (NaN, Infinity, a lone surrogate): such a value is not compared, its request goes alone.
-std::optional<std::string> Canonical(std::string_view text) {
-  json v = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (v.is_discarded()) return std::nullopt;
-  return v.dump();
+// A value's text for comparing with others (nlohmann is ten times slower than the scanner and refuses NaN):
+// strings decoded, objects' members sorted by decoded key, numbers and words as written (1.0 and 1.00 differ:
+// a request then goes in another batch, never in a wrong one). nullopt for a string that cannot be decoded.
+bool AppendCanonical(const RawJson& j, const Node& n, std::string& out) {
+  switch (n.type) {
+    case Type::kString: {
+      std::optional<std::string> s = j.DecodeString(n);
+      if (!s) return false;
+      out += 's';
+      AppendField(out, *s);
+      return true;
+    }
+    case Type::kArray:
+      out += '[';
+      for (uint32_t i = n.first; i != RawJson::kNone; i = j.node(i).next) {
+        if (!AppendCanonical(j, j.node(i), out)) return false;
+        out += ',';
+      }
+      out += ']';
+      return true;
+    case Type::kObject: {
+      std::vector<std::pair<std::string, std::string>> members;
+      for (const auto& [k, v] : j.Members(n)) {
+        std::optional<std::string> name = j.DecodeString(*k);
+        std::string value;
+        if (!name || !AppendCanonical(j, *v, value)) return false;
+        members.emplace_back(std::move(*name), std::move(value));
+      }
+      std::sort(members.begin(), members.end());
+      out += '{';
+      for (const auto& [name, value] : members) {
+        AppendField(out, name);
+        out += value;
+        out += ',';
+      }
+      out += '}';
+      return true;
+    }
+    default:
+      out += 'v';
+      AppendField(out, j.Text(n));
+      return true;
+  }
 }
 
 // The decoded keys of an object, in order; nullopt when one cannot be decoded.
@@ -150,70 +213,81 @@ std::optional<Records> ReadRecords(const RawJson& j, const std::vector<const Nod
       return std::nullopt;
     }
     size_t c = 0;
-    for (const auto& [k, v] : j.Members(*row)) r.types[c++].Add(j, *v);
+    for (uint32_t k = row->first; k != RawJson::kNone; k = j.node(j.node(k).next).next)
+      r.types[c++].Add(j, j.node(j.node(k).next));
   }
   return r;
 }
 
-json TypesJson(const std::vector<TypeSet>& types) {
-  json out = json::array();
-  for (const TypeSet& t : types) out.push_back(t.ToJson());
-  return out;
+// The key's parts: names (decoded) and type sets, each list as "<tag><count>:" and its fields.
+void AppendNames(std::string& key, const std::vector<std::string>& names) {
+  key += 'k';
+  key += std::to_string(names.size());
+  key += ':';
+  for (const std::string& n : names) AppendField(key, n);
+}
+void AppendTypes(std::string& key, const std::vector<TypeSet>& types) {
+  key += 't';
+  key += std::to_string(types.size());
+  key += ':';
+  for (const TypeSet& t : types) AppendField(key, t.ToString());
 }
 
 // dataframe_split: {"columns": [...], "data": [[one value per column], ...]} and nothing else.
-bool ReadSplit(const RawJson& j, const Node& split, BatchInput& in, json& key) {
+bool ReadSplit(const RawJson& j, const Node& split, BatchInput& in, std::string& key) {
   if (split.type != Type::kObject || j.HasDuplicateKeys(split) || split.size != 2) return false;
   const Node* columns = j.Find(split, "columns");
   const Node* data = j.Find(split, "data");
   if (!columns || !data || columns->type != Type::kArray || data->type != Type::kArray) return false;
-  std::optional<std::string> canonical_columns = Canonical(j.Text(*columns));
-  if (!canonical_columns || columns->size == 0) return false;
+  if (columns->size == 0) return false;
+  key += 'c';
+  if (!AppendCanonical(j, *columns, key)) return false;
   std::vector<TypeSet> types(columns->size);
-  for (const Node* row : j.Elements(*data)) {
-    if (row->type != Type::kArray || row->size != columns->size) return false;
+  in.row_text.reserve(data->size);
+  for (uint32_t r = data->first; r != RawJson::kNone; r = j.node(r).next) {
+    const Node& row = j.node(r);
+    if (row.type != Type::kArray || row.size != columns->size) return false;
     size_t c = 0;
-    for (const Node* v : j.Elements(*row)) types[c++].Add(j, *v);
-    in.row_text.emplace_back(j.Text(*row));
+    for (uint32_t v = row.first; v != RawJson::kNone; v = j.node(v).next) types[c++].Add(j, j.node(v));
+    in.row_text.emplace_back(j.Text(row));
   }
   in.rows = data->size;
   in.columns_text = std::string(j.Text(*columns));
-  key["columns"] = json::parse(*canonical_columns);
-  key["types"] = TypesJson(types);
+  AppendTypes(key, types);
   return true;
 }
 
-bool ReadRecordsBody(const RawJson& j, const Node& records, BatchInput& in, json& key) {
+bool ReadRecordsBody(const RawJson& j, const Node& records, BatchInput& in, std::string& key) {
   if (records.type != Type::kArray) return false;
   std::vector<const Node*> rows = j.Elements(records);
   std::optional<Records> r = ReadRecords(j, rows);
   if (!r) return false;
   for (const Node* row : rows) in.row_text.emplace_back(j.Text(*row));
   in.rows = rows.size();
-  key["keys"] = r->keys;
-  key["types"] = TypesJson(r->types);
+  AppendNames(key, r->keys);
+  AppendTypes(key, r->types);
   return true;
 }
 
 // instances / inputs: a list (of values, or of objects with the same keys) or an object of equally long lists.
-bool ReadTensors(const RawJson& j, const Node& value, BatchInput& in, json& key) {
+bool ReadTensors(const RawJson& j, const Node& value, BatchInput& in, std::string& key) {
   if (value.type == Type::kArray) {
     std::vector<const Node*> rows = j.Elements(value);
     if (rows.empty()) return false;
     if (rows.front()->type == Type::kObject) {  // MLflow turns a list of objects into columns
       std::optional<Records> r = ReadRecords(j, rows);
       if (!r) return false;
-      key["form"] = "records";
-      key["keys"] = r->keys;
-      key["types"] = TypesJson(r->types);
+      key += 'R';  // the form: records
+      AppendNames(key, r->keys);
+      AppendTypes(key, r->types);
     } else {
       TypeSet types;
       for (const Node* row : rows) {
         if (row->type == Type::kObject) return false;
         types.Add(j, *row);
       }
-      key["form"] = "list";
-      key["types"] = json::array({types.ToJson()});
+      key += 'L';  // a list of values
+      AppendTypes(key, {types});
     }
     for (const Node* row : rows) in.row_text.emplace_back(j.Text(*row));
     in.rows = rows.size();
@@ -245,9 +319,9 @@ bool ReadTensors(const RawJson& j, const Node& value, BatchInput& in, json& key)
     in.names.emplace_back(j.Text(*k));
   }
   in.rows = rows;
-  key["form"] = "columns";
-  key["keys"] = *names;
-  key["types"] = TypesJson(types);
+  key += 'C';  // an object of lists
+  AppendNames(key, *names);
+  AppendTypes(key, types);
   return true;
 }
 
@@ -300,14 +374,7 @@ std::optional<BatchInput> ParseForBatching(std::string_view content_type, std::s
   }
   if (!data) return std::nullopt;
 
-  json key = json::object();
-  key["kind"] = static_cast<int>(in.kind);
-  if (params) {
-    std::optional<std::string> canonical = Canonical(j->Text(*params));
-    if (!canonical) return std::nullopt;
-    key["params"] = *canonical;
-    in.params_text = std::string(j->Text(*params));
-  }
+  std::string key(1, static_cast<char>('0' + static_cast<int>(in.kind)));  // the kind, its parts, the params
   bool ok = false;
   switch (in.kind) {
     case BatchInput::Kind::kDataframeSplit: ok = ReadSplit(*j, *data, in, key); break;
@@ -316,7 +383,12 @@ std::optional<BatchInput> ParseForBatching(std::string_view content_type, std::s
     case BatchInput::Kind::kInputs: ok = ReadTensors(*j, *data, in, key); break;
   }
   if (!ok || in.rows == 0) return std::nullopt;
-  in.key = key.dump();
+  if (params) {
+    key += 'p';
+    if (!AppendCanonical(*j, *params, key)) return std::nullopt;
+    in.params_text = std::string(j->Text(*params));
+  }
+  in.key = std::move(key);
   return in;
 }
 

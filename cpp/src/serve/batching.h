@@ -30,8 +30,9 @@ struct BatchInput {
   size_t rows = 0;  // rows (dataframe_*), instances, or the length of the inputs' first dimension
   // Requests with equal keys merge: the kind and form, the columns (dataframe_split, in order), the record keys
   // (dataframe_records, every record the same, in the same order), the input names (inputs/instances given as
-  // an object of lists, or as a list of objects with the same keys), the params' JSON (canonical: sorted keys)
-  // and, per column / input (or for the whole list), the set of JSON value types its rows hold (null, bool,
+  // an object of lists, or as a list of objects with the same keys), the params (compared as Python reads them:
+  // keys in any order, strings decoded; numbers as written, so 1.0 and 1.00 are kept apart, harmlessly) and,
+  // per column / input (or for the whole list), the set of JSON value types its rows hold (null, bool,
   // int64, uint64, bigger int, float, string, and arrays by length and element types, objects by keys). The
   // types matter because pandas and numpy type a merged column by all its rows: `[[1]]` alone is an int64
   // column that a model may answer as `1`, merged with `[[2.5]]` it becomes `1.0`.
@@ -54,7 +55,7 @@ struct BatchInput {
 // dataframe_split with "index" (the answer could depend on the index: it goes alone) or without "columns" or
 // with rows that are not lists of one value per column, records that are not objects with the same keys in
 // the same order, scalars or single tensors that have no row dimension, object-of-lists whose lists differ
-// in length, lists mixing objects and other values, params that are not plain JSON (NaN), or zero rows.
+// in length, lists mixing objects and other values, or zero rows.
 std::optional<BatchInput> ParseForBatching(std::string_view content_type, std::string_view body);
 
 // One body holding the rows of `inputs` (equal keys, in order), in the inputs' own form; its params are theirs

@@ -305,6 +305,7 @@ std::optional<RawJson> RawJson::Scan(std::string_view text, size_t max_depth) {
   if (text.size() >= std::numeric_limits<uint32_t>::max()) return std::nullopt;
   RawJson out;
   out.text_ = text;
+  out.nodes_.reserve(text.size() / 8 + 8);  // a value takes a few bytes at least: fewer regrowths
   Scanner scanner(text, out.nodes_, max_depth);
   if (!scanner.Run()) return std::nullopt;
   return out;
