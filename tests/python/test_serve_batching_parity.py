@@ -556,3 +556,20 @@ def test_v2_tensor_and_named_outputs(tool, models):
     assert status == 200, answer
     v2 = tool.run(op="v2_answer", answer=answer, model_name="f")["body"]
     assert '"name":"log","shape":[2],"datatype":"FP64","data":[-Infinity,1.3862943611198906]' in v2
+
+
+def test_v2_parameters_are_params(tool, models):
+    model = models["scale"]
+    request = {"parameters": {"content_type": "pd", "scale": 2.0}, "inputs": [v2_input("x", [1.5, 2.0])]}
+    out = tool.run(op="v2_request", body=json.dumps(request), input_schema=model.metadata.get_input_schema().to_json())
+    assert json.loads(out["body"])["params"] == {"scale": 2.0}
+    status, answer = mlflow_answer(model, out["body"])
+    assert (status, answer) == (200, '{"predictions": [3.0, 4.0]}')
+    v2 = json.loads(tool.run(op="v2_answer", answer=answer, model_name="s", model_version="1")["body"])
+    assert v2["outputs"] == [{"name": "predictions", "shape": [2], "datatype": "FP64", "data": [3.0, 4.0]}]
+    bad = tool.run(op="v2_request", body=json.dumps({"inputs": [v2_input("x", [1, 2], "INT8", shape=[3])]}))
+    assert bad == {
+        "ok": False,
+        "code": "INVALID_PARAMETER_VALUE",
+        "error": "v2 inference request: input 'x': \"shape\" [3] holds 3 values but \"data\" has 2",
+    }
