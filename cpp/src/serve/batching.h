@@ -26,7 +26,7 @@ struct BatchInput {
   std::string key;
   // Raw text of each row/instance (dataframe_split: the rows of "data"; records: each record; instances or
   // inputs as a list: each element; as an object of lists: per name, each element), as it appears in the body.
-  std::vector<std::string> row_text;             // list forms
+  std::vector<std::string> row_text;              // list forms
   std::vector<std::vector<std::string>> columns;  // object-of-lists forms: per name (in key order), its elements
 };
 
