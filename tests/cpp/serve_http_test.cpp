@@ -405,6 +405,29 @@ TEST(ServeHttpTest, AQueuedRequestPastItsDeadlineGets504) {
   EXPECT_TRUE(WaitForMetric(server.port(), "queue_depth", 0));
 }
 
+TEST(ServeHttpTest, ClientsThatLeaveBeforeTheirAnswers) {
+  ModelServerOptions o = Options(1);
+  o.dispatch.request_timeout = milliseconds(500);
+  RunningServer server(o);
+  ASSERT_TRUE(server.ok());
+  {
+    RawConnection gone(server.port());  // in flight at the worker when it leaves
+    ASSERT_TRUE(gone.Send(Request("POST", "/invocations", "gate:g2:for nobody")));
+    ASSERT_TRUE(WaitForMetric(server.port(), "in_flight_requests", 1));
+    RawConnection queued(server.port());  // queued when it leaves; answered 504 to nobody
+    ASSERT_TRUE(queued.Send(Request("POST", "/invocations", "also for nobody")));
+    ASSERT_TRUE(WaitForMetric(server.port(), "queue_depth", 1));
+  }
+  // (the deadline passes for both; a 504 goes to each closed connection)
+  ASSERT_TRUE(WaitForMetric(server.port(), "queue_depth", 0));
+  ASSERT_TRUE(WaitForMetric(server.port(), "in_flight_requests", 0));
+  server.launcher().Release("g2");  // the worker's late answer goes nowhere
+  auto r = Fetch(server.port(), "POST", "/invocations", "still serving");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(server.Stop().ok());
+}
+
 TEST(ServeHttpTest, AWorkerThatDiesAnswers500AndIsRestarted) {
   RunningServer server(Options(1));
   ASSERT_TRUE(server.ok());

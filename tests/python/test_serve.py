@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -362,6 +363,30 @@ def test_a_model_that_does_not_load_stops_the_server(serve_bin, serve_models):
     assert proc.returncode == 1, proc.stderr
     assert "The model could not be loaded" in proc.stderr
     assert "this model refuses to load" in proc.stderr
+
+
+def test_listens_on_a_socket_handed_over(serve_bin, serve_models, tmp_path_factory):
+    """--fd: a bound socket, not yet listening (as the local target hands one over); the server listens on it
+    once a worker has loaded the model."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    log = tmp_path_factory.mktemp("ours-fd") / "stderr.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([serve_bin, "--model", serve_models["sklearn"], "--fd", str(sock.fileno()), "--workers",
+                                 "1", "--python", sys.executable], stdout=err, stderr=err, pass_fds=(sock.fileno(),),
+                                start_new_session=True)
+    sock.close()  # the server has its own
+    server = Server(proc, port, log)
+    try:
+        _wait_ready(server, "mlflow-bridge-serve --fd")
+        r = requests.post(server.url + "/invocations", data=json.dumps(split([[1.0, 2.0]])), headers=JSON,
+                          timeout=HANG_GUARD)
+        assert r.status_code == 200
+        assert r.json()["predictions"] == pytest.approx([3.0])
+    finally:
+        _stop(server)
+    assert proc.returncode == 0, server.log()
 
 
 def test_flags(serve_bin, serve_models):

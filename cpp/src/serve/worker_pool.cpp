@@ -196,7 +196,10 @@ void WorkerPool::ReadCallback(bufferevent* /*bev*/, void* arg) {
 void WorkerPool::EventCallback(bufferevent* /*bev*/, short what, void* arg) {
   auto* w = static_cast<Worker*>(arg);
   if (what & BEV_EVENT_EOF) {
-    w->pool->OnGone(*w, w->load_error.empty() ? "its link closed" : w->load_error);
+    std::string why = !w->load_error.empty()                 ? w->load_error
+                      : w->state == Worker::State::kStarting ? "it ended before the model was loaded (its output says why)"
+                                                             : "its link closed";
+    w->pool->OnGone(*w, why);
   } else if (what & BEV_EVENT_ERROR) {
     w->pool->OnGone(*w, std::string("its link failed: ") + evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
   }
