@@ -216,6 +216,8 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::Close() {
+  active_by_connection_.clear();  // evhttp_free calls the close callbacks: nothing left to count
+  active_ = 0;
   if (http_) {
     evhttp* http = http_;
     http_ = nullptr;
@@ -226,7 +228,6 @@ void HttpServer::Close() {
     close(listen_fd_);
     listen_fd_ = -1;
   }
-  active_by_connection_.clear();
 }
 
 Status HttpServer::Bind(const std::string& host, int port) {
@@ -512,7 +513,9 @@ void HttpServer::DrainTimeoutCallback(int /*fd*/, short /*what*/, void* arg) {
   if (!self->forced_) {
     self->ForceDrain();
   } else {
-    self->active_ = 0;  // answers that could not be written in time: the connections close with evhttp
+    // Answers that could not be written in time: their connections close with evhttp.
+    self->active_by_connection_.clear();
+    self->active_ = 0;
     self->MaybeFinishDrain();
   }
 }
