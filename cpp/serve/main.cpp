@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -273,8 +275,9 @@ int main(int argc, char** argv) {
     LogError(s.message());
     return 1;
   }
-  LogInfo("Serving " + fs::absolute(*model).string() + " with " + std::to_string(options.workers.workers) + " workers (" +
-          *python + ")");
+  int n = options.workers.workers;
+  LogInfo("Serving " + fs::absolute(*model).string() + " with " + std::to_string(n) + (n == 1 ? " worker" : " workers") +
+          " (" + *python + ")");
   Status result = server.Run();
   return result.ok() ? 0 : 1;
 }

@@ -76,8 +76,10 @@ Status ModelServer::Run() {
           return;
         }
         if (!http_->draining()) {
-          LogInfo("Listening on port " + std::to_string(http_->port()) + " (" + std::to_string(pool_->size()) +
-                  " workers; more become ready as they load the model)");
+          int n = pool_->size();
+          LogInfo("Listening on port " + std::to_string(http_->port()) +
+                  (n == 1 ? std::string(" (1 worker)")
+                          : " (" + std::to_string(n) + " workers; the others become ready as they load the model)"));
           if (on_listening_) on_listening_();
         }
       },
