@@ -1,12 +1,17 @@
-"""Builds mlflow_bridge._core with CMake (the pattern of pybind11's cmake_example).
+"""Builds mlflow_bridge._core and the native model server with CMake (the pattern of pybind11's cmake_example).
 
 Metadata, dependencies and entry points are in pyproject.toml. Two environment variables are for
 scripts/wheel.sh: MLFLOW_BRIDGE_BUILD_DIR (the CMake build folder) and MLFLOW_BRIDGE_CMAKE_ARGS (more
 CMake arguments, e.g. static dependencies and a core library compiled once for every Python).
+
+The server binary (mlflow-bridge-serve) and its worker program (serve_worker.py) go together into
+mlflow_bridge/serve/ (decision 0009): the binary finds the worker next to itself. -DMLFLOW_BRIDGE_BUILD_SERVE=OFF
+in MLFLOW_BRIDGE_CMAKE_ARGS leaves the server out.
 """
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,8 +50,15 @@ class CMakeBuild(build_ext):
             "-DMLFLOW_BRIDGE_BUILD_TESTS=OFF",
             *shlex.split(os.environ.get("MLFLOW_BRIDGE_CMAKE_ARGS", "")),
         ]
+        serve = "-DMLFLOW_BRIDGE_BUILD_SERVE=OFF" not in configure
         subprocess.run(configure, check=True)
-        subprocess.run(["cmake", "--build", str(build_dir), "--target", "_core", "-j", str(os.cpu_count() or 2)], check=True)
+        targets = ["_core", "mlflow-bridge-serve"] if serve else ["_core"]
+        subprocess.run(["cmake", "--build", str(build_dir), "--target", *targets, "-j", str(os.cpu_count() or 2)], check=True)
+        if serve:
+            serve_dir = out_dir / "serve"
+            serve_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(build_dir / "mlflow-bridge-serve", serve_dir / "mlflow-bridge-serve")
+            shutil.copy2(ROOT / "python" / "mlflow_bridge" / "serve_worker.py", serve_dir / "serve_worker.py")
 
 
 setup(ext_modules=[CMakeExtension("mlflow_bridge._core")], cmdclass={"build_ext": CMakeBuild})

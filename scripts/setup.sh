@@ -15,6 +15,7 @@ LOG=$PWD/build/log
 debian_packages() {
   local debs=(g++ make pkg-config libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libarchive-dev zlib1g-dev
               libyaml-cpp-dev libgtest-dev libgmock-dev dpkg-dev
+              libevent-dev                                 # mlflow-bridge-serve (its static libraries)
               docker-registry skopeo umoci apache2-utils  # image tests: a real registry and its clients
               debootstrap                                  # the wheel's test on a clean Debian root
               clang-format)                                # scripts/check_format.sh

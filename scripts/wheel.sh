@@ -41,7 +41,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$W" "$OUT"
 
 debian_packages() {
-  local want=(g++ make dpkg-dev libssl-dev nlohmann-json3-dev) missing=() p
+  local want=(g++ make dpkg-dev libssl-dev nlohmann-json3-dev libevent-dev) missing=() p
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done

@@ -82,6 +82,50 @@ def check_local_target():
     ok("mlflow deployments delete -t local")
 
 
+def check_serve():
+    """The native model server from the wheel runs here as it is (it needs nothing but glibc) and serves."""
+    import re
+    import signal
+    import urllib.request
+
+    import mlflow.pyfunc
+    from mlflow_bridge import serve_command
+
+    class Triple(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return (model_input["x"] * 3).tolist()
+
+    binary = serve_command().binary
+    needed = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    if "not found" in needed:
+        fail(f"{binary} needs libraries that are not here", needed)
+    model = os.path.join(tempfile.mkdtemp(), "model")
+    mlflow.pyfunc.save_model(model, python_model=Triple())
+    proc = subprocess.Popen([binary, "serve", "--model", model, "--host", "127.0.0.1", "--port", "0", "--workers", "1",
+                             "--python", sys.executable], stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in proc.stderr:  # until it listens (or exits: the loop ends)
+            lines.append(line)
+            if m := re.search(r"Listening on port (\d+)", line):
+                break
+        else:
+            fail(f"{binary} exited ({proc.wait()}) before it listened", "".join(lines))
+        threading.Thread(target=lambda: [lines.append(x) for x in proc.stderr], daemon=True).start()
+        body = json.dumps({"dataframe_split": {"columns": ["x"], "data": [[1.0], [2.0]]}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{m.group(1)}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        got = json.load(urllib.request.urlopen(request, timeout=600))
+        if got != {"predictions": [3.0, 6.0]}:
+            fail("mlflow-bridge-serve gave the wrong predictions", json.dumps(got))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(600)
+    if code != 0:
+        fail(f"mlflow-bridge-serve exited {code} after SIGTERM", "".join(lines))
+    ok(f"mlflow-bridge-serve from the wheel serves here: {got['predictions']}")
+
+
 class Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200)
@@ -162,5 +206,6 @@ def check_tls():
 check_nothing_but_glibc_and_libstdcxx()
 check_help()
 check_local_target()
+check_serve()
 check_tls()
 print("   the wheel works on the clean root")

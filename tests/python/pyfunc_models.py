@@ -19,3 +19,13 @@ class CrashAtLoad(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):
         return model_input
+
+
+class Sleepy(mlflow.pyfunc.PythonModel):
+    """Sleeps params['seconds'] (default 0), then predicts x for each row: a request that stays in flight."""
+
+    def predict(self, context, model_input, params=None):
+        import time
+
+        time.sleep(float((params or {}).get("seconds", 0.0)))
+        return model_input["x"].tolist()

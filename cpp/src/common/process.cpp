@@ -88,6 +88,14 @@ struct CArgs {
 
 // In the child, between fork and exec: only async-signal-safe calls.
 [[noreturn]] void ExecChild(const SpawnSpec& spec, int log_fd, char* const* argv, char* const* envp, int err_pipe) {
+  // A program starts with default signal handling whatever its parent ignores or blocks (a server ignores
+  // SIGPIPE, its event loop may block signals).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   // Out of the way of the descriptors we are about to place.
   err_pipe = fcntl(err_pipe, F_DUPFD_CLOEXEC, 100);
   int devnull = open("/dev/null", O_RDONLY);
@@ -189,25 +197,48 @@ StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec) {
   return Identify(pid);
 }
 
-StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted, std::chrono::milliseconds grace,
-                            Clock& clock) {
+StatusOr<int> SpawnChild(const SpawnSpec& spec) {
   if (spec.argv.empty()) return InvalidParameterError("no program to run");
   CArgs argv(spec.argv), envp(spec.env);
+  int log_fd = -1;
+  if (!spec.log_path.empty()) {
+    log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) return InternalError(Errno(("cannot open log file " + spec.log_path).c_str()));
+  }
   int err_pipe[2];
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) return InternalError(Errno("pipe"));
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    Status s = InternalError(Errno("pipe"));
+    if (log_fd >= 0) close(log_fd);
+    return s;
+  }
   pid_t child = fork();
   if (child < 0) {
     Status s = InternalError(Errno("fork"));
-    close(err_pipe[0]);
-    close(err_pipe[1]);
+    for (int fd : {log_fd, err_pipe[0], err_pipe[1]}) {
+      if (fd >= 0) close(fd);
+    }
     return s;
   }
   if (child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    ExecChild(spec, -1, argv.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
+    ExecChild(spec, log_fd, argv.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
   }
+  if (log_fd >= 0) close(log_fd);
   close(err_pipe[1]);
   int exec_errno = ReadExecErrno(err_pipe[0]);
+  if (exec_errno != 0) {
+    while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return ExecError(spec, exec_errno);
+  }
+  return static_cast<int>(child);
+}
+
+StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted, std::chrono::milliseconds grace,
+                            Clock& clock) {
+  auto started = SpawnChild(spec);
+  if (!started.ok()) return started.status();
+  pid_t child = *started;
   int status = 0;
   std::optional<Clock::TimePoint> kill_at;
   while (true) {
@@ -220,7 +251,6 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
     if (kill_at && clock.Now() >= *kill_at) kill(child, SIGKILL);
     clock.SleepFor(std::chrono::milliseconds(50));
   }
-  if (exec_errno != 0) return ExecError(spec, exec_errno);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
 }

@@ -22,12 +22,19 @@ struct SpawnSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // the complete environment, "KEY=VALUE"
   std::string log_path;          // stdout and stderr are appended here
-  int listen_fd = -1;            // when >= 0, handed to the child as fd 3
+  // When >= 0, handed to the child as fd 3: a listening socket for a model server, a serve worker's end
+  // of its socketpair. Every other descriptor but 0, 1 and 2 is closed in the child.
+  int listen_fd = -1;
 };
 
 // Starts a detached process (double fork, own session and process group) that
 // outlives the caller. Fails if the program cannot be executed.
 StatusOr<ProcessId> SpawnDetached(const SpawnSpec& spec);
+
+// Starts a child of this process (not detached: the caller reaps it with waitpid) with stdin on /dev/null,
+// stdout and stderr inherited (appended to `log_path` when it is set), in the caller's process group, and
+// SIGTERM sent to it if the calling thread dies. Returns its pid; fails if the program cannot be executed.
+StatusOr<int> SpawnChild(const SpawnSpec& spec);
 
 // Runs a process in the foreground and waits for it; returns its exit code.
 // When `interrupted` returns true (polled while waiting) the process gets
