@@ -73,7 +73,12 @@ DeployRequest ParseRequest(const std::string& text) {
   return r;
 }
 
-DeploymentTargetOptions Options(std::string home) { return DeploymentTargetOptions{std::move(home), Interrupted}; }
+// The wheel's mlflow_bridge/serve/ (python/mlflow_bridge/_serve.py), where the native model server is.
+std::string ServeDir() { return py::module_::import("mlflow_bridge._serve").attr("SERVE_DIR").cast<std::string>(); }
+
+DeploymentTargetOptions Options(std::string home) {
+  return DeploymentTargetOptions{std::move(home), Interrupted, ServeDir()};
+}
 
 }  // namespace
 
@@ -145,6 +150,7 @@ PYBIND11_MODULE(_core, m) {
              ImageBuilderOptions options;
              options.work_dir = std::move(work_dir);
              options.interrupted = Interrupted;
+             options.serve_dir = ServeDir();
              return Unwrap(ImageBuilder::Make(WithRegistryLogins(std::move(options))));
            }),
            py::arg("work_dir"))
@@ -169,7 +175,8 @@ PYBIND11_MODULE(_core, m) {
       "run_local",
       [](const std::string& request, std::string home) {
         DeployRequest r = ParseRequest(request);
-        NoGil([&] { return RunLocal(r, Options(std::move(home))); });
+        DeploymentTargetOptions options = Options(std::move(home));  // with the GIL: it asks Python for serve_dir
+        NoGil([&] { return RunLocal(r, std::move(options)); });
       },
       py::arg("request"), py::arg("home") = "");
   m.def(

@@ -69,6 +69,9 @@ class DeploymentTarget {
 struct DeploymentTargetOptions {
   std::string home;                   // the mlflow-bridge home; empty: $MLFLOW_BRIDGE_HOME or ~/.mlflow-bridge
   std::function<bool()> interrupted;  // polled while waiting; true cancels (and cleans up)
+  // Where the native model server is (mlflow-bridge-serve and serve_worker.py, decision 0009): the wheel's
+  // mlflow_bridge/serve/, filled in by the Python binding; empty: none (MLflow's scoring server is used).
+  std::string serve_dir;
 };
 
 // The target `name` ("local", "sagemaker-endpoints", "kyma", "aks") for MLflow target URI `target_uri`

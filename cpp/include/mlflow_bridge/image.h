@@ -70,6 +70,8 @@ struct ImageBuilderOptions {
   EcrLoginFactory ecr_login;
   // registry_auth=acr; null: refused with a clear error.
   AcrLoginFactory acr_login;
+  // The native model server to put in the image (DeploymentTargetOptions::serve_dir); empty: none.
+  std::string serve_dir;
 };
 
 class ImageBuilder {
