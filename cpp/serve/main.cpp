@@ -56,6 +56,12 @@ Options:
   --idle-timeout-seconds N      close a keep-alive connection idle for N s (default 75)
   --drain-seconds N             on SIGTERM, how long queued and in-flight requests may take (default 30)
   --retry-after-seconds N       the Retry-After of a 503 when the queue is full (default 1)
+  --batching auto|true|false    merge concurrent compatible requests into one predict call and split the
+                                answer back (auto: for row-independent flavors: sklearn, xgboost, lightgbm,
+                                catboost, h2o; default auto)
+  --max-batch-rows N            rows in one merged predict call (default 256)
+  --max-batch-wait-ms N         how long a free worker may wait for a fuller batch while another worker is
+                                busy (default 0: never)
   --model-name NAME             the model's name on the v2 routes (default: any name)
   --access-log PATH             one line per request: a file, - for stderr (default), or off
   --prediction-log PATH         sampled requests and answers as JSON lines (default: off)
@@ -89,6 +95,9 @@ const std::vector<std::string>& ValueFlags() {
                                                  "idle-timeout-seconds",
                                                  "drain-seconds",
                                                  "retry-after-seconds",
+                                                 "batching",
+                                                 "max-batch-rows",
+                                                 "max-batch-wait-ms",
                                                  "model-name",
                                                  "access-log",
                                                  "prediction-log",
@@ -244,6 +253,16 @@ int main(int argc, char** argv) {
   options.dispatch.request_timeout =
       std::chrono::seconds(IntFlag(flags, "request-timeout-seconds", timeout_default, 1, 86400));
   options.dispatch.retry_after_seconds = static_cast<int>(IntFlag(flags, "retry-after-seconds", 1, 0, 3600));
+  const std::string batching = StringFlag(flags, "batching").value_or("auto");
+  if (batching == "true") {
+    options.dispatch.batching = true;
+  } else if (batching == "false") {
+    options.dispatch.batching = false;
+  } else if (batching != "auto") {
+    UsageError("--batching takes auto, true or false, not '" + batching + "'");
+  }
+  options.dispatch.max_batch_rows = static_cast<size_t>(IntFlag(flags, "max-batch-rows", 256, 1, 1000000));
+  options.dispatch.max_batch_wait = std::chrono::milliseconds(IntFlag(flags, "max-batch-wait-ms", 0, 0, 10000));
   options.http.max_body_bytes = static_cast<size_t>(IntFlag(flags, "max-body-mb", 64, 1, 2048)) << 20;
   options.http.max_header_bytes = static_cast<size_t>(IntFlag(flags, "max-header-kb", 64, 1, 1024)) << 10;
   options.http.idle_timeout_seconds = static_cast<int>(IntFlag(flags, "idle-timeout-seconds", 75, 1, 86400));

@@ -342,6 +342,12 @@ void AppendList(std::string& out, const std::vector<const BatchInput*>& inputs, 
 
 }  // namespace
 
+bool RowIndependentModel(std::string_view loader_module) {
+  for (std::string_view m : {"mlflow.sklearn", "mlflow.xgboost", "mlflow.lightgbm", "mlflow.catboost", "mlflow.h2o"})
+    if (loader_module == m) return true;
+  return false;
+}
+
 std::optional<BatchInput> ParseForBatching(std::string_view content_type, std::string_view body) {
   if (!IsJsonContentType(content_type)) return std::nullopt;
   std::optional<RawJson> j = RawJson::Scan(body);

@@ -48,6 +48,11 @@ struct BatchInput {
   std::string params_text;
 };
 
+// Whether a model's predictions are row-independent, so that batching is on by default: its python_function
+// loader module is one of the flavors whose predict maps each row alone: scikit-learn, XGBoost, LightGBM,
+// CatBoost, H2O. Not statsmodels (time series models), not custom pyfunc models (anything may happen).
+bool RowIndependentModel(std::string_view loader_module);
+
 // The body parsed for batching, or nullopt when it cannot be merged with others and must go alone: a content
 // type other than application/json (MLflow's exact test: the type as written, an optional charset=utf-8 and
 // no other parameter), malformed JSON (MLflow answers it), a body that is not an object with exactly one of

@@ -3,9 +3,12 @@
 //
 // One loop thread: every method and callback runs on the event loop that owns the dispatcher.
 //
-// Batching (serve/batching.h) plugs in at two places, both in dispatcher.cpp: TakeBatch() chooses what goes to
-// a worker in one frame (today: the oldest queued request alone) and CompleteBatch() hands the worker's answer
-// back to the requests of that frame (today: the one answer to the one request).
+// Batching (serve/batching.h): when a worker is free, TakeBatch() gives it the oldest queued request and every
+// queued request that merges with it (equal ParseForBatching keys) up to max_batch_rows rows, as one merged
+// body; CompleteBatch() splits the answer back (SplitAnswer). An answer that does not split sends each request
+// of the batch back to the front of the queue, to run alone. Work-conserving: a free worker never waits while
+// the server is otherwise idle; with max_batch_wait > 0 it waits at most that long for a fuller batch while
+// another worker is busy.
 #pragma once
 
 #include <sys/time.h>
@@ -20,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "serve/batching.h"
 #include "serve/worker_pool.h"
 
 struct event_base;
@@ -31,6 +35,10 @@ struct DispatcherOptions {
   size_t max_queue = 1024;                           // queued (not yet sent) requests; more get 503
   std::chrono::milliseconds request_timeout{60000};  // from arrival to answer; then 504
   int retry_after_seconds = 1;                       // Retry-After on a 503
+  // Batching: nullopt decides by the model once a worker described it (RowIndependentModel); true/false force it.
+  std::optional<bool> batching;
+  size_t max_batch_rows = 256;                  // rows in one merged body
+  std::chrono::milliseconds max_batch_wait{0};  // extra wait for a fuller batch, only while another worker is busy
 };
 
 // An answer for the HTTP layer: the worker's reply, or one the dispatcher made (503, 504), with extra headers.
@@ -66,6 +74,10 @@ class Dispatcher {
   // them are dropped.
   void Drop(const DispatchReply& reply);
 
+  // The model as the first ready worker described it: decides batching when options.batching is unset.
+  void set_model(const WorkerInfo& info);
+  bool batching() const { return batching_; }
+
   size_t queued() const { return queued_; }
   size_t in_flight() const { return in_flight_; }
   bool idle() const { return queued_ == 0 && in_flight_ == 0; }
@@ -76,11 +88,13 @@ class Dispatcher {
   struct Job;
   using JobPtr = std::shared_ptr<Job>;
   std::vector<JobPtr> TakeBatch();
+  bool WaitForFullerBatch();
   void SendBatch(int worker, std::vector<JobPtr> batch);
   void CompleteBatch(const std::vector<JobPtr>& batch, WorkerReply reply);
   void Finish(Job& job, DispatchReply reply);
   void PopAnswered();
   static void DeadlineCallback(int fd, short what, void* arg);
+  static void BatchWaitCallback(int fd, short what, void* arg);
 
   event_base* base_;
   WorkerBackend& backend_;
@@ -94,6 +108,8 @@ class Dispatcher {
   std::shared_ptr<bool> alive_;  // false once destroyed: a worker's late answer then finds nobody
   std::function<void(size_t)> on_batch_;
   bool pumping_ = false;
+  bool batching_ = false;
+  event* batch_wait_ = nullptr;  // armed while a free worker waits for a fuller batch
 };
 
 }  // namespace mlflow_bridge::internal

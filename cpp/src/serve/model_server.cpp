@@ -70,6 +70,10 @@ Status ModelServer::Run() {
   }
   pool_->Start(
       [this] {
+        if (pool_->info()) dispatcher_->set_model(*pool_->info());
+        if (dispatcher_->batching())
+          LogInfo("Batching requests that merge (up to " + std::to_string(options_.dispatch.max_batch_rows) +
+                  " rows a predict call)");
         Status listening = http_->StartAccepting();
         if (!listening.ok()) {
           Fatal(listening);
