@@ -9,7 +9,8 @@ Standalone on purpose: the standard library and mlflow only (an image needs noth
 imports the mlflow_bridge package).
 
 Frames, both ways: u32 length (big endian, the bytes after it) | u32 header length | header JSON | payload.
-  worker -> server, once: {"type": "ready", "mlflow_version", "flavors", "loader_module", "input_schema", "pid"}
+  worker -> server, once: {"type": "ready", "mlflow_version", "flavors", "loader_module", "input_schema",
+                            "signature_inputs", "signature_outputs", "pid"}
                       or: {"type": "error", "message"}, then the worker exits with status 1
   server -> worker:       {"type": "predict", "id", "content_type"} + request body (content_type null: no header)
   worker -> server:       {"type": "reply", "id", "status", "content_type"} + response body
@@ -93,8 +94,15 @@ def _ready_header(model):
         "flavors": sorted(flavors),
         "loader_module": loader_module,
         "input_schema": model.metadata.get_input_schema() is not None,
+        # The signature's schemas as MLmodel holds them (JSON text; "" without): the v2 routes' metadata and input form.
+        "signature_inputs": _schema_json(model.metadata.get_input_schema()),
+        "signature_outputs": _schema_json(model.metadata.get_output_schema()),
         "pid": os.getpid(),
     }
+
+
+def _schema_json(schema):
+    return schema.to_json() if schema is not None else ""
 
 
 def _answer(scoring_server, mlflow_exception, model, input_schema, content_type, body):

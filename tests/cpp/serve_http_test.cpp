@@ -65,6 +65,18 @@ TEST(ServeRouteTest, MatchesTheRouteContracts) {
   EXPECT_EQ(m.kind, Kind::kV2ModelReady);
   EXPECT_EQ(m.model, "churn");
   EXPECT_EQ(m.label, "/v2/models/{m}/ready");
+  m = MatchRoute("/v2/models/churn/versions/3/infer");
+  EXPECT_EQ(m.kind, Kind::kV2Infer);
+  EXPECT_EQ(m.model, "churn");
+  EXPECT_EQ(m.version, "3");
+  EXPECT_EQ(m.label, "/v2/models/{m}/infer");
+  EXPECT_EQ(MatchRoute("/v2/models/churn/infer").kind, Kind::kV2Infer);
+  EXPECT_EQ(MatchRoute("/v2/models/churn").kind, Kind::kV2Model);
+  EXPECT_EQ(MatchRoute("/v2/models/churn/versions/3").version, "3");
+  EXPECT_EQ(MatchRoute("/v2/models/churn/versions/3/ready").kind, Kind::kV2ModelReady);
+  EXPECT_EQ(MatchRoute("/v2/models/churn/versions//infer").kind, Kind::kNone);
+  EXPECT_EQ(MatchRoute("/v2/models/churn/explain").kind, Kind::kNone);
+  EXPECT_EQ(MatchRoute("/v2/models/").kind, Kind::kNone);
   EXPECT_EQ(MatchRoute("/v2/models//ready").kind, Kind::kNone);
   EXPECT_EQ(MatchRoute("/v2/models/a/b/ready").kind, Kind::kNone);
   EXPECT_EQ(MatchRoute("/invocations/").kind, Kind::kNone);

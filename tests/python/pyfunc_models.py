@@ -11,6 +11,21 @@ class Scale(mlflow.pyfunc.PythonModel):
         return (model_input["x"] * scale).tolist()
 
 
+class Gated(mlflow.pyfunc.PythonModel):
+    """Waits until the file params['gate'] exists (a test creates it when it wants the answer), then predicts x for
+    each row: a request held in flight for exactly as long as a test needs."""
+
+    def predict(self, context, model_input, params=None):
+        import os
+        import time
+
+        gate = (params or {}).get("gate", "")
+        deadline = time.monotonic() + 600  # a bound for a broken test
+        while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return model_input["x"].tolist()
+
+
 class CrashAtLoad(mlflow.pyfunc.PythonModel):
     """A model whose server cannot start."""
 

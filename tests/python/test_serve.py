@@ -83,6 +83,11 @@ def serve_models(tmp_path_factory):
         out["sleepy"], python_model=pyfunc_models.Sleepy(), code_paths=[pyfunc_models.__file__],
         signature=infer_signature(pd.DataFrame({"x": [1.0]}), np.array([1.0]), params={"seconds": 0.0}),
         pip_requirements=pyfunc_reqs)
+    out["gated"] = str(root / "gated")
+    mlflow.pyfunc.save_model(
+        out["gated"], python_model=pyfunc_models.Gated(), code_paths=[pyfunc_models.__file__],
+        signature=infer_signature(pd.DataFrame({"x": [1.0]}), np.array([1.0]), params={"gate": ""}),
+        pip_requirements=pyfunc_reqs)
     out["crash"] = str(root / "crash")
     mlflow.pyfunc.save_model(out["crash"], python_model=pyfunc_models.CrashAtLoad(),
                              code_paths=[pyfunc_models.__file__], pip_requirements=pyfunc_reqs)
@@ -256,6 +261,64 @@ def test_every_route_contract_on_one_port(sklearn_pair):
     for route in ("/ping", "/health", "/v2/health/live", "/v2/health/ready", "/v2/models/any/ready"):
         assert requests.get(a.url + route, timeout=HANG_GUARD).status_code == 200, route
         assert requests.head(a.url + route, timeout=HANG_GUARD).status_code == 200, route
+
+
+def test_open_inference_protocol_v2(sklearn_pair):
+    """/v2/models/{m}: the signature as v2 metadata; /v2/models/{m}/infer: tensors in, MLflow's predictions out as
+    v2 outputs; bad requests and model errors as v2's {"error": ...}."""
+    ours_server, _ = sklearn_pair
+    meta = requests.get(ours_server.url + "/v2/models/adder", timeout=HANG_GUARD).json()
+    assert meta["name"] == "adder" and meta["platform"] == "mlflow"
+    assert [(i["name"], i["datatype"]) for i in meta["inputs"]] == [("x1", "FP64"), ("x2", "FP64")], meta
+    request = {"id": "req-7", "inputs": [{"name": "x1", "shape": [2], "datatype": "FP64", "data": [1.0, 3.0]},
+                                         {"name": "x2", "shape": [2, 1], "datatype": "FP64", "data": [2.0, 4.0]}]}
+    r = requests.post(ours_server.url + "/v2/models/adder/versions/2/infer", json=request, timeout=HANG_GUARD)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["model_name"] == "adder" and got["model_version"] == "2" and got["id"] == "req-7"
+    (out,) = got["outputs"]
+    assert (out["name"], out["shape"], out["datatype"]) == ("predictions", [2], "FP64"), got
+    assert out["data"] == pytest.approx([3.0, 7.0]), got  # a linear regression: x1 + x2 up to rounding
+    bad = requests.post(ours_server.url + "/v2/models/adder/infer", json={"inputs": [{"name": "x1"}]},
+                        timeout=HANG_GUARD)
+    assert bad.status_code == 400 and "error" in bad.json(), bad.text
+    missing = {"inputs": [{"name": "x1", "shape": [1], "datatype": "FP64", "data": [1.0]}]}
+    r = requests.post(ours_server.url + "/v2/models/adder/infer", json=missing, timeout=HANG_GUARD)
+    assert r.status_code == 400 and "x2" in r.json()["error"], r.text  # MLflow's schema check, in v2's form
+
+
+def test_batching_merges_queued_requests_and_each_gets_its_own_answer(serve_bin, serve_models, tmp_path_factory,
+                                                                      tmp_path):
+    """One worker held busy by a gated request; three requests that merge queue up meanwhile and go to the worker
+    as one predict call; each gets its own rows' answer, as it would alone. A fourth with other params is not
+    merged with them."""
+    gate = tmp_path / "open"
+    opened = tmp_path / "always-open"
+    opened.write_text("")
+    with ours(serve_bin, serve_models["gated"], tmp_path_factory, "--batching", "true") as server:
+        url = server.url + "/invocations"
+        held = {}
+
+        def post(name, rows, gate_path):
+            body = {"dataframe_split": {"columns": ["x"], "data": rows}, "params": {"gate": str(gate_path)}}
+            held[name] = requests.post(url, json=body, timeout=HANG_GUARD)
+
+        first = threading.Thread(target=post, args=("first", [[0.5]], gate))
+        first.start()
+        wait_metric(server, 'workers{state="busy"}', 1)
+        others = [threading.Thread(target=post, args=(n, rows, opened)) for n, rows in
+                  (("b", [[1.0], [2.0]]), ("c", [[3.0]]), ("d", [[4.0], [5.0], [6.0]]))]
+        for t in others:
+            t.start()
+        wait_metric(server, "queue_depth", 3)
+        gate.write_text("")
+        for t in [first, *others]:
+            t.join(HANG_GUARD)
+        assert {n: r.json() for n, r in held.items()} == {
+            "first": {"predictions": [0.5]}, "b": {"predictions": [1.0, 2.0]}, "c": {"predictions": [3.0]},
+            "d": {"predictions": [4.0, 5.0, 6.0]}}
+        text = metrics(server)
+        assert metric(text, "batch_size_count") == 2 and metric(text, "batch_size_sum") == 4, text
 
 
 def metrics(server):

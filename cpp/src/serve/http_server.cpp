@@ -12,11 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "mlflow_bridge/logging.h"
+#include "serve/v2_protocol.h"
 
 namespace mlflow_bridge::internal {
 namespace {
@@ -26,6 +28,11 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kNotFound = R"({"detail":"Not Found"})";
 constexpr std::string_view kMethodNotAllowed = R"({"detail":"Method Not Allowed"})";
+
+// The Open Inference Protocol's error body.
+std::string V2Error(const std::string& message) {
+  return nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 const char* MethodName(evhttp_cmd_type cmd) {
   switch (cmd) {
@@ -103,13 +110,28 @@ RouteMatch MatchRoute(std::string_view path) {
   if (path == "/metrics") return {Kind::kMetrics, "/metrics", "GET", ""};
   if (path == "/v2/health/live") return {Kind::kV2Live, "/v2/health/live", "GET, HEAD", ""};
   if (path == "/v2/health/ready") return {Kind::kV2Ready, "/v2/health/ready", "GET, HEAD", ""};
+  // /v2/models/{m}[/versions/{v}][/ready | /infer]
   constexpr std::string_view kModels = "/v2/models/";
-  constexpr std::string_view kReady = "/ready";
-  if (path.size() > kModels.size() + kReady.size() && path.substr(0, kModels.size()) == kModels &&
-      path.substr(path.size() - kReady.size()) == kReady) {
-    std::string_view model = path.substr(kModels.size(), path.size() - kModels.size() - kReady.size());
-    if (!model.empty() && model.find('/') == std::string_view::npos) {
-      return {Kind::kV2ModelReady, "/v2/models/{m}/ready", "GET, HEAD", std::string(model)};
+  if (path.substr(0, std::min(path.size(), kModels.size())) == kModels) {
+    std::vector<std::string_view> parts;
+    for (std::string_view rest = path.substr(kModels.size());;) {
+      size_t slash = rest.find('/');
+      parts.push_back(rest.substr(0, slash));
+      if (slash == std::string_view::npos) break;
+      rest.remove_prefix(slash + 1);
+    }
+    std::string version;
+    if (parts.size() >= 3 && parts[1] == "versions") {
+      version = std::string(parts[2]);
+      parts.erase(parts.begin() + 1, parts.begin() + 3);
+      if (version.empty()) return {Kind::kNone, "other", "", ""};
+    }
+    if (!parts.empty() && !parts[0].empty()) {
+      std::string model(parts[0]);
+      if (parts.size() == 1) return {Kind::kV2Model, "/v2/models/{m}", "GET, HEAD", model, version};
+      if (parts.size() == 2 && parts[1] == "ready")
+        return {Kind::kV2ModelReady, "/v2/models/{m}/ready", "GET, HEAD", model, version};
+      if (parts.size() == 2 && parts[1] == "infer") return {Kind::kV2Infer, "/v2/models/{m}/infer", "POST", model, version};
     }
   }
   return {Kind::kNone, "other", "", ""};
@@ -363,7 +385,7 @@ void HttpServer::OnRequest(evhttp_request* req) {
     return;
   }
   bool get_like = cmd == EVHTTP_REQ_GET || (cmd == EVHTTP_REQ_HEAD && route.allow.find("HEAD") != std::string::npos);
-  bool allowed = route.kind == Kind::kPredict ? cmd == EVHTTP_REQ_POST : get_like;
+  bool allowed = route.kind == Kind::kPredict || route.kind == Kind::kV2Infer ? cmd == EVHTTP_REQ_POST : get_like;
   if (!allowed) {
     Respond(*ex, 405, kJson, kMethodNotAllowed, {{"Allow", route.allow}});
     return;
@@ -394,13 +416,19 @@ void HttpServer::OnRequest(evhttp_request* req) {
     case Kind::kV2Live: Respond(*ex, 200, "", ""); return;
     case Kind::kV2Ready: Respond(*ex, Ready() ? 200 : 503, "", ""); return;
     case Kind::kV2ModelReady:
-      if (!options_.model_name.empty() && route.model != options_.model_name) {
-        nlohmann::json error = {
-            {"error", "Model '" + route.model + "' is not served here; this server serves '" + options_.model_name + "'."}};
-        Respond(*ex, 404, kJson, error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      } else {
-        Respond(*ex, Ready() ? 200 : 503, "", "");
+      if (V2ModelServed(*ex, route)) Respond(*ex, Ready() ? 200 : 503, "", "");
+      return;
+    case Kind::kV2Model:
+      if (!V2ModelServed(*ex, route)) return;
+      if (!pool_.info()) {
+        Respond(*ex, 503, kJson, V2Error("The model is not loaded yet."));
+        return;
       }
+      Respond(*ex, 200, kJson,
+              V2ModelMetadata(route.model, route.version, pool_.info()->signature_inputs, pool_.info()->signature_outputs));
+      return;
+    case Kind::kV2Infer:
+      if (V2ModelServed(*ex, route)) HandleV2Infer(ex, route);
       return;
     case Kind::kNone: break;
   }
@@ -423,6 +451,53 @@ void HttpServer::HandlePredict(const std::shared_ptr<Exchange>& ex, const RouteM
   }
   dispatcher_.Submit(std::move(request), [this, ex](DispatchReply answer) {
     Respond(*ex, answer.reply.status, answer.reply.content_type, answer.reply.body, answer.headers);
+  });
+}
+
+bool HttpServer::V2ModelServed(Exchange& ex, const RouteMatch& route) {
+  if (options_.model_name.empty() || route.model == options_.model_name) return true;
+  Respond(ex, 404, kJson,
+          V2Error("Model '" + route.model + "' is not served here; this server serves '" + options_.model_name + "'."));
+  return false;
+}
+
+// An inference request of the Open Inference Protocol: converted to MLflow's scoring body (serve/v2_protocol.h),
+// answered by a worker like /invocations (and batched with those), the answer converted back. Errors are v2's
+// {"error": message} with the status MLflow gave.
+void HttpServer::HandleV2Infer(const std::shared_ptr<Exchange>& ex, const RouteMatch& route) {
+  evbuffer* input = evhttp_request_get_input_buffer(ex->req);
+  std::string body(evbuffer_get_length(input), '\0');
+  if (!body.empty()) evbuffer_remove(input, body.data(), body.size());
+  if (prediction_log_ && prediction_log_->Sample()) {
+    ex->log_prediction = true;
+    ex->logged_body = body;
+  }
+  std::optional<std::string> id;
+  StatusOr<std::string> mlflow_body =
+      V2RequestToMlflow(body, pool_.info() ? pool_.info()->signature_inputs : std::string(), &id);
+  if (!mlflow_body.ok()) {
+    Respond(*ex, 400, kJson, V2Error(mlflow_body.status().message()));
+    return;
+  }
+  Dispatcher::Request request{route.label, std::string(kJson), std::move(*mlflow_body)};
+  dispatcher_.Submit(std::move(request), [this, ex, route, id](DispatchReply answer) {
+    const WorkerReply& r = answer.reply;
+    if (r.status != 200) {
+      // MLflow's error JSON {"error_code", "message"}, or a plain text: the message as v2's error.
+      nlohmann::json mlflow_error = nlohmann::json::parse(r.body, nullptr, false);
+      std::string message =
+          mlflow_error.is_object() && mlflow_error.contains("message") && mlflow_error["message"].is_string()
+              ? mlflow_error["message"].get<std::string>()
+              : r.body;
+      Respond(*ex, r.status, kJson, V2Error(message), answer.headers);
+      return;
+    }
+    StatusOr<std::string> v2 = MlflowAnswerToV2(r.body, route.model, route.version, id);
+    if (!v2.ok()) {
+      Respond(*ex, 500, kJson, V2Error(v2.status().message()));
+      return;
+    }
+    Respond(*ex, 200, kJson, *v2, answer.headers);
   });
 }
 

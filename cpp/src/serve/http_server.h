@@ -55,11 +55,12 @@ struct HttpServerOptions {
 
 // What a path is, for routing and for the route label of metrics.
 struct RouteMatch {
-  enum class Kind { kNone, kPredict, kPing, kVersion, kMetrics, kV2Live, kV2Ready, kV2ModelReady };
+  enum class Kind { kNone, kPredict, kPing, kVersion, kMetrics, kV2Live, kV2Ready, kV2Model, kV2ModelReady, kV2Infer };
   Kind kind = Kind::kNone;
-  std::string label;  // the route's template: "/invocations", "/v2/models/{m}/ready"
-  std::string allow;  // its methods, as the Allow header of a 405 says them
-  std::string model;  // {m}
+  std::string label;    // the route's template: "/invocations", "/v2/models/{m}/ready"
+  std::string allow;    // its methods, as the Allow header of a 405 says them
+  std::string model;    // {m}
+  std::string version;  // {v} of /v2/models/{m}/versions/{v}/...; empty without
 };
 RouteMatch MatchRoute(std::string_view path);
 
@@ -97,6 +98,9 @@ class HttpServer {
   struct Exchange;
   void OnRequest(evhttp_request* req);
   void HandlePredict(const std::shared_ptr<Exchange>& ex, const RouteMatch& route);
+  void HandleV2Infer(const std::shared_ptr<Exchange>& ex, const RouteMatch& route);
+  // Whether the v2 route names the model served here (--model-name; any name when unset); else answers 404.
+  bool V2ModelServed(Exchange& ex, const RouteMatch& route);
   void Respond(Exchange& ex, int status, std::string_view content_type, std::string_view body,
                const std::vector<std::pair<std::string, std::string>>& headers = {});
   bool Ready() const;

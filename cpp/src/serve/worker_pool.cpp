@@ -250,6 +250,9 @@ void WorkerPool::OnFrame(Worker& w, Frame frame) {
     if (h.contains("mlflow_version") && h["mlflow_version"].is_string()) info.mlflow_version = h["mlflow_version"];
     if (h.contains("loader_module") && h["loader_module"].is_string()) info.loader_module = h["loader_module"];
     if (h.contains("input_schema") && h["input_schema"].is_boolean()) info.input_schema = h["input_schema"];
+    for (auto [key, field] :
+         {std::pair{"signature_inputs", &info.signature_inputs}, std::pair{"signature_outputs", &info.signature_outputs}})
+      if (h.contains(key) && h[key].is_string()) *field = h[key].get<std::string>();
     if (h.contains("flavors") && h["flavors"].is_array()) {
       for (const auto& f : h["flavors"]) {
         if (f.is_string()) info.flavors.push_back(f.get<std::string>());

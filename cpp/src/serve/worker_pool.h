@@ -60,6 +60,7 @@ struct WorkerInfo {
   std::vector<std::string> flavors;
   std::string loader_module;  // python_function's, e.g. "mlflow.sklearn"
   bool input_schema = false;
+  std::string signature_inputs, signature_outputs;  // the signature's schemas as MLmodel's JSON text; "" without
 };
 
 // How workers start: processes in the server, threads in tests.
