@@ -10,7 +10,7 @@ requests/s, p50 and p99 latency for each, and the ratios native/mlflow. Traffic 
 run of wrk and every server ends by itself (servers are stopped with SIGTERM, then SIGKILL).
 
 The native server runs with --access-log off (MLflow's server logs no line per request) and its defaults
-otherwise (batching on for scikit-learn). The binary: $MLFLOW_BRIDGE_SERVE_BIN, else build/release or build/dev.
+otherwise (scikit-learn is a flavor it batches by default, decision 0009). The binary: $MLFLOW_BRIDGE_SERVE_BIN, else build/release or build/dev.
 """
 
 import argparse
@@ -178,7 +178,8 @@ def main():
         print(f"bench/serve  {time.strftime('%Y-%m-%d %H:%M:%S %Z')}  cores={os.cpu_count()}  "
               f"load average at start={os.getloadavg()[0]:.2f}")
         print(f"  mlflow {mlflow.__version__}: mlflow models serve -w {args.workers} --env-manager local (uvicorn)")
-        print(f"  ours: {binary} --workers {args.workers} --access-log off (batching: its default)")
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+        print(f"  ours ({version}): {binary} --workers {args.workers} --access-log off (batching: its default)")
         print(f"  {wrk_version.strip()}: -t {args.wrk_threads} (at most the connections) --timeout 30s, "
               f"{args.warmup} s warm-up then {args.duration} s timed, POST /invocations on {HOST}, "
               f"body {len(body)} bytes: {body}")
