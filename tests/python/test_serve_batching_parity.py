@@ -29,6 +29,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import scoring_server
+from parity_models import Frame as FrameModel  # answers a DataFrame (records) with NaN and -inf
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*Add type hints:UserWarning")  # MLflow's advice to PythonModels
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -82,18 +83,6 @@ def tool():
 
 # ---------------------------------------------------------------------------------------------------------------
 # Models
-
-
-class FrameModel(mlflow.pyfunc.PythonModel):
-    """Answers a DataFrame (records): a string, a float with NaN and -inf, a bool and an int column."""
-
-    def predict(self, context, model_input, params=None):
-        x = model_input["x"].astype(float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log = np.log(x)
-        return pd.DataFrame(
-            {"label": np.where(x > 0, "pos", "neg"), "score": x / 3, "log": log, "big": x > 1, "n": model_input["n"]}
-        )
 
 
 class NamedOutputs(mlflow.pyfunc.PythonModel):
