@@ -81,6 +81,6 @@ def test_cli_create_with_mlflow_server_and_native_keys(home, models):
     assert "server: mlflow" in cli("get", "-t", "local", "--name", "classic").stdout
     cli("update", "-t", "local", "--name", "classic", "-C", "server=native", "-C", "max_queue=5", "-C", "access_log=true")
     got = cli("get", "-t", "local", "--name", "classic").stdout
-    assert "server: native" in got and "max_queue: 5" in got
+    assert "server: native" in got and "'max_queue': 5" in got
     bad = cli("update", "-t", "local", "--name", "classic", "-C", "batching=sometimes", check=False)
     assert bad.returncode != 0 and "batching" in bad.stderr and "auto" in bad.stderr
