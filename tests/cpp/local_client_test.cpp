@@ -1,6 +1,7 @@
-// LocalClient end to end, with tests/servers/fake_scoring_server.py standing
-// in for MLflow's scoring server (run through tests/cpp/fake_python.sh in
-// place of the Python interpreter).
+// LocalClient end to end. By default it runs the real native server (mlflow-bridge-serve, decision 0009)
+// with tests/servers/fake_serve_worker.py as its model worker; with server=mlflow (or without the native
+// server) tests/servers/fake_scoring_server.py stands in for MLflow's scoring server. Both run through
+// tests/cpp/fake_python.sh in place of the Python interpreter, so no MLflow is needed.
 #include "mlflow_bridge/local_client.h"
 
 #include <arpa/inet.h>
@@ -11,10 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -34,6 +38,12 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 
 const fs::path kFakePython = fs::path(__FILE__).parent_path() / "fake_python.sh";
+const fs::path kFakeWorker = fs::path(__FILE__).parent_path().parent_path() / "servers" / "fake_serve_worker.py";
+#ifdef MLFLOW_BRIDGE_SERVE_BIN
+const fs::path kServeBin = MLFLOW_BRIDGE_SERVE_BIN;
+#else
+const fs::path kServeBin;  // a build without the native server: its tests are skipped
+#endif
 constexpr char kModelPathEnv[] = "__pyfunc_model_path__";
 
 std::string ReadFile(const fs::path& path) {
@@ -42,6 +52,9 @@ std::string ReadFile(const fs::path& path) {
   s << in.rdbuf();
   return s.str();
 }
+
+// A bound for a broken test (a hang), never a timing expectation.
+constexpr milliseconds kHangGuard{600'000};
 
 template <typename Pred>
 bool WaitFor(Pred pred, milliseconds limit = milliseconds(10'000)) {
@@ -59,9 +72,19 @@ bool Zombie(int pid) {
   return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z';
 }
 
-// Live processes whose model path lies under `root`: our servers, found
-// through their environment, whatever state.json says.
-std::vector<int> ServersUnder(const fs::path& root) {
+std::optional<int> ProcessGroup(int pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string state, ppid, pgrp;
+  if (!(rest >> state >> ppid >> pgrp)) return std::nullopt;
+  return std::atoi(pgrp.c_str());
+}
+
+// Live processes whose model path lies under `root`, found through their environment, whatever state.json
+// says: the servers (each leads its process group), or with `with_workers` their workers as well.
+std::vector<int> ServersUnder(const fs::path& root, bool with_workers = false) {
   std::vector<int> pids;
   std::string needle = std::string(kModelPathEnv) + "=" + root.string();
   DIR* proc = opendir("/proc");
@@ -75,7 +98,8 @@ std::vector<int> ServersUnder(const fs::path& root) {
     std::istringstream vars(env);
     std::string var;
     while (std::getline(vars, var, '\0')) {
-      if (var.rfind(needle, 0) == 0 && !Zombie(static_cast<int>(pid))) {
+      if (var.rfind(needle, 0) == 0 && !Zombie(static_cast<int>(pid)) &&
+          (with_workers || ProcessGroup(static_cast<int>(pid)) == static_cast<int>(pid))) {
         pids.push_back(static_cast<int>(pid));
         break;
       }
@@ -99,6 +123,93 @@ int PlainListener() {
 
 const char kBody[] = R"({"inputs": [[1, 2.5], [3, "x"]]})";
 
+// An HTTP/1.1 client on one kept-alive connection to 127.0.0.1:port, with no retry: it opens a new
+// connection only when the last answer said `Connection: close` (or after Reset).
+class RawHttpClient {
+ public:
+  struct Answer {
+    int status = 0;
+    std::string body;
+    std::string error;  // the connection failed before a whole answer
+  };
+  explicit RawHttpClient(int port) : port_(port) {}
+  ~RawHttpClient() { Reset(); }
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  int connections() const { return connections_; }
+
+  Answer Post(const std::string& path, const std::string& body) { return Send("POST", path, body); }
+  Answer Send(const std::string& method, const std::string& path, const std::string& body) {
+    Answer a;
+    if (fd_ < 0 && !Connect(a)) return a;
+    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    for (size_t sent = 0; sent < request.size();) {
+      ssize_t n = send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) {
+        a.error = std::string("send: ") + (n == 0 ? "closed" : std::strerror(errno));
+        Reset();
+        return a;
+      }
+      sent += static_cast<size_t>(n);
+    }
+    std::string in;
+    size_t head_end;
+    while ((head_end = in.find("\r\n\r\n")) == std::string::npos) {
+      if (!Read(in, a)) return a;
+    }
+    std::string head = in.substr(0, head_end + 2);
+    in.erase(0, head_end + 4);
+    a.status = std::atoi(head.substr(head.find(' ') + 1).c_str());
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    size_t length = 0;
+    if (auto at = lower.find("\r\ncontent-length:"); at != std::string::npos) {
+      length = std::strtoul(lower.c_str() + at + 17, nullptr, 10);
+    }
+    bool close_after = lower.find("\r\nconnection: close\r\n") != std::string::npos;
+    while (in.size() < length) {
+      if (!Read(in, a)) return a;
+    }
+    a.body = in.substr(0, length);
+    if (close_after) Reset();
+    return a;
+  }
+
+ private:
+  bool Connect(Answer& a) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      a.error = std::string("connect: ") + std::strerror(errno);
+      Reset();
+      return false;
+    }
+    ++connections_;
+    return true;
+  }
+  bool Read(std::string& in, Answer& a) {
+    char buf[4096];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) {
+      in.append(buf, static_cast<size_t>(n));
+      return true;
+    }
+    a.error = n == 0 ? "the connection closed before the answer" : std::string("recv: ") + std::strerror(errno);
+    Reset();
+    return false;
+  }
+
+  int port_;
+  int fd_ = -1;
+  int connections_ = 0;
+};
+
 class LocalClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -107,6 +218,13 @@ class LocalClientTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
     home_ = root_ / "home";
+    if (!kServeBin.empty()) {
+      // What the wheel's mlflow_bridge/serve/ holds: the server, and (here a fake) serve_worker.py.
+      serve_dir_ = root_ / "serve";
+      fs::create_directories(serve_dir_);
+      fs::create_symlink(kServeBin, serve_dir_ / "mlflow-bridge-serve");
+      fs::create_symlink(kFakeWorker, serve_dir_ / "serve_worker.py");
+    }
     client_ = std::make_unique<LocalClient>(Options());
   }
 
@@ -120,7 +238,7 @@ class LocalClientTest : public ::testing::Test {
         }
       }
     }
-    auto left = ServersUnder(root_);
+    auto left = ServersUnder(root_, /*with_workers=*/true);
     EXPECT_TRUE(left.empty()) << left.size() << " server process(es) left behind, first pid " << left.front();
     for (int pid : left) kill(pid, SIGKILL);
     std::error_code ec;
@@ -130,8 +248,12 @@ class LocalClientTest : public ::testing::Test {
   LocalClientOptions Options() const {
     LocalClientOptions options;
     options.home = home_.string();
+    options.serve_dir = serve_dir_.string();
     return options;
   }
+
+  bool HaveNativeServer() const { return !serve_dir_.empty(); }
+  void UpdateWithoutDowntime(const json& config);
 
   // A downloaded ("staged") model folder for the fake server.
   std::string Model(const std::string& name, const std::string& behaviour = "ok") {
@@ -187,6 +309,7 @@ class LocalClientTest : public ::testing::Test {
 
   fs::path root_;
   fs::path home_;
+  fs::path serve_dir_;  // the native server; empty when this build has none
   std::unique_ptr<LocalClient> client_;
   int models_ = 0;
 };
@@ -216,7 +339,9 @@ TEST_F(LocalClientTest, CreateGetPredict) {
   EXPECT_EQ((*got)["run_id"], "run-1");
   EXPECT_EQ((*got)["pid"], created["pid"]);
   EXPECT_EQ((*got)["config"]["workers"], 1);
-  EXPECT_NE((*got)["log_tail"].get<std::string>().find("listening"), std::string::npos) << (*got)["log_tail"];
+  EXPECT_EQ((*got)["server"], HaveNativeServer() ? "native" : "mlflow");
+  // "Listening on port" (the native server), "listening on 127.0.0.1:" (the fake of MLflow's)
+  EXPECT_NE((*got)["log_tail"].get<std::string>().find("istening on "), std::string::npos) << (*got)["log_tail"];
   EXPECT_TRUE(fs::exists((*got)["log_path"].get<std::string>()));
 
   EXPECT_TRUE(IsAlive(Pid("churn")));
@@ -424,8 +549,10 @@ TEST_F(LocalClientTest, HangTimesOutAndLeavesNothing) {
   EXPECT_TRUE(ServersUnder(root_).empty());
 }
 
+// A server that listens but whose /ping fails: the fake of MLflow's server (the native one answers /ping
+// itself, 200 once a worker has loaded the model).
 TEST_F(LocalClientTest, FailingPingTimesOutAndLeavesNothing) {
-  auto r = client_->Create(Request("sick", Model("m", "fail_ping"), {{"timeout_seconds", 1}}));
+  auto r = client_->Create(Request("sick", Model("m", "fail_ping"), {{"timeout_seconds", 1}, {"server", "mlflow"}}));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
   EXPECT_FALSE(fs::exists(DeploymentDir("sick")));
@@ -482,46 +609,102 @@ TEST_F(LocalClientTest, UpdateConfigOnlyKeepsModel) {
       << "rev-1 (the first model, unused since revision 3) was left on disk";
 }
 
-TEST_F(LocalClientTest, UpdateWithoutDowntime) {
-  json created = CreateOk("live", "v1");
+// Predictions through LocalClient::Predict (libcurl, kept-alive connections) run without a pause while
+// `update` swaps v1 for v2: each one gets the answer of one of the models, v1 then v2. No timing is assumed:
+// the client sends until it has seen v2 (kHangGuard bounds a broken test).
+void LocalClientTest::UpdateWithoutDowntime(const json& config) {
+  json created = CreateOk("live", "v1", config);
   ASSERT_TRUE(created.is_object());
 
-  std::atomic<bool> done{false};
-  std::atomic<int> calls{0};
-  std::atomic<int> first_ok{0};
-  std::vector<std::string> errors;
+  std::atomic<bool> done{false}, saw_old{false}, saw_new{false};
+  std::atomic<int> calls{0}, failures{0};
+  std::vector<std::string> errors;  // read after the join
   std::vector<std::string> seen;
   std::thread predictor([&] {
     LocalClient other(Options());
-    while (!done && calls < 3000) {
+    while (!done) {
       std::string model = PredictModel(other, "live");
       ++calls;
       if (model == "v1" || model == "v2") {
         if (seen.empty() || seen.back() != model) seen.push_back(model);
-        first_ok = 1;
+        (model == "v1" ? saw_old : saw_new) = true;
       } else {
         errors.push_back(model);
+        ++failures;
       }
     }
   });
-  ASSERT_TRUE(WaitFor([&] { return first_ok.load() == 1 || calls >= 3000; }));
-
+  bool started = WaitFor([&] { return saw_old || failures > 0; }, kHangGuard);
   auto updated = client_->Update(Request("live", Model("v2")));
-  // A few more calls after the old server stopped.
-  int after = calls.load();
-  WaitFor([&] { return calls >= after + 20 || calls >= 3000; }, milliseconds(5000));
+  // Until the new model has answered (after the old server stopped: update has returned).
+  bool switched = updated.ok() && WaitFor([&] { return saw_new || failures > 0; }, kHangGuard);
   done = true;
   predictor.join();
 
   RecordProperty("predictions", calls.load());
+  ASSERT_TRUE(started);
   ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_TRUE(switched);
   EXPECT_TRUE(errors.empty()) << errors.size() << " of " << calls
                               << " predictions failed during the update, first: " << errors.front();
-  EXPECT_GT(calls.load(), 0);
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.front(), "v1");
   EXPECT_EQ(seen.back(), "v2");
+  EXPECT_EQ(seen.size(), 2u) << "answers alternated between the servers";
   EXPECT_EQ(PredictModel("live"), "v2");
+}
+
+TEST_F(LocalClientTest, UpdateWithoutDowntime) { UpdateWithoutDowntime(json::object()); }
+
+TEST_F(LocalClientTest, UpdateWithoutDowntimeWithMlflowServer) { UpdateWithoutDowntime({{"server", "mlflow"}}); }
+
+// A client on one kept-alive connection, sending request after request while `update` runs, with no retry
+// of its own (unlike libcurl, which resends a request a closed kept-alive connection did not take): every
+// answer is a 200, no connection is reset or closed before its answer. The old server drains: the
+// connection's next answer says `Connection: close`, and the client's next connection reaches the new
+// server.
+TEST_F(LocalClientTest, KeepAliveClientAcrossUpdateSeesNoReset) {
+  if (!HaveNativeServer()) GTEST_SKIP() << "this build has no native server";
+  json created = CreateOk("kept", "v1");
+  ASSERT_TRUE(created.is_object());
+  const int port = created["port"];
+  std::atomic<bool> done{false}, saw_old{false}, saw_new{false};
+  std::atomic<int> calls{0}, failures{0};
+  std::vector<std::string> errors, seen;  // read after the join
+  int connections = 0;
+  std::thread client([&] {
+    RawHttpClient http(port);
+    while (!done) {
+      RawHttpClient::Answer a = http.Post("/invocations", kBody);
+      ++calls;
+      if (!a.error.empty() || a.status != 200) {
+        errors.push_back(a.error.empty() ? "status " + std::to_string(a.status) + ": " + a.body : a.error);
+        ++failures;
+        http.Reset();
+        continue;
+      }
+      json answer = json::parse(a.body, nullptr, false);
+      std::string model = answer.is_object() ? answer.value("model", "?") : "not json: " + a.body;
+      if (seen.empty() || seen.back() != model) seen.push_back(model);
+      (model == "v2" ? saw_new : saw_old) = true;
+    }
+    connections = http.connections();
+  });
+  bool started = WaitFor([&] { return saw_old || failures > 0; }, kHangGuard);
+  auto updated = client_->Update(Request("kept", Model("v2")));
+  bool switched = updated.ok() && WaitFor([&] { return saw_new || failures > 0; }, kHangGuard);
+  done = true;
+  client.join();
+  RecordProperty("requests", calls.load());
+  ASSERT_TRUE(started);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_TRUE(switched);
+  EXPECT_TRUE(errors.empty()) << errors.size() << " of " << calls << " requests failed, first: " << errors.front();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front(), "v1");
+  EXPECT_EQ(seen.back(), "v2");
+  EXPECT_EQ(seen.size(), 2u) << "answers alternated between the servers";
+  EXPECT_GE(connections, 2);  // it reconnected (told by `Connection: close`) to reach the new server
 }
 
 TEST_F(LocalClientTest, UpdateToCrashingModelKeepsOldServing) {
@@ -603,7 +786,7 @@ TEST_F(LocalClientTest, UpdateFromMissingModelFolderLeavesNothing) {
 // through, even though the client has a kept-alive connection to the old
 // server on the same host and port (the health check must reach the new one).
 TEST_F(LocalClientTest, UpdateToUnhealthyModelKeepsOldServing) {
-  json created = CreateOk("ping", "good");
+  json created = CreateOk("ping", "good", {{"server", "mlflow"}});  // fail_ping: see FailingPingTimesOut...
   ASSERT_TRUE(created.is_object());
   ProcessId pid = Pid("ping");
   EXPECT_EQ(PredictModel("ping"), "good");  // a pooled connection to the old server
@@ -623,7 +806,7 @@ TEST_F(LocalClientTest, UpdateToUnhealthyModelKeepsOldServing) {
 
 // The same through a client that has no connection to the old server.
 TEST_F(LocalClientTest, UpdateToUnhealthyModelFromFreshClient) {
-  CreateOk("ping2", "good");
+  CreateOk("ping2", "good", {{"server", "mlflow"}});
   ProcessId pid = Pid("ping2");
   LocalClient fresh(Options());
   auto updated = fresh.Update(Request("ping2", Model("sick", "fail_ping"), {{"timeout_seconds", 2}}));
@@ -795,6 +978,146 @@ TEST_F(LocalClientTest, RunLocalReportsServerFailure) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("status 1"), std::string::npos) << s.ToString();
   EXPECT_TRUE(ServersUnder(root_).empty());
+}
+
+TEST_F(LocalClientTest, MlflowServerOnRequest) {
+  json created = CreateOk("classic", "m", {{"server", "mlflow"}});
+  ASSERT_TRUE(created.is_object());
+  EXPECT_EQ(created["server"], "mlflow");
+  EXPECT_EQ(created["config"]["server"], "mlflow");
+  EXPECT_EQ(PredictModel("classic"), "m");
+  auto got = client_->Get("classic");
+  ASSERT_TRUE(got.ok());
+  EXPECT_NE((*got)["log_tail"].get<std::string>().find("fake_scoring_server"), std::string::npos) << (*got)["log_tail"];
+}
+
+// No native server in this installation (no serve_dir, or one without the binary): MLflow's server, with a
+// warning that says how to choose it explicitly.
+TEST_F(LocalClientTest, WithoutNativeServerFallsBackWithWarning) {
+  fs::create_directories(root_ / "empty-serve-dir");
+  for (const std::string& dir : {std::string(), (root_ / "empty-serve-dir").string()}) {
+    LocalClientOptions options = Options();
+    options.serve_dir = dir;
+    LocalClient client(options);
+    testing::ScopedLogCapture logs(LogLevel::kWarning);
+    auto created = client.Create(Request("fallback", Model("m")));
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    EXPECT_EQ((*created)["server"], "mlflow");
+    EXPECT_NE(logs.text().find("serving with MLflow's scoring server instead"), std::string::npos) << logs.text();
+    EXPECT_NE(logs.text().find("-C server=mlflow"), std::string::npos) << logs.text();
+    EXPECT_EQ(PredictModel(client, "fallback"), "m");
+    ASSERT_TRUE(client.Delete("fallback").ok());
+  }
+}
+
+// server=native given explicitly where there is none: an error, before anything starts.
+TEST_F(LocalClientTest, NativeServerAskedForButMissingFails) {
+  LocalClientOptions options = Options();
+  options.serve_dir = "";
+  LocalClient client(options);
+  auto created = client.Create(Request("strict", Model("m"), {{"server", "native"}}));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), StatusCode::kInvalidParameterValue) << created.status().ToString();
+  EXPECT_NE(created.status().message().find("server=native was asked for"), std::string::npos) << created.status().message();
+  EXPECT_NE(created.status().message().find("-C server=mlflow"), std::string::npos) << created.status().message();
+  EXPECT_FALSE(fs::exists(DeploymentDir("strict")));
+  EXPECT_TRUE(ServersUnder(root_).empty());
+  Status run = client.RunLocal(Request("", Model("m"), {{"server", "native"}}));
+  EXPECT_EQ(run.code(), StatusCode::kInvalidParameterValue) << run.ToString();
+}
+
+// An update may change the server; the swap is the same.
+TEST_F(LocalClientTest, UpdateSwitchesServers) {
+  if (!HaveNativeServer()) GTEST_SKIP() << "this build has no native server";
+  CreateOk("switch", "v1", {{"server", "mlflow"}});
+  auto updated = client_->Update(Request("switch", Model("v2"), {{"server", "native"}}));
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ((*updated)["server"], "native");
+  EXPECT_EQ(PredictModel("switch"), "v2");
+  updated = client_->Update(Request("switch", "", {{"server", "mlflow"}}));
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ((*updated)["server"], "mlflow");
+  EXPECT_EQ(PredictModel("switch"), "v2");
+  EXPECT_EQ(ServersUnder(root_).size(), 1u);
+}
+
+// The native server's keys reach its command line; its access log goes to the deployment's log.
+TEST_F(LocalClientTest, NativeConfigReachesServer) {
+  if (!HaveNativeServer()) GTEST_SKIP() << "this build has no native server";
+  json created = CreateOk("tuned", "m",
+                          {{"workers", 2},
+                           {"max_queue", "7"},
+                           {"max_body_mb", 3},
+                           {"access_log", "true"},
+                           {"request_timeout_seconds", 9},
+                           {"graceful_shutdown_seconds", 4}});
+  ASSERT_TRUE(created.is_object());
+  std::string cmdline = ReadFile("/proc/" + std::to_string(Pid("tuned").pid) + "/cmdline");
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  for (const char* arg : {"--fd 3 ", "--workers 2 ", "--max-queue 7 ", "--max-body-mb 3 ", "--access-log - ",
+                          "--request-timeout-seconds 9 ", "--drain-seconds 4 ", "--worker-script "}) {
+    EXPECT_NE(cmdline.find(arg), std::string::npos) << arg << " not in: " << cmdline;
+  }
+  EXPECT_EQ(cmdline.find("--batching"), std::string::npos) << "batching=auto is the server's default: " << cmdline;
+  EXPECT_EQ(PredictModel("tuned"), "m");
+  // The access log line of that request, in the deployment's log.
+  ASSERT_TRUE(WaitFor([&] {
+    auto got = client_->Get("tuned");
+    return got.ok() && (*got)["log_tail"].get<std::string>().find("/invocations") != std::string::npos;
+  }));
+}
+
+// batching=true|false reaches a server that takes --batching; an older one is refused with a clear error.
+TEST_F(LocalClientTest, BatchingNeedsAServerThatTakesIt) {
+  if (!HaveNativeServer()) GTEST_SKIP() << "this build has no native server";
+  auto help = internal::CaptureOutput({kServeBin.string(), "--help"}, kHangGuard);
+  ASSERT_TRUE(help.ok()) << help.status().ToString();
+  auto created = client_->Create(Request("batched", Model("m"), {{"batching", "false"}}));
+  if (help->find("--batching ") != std::string::npos) {
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    std::string cmdline = ReadFile("/proc/" + std::to_string(Pid("batched").pid) + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    EXPECT_NE(cmdline.find("--batching false "), std::string::npos) << cmdline;
+  } else {
+    ASSERT_FALSE(created.ok());
+    EXPECT_EQ(created.status().code(), StatusCode::kInvalidParameterValue) << created.status().ToString();
+    EXPECT_NE(created.status().message().find("does not take --batching"), std::string::npos) << created.status().message();
+    EXPECT_FALSE(fs::exists(DeploymentDir("batched")));
+  }
+}
+
+// run_local serves in the foreground with the native server until interrupted, on every route contract.
+TEST_F(LocalClientTest, RunLocalServesWithNativeServerUntilInterrupted) {
+  if (!HaveNativeServer()) GTEST_SKIP() << "this build has no native server";
+  auto probe = internal::BindSharedPort(0);
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  int port = internal::LocalPort(*probe);
+  close(*probe);
+  std::atomic<bool> stop{false};
+  LocalClientOptions options = Options();
+  options.interrupted = [&] { return stop.load(); };
+  LocalClient client(options);
+  Status result = InternalError("not run");
+  std::thread runner([&] { result = client.RunLocal(Request("", Model("fg"), {{"port", port}})); });
+  RawHttpClient http(port);
+  bool ready = WaitFor(
+      [&] {
+        http.Reset();
+        return http.Send("GET", "/v2/health/ready", "").status == 200;
+      },
+      kHangGuard);
+  std::vector<std::string> answers;
+  for (const char* route : {"/invocations", "/score", "/predict"}) {
+    auto a = http.Post(route, kBody);
+    answers.push_back(std::to_string(a.status) + " " + a.body + a.error);
+  }
+  stop = true;
+  runner.join();
+  ASSERT_TRUE(ready);
+  for (const auto& a : answers) EXPECT_EQ(a.rfind("200 ", 0), 0u) << a;
+  EXPECT_NE(answers[0].find(R"("model": "fg")"), std::string::npos) << answers[0];
+  EXPECT_TRUE(result.ok()) << result.ToString();
+  EXPECT_TRUE(ServersUnder(root_, /*with_workers=*/true).empty());
 }
 
 }  // namespace

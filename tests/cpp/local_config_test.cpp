@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 namespace mlflow_bridge::internal {
 namespace {
 
@@ -18,7 +20,48 @@ TEST(LocalConfigTest, DefaultsForNothingGiven) {
     EXPECT_EQ(c->request_timeout_seconds, 60);
     EXPECT_EQ(c->graceful_shutdown_seconds, 10);
     EXPECT_TRUE(c->env.empty());
+    EXPECT_EQ(c->server, "native");
+    EXPECT_FALSE(c->server_given);  // the native server by default: MLflow's where there is none
+    EXPECT_EQ(c->batching, "auto");
+    EXPECT_EQ(c->max_queue, 1024);
+    EXPECT_EQ(c->max_body_mb, 64);
+    EXPECT_FALSE(c->access_log);
+    EXPECT_EQ(c->prediction_log, "");
+    EXPECT_EQ(c->prediction_log_rate, 1.0);
+    EXPECT_TRUE(c->native_keys_given.empty());
   }
+}
+
+TEST(LocalConfigTest, ServerKeys) {
+  auto c = ParseLocalConfig({{"server", "mlflow"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->server, "mlflow");
+  EXPECT_TRUE(c->server_given);
+  c = ParseLocalConfig({{"server", "native"},
+                        {"batching", "false"},
+                        {"max_queue", "5"},
+                        {"access_log", "yes"},
+                        {"prediction_log", "preds.jsonl"},
+                        {"prediction_log_rate", "0.25"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->server_given);
+  EXPECT_EQ(c->batching, "false");
+  EXPECT_EQ(c->max_queue, 5);
+  EXPECT_TRUE(c->access_log);
+  EXPECT_EQ(c->prediction_log, (std::filesystem::current_path() / "preds.jsonl").string());  // the caller's folder
+  EXPECT_EQ(c->prediction_log_rate, 0.25);
+  EXPECT_EQ(c->native_keys_given,
+            (std::vector<std::string>{"batching", "max_queue", "access_log", "prediction_log", "prediction_log_rate"}));
+  for (const json& bad : {json{{"server", "uvicorn"}}, json{{"batching", "sometimes"}}, json{{"max_queue", 0}},
+                          json{{"prediction_log_rate", 2}}}) {
+    auto r = ParseLocalConfig(bad);
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_NE(r.status().message().find(bad.items().begin().key()), std::string::npos) << r.status().message();
+  }
+  // The stored config reads back; its server was given then, but what a deployment runs is in its state.
+  LocalConfig back = StoredLocalConfig(ToJson(*c));
+  EXPECT_EQ(back.max_queue, 5);
+  EXPECT_EQ(back.prediction_log, c->prediction_log);
 }
 
 TEST(LocalConfigTest, CliStringsAndSdkValues) {

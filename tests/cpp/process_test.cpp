@@ -612,6 +612,40 @@ TEST(ProcessTest, SteerToNewestAcrossTwoUpdates) {
   close(*c);
 }
 
+// What the old server's listening socket holds and has not accepted: an update lets it accept those before
+// it stops (closing the socket would reset them).
+TEST(ProcessTest, QueuedOnOtherListenersCountsTheOldAcceptQueue) {
+  auto a = BindSharedPort(0);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  int port = LocalPort(*a);
+  ASSERT_EQ(listen(*a, 64), 0);
+  int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);  // queued on a, not accepted
+  auto b = BindSharedPort(port);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_EQ(listen(*b, 64), 0);
+  ASSERT_TRUE(SteerToNewest(*b).ok());
+  auto queued = QueuedOnOtherListeners(*b);
+  ASSERT_TRUE(queued.ok()) << queued.status().ToString();
+  EXPECT_EQ(*queued, 1);
+  EXPECT_EQ(QueuedOnOtherListeners(*a).value(), 0);  // b's queue is empty
+  int accepted = accept(*a, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(QueuedOnOtherListeners(*b).value(), 0);
+  for (int fd : {accepted, client, *a, *b}) close(fd);
+}
+
+TEST(ProcessTest, CaptureOutputReadsStdoutAndStderr) {
+  auto out = CaptureOutput({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(600));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, "out\nerr\n");
+  EXPECT_FALSE(CaptureOutput({"/no/such/program"}, std::chrono::seconds(600)).ok());
+}
+
 TEST(ProcessTest, SteerToNewestOnBadFdFails) {
   Status s = SteerToNewest(-1);
   EXPECT_FALSE(s.ok());

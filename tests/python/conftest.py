@@ -179,11 +179,13 @@ def wait_exited(pid):
 
 
 @contextlib.contextmanager
-def run_local(target, model_uri, name="fg"):
+def run_local(target, model_uri, name="fg", config=()):
     """`mlflow deployments run-local` in the foreground on a port the kernel picks (-C port=0, no port
-    taken from elsewhere); yields (port, lines so far) once uvicorn says it listens, stops it with Ctrl-C after."""
+    taken from elsewhere), with more `-C key=value` from `config`; yields (port, lines so far) once the server
+    (mlflow-bridge-serve, or uvicorn for server=mlflow) says it listens, stops it with Ctrl-C after."""
+    more = [arg for kv in config for arg in ("-C", kv)]
     proc = subprocess.Popen(
-        [MLFLOW, "deployments", "run-local", "-t", target, "--name", name, "-m", model_uri, "-C", "port=0"],
+        [MLFLOW, "deployments", "run-local", "-t", target, "--name", name, "-m", model_uri, "-C", "port=0", *more],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         # Ctrl-C must reach it even when this run ignores SIGINT (a background job of a script, nohup ... &):
         # an ignored SIGINT is inherited, and Python then never raises KeyboardInterrupt.
@@ -202,7 +204,7 @@ def run_local(target, model_uri, name="fg"):
             seen.append(line)
             if m := re.search(r"Serving \S+ at http://127\.0\.0\.1:(\d+)", line):
                 port = int(m.group(1))
-            if "Uvicorn running" in line:
+            if "Uvicorn running" in line or "mlflow-bridge-serve: Listening on port" in line:
                 break
         assert port, "".join(seen)
         yield port, seen

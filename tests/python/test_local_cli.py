@@ -57,8 +57,30 @@ def test_cli_help_lists_config_keys():
 
 
 def test_run_local_serves_in_the_foreground(home, models):
-    with run_local("local", models["version1"]) as (port, _):
+    with run_local("local", models["version1"]) as (port, lines):
         body = {"dataframe_split": json.loads(ROWS.to_json(orient="split", index=False))}
         r = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
         assert r.json()["predictions"] == pytest.approx(expected(1.0))
+        # the native server: every platform's routes
+        assert "with mlflow-bridge-serve" in "".join(lines)
+        assert requests.post(f"http://127.0.0.1:{port}/score", json=body, timeout=60).json() == r.json()
+        assert requests.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=60).status_code == 200
     assert not (home / "local" / "deployments").exists()  # nothing persisted
+
+
+def test_run_local_with_mlflow_server(home, models):
+    with run_local("local", models["version1"], config=["server=mlflow"]) as (port, lines):
+        assert "with MLflow's scoring server" in "".join(lines)
+        body = {"dataframe_split": json.loads(ROWS.to_json(orient="split", index=False))}
+        r = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
+        assert r.json()["predictions"] == pytest.approx(expected(1.0))
+
+
+def test_cli_create_with_mlflow_server_and_native_keys(home, models):
+    cli("create", "-t", "local", "--name", "classic", "-m", models["version1"], "-C", "server=mlflow")
+    assert "server: mlflow" in cli("get", "-t", "local", "--name", "classic").stdout
+    cli("update", "-t", "local", "--name", "classic", "-C", "server=native", "-C", "max_queue=5", "-C", "access_log=true")
+    got = cli("get", "-t", "local", "--name", "classic").stdout
+    assert "server: native" in got and "'max_queue': 5" in got
+    bad = cli("update", "-t", "local", "--name", "classic", "-C", "batching=sometimes", check=False)
+    assert bad.returncode != 0 and "batching" in bad.stderr and "auto" in bad.stderr

@@ -1,5 +1,6 @@
 """Target `local` through mlflow.deployments.get_deploy_client (the SDK)."""
 
+import http.client
 import json
 import os
 import signal
@@ -75,7 +76,7 @@ def test_get_reports_starting_then_ready_and_exited_with_log_tail(client, models
     wait_exited(info["pid"])  # its threads take a moment to go
     got = client.get_deployment("tiny")
     assert got["status"] == "exited"
-    assert "Uvicorn running" in got["log_tail"] or "Application startup complete" in got["log_tail"]
+    assert "mlflow-bridge-serve: Listening on port" in got["log_tail"]
     with pytest.raises(MlflowException, match="not running") as e:
         client.predict("tiny", ROWS)
     assert e.value.error_code == "TEMPORARILY_UNAVAILABLE"
@@ -169,7 +170,9 @@ def test_target_help_documents_every_key():
     from mlflow_bridge.targets import local
 
     text = local.target_help()
-    for key in ("port", "workers", "timeout_seconds", "request_timeout_seconds", "graceful_shutdown_seconds", "env"):
+    for key in ("port", "workers", "timeout_seconds", "request_timeout_seconds", "graceful_shutdown_seconds", "env",
+                "server", "batching", "max_queue", "max_body_mb", "access_log", "prediction_log",
+                "prediction_log_rate"):
         assert f"  {key} (" in text
     assert "default: 0" in text and "Target URI: local" in text
 
@@ -179,3 +182,101 @@ def test_wrong_target_uri_is_rejected():
 
     with pytest.raises(MlflowException, match="local target's URI"):
         LocalDeploymentClient("local:/something")
+
+
+def test_native_server_is_the_default(client, models):
+    info = client.create_deployment("tiny", models["version1"])
+    assert info["server"] == "native" and info["config"]["server"] == "native"
+    r = requests.get(info["url"] + "/ping", timeout=60)
+    assert r.status_code == 200 and "X-Request-Id" in r.headers  # the native server's
+
+
+def test_mlflow_server_on_request(client, models):
+    info = client.create_deployment("tiny", models["version1"], config={"server": "mlflow"})
+    assert info["server"] == "mlflow"
+    assert client.predict("tiny", ROWS)["predictions"] == approx(expected(1.0))
+    log = client.get_deployment("tiny")["log_tail"]
+    assert "Uvicorn running" in log or "Application startup complete" in log
+
+
+def test_routes_of_other_platforms(client, models):
+    """One local deployment answers SageMaker's, Azure ML's, OCI's and the Open Inference Protocol's routes."""
+    url = client.create_deployment("tiny", models["version1"])["url"]
+    body = {"dataframe_split": {"columns": ["x1", "x2"], "data": ROWS.values.tolist()}}
+    want = approx(expected(1.0))
+    for route in ("/invocations", "/score", "/predict"):
+        r = requests.post(url + route, json=body, timeout=60)
+        assert r.status_code == 200, (route, r.text)
+        assert r.json()["predictions"] == want, route
+    for route in ("/ping", "/health", "/v2/health/live", "/v2/health/ready", "/v2/models/tiny/ready"):
+        assert requests.get(url + route, timeout=60).status_code == 200, route
+
+
+def test_without_native_server_falls_back_with_a_warning(home, models, monkeypatch, tmp_path, capfd):
+    from mlflow.deployments import get_deploy_client
+    from mlflow_bridge import _serve
+
+    monkeypatch.setattr(_serve, "SERVE_DIR", str(tmp_path / "no-server-here"))
+    client = get_deploy_client("local")
+    info = client.create_deployment("tiny", models["version1"])
+    assert info["server"] == "mlflow"
+    assert "serving with MLflow's scoring server instead" in capfd.readouterr().err
+    assert client.predict("tiny", ROWS)["predictions"] == approx(expected(1.0))
+    with pytest.raises(MlflowException, match="server=native was asked for") as e:
+        client.create_deployment("strict", models["version1"], config={"server": "native"})
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert [d["name"] for d in client.list_deployments()] == ["tiny"]
+
+
+def test_keep_alive_client_across_update_sees_no_reset(client, models):
+    """A client on one kept-alive connection (http.client: no retry of its own) sends request after request
+    while `update` runs: every one gets a 200, none meets a reset or a closed connection. The old server drains:
+    it answers with `Connection: close`, and the client's next connection reaches the new server."""
+    first = client.create_deployment("tiny", models["version1"])
+    body = json.dumps({"dataframe_split": {"columns": ["x1", "x2"], "data": ROWS.values.tolist()}})
+    stop = threading.Event()
+    seen, errors, connections = [], [], []
+
+    def keep_alive_client():
+        conn = None
+        for _ in range(100000):  # bounded; stops as soon as the update is done
+            if stop.is_set():
+                break
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", first["port"], timeout=600)
+                connections.append(conn)
+            try:
+                conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                answer = r.read()
+            except Exception as e:  # pragma: no cover - what the test is about
+                errors.append(repr(e))
+                conn.close()
+                conn = None
+                continue
+            if r.status != 200:
+                errors.append(f"{r.status}: {answer!r}")
+            else:
+                value = json.loads(answer)["predictions"][0]
+                if not seen or seen[-1] != value:
+                    seen.append(value)
+            if r.will_close:  # Connection: close
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    worker = threading.Thread(target=keep_alive_client)
+    worker.start()
+    try:
+        second = client.update_deployment("tiny", models["version2"])
+        new_answer = pytest.approx(expected(2.0)[0])
+        while not (seen and seen[-1] == new_answer) and not errors and worker.is_alive():  # the new model answers
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        worker.join()
+    assert errors == []
+    assert not alive(first["pid"]) and second["pid"] != first["pid"]
+    assert seen == [pytest.approx(expected(1.0)[0]), pytest.approx(expected(2.0)[0])]
+    assert len(connections) >= 2

@@ -301,8 +301,10 @@ def test_cli(aws, home, models, tmp_path, sm):
 
 
 def test_cli_run_local_serves_like_the_endpoint(home, models):
-    """run-local for sagemaker-endpoints: MLflow's scoring server on this machine (the `local` target's keys)."""
-    with run_local(TARGET, models["version1"]) as (port, _):
+    """run-local for sagemaker-endpoints: the native model server on this machine, as the endpoint's image runs
+    it (the `local` target's keys)."""
+    with run_local(TARGET, models["version1"]) as (port, lines):
+        assert "with mlflow-bridge-serve" in "".join(lines)
         body = {"dataframe_split": json.loads(ROWS.to_json(orient="split", index=False))}
         r = requests.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
         assert r.json()["predictions"] == pytest.approx([1.5, 3.0, 7.0])

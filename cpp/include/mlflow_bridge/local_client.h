@@ -25,6 +25,9 @@ struct LocalClientOptions {
   // Polled during long waits (server start, run_local); true cancels the
   // operation, which cleans up as on any failure. Null: never.
   std::function<bool()> interrupted;
+  // Where the native model server is (DeploymentTargetOptions::serve_dir): mlflow-bridge-serve and
+  // serve_worker.py. Empty, or without them: MLflow's scoring server (config `server`).
+  std::string serve_dir;
 };
 
 class LocalClient {
@@ -33,11 +36,13 @@ class LocalClient {
 
   // OK when `name` is valid and no deployment has it (Create checks again, under its lock).
   Status CheckNew(const std::string& name);
-  // Starts a server for the model and waits until it answers its health route.
+  // Starts a server for the model (the native one, or MLflow's: config `server`) and waits until it answers
+  // its health route.
   StatusOr<nlohmann::json> Create(const DeployRequest& request);
   // Zero-downtime swap: the new server shares the port (SO_REUSEPORT), takes
-  // new connections once it is listening and healthy, then the old one stops.
-  // If the new server does not become healthy, the old one keeps serving.
+  // new connections once it is listening and healthy, then the old one drains
+  // (answers what it has, kept-alive connections closed with `Connection: close`)
+  // and stops. If the new server does not become healthy, the old one keeps serving.
   StatusOr<nlohmann::json> Update(const DeployRequest& request);
   // Stops the server and removes the deployment; deleting what is not there is OK.
   Status Delete(const std::string& name);

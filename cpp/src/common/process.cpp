@@ -5,20 +5,25 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
+
+extern char** environ;
 
 namespace mlflow_bridge::internal {
 namespace {
@@ -255,6 +260,58 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
   return 128 + WTERMSIG(status);
 }
 
+StatusOr<std::string> CaptureOutput(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
+  if (argv.empty()) return InvalidParameterError("no program to run");
+  SpawnSpec spec;
+  spec.argv = argv;
+  for (char** e = environ; *e != nullptr; ++e) spec.env.emplace_back(*e);
+  CArgs args(spec.argv), envp(spec.env);
+  int out[2], err_pipe[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return InternalError(Errno("pipe"));
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    Status s = InternalError(Errno("pipe"));
+    close(out[0]);
+    close(out[1]);
+    return s;
+  }
+  pid_t child = fork();
+  if (child < 0) {
+    Status s = InternalError(Errno("fork"));
+    for (int fd : {out[0], out[1], err_pipe[0], err_pipe[1]}) close(fd);
+    return s;
+  }
+  if (child == 0) ExecChild(spec, out[1], args.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
+  close(out[1]);
+  close(err_pipe[1]);
+  int exec_errno = ReadExecErrno(err_pipe[0]);
+  std::string output;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  bool timed_out = false;
+  while (exec_errno == 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{out[0], POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    output.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  if (timed_out) kill(child, SIGKILL);
+  while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (exec_errno != 0) return InvalidParameterError("Cannot run '" + argv[0] + "': " + std::strerror(exec_errno));
+  if (timed_out) return DeadlineExceededError("'" + argv[0] + "' did not finish in time");
+  return output;
+}
+
 bool IsAlive(const ProcessId& id) {
   if (id.pid <= 0) return false;
   auto stat = ReadProcStat(id.pid);
@@ -359,6 +416,39 @@ Status SteerToNewest(int fd) {
     return InternalError(Errno("SO_ATTACH_REUSEPORT_CBPF"));
   }
   return OkStatus();
+}
+
+StatusOr<int> QueuedOnOtherListeners(int fd) {
+  struct stat own {};
+  if (fstat(fd, &own) != 0) return InternalError(Errno("fstat"));
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 || addr.sin_family != AF_INET) {
+    return InternalError(Errno("getsockname"));
+  }
+  // /proc/net/tcp prints the address as the hex of its bytes in memory, the port in host order.
+  char local[32];
+  std::snprintf(local, sizeof local, "%08X:%04X", addr.sin_addr.s_addr, ntohs(addr.sin_port));
+  std::ifstream in("/proc/net/tcp");
+  if (!in) return InternalError("cannot read /proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  int queued = 0;
+  while (std::getline(in, line)) {
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+    std::istringstream fields(line);
+    std::string sl, local_address, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    if (!(fields >> sl >> local_address >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode)) {
+      continue;
+    }
+    if (state != "0A" || local_address != local) continue;  // 0A: LISTEN
+    if (std::strtoull(inode.c_str(), nullptr, 10) == own.st_ino) continue;
+    auto colon = queues.find(':');
+    if (colon == std::string::npos) continue;
+    // For a listening socket rx_queue is its accept queue.
+    queued += static_cast<int>(std::strtol(queues.substr(colon + 1).c_str(), nullptr, 16));
+  }
+  return queued;
 }
 
 }  // namespace mlflow_bridge::internal

@@ -43,6 +43,10 @@ StatusOr<int> SpawnChild(const SpawnSpec& spec);
 StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted, std::chrono::milliseconds grace,
                             Clock& clock);
 
+// Runs `argv` (stdin /dev/null, the environment of this process) and returns what it wrote to stdout and
+// stderr, whatever its exit status; killed after `limit`.
+StatusOr<std::string> CaptureOutput(const std::vector<std::string>& argv, std::chrono::milliseconds limit);
+
 // Whether the process is alive (not exited, not a zombie, same start time).
 bool IsAlive(const ProcessId& id);
 
@@ -60,5 +64,8 @@ bool IsListening(int fd);
 // listening socket of the group (classic BPF on the SO_REUSEPORT group), so that
 // a server that has just started takes over from the one it replaces.
 Status SteerToNewest(int fd);
+// Connections waiting to be accepted on the other listening sockets bound to fd's address (the servers a
+// new one replaces), from /proc/net/tcp. Once SteerToNewest sends new connections to fd, this only shrinks.
+StatusOr<int> QueuedOnOtherListeners(int fd);
 
 }  // namespace mlflow_bridge::internal

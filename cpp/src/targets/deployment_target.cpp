@@ -93,7 +93,8 @@ StatusOr<std::string> DeploymentTargetHelp(const std::string& name) {
 }
 
 Status RunLocal(const DeployRequest& request, DeploymentTargetOptions options) {
-  LocalClient local(LocalClientOptions{options.home, nullptr, nullptr, std::move(options.interrupted)});
+  LocalClient local(
+      LocalClientOptions{options.home, nullptr, nullptr, std::move(options.interrupted), std::move(options.serve_dir)});
   return local.RunLocal(request);
 }
 

@@ -124,8 +124,9 @@ class BridgeDeploymentClient(BaseDeploymentClient):
 
 
 def run_local(name, model_uri, flavor=None, config=None):
-    """Serves the model in the foreground on 127.0.0.1 with MLflow's scoring server until interrupted, as
-    the target would score it (config takes the `local` target's keys, e.g. port)."""
+    """Serves the model in the foreground on 127.0.0.1 until interrupted, with mlflow-bridge-serve, the native
+    model server that every target's images run (or MLflow's scoring server: config server=mlflow, or when this
+    installation has no native server). config takes the `local` target's keys, e.g. port."""
     with _model.staged(model_uri, flavor) as (model_dir, _):
         translate_errors(_core.run_local)(_request("", "", model_uri, "", flavor, model_dir, config), _model.home())
 

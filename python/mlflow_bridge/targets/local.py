@@ -7,7 +7,8 @@ from mlflow_bridge.targets import _base
 
 
 class LocalDeploymentClient(_base.BridgeDeploymentClient):
-    """Deploys models as scoring servers on 127.0.0.1 that outlive the calling process."""
+    """Deploys models as model servers on 127.0.0.1 (mlflow-bridge-serve, or MLflow's scoring server with
+    config server=mlflow) that outlive the calling process."""
 
     TARGET = "local"
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,18 @@ struct LocalConfig {
   int request_timeout_seconds = 60;
   int graceful_shutdown_seconds = 10;
   std::map<std::string, std::string> env;  // for the server; a value given as other JSON is kept as its text
+  // The model server (decision 0009): "native" (mlflow-bridge-serve) or "mlflow" (MLflow's, on uvicorn).
+  std::string server = "native";
+  // Whether the config given named `server`: then "native" is required, never replaced by MLflow's server.
+  bool server_given = false;
+  // Keys only the native server takes.
+  std::string batching = "auto";  // auto, true or false
+  int max_queue = 1024;
+  int max_body_mb = 64;
+  bool access_log = false;
+  std::string prediction_log;  // a path, absolute once parsed; empty: off
+  double prediction_log_rate = 1.0;
+  std::vector<std::string> native_keys_given;  // which of those the config given named, in schema order
 };
 
 const ConfigSchema& LocalConfigSchema();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include "common/env.h"
 #include "common/process.h"
@@ -82,9 +83,86 @@ Status CheckFlavor(const std::string& flavor) {
                                "' is not supported. Omit --flavor or pass python_function.");
 }
 
-// The scoring server: MLflow's own (uvicorn), serving on the socket we pass as fd 3.
-internal::SpawnSpec ServerSpec(const std::string& python, const std::string& model_dir, const LocalConfig& config,
-                               const std::string& log_path, int listen_fd) {
+constexpr char kServeBinary[] = "mlflow-bridge-serve";
+constexpr char kServeWorker[] = "serve_worker.py";
+// How long after its drain a stopping native server may take: answers still being written get 5 s, then its
+// workers 10 s to exit (serve/model_server.h); a little more so that StopProcess never cuts that short.
+constexpr int kNativeStopSeconds = 20;
+// MLflow's server (uvicorn): after --timeout-graceful-shutdown, its workers' own shutdown.
+constexpr int kMlflowStopSeconds = 5;
+
+// The model server a deployment runs (config `server`, decision 0009).
+struct Server {
+  std::string kind;    // "native" (mlflow-bridge-serve) or "mlflow" (MLflow's scoring server on uvicorn)
+  std::string binary;  // native: the server
+  std::string worker;  // native: its worker program
+};
+
+bool IsExecutable(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec) && access(path.c_str(), X_OK) == 0;
+}
+
+std::string KeyList(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+// Whether the server binary takes `flag` (older builds lack some): its --help names it.
+bool ServerTakes(const Server& server, const std::string& flag) {
+  auto help = internal::CaptureOutput({server.binary, "--help"}, seconds(30));
+  return help.ok() && help->find(flag + " ") != std::string::npos;
+}
+
+// The server config.server asks for: the native one when `serve_dir` has it; otherwise MLflow's, with a
+// warning, unless server=native was given explicitly (an error then).
+StatusOr<Server> ChooseServer(const LocalConfig& config, const std::string& serve_dir) {
+  const std::string ignored =
+      config.native_keys_given.empty() ? "" : " MLflow's scoring server ignores " + KeyList(config.native_keys_given) + ".";
+  if (config.server == "mlflow") {
+    if (!ignored.empty()) LogWarning("server=mlflow:" + ignored);
+    return Server{"mlflow", "", ""};
+  }
+  std::string missing;
+  std::string binary = serve_dir.empty() ? "" : (fs::path(serve_dir) / kServeBinary).string();
+  std::string worker = serve_dir.empty() ? "" : (fs::path(serve_dir) / kServeWorker).string();
+  std::error_code ec;
+  if (serve_dir.empty()) {
+    missing = "this installation of mlflow-bridge has no native model server";
+  } else if (!IsExecutable(binary)) {
+    missing = binary + " is missing or not executable";
+  } else if (!fs::is_regular_file(worker, ec)) {
+    missing = worker + " is missing";
+  }
+  if (missing.empty()) {
+    Server native{"native", binary, worker};
+    if (config.batching != "auto" && !ServerTakes(native, "--batching")) {
+      return InvalidParameterError("batching=" + config.batching + ": " + binary +
+                                   " (an older build) does not take --batching. Leave batching out (auto).");
+    }
+    return native;
+  }
+  if (config.server_given) {
+    return InvalidParameterError("server=native was asked for, but " + missing +
+                                 ". Reinstall mlflow-bridge from its wheel (or build it with libevent-dev installed), "
+                                 "or serve with MLflow's scoring server: -C server=mlflow.");
+  }
+  LogWarning("The native model server is not available (" + missing +
+             "); serving with MLflow's scoring server instead. -C server=mlflow chooses it and silences this "
+             "warning." +
+             ignored);
+  return Server{"mlflow", "", ""};
+}
+
+// How long to wait for a server that got SIGTERM (it drains first) before it is killed.
+milliseconds StopGrace(const std::string& server_kind, const LocalConfig& config) {
+  return seconds(config.graceful_shutdown_seconds + (server_kind == "native" ? kNativeStopSeconds : kMlflowStopSeconds));
+}
+
+// The model server, serving on the socket we pass as fd 3: the native one, or MLflow's own (uvicorn).
+StatusOr<internal::SpawnSpec> ServerSpec(const Server& server, const std::string& python, const std::string& model_dir,
+                                         const LocalConfig& config, const std::string& log_path, int listen_fd) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string kv = *e;
@@ -92,22 +170,54 @@ internal::SpawnSpec ServerSpec(const std::string& python, const std::string& mod
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : config.env) env[k] = v;
-  env[kModelPathEnv] = model_dir;
+  env[kModelPathEnv] = model_dir;  // read by MLflow's server; names the model in `ps e` for the native one
   env[kRequestTimeoutEnv] = std::to_string(config.request_timeout_seconds);
   env["PYTHONUNBUFFERED"] = "1";
 
   internal::SpawnSpec spec;
-  spec.argv = {python,
-               "-m",
-               "uvicorn",
-               "--fd",
-               "3",
-               "--workers",
-               std::to_string(config.workers),
-               "--timeout-graceful-shutdown",
-               std::to_string(config.graceful_shutdown_seconds),
-               "--no-access-log",
-               "mlflow.pyfunc.scoring_server.app:app"};
+  if (server.kind == "native") {
+    spec.argv = {server.binary,
+                 "--fd",
+                 "3",
+                 "--model",
+                 model_dir,
+                 "--workers",
+                 std::to_string(config.workers),
+                 "--python",
+                 python,
+                 "--worker-script",
+                 server.worker,
+                 "--request-timeout-seconds",
+                 std::to_string(config.request_timeout_seconds),
+                 "--drain-seconds",
+                 std::to_string(config.graceful_shutdown_seconds),
+                 "--max-queue",
+                 std::to_string(config.max_queue),
+                 "--max-body-mb",
+                 std::to_string(config.max_body_mb),
+                 "--access-log",
+                 config.access_log ? "-" : "off"};
+    if (config.batching != "auto") {  // auto is the server's own default; ChooseServer checked the flag
+      spec.argv.insert(spec.argv.end(), {"--batching", config.batching});
+    }
+    if (!config.prediction_log.empty()) {
+      std::ostringstream rate;
+      rate << config.prediction_log_rate;
+      spec.argv.insert(spec.argv.end(), {"--prediction-log", config.prediction_log, "--prediction-log-rate", rate.str()});
+    }
+  } else {
+    spec.argv = {python,
+                 "-m",
+                 "uvicorn",
+                 "--fd",
+                 "3",
+                 "--workers",
+                 std::to_string(config.workers),
+                 "--timeout-graceful-shutdown",
+                 std::to_string(config.graceful_shutdown_seconds),
+                 "--no-access-log",
+                 "mlflow.pyfunc.scoring_server.app:app"};
+  }
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
   spec.log_path = log_path;
   spec.listen_fd = listen_fd;
@@ -137,6 +247,11 @@ Status RemoveFolder(const std::string& dir) {
 // The config of a deployment, as its state file holds it.
 LocalConfig ConfigOf(const json& state) { return internal::StoredLocalConfig(state.value("config", json::object())); }
 
+// The server a deployment runs; a state file older than the native server had MLflow's.
+std::string ServerKindOf(const json& state) { return state.value("server", std::string("mlflow")); }
+
+milliseconds StopGraceOf(const json& state) { return StopGrace(ServerKindOf(state), ConfigOf(state)); }
+
 }  // namespace
 
 struct LocalClient::Impl {
@@ -144,6 +259,7 @@ struct LocalClient::Impl {
   std::shared_ptr<HttpTransport> transport;
   std::shared_ptr<Clock> clock;
   std::function<bool()> interrupted;
+  std::string serve_dir;
 
   // A bound socket on `port` for a new server. With `claim`, the port must be
   // free and stays locked against other claims until the claim is dropped
@@ -169,6 +285,28 @@ struct LocalClient::Impl {
     ping.fresh_connection = true;
     auto r = transport->Send(ping);
     return r.ok() && r->status_code == 200;
+  }
+
+  // Waits until the listening sockets that share fd's port (the server `fd`'s replaces) have accepted the
+  // connections queued on them before SteerToNewest: when the old server closes its socket, those would be
+  // reset. Nothing new joins their queues, so this ends as soon as the old server runs; a few seconds bound a
+  // stuck one.
+  void AwaitAcceptedByOthers(int fd) {
+    auto deadline = clock->Now() + seconds(5);
+    while (true) {
+      auto queued = internal::QueuedOnOtherListeners(fd);
+      if (!queued.ok()) {
+        LogDebug("Cannot see the previous server's accept queue: " + queued.status().message());
+        return;
+      }
+      if (*queued == 0) return;
+      if (clock->Now() >= deadline) {
+        LogWarning("The previous server has not accepted " + std::to_string(*queued) +
+                   " connection(s) made before the swap; they are reset as it stops.");
+        return;
+      }
+      clock->SleepFor(milliseconds(10));
+    }
   }
 
   // Waits until the new server listens on `fd` and answers /ping.
@@ -221,6 +359,7 @@ struct LocalClient::Impl {
                  {"url", Url(state["port"])},
                  {"port", state["port"]},
                  {"pid", state["pid"]},
+                 {"server", ServerKindOf(state)},
                  {"revision", state["revision"]},
                  {"created_at", state["created_at"]},
                  {"updated_at", state["updated_at"]},
@@ -265,12 +404,14 @@ struct LocalClient::Impl {
     return model_dir;
   }
 
-  // Starts a server for `state` on `fd` and waits for it; on failure stops it
+  // Starts `server` for `state` on `fd` and waits for it; on failure stops it
   // again. `spawned` runs once the process exists, before the wait.
-  StatusOr<ProcessId> StartServer(const json& state, const LocalConfig& config, Fd& fd,
+  StatusOr<ProcessId> StartServer(const Server& server, const json& state, const LocalConfig& config, Fd& fd,
                                   const std::function<Status(const ProcessId&)>& spawned = nullptr) {
     std::string name = state["name"];
-    auto pid = internal::SpawnDetached(ServerSpec(state["python"], state["model_dir"], config, state["log_path"], fd.get()));
+    auto spec = ServerSpec(server, state["python"], state["model_dir"], config, state["log_path"], fd.get());
+    if (!spec.ok()) return spec.status();
+    auto pid = internal::SpawnDetached(*spec);
     if (!pid.ok()) return pid.status();
     Status ready = spawned ? spawned(*pid) : OkStatus();
     if (ready.ok()) ready = WaitReady(name, *pid, fd.get(), state["log_path"], config.timeout_seconds);
@@ -287,7 +428,9 @@ struct LocalClient::Impl {
 const ConfigSchema& LocalClient::Schema() { return internal::LocalConfigSchema(); }
 
 std::string LocalClient::Help() {
-  return "Target 'local': serves MLflow models on this machine with MLflow's scoring server, bound to 127.0.0.1.\n"
+  return "Target 'local': serves MLflow models on this machine, bound to 127.0.0.1, with mlflow-bridge-serve, the\n"
+         "native model server (HTTP in C++, the model in Python workers answering with MLflow's own request\n"
+         "handling), or with MLflow's scoring server (-C server=mlflow).\n"
          "\n"
          "Target URI: local\n"
          "\n"
@@ -295,8 +438,13 @@ std::string LocalClient::Help() {
          "$MLFLOW_BRIDGE_HOME/local (default ~/.mlflow-bridge/local), so list and get work from any process.\n"
          "Model URIs: anything MLflow resolves (runs:/<run>/<path>, models:/<name>/<version>,\n"
          "models:/<name>@<alias>, a local path). Only the python_function flavor is served.\n"
+         "The native server answers every platform's routes on the deployment's port: MLflow and SageMaker\n"
+         "(POST /invocations, GET /ping, /health, /version), Azure ML (POST /score), OCI (POST /predict) and the\n"
+         "Open Inference Protocol v2 (/v2/health/ready, /v2/models/<name>/infer, ...), and /metrics.\n"
          "update_deployment swaps models without downtime: the new server starts on the same port, takes\n"
-         "over once it answers /ping, then the old one stops; if it fails, the old one keeps serving.\n"
+         "over once it answers /ping, then the old one drains (finishes its requests, closes kept-alive\n"
+         "connections with 'Connection: close') and stops; if the new one fails, the old one keeps serving.\n"
+         "run_local serves the same way in the foreground.\n"
          "\n"
          "Config keys (-C key=value on the CLI, config={...} in the SDK):\n" +
          DescribeConfig(Schema()) +
@@ -311,8 +459,8 @@ std::string LocalClient::Help() {
 LocalClient::LocalClient(LocalClientOptions options) {
   auto transport = options.transport ? options.transport : MakeCurlTransport();
   auto clock = options.clock ? options.clock : SystemClock();
-  impl_ = std::make_shared<Impl>(
-      Impl{StateStore(internal::ResolveHome(options.home) + "/local"), transport, clock, options.interrupted});
+  impl_ = std::make_shared<Impl>(Impl{StateStore(internal::ResolveHome(options.home) + "/local"), transport, clock,
+                                      options.interrupted, options.serve_dir});
 }
 
 Status LocalClient::CheckNew(const std::string& name) {
@@ -331,6 +479,8 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
   auto config = internal::ParseLocalConfig(request.config);
   if (!config.ok()) return config.status();
+  auto server = ChooseServer(*config, impl_->serve_dir);
+  if (!server.ok()) return server.status();
   auto lock = impl_->store.Lock(request.name);
   if (!lock.ok()) return lock.status();
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckNew(request.name));
@@ -356,6 +506,7 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
                 {"python", request.python},
                 {"config_given", request.config},
                 {"config", internal::ToJson(*config)},
+                {"server", server->kind},
                 {"port", internal::LocalPort(fd.get())},
                 {"revision", revision},
                 {"model_dir", *model_dir},
@@ -364,7 +515,7 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
                 {"pid_start_time", 0},
                 {"created_at", now},
                 {"updated_at", now}};
-  auto pid = impl_->StartServer(state, *config, fd, [&](const ProcessId& id) {
+  auto pid = impl_->StartServer(*server, state, *config, fd, [&](const ProcessId& id) {
     state["pid"] = id.pid;
     state["pid_start_time"] = id.start_time;
     return impl_->store.Save(request.name, state);  // visible to `get` as "starting"
@@ -374,7 +525,7 @@ StatusOr<json> LocalClient::Create(const DeployRequest& request) {
                                     created.UndoAndSay("nothing was left behind"));
   }
   created.Add("stop the server of '" + request.name + "'",
-              [&] { return internal::StopProcess(*pid, seconds(5), *impl_->clock); });
+              [&] { return internal::StopProcess(*pid, StopGrace(server->kind, *config), *impl_->clock); });
   state["ready_at"] = NowIso(*impl_->clock);
   if (Status saved = impl_->store.Save(request.name, state); !saved.ok()) {
     return saved.WithContext("Creating local deployment '" + request.name + "' failed; " +
@@ -396,6 +547,8 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   for (const auto& [k, v] : request.config.items()) given[k] = v;
   auto config = internal::ParseLocalConfig(given);
   if (!config.ok()) return config.status();
+  auto server = ChooseServer(*config, impl_->serve_dir);
+  if (!server.ok()) return server.status();
   int port = config->port;
   if (port == 0) port = old["port"];
   // The same port with the old server alive: join its socket group. Otherwise
@@ -429,6 +582,7 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   json state = old;
   state["config_given"] = given;
   state["config"] = internal::ToJson(*config);
+  state["server"] = server->kind;
   state["port"] = port;
   state["revision"] = revision;
   state["model_dir"] = model_dir;
@@ -440,16 +594,19 @@ StatusOr<json> LocalClient::Update(const DeployRequest& request) {
   }
   if (!request.python.empty()) state["python"] = request.python;
 
-  auto pid = impl_->StartServer(state, *config, fd);  // stops the new server itself if it does not start
+  auto pid = impl_->StartServer(*server, state, *config, fd);  // stops the new server itself if it does not start
   if (!pid.ok()) return fail(pid.status());
   made.Add("stop the new server of '" + request.name + "' (pid " + std::to_string(pid->pid) + ")",
-           [&] { return internal::StopProcess(*pid, seconds(5), *impl_->clock); });
+           [&] { return internal::StopProcess(*pid, StopGrace(server->kind, *config), *impl_->clock); });
   state["pid"] = pid->pid;
   state["pid_start_time"] = pid->start_time;
   state["ready_at"] = NowIso(*impl_->clock);
   if (Status saved = impl_->store.Save(request.name, state); !saved.ok()) return fail(saved);
-  // The new server has taken over the port; let the old one finish what it has.
-  LogIgnored(internal::StopProcess(Pid(old), seconds(ConfigOf(old).graceful_shutdown_seconds + 5), *impl_->clock),
+  // The new server has taken over the port: new connections go to it. The old one drains (SIGTERM): it
+  // answers what it has, with `Connection: close`, and stops; its grace covers that drain. First it
+  // accepts what its listening socket took before the steering: closing that socket would reset them.
+  if (join) impl_->AwaitAcceptedByOthers(fd.get());
+  LogIgnored(internal::StopProcess(Pid(old), StopGraceOf(old), *impl_->clock),
              "Stopping the previous server of '" + request.name + "'");
   // Remove the old revision, and the older one whose model it kept, unless the new one uses it.
   std::string old_rev_dir = impl_->store.RevisionDir(request.name, old["revision"]);
@@ -468,8 +625,7 @@ Status LocalClient::Delete(const std::string& name) {
   if (!loaded.ok()) return loaded.status();
   if (loaded->has_value()) {
     const json& state = **loaded;
-    int grace = ConfigOf(state).graceful_shutdown_seconds;
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::StopProcess(Pid(state), seconds(grace + 5), *impl_->clock));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(internal::StopProcess(Pid(state), StopGraceOf(state), *impl_->clock));
   }
   return impl_->store.Remove(name);
 }
@@ -520,14 +676,17 @@ Status LocalClient::RunLocal(const DeployRequest& request) {
   MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckFlavor(request.flavor));
   auto config = internal::ParseLocalConfig(request.config);
   if (!config.ok()) return config.status();
+  auto server = ChooseServer(*config, impl_->serve_dir);
+  if (!server.ok()) return server.status();
   int port = config->port;
   auto opened = impl_->OpenPort(port, /*claim=*/port != 0);
   if (!opened.ok()) return opened.status();
   const Fd& fd = (*opened)->fd;
-  auto spec = ServerSpec(request.python, request.model_dir, *config, "", fd.get());
-  LogInfo("Serving " + request.model_uri + " at " + Url(internal::LocalPort(fd.get())) + " (Ctrl-C stops it)");
-  auto code =
-      internal::RunForeground(spec, impl_->interrupted, seconds(config->graceful_shutdown_seconds + 5), *impl_->clock);
+  auto spec = ServerSpec(*server, request.python, request.model_dir, *config, "", fd.get());
+  if (!spec.ok()) return spec.status();
+  LogInfo("Serving " + request.model_uri + " at " + Url(internal::LocalPort(fd.get())) + " with " +
+          (server->kind == "native" ? "mlflow-bridge-serve" : "MLflow's scoring server") + " (Ctrl-C stops it)");
+  auto code = internal::RunForeground(*spec, impl_->interrupted, StopGrace(server->kind, *config), *impl_->clock);
   if (!code.ok()) return code.status();
   if (*code != 0 && *code != 128 + SIGINT && *code != 128 + SIGTERM) {
     return InternalError("The model server exited with status " + std::to_string(*code) + ".");

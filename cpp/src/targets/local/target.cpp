@@ -60,8 +60,8 @@ class LocalTarget : public DeploymentTarget {
 }  // namespace
 
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeLocalTarget(const DeploymentTargetOptions& options) {
-  return std::shared_ptr<DeploymentTarget>(
-      std::make_shared<LocalTarget>(LocalClient(LocalClientOptions{options.home, nullptr, nullptr, options.interrupted})));
+  return std::shared_ptr<DeploymentTarget>(std::make_shared<LocalTarget>(
+      LocalClient(LocalClientOptions{options.home, nullptr, nullptr, options.interrupted, options.serve_dir})));
 }
 
 }  // namespace mlflow_bridge::internal
