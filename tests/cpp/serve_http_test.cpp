@@ -522,9 +522,28 @@ TEST(ServeHttpTest, StopDrainsQueuedAndInFlightRequestsAndClosesIdleConnections)
   EXPECT_EQ(json::parse(b->body)["body"], "queued");
   EXPECT_EQ(b->header("connection"), "close");
   EXPECT_TRUE(slow.Closed());
+  // The idle kept-alive connection stays open for its client's next request, answered with Connection: close;
+  // then it closes, and with it the drain ends.
+  ASSERT_TRUE(idle.Send(Request("GET", "/ping", "", {})));
+  auto c = idle.Read();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->header("connection"), "close");
   EXPECT_TRUE(idle.Closed());
-  EXPECT_TRUE(server.Stop().ok());
+  EXPECT_TRUE(server.Join().ok());  // the drain ended by itself
   EXPECT_FALSE(RawConnection(port).connected()) << "no longer listening";
+}
+
+TEST(ServeHttpTest, StopEndsWhenIdleClientsCloseTheirConnections) {
+  ModelServerOptions o = Options(1);
+  o.http.drain_timeout = std::chrono::seconds(3600);  // the drain must end by the client, not by its deadline
+  RunningServer server(o);
+  ASSERT_TRUE(server.ok());
+  auto idle = std::make_unique<RawConnection>(server.port());
+  ASSERT_TRUE(idle->Send(Request("GET", "/ping", "", {})));
+  ASSERT_TRUE(idle->Read());
+  server.RequestStop();
+  idle.reset();  // the client hangs up: nothing is left to drain
+  EXPECT_TRUE(server.Join().ok());
 }
 
 TEST(ServeHttpTest, StopAnswers503WhenTheDrainTimesOut) {

@@ -595,8 +595,11 @@ void HttpServer::DrainTimeoutCallback(int /*fd*/, short /*what*/, void* arg) {
   }
 }
 
+// The drain ends when every request is answered and every kept-alive connection is closed: an idle one stays
+// open until its client sends the next request (answered with Connection: close, then closed) or closes it, so
+// that no client has its connection closed under a request it is sending. The drain deadline bounds both.
 void HttpServer::MaybeFinishDrain() {
-  if (!draining_ || drained_called_ || active_ > 0 || !dispatcher_.idle()) return;
+  if (!draining_ || drained_called_ || active_ > 0 || !dispatcher_.idle() || !active_by_connection_.empty()) return;
   drained_called_ = true;
   evtimer_del(drain_timer_);
   // Not from inside evhttp's callbacks: the owner frees evhttp when told.

@@ -125,8 +125,8 @@ class HttpServer {
   int listen_fd_ = -1;  // until evhttp owns it
   evhttp_bound_socket* bound_ = nullptr;
   std::mt19937_64 rng_;
-  // Requests handed to us and not yet written out (or whose connection closed), per connection: the drain waits
-  // for none to be left.
+  // Per open connection that sent a request: its requests handed to us and not yet written out. The drain waits
+  // for no request and no such connection to be left (MaybeFinishDrain).
   std::unordered_map<evhttp_connection*, size_t> active_by_connection_;
   size_t active_ = 0;
   bool draining_ = false;
