@@ -30,13 +30,13 @@ namespace {
 namespace fs = std::filesystem;
 using mlflow_bridge::internal::GetEnv;
 
-constexpr const char* kUsage = R"(Usage: mlflow-bridge-serve [serve] --model DIR [options]
+constexpr const char* kUsage = R"(Usage: mlflow-bridge-serve [serve] --model DIR [options] [serve]
 
 Serves an MLflow model over HTTP. The server (HTTP, routing, queueing, deadlines) is native; the model runs
 unmodified in Python worker processes that answer with MLflow's own request handling, so answers are MLflow's.
 Routes, all on one port: POST /invocations, /score, /predict; GET /ping, /health, /version, /metrics;
 GET /v2/health/live, /v2/health/ready, /v2/models/{name}/ready. SIGTERM or SIGINT drains and exits 0.
-The first argument `serve` (what SageMaker passes) is accepted and ignored.
+The argument `serve` (what SageMaker passes, after the image's entrypoint) is accepted and ignored.
 
 Options:
   --model DIR                   the MLflow model directory (with its MLmodel file); required
@@ -107,7 +107,7 @@ const std::vector<std::string>& ValueFlags() {
 
 Flags Parse(int argc, char** argv) {
   Flags flags;
-  bool first_positional = true;
+  bool seen_serve = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -119,13 +119,13 @@ Flags Parse(int argc, char** argv) {
       std::exit(0);
     }
     if (arg.rfind("--", 0) != 0) {
-      if (first_positional && arg == "serve") {
-        first_positional = false;
+      // SageMaker runs an image with the argument `serve`: it comes after the image's entrypoint (our flags).
+      if (!seen_serve && arg == "serve") {
+        seen_serve = true;
         continue;
       }
       UsageError("unexpected argument '" + arg + "'");
     }
-    first_positional = false;
     std::string name = arg.substr(2), value;
     bool has_value = false;
     if (auto eq = name.find('='); eq != std::string::npos) {

@@ -24,7 +24,7 @@ def _parser():
     build = image.add_parser(
         "build",
         help="build a model image and push it, without docker",
-        description="Builds an OCI image of an MLflow model (its dependencies and the scoring server) and pushes it.",
+        description="Builds an OCI image of an MLflow model (its dependencies and the model server) and pushes it.",
         epilog="Config keys (-C key=value):\n" + _config_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

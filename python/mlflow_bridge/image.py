@@ -6,9 +6,9 @@
     # -> "myregistry.azurecr.io/churn@sha256:..."
 
 The image holds the model at /opt/ml/model and its Python dependencies (installed
-by pip for the base image's Python and platform, wheels only), and runs MLflow's
-scoring server on port 8080 (/ping, /health, /invocations). See ``help()`` for
-every option.
+by pip for the base image's Python and platform, wheels only), and runs mlflow-bridge's
+model server on port 8080 (/invocations, /ping, /health, /score, /predict, /v2/...;
+server="mlflow": MLflow's scoring server). See ``help()`` for every option.
 """
 
 import json

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "image/build_config.h"
 #include "mlflow_bridge/image.h"
 #include "mock_transport.h"
 
@@ -22,13 +23,20 @@ class ImageBuilderTest : public ::testing::Test {
     root_ = tmpl;
     fs::create_directories(root_ / "model");
     std::ofstream(root_ / "model" / "MLmodel") << "flavors: {python_function: {}}\n";
+    fs::create_directories(root_ / "serve");
+    std::ofstream(root_ / "serve" / kServerBinary) << "#!/bin/sh\n";
+    std::ofstream(root_ / "serve" / kServerWorker) << "print()\n";
     transport_ = std::make_shared<MockTransport>();
+    builder_ = MakeBuilder((root_ / "serve").string());
+  }
+  std::shared_ptr<ImageBuilder> MakeBuilder(const std::string& serve_dir) {
     ImageBuilderOptions o;
     o.work_dir = (root_ / "work").string();
     o.transport = transport_;
+    o.serve_dir = serve_dir;
     auto made = ImageBuilder::Make(o);
-    ASSERT_TRUE(made.ok());
-    builder_ = *made;
+    EXPECT_TRUE(made.ok());
+    return made.ok() ? *made : nullptr;
   }
   void TearDown() override { fs::remove_all(root_); }
 
@@ -71,6 +79,64 @@ TEST_F(ImageBuilderTest, BadInputIsRefusedBeforeAnyCall) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue);
   EXPECT_NE(s.message().find("no MLmodel"), std::string::npos) << s.message();
   EXPECT_TRUE(transport_->requests().empty());
+}
+
+TEST_F(ImageBuilderTest, TheNativeServerNeedsItsFilesBeforeAnyCall) {
+  nlohmann::json config = {{"image", "127.0.0.1:5000/m:1"}};
+  builder_ = MakeBuilder("");
+  Status s = Build(config);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue);
+  EXPECT_NE(s.message().find("has none"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("-C server=mlflow"), std::string::npos) << s.message();
+  fs::remove(root_ / "serve" / kServerWorker);
+  builder_ = MakeBuilder((root_ / "serve").string());
+  s = Build(config);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidParameterValue);
+  EXPECT_NE(s.message().find((root_ / "serve" / kServerWorker).string() + " is missing"), std::string::npos) << s.message();
+  EXPECT_TRUE(transport_->requests().empty());
+  // server=mlflow needs none: the build goes on to the registry (here: no answer queued).
+  config["server"] = "mlflow";
+  s = Build(config);
+  EXPECT_FALSE(transport_->requests().empty()) << s.message();
+  config["server"] = "nginx";
+  EXPECT_NE(Build(config).message().find("native, mlflow"), std::string::npos);
+}
+
+TEST(ModelPythonVersionTest, FromPythonEnvThenConda) {
+  std::string tmpl = (fs::temp_directory_path() / "mlflow-bridge-python-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  fs::path dir = tmpl;
+  std::string source;
+  EXPECT_EQ(internal::ModelPythonVersion(dir.string(), &source), "");
+  std::ofstream(dir / "conda.yaml") << "channels: [conda-forge]\ndependencies:\n- python-dateutil=2.9\n"
+                                    << "- python=3.12.4\n- pip<=24\n- pip:\n  - mlflow==3.1\n";
+  EXPECT_EQ(internal::ModelPythonVersion(dir.string(), &source), "3.12");
+  EXPECT_EQ(source, "conda.yaml");
+  // python: 3.10 is the text "3.10" here, not the YAML number 3.1.
+  std::ofstream(dir / "python_env.yaml") << "python: 3.10\nbuild_dependencies:\n- pip==24.0\n";
+  EXPECT_EQ(internal::ModelPythonVersion(dir.string(), &source), "3.10");
+  EXPECT_EQ(source, "python_env.yaml");
+  std::ofstream(dir / "python_env.yaml") << "python: \"3.9.18\"\n";
+  EXPECT_EQ(internal::ModelPythonVersion(dir.string()), "3.9");
+  fs::remove_all(dir);
+}
+
+TEST(ChooseBaseImageTest, TheModelsPythonUnlessConfigured) {
+  bool for_python = false;
+  EXPECT_EQ(internal::ChooseBaseImage("", "3.10", &for_python), "docker.io/library/python:3.10-slim");
+  EXPECT_TRUE(for_python);
+  EXPECT_EQ(internal::ChooseBaseImage("", "", &for_python), kDefaultBaseImage);
+  EXPECT_FALSE(for_python);
+  EXPECT_EQ(internal::ChooseBaseImage("mirror.example.com/python:{python}-slim", "3.12", &for_python),
+            "mirror.example.com/python:3.12-slim");
+  EXPECT_TRUE(for_python);
+  EXPECT_EQ(internal::ChooseBaseImage("mirror.example.com/python:{python}", "", nullptr), "mirror.example.com/python:3.11");
+  EXPECT_EQ(internal::ChooseBaseImage("acr.example.com/base:7", "3.12", &for_python), "acr.example.com/base:7");
+  EXPECT_FALSE(for_python);
+  EXPECT_EQ(internal::PythonMajorMinor("3.11.9"), "3.11");
+  EXPECT_EQ(internal::PythonMajorMinor("3.11.*"), "3.11");
+  EXPECT_EQ(internal::PythonMajorMinor("three"), "");
+  EXPECT_EQ(internal::PythonMajorMinor("3"), "");
 }
 
 TEST_F(ImageBuilderTest, NeedsAWorkFolder) {

@@ -27,13 +27,14 @@ TEST(SageMakerConfigTest, DefaultsAreTheSchemas) {
   EXPECT_DOUBLE_EQ(c->poll_interval_seconds, 5.0);
   EXPECT_DOUBLE_EQ(c->initial_weight, 0.0);
   EXPECT_TRUE(c->build.install_dependencies);
+  EXPECT_EQ(c->build.server, "native");
   EXPECT_FALSE(c->build.insecure_registry);
   EXPECT_FALSE(c->forward_proxy_env);
   EXPECT_EQ(c->registry, "");
   EXPECT_EQ(c->env, json::object());
   EXPECT_EQ(c->serverless_config, json::object());
   // Every key of the schema has its field: a new key without one would parse and be ignored.
-  EXPECT_EQ(SageMakerConfigSchema().size(), 27u);
+  EXPECT_EQ(SageMakerConfigSchema().size(), 28u);
 }
 
 TEST(SageMakerConfigTest, CliStringsBecomeTypedFields) {

@@ -325,7 +325,7 @@ def test_credential_sources(azure, monkeypatch, tmp_path):
 
 def test_custom_image_from_registry(azure, models, registry):
     """registry=: the model's image built here (no docker) and pushed, registered as a custom-container
-    environment with the MLflow scoring server's routes; the deployment runs it and is sent MLflow's own
+    environment with the native server's Azure ML routes; the deployment runs it and is sent MLflow's own
     request form."""
     import registry as reg
     from mlflow.deployments import get_deploy_client
@@ -338,7 +338,10 @@ def test_custom_image_from_registry(azure, models, registry):
     assert d["environment"].split("/environments/")[1].startswith("mlflow-bridge-custom/versions/")
     env = mlclient(azure).environments.get("mlflow-bridge-custom", d["environment"].rsplit("/", 1)[1])
     assert env.image.startswith(f"{registry.host}/flood@sha256:")
-    assert env.inference_config["scoringRoute"] == {"port": 8080, "path": "/invocations"}
+    # The native server's routes: Azure ML's /score, liveness while the model loads, readiness once it predicts.
+    assert env.inference_config["scoringRoute"] == {"port": 8080, "path": "/score"}
+    assert env.inference_config["livenessRoute"] == {"port": 8080, "path": "/v2/health/live"}
+    assert env.inference_config["readinessRoute"] == {"port": 8080, "path": "/health"}
     assert list(client.predict("custom", ROWS)["predictions"]) == expected(1.0)
     assert b"dataframe_split" in azure.scoring_log[-1]["body"]
     client.delete_deployment("custom")

@@ -2,11 +2,13 @@
 (tests/servers/registry.py)."""
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import mlflow
@@ -14,9 +16,11 @@ import pytest
 import registry as reg
 from conftest import unused_port
 from mlflow.exceptions import MlflowException
-from mlflow_bridge import image
+from mlflow_bridge import _serve, image
 
 NO_DEPS = {"install_dependencies": "false"}
+SERVER = "/opt/mlflow-bridge/mlflow-bridge-serve"
+ENTRYPOINT = [SERVER, "--model", "/opt/ml/model", "--host", "0.0.0.0", "--port", "8080", "--python", "python3"]
 
 
 @pytest.fixture
@@ -40,29 +44,35 @@ def test_build_push_and_read_back(registry, base, models, home, tmp_path):
     m = manifest(f"{registry.host}/team/tiny:1")
     assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     base_layers = base["layers"]["linux/amd64"]
-    assert [l["digest"] for l in m["layers"][:-1]] == base_layers
+    assert [l["digest"] for l in m["layers"][:-2]] == base_layers  # then the server's layer and the model's
     assert m["layers"][-1]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
     assert m["annotations"]["org.opencontainers.image.base.digest"] == base["manifests"]["linux/amd64"]
 
     config = reg.skopeo_inspect(f"{registry.host}/team/tiny:1", config=True)
     run = config["config"]
-    assert run["Entrypoint"][:2] == ["python3", "-c"] and run["Cmd"] == ["serve"]
+    assert run["Entrypoint"] == ENTRYPOINT and run["Cmd"] == ["serve"]  # the native server; SageMaker's `serve`
     assert run["ExposedPorts"] == {"8080/tcp": {}}
     env = dict(e.split("=", 1) for e in run["Env"])
     assert env["__pyfunc_model_path__"] == "file:///opt/ml/model" and env["MLFLOW_BRIDGE_PORT"] == "8080"
     assert env["PYTHON_VERSION"] == "3.11.9"  # the base's environment is kept
     labels = run["Labels"]
     assert labels["mlflow.model_uri"] == models["version1"] and labels["mlflow.run_id"] == models["run_id1"]
-    assert labels["mlflow-bridge.version"]
+    assert labels["mlflow-bridge.version"] and labels["mlflow-bridge.server"] == "native"
     assert config["created"] == "1970-01-01T00:00:00Z"
-    assert len(config["rootfs"]["diff_ids"]) == len(base_layers) + 1
+    assert [l["what"] for l in out["layers"]] == ["server", "model"]
+    assert len(config["rootfs"]["diff_ids"]) == len(base_layers) + 2
 
     rootfs, runtime = reg.pull_and_unpack(f"{registry.host}/team/tiny:1", tmp_path / "unpacked")
     model_dir = os.path.join(rootfs, "opt/ml/model")
     assert "sklearn" in open(os.path.join(model_dir, "MLmodel")).read()
     assert sorted(os.listdir(model_dir)) == sorted(os.listdir(mlflow.artifacts.download_artifacts(models["version1"])))
     assert os.path.exists(os.path.join(rootfs, "etc/os-release"))  # the base's files are there too
-    assert runtime["process"]["args"][-1] == "serve"
+    assert runtime["process"]["args"] == ENTRYPOINT + ["serve"]
+    # The server's layer: this installation's binary and worker, byte for byte; the binary runs.
+    for name in ("mlflow-bridge-serve", "serve_worker.py"):
+        with open(os.path.join(rootfs, "opt/mlflow-bridge", name), "rb") as got, open(os.path.join(_serve.SERVE_DIR, name), "rb") as want:
+            assert got.read() == want.read(), name
+    assert os.access(os.path.join(rootfs, SERVER.lstrip("/")), os.X_OK)
 
 
 def test_reproducible_and_a_second_push_sends_no_layer(registry, base, models, home):
@@ -76,7 +86,7 @@ def test_reproducible_and_a_second_push_sends_no_layer(registry, base, models, h
     other = build(models["version1"], f"{registry.host}/other/tiny:1", base["ref"])
     assert other["digest"] == first["digest"]
     assert {d for _, d, _ in registry.blob_mounts()} >= set(base["layers"]["linux/amd64"])
-    # A different model: only its layer (and config) are new.
+    # The server's layer is the same for every model: a different model sends only its own layer (and config).
     registry.mark()
     second = build(models["version2"], f"{registry.host}/team/tiny:2", base["ref"])
     assert second["digest"] != first["digest"]
@@ -173,7 +183,8 @@ def test_a_dropped_connection_during_a_chunked_upload_is_survived(registry, base
     model = tmp_path / "big-model"
     mlflow.pyfunc.save_model(str(model), python_model=_Echo())
     (model / "weights.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # incompressible: 3 chunks of 1 MiB
-    proxy = registry.proxy(drop_after_bytes=500_000, times=1)
+    # Cut inside the model's first 1 MiB chunk; the server's layer (under 1 MiB, one PUT) goes through whole.
+    proxy = registry.proxy(drop_after_bytes=1_000_000, times=1)
     out = build(str(model), f"{proxy}/team/big:1", f"{proxy}/{base['ref'].split('/', 1)[1]}", chunk_size_mb="1")
     assert proxy.cuts == 1
     assert reg.manifest_digest(f"{registry.host}/team/big:1") == out["digest"]
@@ -252,23 +263,25 @@ def test_dependencies_layer_serves_the_model_from_the_unpacked_image(registry, b
                              pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "pandas"])
     ref = f"{registry.host}/team/doubler:1"
     out = image.build(str(model), ref, base["ref"], insecure_registry="true")
-    assert [l["what"] for l in out["layers"]] == ["dependencies", "model"]
+    assert [l["what"] for l in out["layers"]] == ["server", "dependencies", "model"]
     again = image.build(str(model), ref, base["ref"], insecure_registry="true")
     assert again["digest"] == out["digest"]
 
     rootfs, runtime = reg.pull_and_unpack(ref, tmp_path / "unpacked")
     assert os.path.isdir(os.path.join(rootfs, "opt/mlflow-bridge/site/mlflow"))
-    env = dict(e.split("=", 1) for e in runtime["process"]["env"])
+    with serving(rootfs, runtime, "/usr/bin/python3", tmp_path) as url:  # the image's entrypoint, on Debian's python3
+        assert post(url + "/invocations", {"dataframe_split": {"columns": ["x"], "data": [[1.5], [4.0]]}}) == (
+            200, {"predictions": [3.0, 8.0]})
+
+
+@contextlib.contextmanager
+def serving(rootfs, runtime, python, home):
+    """Runs the unpacked image's entrypoint (the native server, its worker and the model from the rootfs) with
+    `python` for the image's python3, on 127.0.0.1; yields its URL once /ping answers 200."""
     port = unused_port()
-    env.update(
-        PATH="/usr/bin:/bin", HOME=str(tmp_path),
-        PYTHONPATH=os.path.join(rootfs, "opt/mlflow-bridge/site"),
-        __pyfunc_model_path__="file://" + os.path.join(rootfs, "opt/ml/model"),
-        MLFLOW_BRIDGE_PORT=str(port),
-    )
-    args = runtime["process"]["args"]
-    assert args[0] == "python3"
-    server = subprocess.Popen(["/usr/bin/python3", *args[1:]], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    cmd = reg.entrypoint_command(rootfs, runtime, python, port)
+    server = subprocess.Popen(cmd, env=reg.entrypoint_env(rootfs, runtime, home), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 600  # a bound for a hung server: importing mlflow on a busy machine is slow
         while True:
@@ -279,13 +292,149 @@ def test_dependencies_layer_serves_the_model_from_the_unpacked_image(registry, b
                 assert server.poll() is None, server.stdout.read().decode()[-3000:]
                 assert time.monotonic() < deadline, "the server did not answer /ping"
                 time.sleep(0.2)
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
-                                     data=json.dumps({"dataframe_split": {"columns": ["x"], "data": [[1.5], [4.0]]}}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        assert json.loads(urllib.request.urlopen(req, timeout=30).read()) == {"predictions": [3.0, 8.0]}
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+
+
+def post(url, payload, content_type="application/json"):
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_the_images_entrypoint_serves_every_platforms_routes(registry, base, models, home, tmp_path):
+    """The image's own entrypoint, run as a plain process from the unpacked rootfs (this machine's python for the
+    image's): MLflow's and SageMaker's /invocations and /ping (with the `serve` argument), Azure ML's /score, OCI's
+    /predict and /health, and the Open Inference Protocol's health routes, all from the one server."""
+    ref = f"{registry.host}/team/routes:1"
+    build(models["version1"], ref, base["ref"])
+    rootfs, runtime = reg.pull_and_unpack(ref, tmp_path / "unpacked")
+    assert runtime["process"]["args"][-1] == "serve"
+    rows = {"dataframe_split": {"columns": ["x1", "x2"], "data": [[1.0, 2.0], [3.0, 4.5]]}}
+    with serving(rootfs, runtime, sys.executable, tmp_path) as url:
+        for route in ("/invocations", "/score", "/predict"):
+            status, body = post(url + route, rows)
+            assert status == 200 and body["predictions"] == pytest.approx([3.0, 7.5]), (route, body)
+        status, body = post(url + "/invocations", b"x1,x2\n1,1\n", "text/csv")
+        assert status == 200 and body["predictions"] == pytest.approx([2.0])
+        status, body = post(url + "/invocations", b"{not json")
+        assert status == 400 and body["error_code"] == "BAD_REQUEST"
+        for route in ("/ping", "/health", "/v2/health/live", "/v2/health/ready"):
+            assert get(url + route) == 200, route
+
+
+def test_server_mlflow_keeps_mlflows_scoring_server(registry, base, models, home, tmp_path):
+    """-C server=mlflow: no server layer, and the entrypoint is MLflow's scoring server under uvicorn, as before."""
+    ref = f"{registry.host}/team/uvicorn:1"
+    out = build(models["version1"], ref, base["ref"], server="mlflow")
+    assert [l["what"] for l in out["layers"]] == ["model"]
+    run = reg.skopeo_inspect(ref, config=True)["config"]
+    assert run["Entrypoint"][:2] == ["python3", "-c"] and "uvicorn" in run["Entrypoint"][2] and run["Cmd"] == ["serve"]
+    assert run["Labels"]["mlflow-bridge.server"] == "mlflow"
+    rootfs, runtime = reg.pull_and_unpack(ref, tmp_path / "unpacked")
+    assert not os.path.exists(os.path.join(rootfs, "opt/mlflow-bridge/mlflow-bridge-serve"))
+    port = unused_port()
+    env = dict(e.split("=", 1) for e in runtime["process"]["env"])
+    env.update(PATH="/usr/bin:/bin", HOME=str(tmp_path), MLFLOW_BRIDGE_PORT=str(port),
+               __pyfunc_model_path__="file://" + os.path.join(rootfs, "opt/ml/model"))
+    server = subprocess.Popen([sys.executable, *runtime["process"]["args"][1:]], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()[-3000:]
+                assert time.monotonic() < deadline, "the server did not answer /ping"
+                time.sleep(0.2)
+        status, body = post(f"http://127.0.0.1:{port}/invocations",
+                            {"dataframe_split": {"columns": ["x1", "x2"], "data": [[1.0, 2.0]]}})
+        assert status == 200 and body["predictions"] == pytest.approx([3.0])
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _with_python(model_dir, version, conda_only=False):
+    """Makes the saved model at `model_dir` say it was logged with Python `version`."""
+    if conda_only:
+        os.remove(os.path.join(model_dir, "python_env.yaml"))
+        with open(os.path.join(model_dir, "conda.yaml"), "w") as f:
+            f.write(f"channels: [conda-forge]\ndependencies:\n- python={version}\n- pip\n- pip:\n  - python-dateutil==2.9.0\n")
+    else:
+        path = os.path.join(model_dir, "python_env.yaml")
+        text = open(path).read()
+        with open(path, "w") as f:
+            f.write("\n".join(f"python: {version}" if l.startswith("python:") else l for l in text.splitlines()) + "\n")
+
+
+def test_the_base_image_has_the_models_python(registry, home, tmp_path, monkeypatch):
+    """The default base is the official Python image of the model's Python (python_env.yaml, else conda.yaml);
+    MLFLOW_BRIDGE_BASE_IMAGE may name a mirror of them with {python}. A base with another Python is refused before
+    anything is pushed, unless -C python_version says to build on it anyway."""
+    for version in ("3.10", "3.12"):
+        reg.make_base_image(registry.host, "library/python", f"{version}-slim", env={"PYTHON_VERSION": f"{version}.4"})
+    monkeypatch.setenv("MLFLOW_BRIDGE_BASE_IMAGE", f"{registry.host}/library/python:{{python}}-slim")
+    model = tmp_path / "py310"
+    mlflow.pyfunc.save_model(str(model), python_model=_Echo())
+    _with_python(str(model), "3.10.13")
+    out = image.build(str(model), f"{registry.host}/team/py:1", insecure_registry="true", **NO_DEPS)
+    assert out["base"].startswith(f"{registry.host}/library/python:3.10-slim@sha256:"), out["base"]
+    env = dict(e.split("=", 1) for e in reg.skopeo_inspect(f"{registry.host}/team/py:1", config=True)["config"]["Env"])
+    assert env["PYTHON_VERSION"] == "3.10.4"
+
+    conda = tmp_path / "py312"
+    mlflow.pyfunc.save_model(str(conda), python_model=_Echo())
+    _with_python(str(conda), "3.12", conda_only=True)
+    out = image.build(str(conda), f"{registry.host}/team/py:2", insecure_registry="true", **NO_DEPS)
+    assert out["base"].startswith(f"{registry.host}/library/python:3.12-slim@sha256:"), out["base"]
+
+    # The user's base has Python 3.11.9: refused, saying both versions and the ways out; nothing is pushed.
+    other = reg.make_base_image(registry.host, "lib/base", "1")
+    registry.mark()
+    with pytest.raises(MlflowException) as e:
+        image.build(str(model), f"{registry.host}/team/py:3", other["ref"], insecure_registry="true", **NO_DEPS)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    for words in ("Python 3.10 (its python_env.yaml)", "the image's Python is 3.11", "python:3.10-slim",
+                  "-C python_version=3.11"):
+        assert words in e.value.message, e.value.message
+    assert registry.blob_uploads() == [] and registry.manifest_puts() == []
+    # Said on purpose: built, with a warning.
+    out = image.build(str(model), f"{registry.host}/team/py:3", other["ref"], insecure_registry="true",
+                      python_version="3.11", **NO_DEPS)
+    assert out["base"].startswith(other["ref"])
+
+
+def test_a_requirement_without_a_wheel_for_the_images_python_is_refused_before_any_push(registry, base, home, tmp_path):
+    """docopt 0.6.2 exists only as a source archive: nothing can be installed into the image for it. The build
+    stops, naming the requirement, the Python and the platform, and nothing reaches the registry."""
+    model = tmp_path / "sdist-only"
+    mlflow.pyfunc.save_model(str(model), python_model=_Echo(), pip_requirements=["docopt==0.6.2"])
+    registry.mark()
+    with pytest.raises(MlflowException) as e:
+        image.build(str(model), f"{registry.host}/team/refused:1", base["ref"], insecure_registry="true")
+    message = e.value.message
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE", message
+    assert message.startswith("The model's requirements cannot be installed for Python 3.11 on linux/amd64: "
+                              "the requirement 'docopt==0.6.2' has no wheel for it in any version"), message
+    assert "Nothing was pushed" in message
+    assert registry.blob_uploads() == [] and registry.manifest_puts() == []
 
 
 def test_dependencies_are_resolved_for_the_target_platform(registry, base, home, tmp_path):
@@ -294,7 +443,7 @@ def test_dependencies_are_resolved_for_the_target_platform(registry, base, home,
     mlflow.pyfunc.save_model(str(model), python_model=_Echo(), pip_requirements=[f"mlflow-skinny=={mlflow.__version__}", "numpy"])
     ref = f"{registry.host}/team/arm-deps:1"
     out = image.build(str(model), ref, base["ref"], insecure_registry="true", platform="linux/arm64")
-    assert [l["what"] for l in out["layers"]] == ["dependencies", "model"]
+    assert [l["what"] for l in out["layers"]] == ["server", "dependencies", "model"]
     rootfs, _ = reg.pull_and_unpack(ref, tmp_path / "unpacked", arch="arm64")
     site = os.path.join(rootfs, "opt/mlflow-bridge/site")
     wheel = [d for d in os.listdir(site) if d.startswith("numpy-") and d.endswith(".dist-info")]

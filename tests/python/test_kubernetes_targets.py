@@ -1,6 +1,8 @@
 """Targets `kyma` and `aks` end to end against the Kubernetes stand-in (tests/servers/kubernetes.py):
-its simulated controllers run "pods" as real MLflow scoring servers (the `local` target), and its
-gateway forwards the routes to them, so predict goes the whole way."""
+its simulated controllers run "pods" as real model servers, and its gateway forwards the routes to them, so
+predict goes the whole way. A pod of an image the test built into a registry on loopback runs that image's
+own entrypoint (the native server), pulled with the Deployment's pull Secret as a kubelet would; other pods
+are the `local` target's servers for the model the image stands for."""
 
 import base64
 import json
@@ -8,6 +10,8 @@ import os
 import socket
 import subprocess
 import threading
+import time
+import urllib.request
 
 import kubernetes_validate
 import pandas as pd
@@ -51,14 +55,67 @@ def model_servers(models, tmp_path_factory):
 
 
 @pytest.fixture
-def cluster(kube_factory, home, models, model_servers, tmp_path, monkeypatch):
+def image_pods(tmp_path):
+    """run(image, pod_spec, namespace, kube) -> the URL of the image's own entrypoint, run as a plain process on
+    127.0.0.1 from the unpacked image (this machine's python for the image's: Debian's python3 when the image
+    carries the model's dependencies, else this one), pulled with the pod's imagePullSecrets as a kubelet
+    does. One process per image, stopped at the end of the test."""
+    import sys
+
+    import registry as reg
+    from conftest import unused_port
+
+    started, lock = {}, threading.Lock()
+
+    def run(image, pod_spec, namespace, kube):
+        with lock:
+            if image in started:
+                return started[image][0]
+            host = image.split("/", 1)[0]
+            creds = None
+            for ref in pod_spec.get("imagePullSecrets") or []:
+                secret = kube.get("", "v1", "secrets", ref["name"], namespace)
+                auths = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"]
+                if host in auths:
+                    creds = f"{auths[host]['username']}:{auths[host]['password']}"
+            dest = tmp_path / f"pod-image-{len(started)}"
+            rootfs, runtime = reg.pull_and_unpack(image, dest, creds=creds)
+            env = reg.entrypoint_env(rootfs, runtime, dest)
+            python = "/usr/bin/python3" if env.get("PYTHONPATH") else sys.executable
+            port = unused_port()
+            proc = subprocess.Popen(reg.entrypoint_command(rootfs, runtime, python, port), env=env,
+                                    stdout=open(dest / "server.log", "wb"), stderr=subprocess.STDOUT)
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 600  # a bound for a hung server: importing mlflow on a busy machine is slow
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/ping", timeout=2).read()
+                    break
+                except OSError:
+                    assert proc.poll() is None, (dest / "server.log").read_text()[-3000:]
+                    assert time.monotonic() < deadline, "the image's server did not answer /ping"
+                    time.sleep(0.2)
+            started[image] = (url, proc)
+            return url
+
+    yield run
+    for _, proc in started.values():
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+@pytest.fixture
+def cluster(kube_factory, home, models, model_servers, image_pods, tmp_path, monkeypatch):
     """The stand-in (over TLS with a test CA: kubectl sends tokens only over TLS) with pods that serve the
     model their image names, reached through its gateway."""
     kube = kube_factory(tls=True, progress_deadline=120)  # a pod "starts" a real model server: seconds
     kube.kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
 
     def pod_ready(deployment):
-        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        pod_spec = deployment["spec"]["template"]["spec"]
+        image = pod_spec["containers"][0]["image"]
+        if image.startswith("127.0.0.1:") and "@sha256:" in image:  # built and pushed by the test: run it
+            return image_pods(image, pod_spec, deployment["metadata"].get("namespace", "default"), kube)
         model = next((uri for prefix, uri in kube.built_images.items() if image.startswith(prefix)), None)
         return model_servers(model or models[IMAGES[image.split("@")[0]]])
 

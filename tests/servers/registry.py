@@ -880,6 +880,40 @@ def pull_and_unpack(ref, dest, creds=None, tls_verify=False, cert_dir=None, arch
         return os.path.join(bundle, "rootfs"), json.load(f)
 
 
+def entrypoint_command(rootfs, runtime, python, port, workers=1):
+    """The unpacked image's entrypoint (the native model server's) as a command for this machine: the files it
+    names under / taken from `rootfs`, `python` for the image's python3 (the rootfs's cannot run here), listening
+    on 127.0.0.1:`port`. Everything else (SageMaker's `serve` included) is kept as the image has it."""
+    args, out, i = list(runtime["process"]["args"]), [], 0
+    out.append(os.path.join(rootfs, args[0].lstrip("/")))
+    i = 1
+    while i < len(args):
+        flag = args[i]
+        if flag in ("--model", "--worker-script"):
+            out += [flag, os.path.join(rootfs, args[i + 1].lstrip("/"))]
+        elif flag == "--host":
+            out += [flag, "127.0.0.1"]
+        elif flag == "--port":
+            out += [flag, str(port)]
+        elif flag == "--python":
+            out += [flag, python]
+        else:
+            out.append(flag)
+            i += 1
+            continue
+        i += 2
+    return out[:1] + ["--workers", str(workers)] + out[1:]
+
+
+def entrypoint_env(rootfs, runtime, home):
+    """The image's environment for entrypoint_command: PYTHONPATH's folders taken from `rootfs`."""
+    env = dict(e.split("=", 1) for e in runtime["process"]["env"])
+    env.update(PATH="/usr/bin:/bin", HOME=str(home))
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.join(rootfs, p.lstrip("/")) for p in env["PYTHONPATH"].split(":"))
+    return env
+
+
 # ------------------------------------------------------------------------------ base images
 DEFAULT_ENV = {
     "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",

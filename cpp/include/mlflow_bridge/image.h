@@ -1,7 +1,7 @@
 // Model images without a docker daemon: an OCI image made of a base image, a
-// layer with the model's Python dependencies (installed by pip for the base
-// image's Python and platform) and a layer with the model, pushed with our own
-// OCI Distribution client. Layers are reproducible: the same model gives the
+// layer with the native model server, a layer with the model's Python dependencies
+// (installed by pip for the base image's Python and platform) and a layer with the
+// model, pushed with our own OCI Distribution client. Layers are reproducible: the same model gives the
 // same digests, and a registry that has a layer already gets no bytes of it.
 #pragma once
 
@@ -21,12 +21,16 @@
 
 namespace mlflow_bridge {
 
-// A base image that can run MLflow's scoring server once the model's
-// dependencies are in: Docker Hub's official Python image (Debian, glibc 2.41).
+// The base image for a model that does not say its Python: Docker Hub's official Python image (Debian,
+// glibc 2.41). A model that says it (python_env.yaml, conda.yaml) gets docker.io/library/python:<X.Y>-slim.
 inline constexpr char kDefaultBaseImage[] = "docker.io/library/python:3.11-slim";
-// Where the image keeps the model and its dependencies.
+// Where the image keeps the model, its dependencies and the model server.
 inline constexpr char kImageModelPath[] = "/opt/ml/model";
 inline constexpr char kImageSitePath[] = "/opt/mlflow-bridge/site";
+inline constexpr char kImageServerPath[] = "/opt/mlflow-bridge";
+// The files of the native model server (decision 0009), in ImageBuilderOptions::serve_dir and in the image.
+inline constexpr char kServerBinary[] = "mlflow-bridge-serve";
+inline constexpr char kServerWorker[] = "serve_worker.py";
 
 struct ImageBuildRequest {
   std::string model_dir;                             // the downloaded model (MLmodel at its root)

@@ -33,6 +33,7 @@ struct KubeClientOptionsPublic {
   std::shared_ptr<Clock> clock;              // null: the system clock
   std::function<bool()> interrupted;         // polled while waiting
   std::string image_work_dir;                // layers and their cache for registry= builds
+  std::string serve_dir;                     // the native model server for registry= images (ImageBuilderOptions)
   std::shared_ptr<HttpTransport> transport;  // tests only: null builds one from the kubeconfig
   // Tests only (tests/cpp/mock_kube.h): the stub in place of the REST client of the loaded kubeconfig.
   // The client puts the retry policy above whichever stub it has.

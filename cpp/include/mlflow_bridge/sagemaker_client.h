@@ -41,6 +41,7 @@ struct SageMakerClientOptions {
   std::function<bool()> interrupted;  // polled while waiting; true cancels (and cleans up)
   std::string work_dir;               // where model archives are written; empty: the system temp folder
   std::string image_work_dir;         // layers and their cache when config `registry` builds the image
+  std::string serve_dir;              // the native model server for those images (ImageBuilderOptions::serve_dir)
   // Tests only: the AWS stubs for every region and role (null: the AWS API over `transport`).
   std::shared_ptr<internal::SageMakerStubs> stubs;
 };

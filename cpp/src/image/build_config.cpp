@@ -1,6 +1,8 @@
 #include "image/build_config.h"
 
 #include <algorithm>
+#include <fstream>
+#include <regex>
 
 #include "common/strings.h"
 #include "mlflow_bridge/image.h"
@@ -12,9 +14,20 @@ using nlohmann::json;
 ConfigSchema ImageBuildSchema(const std::vector<std::string>& names) {
   static const ConfigSchema kSection = {
       {"base_image", ConfigType::kString, "",
-       "The image to build on; it must have python3 on PATH (its PYTHON_VERSION decides the dependencies' Python). "
-       "Default: $MLFLOW_BRIDGE_BASE_IMAGE, else " +
-           std::string(kDefaultBaseImage) + "."},
+       "The image to build on; it must have python3 on PATH (its PYTHON_VERSION decides the dependencies' Python, "
+       "and must be the model's: the Python of its python_env.yaml or conda.yaml). \"{python}\" in it stands for "
+       "the model's Python (e.g. mirror.example.com/python:{python}-slim). Default: $MLFLOW_BRIDGE_BASE_IMAGE, else "
+       "docker.io/library/python:<the model's Python>-slim (" +
+           std::string(kDefaultBaseImage) + " when the model does not say)."},
+      {"server",
+       ConfigType::kString,
+       "native",
+       "What serves the model in the image: native (mlflow-bridge-serve at /opt/mlflow-bridge, with Python workers "
+       "that answer as MLflow's scoring server does; MLflow, SageMaker, Azure ML, OCI and Open Inference Protocol v2 "
+       "routes on one port) or mlflow (MLflow's own scoring server under uvicorn).",
+       std::nullopt,
+       std::nullopt,
+       {"native", "mlflow"}},
       {"install_dependencies", ConfigType::kBool, true,
        "Install the model's requirements.txt into a layer of their own (pip, wheels only, for the base's Python and "
        "platform)."},
@@ -65,6 +78,7 @@ ConfigSchema ImageBuildSchema(const std::vector<std::string>& names) {
 ImageBuildConfig ReadImageBuildConfig(const json& parsed) {
   ImageBuildConfig c;
   c.base_image = parsed.value("base_image", c.base_image);
+  c.server = parsed.value("server", c.server);
   c.install_dependencies = parsed.value("install_dependencies", c.install_dependencies);
   c.insecure_registry = parsed.value("insecure_registry", c.insecure_registry);
   c.registry_auth = parsed.value("registry_auth", c.registry_auth);
@@ -76,7 +90,8 @@ ImageBuildConfig ReadImageBuildConfig(const json& parsed) {
 }
 
 json ImageBuildKeys(const ImageBuildConfig& c) {
-  json out = {{"install_dependencies", c.install_dependencies},
+  json out = {{"server", c.server},
+              {"install_dependencies", c.install_dependencies},
               {"insecure_registry", c.insecure_registry},
               {"registry_auth", c.registry_auth},
               {"registry_username", c.registry_username},
@@ -85,6 +100,56 @@ json ImageBuildKeys(const ImageBuildConfig& c) {
               {"aws_profile", c.aws_profile}};
   if (!c.base_image.empty()) out["base_image"] = c.base_image;
   return out;
+}
+
+std::string PythonMajorMinor(const std::string& version) {
+  static const std::regex kVersion(R"(\s*['"]?([0-9]+)\.([0-9]+)(\.[0-9A-Za-z+*]*)*['"]?\s*)");
+  std::smatch m;
+  if (!std::regex_match(version, m, kVersion)) return "";
+  return m[1].str() + "." + m[2].str();
+}
+
+std::string ModelPythonVersion(const std::string& model_dir, std::string* source) {
+  // Read line by line, not as YAML: a YAML reader takes `python: 3.10` for the number 3.1.
+  auto scan = [&](const char* file, const std::regex& pattern) -> std::string {
+    std::ifstream in(model_dir + "/" + file);
+    for (std::string line; std::getline(in, line);) {
+      std::smatch m;
+      if (!std::regex_search(line, m, pattern)) continue;
+      std::string version = PythonMajorMinor(m[1].str());
+      if (version.empty()) continue;
+      if (source != nullptr) *source = file;
+      return version;
+    }
+    return "";
+  };
+  static const std::regex kPythonEnv(R"(^python\s*:\s*(['"]?[0-9][0-9.]*['"]?)\s*(#.*)?$)");
+  static const std::regex kConda(R"(^\s*-\s*['"]?python\s*==?\s*([0-9][0-9.*]*)['"]?\s*(#.*)?$)");
+  std::string version = scan("python_env.yaml", kPythonEnv);
+  if (version.empty()) version = scan("conda.yaml", kConda);
+  return version;
+}
+
+std::string ChooseBaseImage(const std::string& configured, const std::string& python, bool* chosen_for_python) {
+  std::string version = python;
+  if (version.empty()) {  // kDefaultBaseImage's: "...python:3.11-slim" -> "3.11"
+    std::string tag = std::string(kDefaultBaseImage).substr(std::string(kDefaultBaseImage).rfind(':') + 1);
+    version = PythonMajorMinor(tag.substr(0, tag.find('-')));
+  }
+  if (chosen_for_python != nullptr) *chosen_for_python = false;
+  if (configured.empty()) {
+    if (python.empty()) return kDefaultBaseImage;
+    if (chosen_for_python != nullptr) *chosen_for_python = true;
+    return "docker.io/library/python:" + python + "-slim";
+  }
+  std::string name = configured;
+  const std::string placeholder = "{python}";
+  for (size_t at = name.find(placeholder); at != std::string::npos; at = name.find(placeholder, at)) {
+    name.replace(at, placeholder.size(), version);
+    at += version.size();
+    if (chosen_for_python != nullptr) *chosen_for_python = true;
+  }
+  return name;
 }
 
 bool IsAcrHost(const std::string& registry) {

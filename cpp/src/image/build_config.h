@@ -14,7 +14,10 @@
 namespace mlflow_bridge::internal {
 
 struct ImageBuildConfig {
-  std::string base_image;  // "": the builder's default
+  std::string base_image;  // "": the builder's default (a python:<the model's Python>-slim)
+  // What serves the model in the image: native (mlflow-bridge-serve, decision 0009) or mlflow (MLflow's
+  // scoring server under uvicorn).
+  std::string server = "native";
   bool install_dependencies = true;
   bool insecure_registry = false;
   // How to log in to the registry: auto, anonymous, basic, docker-config, ecr or acr.
@@ -34,6 +37,20 @@ ImageBuildConfig ReadImageBuildConfig(const nlohmann::json& parsed);
 
 // The section as `image build` config keys (for ImageBuildRequest::config).
 nlohmann::json ImageBuildKeys(const ImageBuildConfig& config);
+
+// The Python version ("3.11") the model was logged with: its python_env.yaml's `python:`, else the
+// python=... dependency of its conda.yaml; "" when neither says. `source` (may be null) gets the file's name.
+std::string ModelPythonVersion(const std::string& model_dir, std::string* source = nullptr);
+
+// "3.11.9" -> "3.11"; "" when it is not a version.
+std::string PythonMajorMinor(const std::string& version);
+
+// The base image to build on: `configured` (base_image, else $MLFLOW_BRIDGE_BASE_IMAGE), else
+// docker.io/library/python:<python>-slim, else kDefaultBaseImage when `python` is "". A "{python}" in a
+// configured name is replaced with `python` (a mirror of the official images:
+// MLFLOW_BRIDGE_BASE_IMAGE=mirror.example.com/python:{python}-slim). `chosen_for_python` is set when the
+// name follows `python` (then the base's Python needs no check against the model's).
+std::string ChooseBaseImage(const std::string& configured, const std::string& python, bool* chosen_for_python);
 
 // Whether `registry` ("host[:port]") is an Azure Container Registry by its name (*.azurecr.io and the
 // sovereign clouds' *.azurecr.cn, *.azurecr.us).

@@ -78,14 +78,7 @@ std::string ReadFile(const fs::path& path) {
 }
 
 // "3.11.9" -> "3.11"; empty when it is not a version.
-std::string MajorMinor(const std::string& version) {
-  size_t first = version.find('.');
-  if (first == std::string::npos || first == 0) return "";
-  size_t second = version.find('.', first + 1);
-  std::string mm = version.substr(0, second);
-  if (mm.size() <= first + 1 || mm.find_first_not_of("0123456789.") != std::string::npos) return "";
-  return mm;
-}
+std::string MajorMinor(const std::string& version) { return internal::PythonMajorMinor(version); }
 
 std::string EnvValue(const json& config, const std::string& name) {
   for (const auto& kv : config.value("/config/Env"_json_pointer, json::array())) {
@@ -95,15 +88,68 @@ std::string EnvValue(const json& config, const std::string& name) {
   return "";
 }
 
-// The command the image runs: MLflow's scoring server under uvicorn, on
-// $MLFLOW_BRIDGE_PORT, with the dependencies the image carries. Arguments a
-// platform adds (SageMaker runs the image with "serve") are accepted and ignored.
-json Entrypoint() {
-  static const std::string code =
-      "import os, sys; os.execv(sys.executable, [sys.executable, '-m', 'uvicorn', '--host', '0.0.0.0', '--port', "
-      "os.environ.get('MLFLOW_BRIDGE_PORT', '8080'), '--workers', os.environ.get('MLFLOW_MODELS_WORKERS', '1'), "
-      "'mlflow.pyfunc.scoring_server.app:app'])";
-  return json::array({"python3", "-c", code});
+// The command the image runs. Arguments a platform adds (SageMaker runs the image with "serve") are
+// accepted and ignored.
+// - native: mlflow-bridge-serve on `port`, its Python workers run by the image's python3 (with the
+//   dependencies the image carries on PYTHONPATH).
+// - mlflow: MLflow's scoring server under uvicorn, on $MLFLOW_BRIDGE_PORT.
+json Entrypoint(const std::string& server, int port) {
+  if (server == "mlflow") {
+    static const std::string code =
+        "import os, sys; os.execv(sys.executable, [sys.executable, '-m', 'uvicorn', '--host', '0.0.0.0', '--port', "
+        "os.environ.get('MLFLOW_BRIDGE_PORT', '8080'), '--workers', os.environ.get('MLFLOW_MODELS_WORKERS', '1'), "
+        "'mlflow.pyfunc.scoring_server.app:app'])";
+    return json::array({"python3", "-c", code});
+  }
+  return json::array({std::string(kImageServerPath) + "/" + kServerBinary, "--model", kImageModelPath, "--host", "0.0.0.0",
+                      "--port", std::to_string(port), "--python", "python3"});
+}
+
+// What pip's log says went wrong, for a person: the requirement that has no wheel for the image's Python
+// and platform (and the versions that do), versions that need another Python, or a conflict. "" when the
+// log says none of these.
+std::string PipFailure(const std::string& log) {
+  std::stringstream lines(log);
+  std::string what, requires_python, conflict;
+  bool in_conflict = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    constexpr std::string_view kNoVersion = "Could not find a version that satisfies the requirement ";
+    constexpr std::string_view kOtherPython = "Ignored the following versions that require a different python version: ";
+    if (size_t at = line.find(kNoVersion); at != std::string::npos && what.empty()) {
+      std::string rest = line.substr(at + kNoVersion.size());  // "docopt==0.6.2 (from versions: none)"
+      std::string versions;
+      if (size_t v = rest.rfind(" (from versions: "); v != std::string::npos) {
+        versions = rest.substr(v + 17);
+        if (!versions.empty() && versions.back() == ')') versions.pop_back();
+        rest = rest.substr(0, v);
+      }
+      std::string needed_by;
+      if (size_t f = rest.find(" (from "); f != std::string::npos && rest.back() == ')') {
+        needed_by = rest.substr(f + 7, rest.size() - f - 8);
+        rest = rest.substr(0, f);
+      }
+      what =
+          "the requirement '" + rest + "'" + (needed_by.empty() ? "" : " (needed by " + needed_by + ")") +
+          " has no wheel for it" +
+          (versions.empty() || versions == "none" ? " in any version" : " (the versions that have one: " + versions + ")");
+    } else if (size_t o = line.find(kOtherPython); o != std::string::npos) {
+      requires_python = line.substr(o + kOtherPython.size());
+    } else if (line.find("conflicting dependencies") != std::string::npos) {
+      conflict = line.substr(line.find("ERROR: ") == 0 ? 7 : 0);
+      in_conflict = true;
+    } else if (in_conflict && line.rfind("    ", 0) == 0) {
+      conflict += "\n" + line;
+    } else if (in_conflict && !line.empty() && line.find("The conflict is caused by") == std::string::npos) {
+      in_conflict = false;
+    }
+  }
+  std::string out = what;
+  if (!requires_python.empty()) {
+    out += std::string(out.empty() ? "" : "; ") + "versions that need another Python were left out: " + requires_python;
+  }
+  if (!conflict.empty()) out += std::string(out.empty() ? "" : "; ") + conflict;
+  return out;
 }
 
 // Registries to speak plain HTTP to, as docker's daemon setting "insecure-registries":
@@ -260,6 +306,62 @@ struct ImageBuilder::Impl {
     return BuiltLayer{path, *written, "model"};
   }
 
+  // The native model server's files, checked before anything is built or sent.
+  Status CheckServer() const {
+    const std::string fix =
+        " Reinstall mlflow-bridge from its wheel (which has the server), or set -C server=mlflow to serve the model "
+        "with MLflow's scoring server instead.";
+    if (options.serve_dir.empty()) {
+      return InvalidParameterError("-C server=native (the default) puts mlflow-bridge's model server (" +
+                                   std::string(kServerBinary) + ") into the image, but this installation has none." + fix);
+    }
+    std::error_code ec;
+    for (const char* name : {kServerBinary, kServerWorker}) {
+      fs::path file = fs::path(options.serve_dir) / name;
+      if (!fs::is_regular_file(file, ec)) {
+        return InvalidParameterError(
+            "-C server=native (the default) puts mlflow-bridge's model server into the "
+            "image, but " +
+            file.string() + " is missing." + fix);
+      }
+    }
+    return OkStatus();
+  }
+
+  // /opt/mlflow-bridge/mlflow-bridge-serve and serve_worker.py. The same files give the same layer.
+  StatusOr<BuiltLayer> ServerLayer() {
+    const std::string id = std::to_string(getpid()) + "-" + std::to_string(Counter());
+    fs::path scratch = fs::path(LayerDir()) / ("server-" + id);
+    struct Cleanup {
+      fs::path p;
+      ~Cleanup() {
+        std::error_code e;
+        fs::remove_all(p, e);
+      }
+    } cleanup{scratch};
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+    fs::create_directories(scratch, ec);
+    for (const char* name : {kServerBinary, kServerWorker}) {
+      fs::copy_file(fs::path(options.serve_dir) / name, scratch / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) return InternalError("Copying " + (fs::path(options.serve_dir) / name).string() + ": " + ec.message());
+    }
+    // The binary runs; the worker is read by python. WriteTar makes these 0755 and 0644.
+    fs::permissions(scratch / kServerBinary,
+                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                        fs::perms::others_exec,
+                    ec);
+    fs::permissions(scratch / kServerWorker,
+                    fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read, ec);
+    internal::TarOptions tar;
+    tar.prefix = std::string(kImageServerPath).substr(1);
+    tar.parent_dirs = true;
+    std::string path = LayerDir() + "/server-" + id + ".tar.gz";
+    auto written = internal::WriteTar(scratch.string(), path, tar);
+    if (!written.ok()) return written.status().WithContext("Packing the model server's layer");
+    return BuiltLayer{path, *written, "server"};
+  }
+
   static int Counter() {
     static std::atomic<int> n{0};
     return n++;
@@ -366,13 +468,17 @@ struct ImageBuilder::Impl {
     if (!rc.ok()) return rc.status().WithContext("Running pip (" + request.python + ")");
     if (*rc != 0) {
       std::string log = ReadFile(spec.log_path);
+      const std::string why = PipFailure(log);
       if (log.size() > 3000) log = "..." + log.substr(log.size() - 3000);
-      return InvalidParameterError("pip could not install the model's requirements for Python " + tag + " on " +
-                                   b.platform.ToString() + " from wheels (exit " + std::to_string(*rc) + "):\n" +
-                                   Redact(log) +
-                                   "\nA requirement without a wheel for that platform cannot go into the image: pin a "
-                                   "version that has one, raise -C glibc if the base image is newer, or set "
-                                   "-C install_dependencies=false.");
+      return InvalidParameterError(
+          "The model's requirements cannot be installed for Python " + tag + " on " + b.platform.ToString() +
+          (why.empty() ? " (pip exit " + std::to_string(*rc) + ")" : ": " + Redact(why)) +
+          ". Nothing was pushed. Only wheels can go into the image (nothing is compiled): pin a version that has a "
+          "wheel for Python " +
+          tag + " on " + b.platform.ToString() + " (manylinux, glibc up to " + glibc +
+          "), raise -C glibc if the base image is newer, build on the Python the requirement needs, or set "
+          "-C install_dependencies=false if the base image has them.\npip's log:\n" +
+          Redact(log));
     }
     internal::TarOptions tar;
     tar.prefix = std::string(kImageSitePath).substr(1);
@@ -460,11 +566,23 @@ struct ImageBuilder::Impl {
       return InvalidParameterError("Config key 'image' names a digest (" + b.target.digest +
                                    "); give a tag instead: the digest is what the push returns.");
     }
-    std::string base_name = b.section.base_image;
-    if (base_name.empty()) {  // the organisation's own default (a mirror), else ours
-      const char* env = std::getenv("MLFLOW_BRIDGE_BASE_IMAGE");
-      base_name = env != nullptr && *env != '\0' ? env : kDefaultBaseImage;
+    // The image's Python: the model's (python_env.yaml, conda.yaml) unless -C python_version says which the base
+    // has. The default base is the official Python image of that version.
+    std::string model_python_file;
+    const std::string model_python = internal::ModelPythonVersion(request.model_dir, &model_python_file);
+    const std::string given_python = MajorMinor(b.config["python_version"].get<std::string>());
+    if (given_python.empty() && !b.config["python_version"].get<std::string>().empty()) {
+      return InvalidParameterError("Config key 'python_version' must be a Python version such as 3.11; got '" +
+                                   b.config["python_version"].get<std::string>() + "'.");
     }
+    std::string configured = b.section.base_image;
+    if (configured.empty()) {  // the organisation's own default (a mirror), else ours
+      const char* env = std::getenv("MLFLOW_BRIDGE_BASE_IMAGE");
+      if (env != nullptr) configured = env;
+    }
+    bool base_for_python = false;
+    const std::string base_name =
+        internal::ChooseBaseImage(configured, given_python.empty() ? model_python : given_python, &base_for_python);
     auto base = internal::ParseImageReference(base_name);
     if (!base.ok()) return base.status().WithContext("Config key 'base_image'");
     b.base = *base;
@@ -475,6 +593,8 @@ struct ImageBuilder::Impl {
     if (!fs::is_regular_file(fs::path(request.model_dir) / "MLmodel", ec)) {
       return InvalidParameterError("'" + request.model_dir + "' is not an MLflow model (no MLmodel file).");
     }
+    const std::string server = b.section.server;
+    if (server == "native") MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckServer());
     fs::create_directories(LayerDir(), ec);
     if (ec) return InvalidParameterError("Cannot write to " + options.work_dir + ": " + ec.message());
 
@@ -496,10 +616,37 @@ struct ImageBuilder::Impl {
       b.from = *from;
     }
 
-    LogInfo("Base image " + b.base.ToString() + " (" + b.platform.ToString() + ")...");
+    LogInfo("Base image " + b.base.ToString() + " (" + b.platform.ToString() +
+            (base_for_python && !model_python.empty() && given_python.empty()
+                 ? "; the model's Python " + model_python + ", from its " + model_python_file
+                 : "") +
+            ")...");
     auto resolved = ResolveBase(b);
-    if (!resolved.ok()) return resolved.status();
+    if (!resolved.ok()) {
+      if (base_for_python && resolved.status().code() == StatusCode::kResourceDoesNotExist) {
+        return resolved.status().WithContext("The base image for Python " +
+                                             (given_python.empty() ? model_python : given_python) +
+                                             " (set -C base_image to one that has it)");
+      }
+      return resolved.status();
+    }
     const bool docker = resolved->media_type == kDockerManifest;
+    // The Python of the base: -C python_version, else its PYTHON_VERSION (the official images set it).
+    const std::string base_python =
+        given_python.empty() ? MajorMinor(EnvValue(resolved->config, "PYTHON_VERSION")) : given_python;
+    if (!model_python.empty() && !base_python.empty() && base_python != model_python) {
+      const std::string what = "The model was logged with Python " + model_python + " (its " + model_python_file +
+                               ") but the image's Python is " + base_python;
+      if (given_python.empty()) {
+        return InvalidParameterError(
+            what + " (PYTHON_VERSION of base image " + b.base.ToString() +
+            "): its pickled objects and pinned requirements may not load there. Leave base_image unset (the "
+            "builder then takes docker.io/library/python:" +
+            model_python + "-slim), choose a base with Python " + model_python +
+            ", or set -C python_version=" + base_python + " to build on this one anyway.");
+      }
+      LogWarning(what + " (-C python_version): building anyway, as asked; the model may not load there.");
+    }
 
     std::vector<BuiltLayer> layers;
     struct Remove {
@@ -507,16 +654,20 @@ struct ImageBuilder::Impl {
       ~Remove() {
         std::error_code e;
         for (const auto& l : *layers)
-          if (l.what == "model") fs::remove(l.path, e);
+          if (l.what != "dependencies") fs::remove(l.path, e);  // the dependency layer is a cache entry
       }
     } remove_model_layer{&layers};
+    if (server == "native") {
+      auto layer = ServerLayer();
+      if (!layer.ok()) return layer.status();
+      layers.push_back(*layer);
+    }
     if (b.section.install_dependencies) {
-      std::string version = b.config["python_version"];
-      if (version.empty()) version = EnvValue(resolved->config, "PYTHON_VERSION");
-      std::string python_version = MajorMinor(version);
+      const std::string python_version = base_python;
       if (python_version.empty()) {
         return InvalidParameterError("Cannot tell which Python base image " + b.base.ToString() +
-                                     " has (no PYTHON_VERSION in its environment): set -C python_version=3.11.");
+                                     " has (no PYTHON_VERSION in its environment): set -C python_version=" +
+                                     (model_python.empty() ? std::string("3.11") : model_python) + ".");
       }
       auto deps = DependencyLayer(b, request, python_version);
       if (!deps.ok()) return deps.status();
@@ -553,7 +704,7 @@ struct ImageBuilder::Impl {
     json env_list = json::array();
     for (const auto& k : order) env_list.push_back(k + "=" + env[k]);
     run["Env"] = env_list;
-    run["Entrypoint"] = Entrypoint();
+    run["Entrypoint"] = Entrypoint(server, b.config["port"].get<int>());
     run["Cmd"] = json::array({"serve"});
     run["ExposedPorts"] = {{std::to_string(b.config["port"].get<int>()) + "/tcp", json::object()}};
     json labels = run.value("Labels", json::object());
@@ -561,6 +712,7 @@ struct ImageBuilder::Impl {
     labels["mlflow.model_uri"] = request.model_uri;
     labels["mlflow.run_id"] = request.run_id;
     labels["mlflow-bridge.version"] = MLFLOW_BRIDGE_VERSION;
+    labels["mlflow-bridge.server"] = server;
     labels["org.opencontainers.image.base.name"] = b.base.ToString();
     labels["org.opencontainers.image.base.digest"] = resolved->manifest_digest;
     for (const auto& [k, v] : b.config["labels"].items()) labels[k] = v.is_string() ? v.get<std::string>() : v.dump();
@@ -642,8 +794,11 @@ const ConfigSchema& ImageBuilder::Schema() {
     ConfigSchema schema = {
         {"image", ConfigType::kString, "", "Where the image goes: <registry>/<repository>:<tag>."},
         {"platform", ConfigType::kString, "linux/amd64", "linux/amd64 or linux/arm64; picked from a multi-platform base."},
-        {"port", ConfigType::kInt, 8080, "Port the scoring server listens on (/ping, /health, /invocations).", 1, 65535},
-        {"python_version", ConfigType::kString, "", "The base image's Python (e.g. 3.11). Default: its PYTHON_VERSION."},
+        {"port", ConfigType::kInt, 8080, "Port the model server listens on (/ping, /health, /invocations, ...).", 1, 65535},
+        {"python_version", ConfigType::kString, "",
+         "The image's Python (e.g. 3.11), for the dependencies and the default base (python:<it>-slim); given, it "
+         "may differ from the model's (with a warning). Default: the base's PYTHON_VERSION, which must be the "
+         "model's Python."},
         {"glibc", ConfigType::kString, "2.28", "Newest glibc the base image has: wheels up to manylinux_<glibc> are used."},
         {"env", ConfigType::kObject, json::object(), "More environment variables for the image."},
         {"labels", ConfigType::kObject, json::object(), "More labels for the image."},
@@ -685,12 +840,18 @@ StatusOr<std::string> DeploymentImages::Build(const std::string& registry, const
 std::string ImageBuilder::Help() {
   return "mlflow-bridge image build: an OCI image with the model, without a docker daemon.\n"
          "\n"
-         "Layers: the base image's, the model's Python dependencies (pip, wheels only, for the base's Python and\n"
-         "platform) at " +
-         std::string(kImageSitePath) + ", and the model at " + kImageModelPath +
-         ". The image runs MLflow's scoring\n"
-         "server (uvicorn) on the port; extra arguments (SageMaker's 'serve') are ignored. Layers are reproducible:\n"
-         "the same model gives the same digests, and layers the registry has are not sent again.\n"
+         "Layers: the base image's, mlflow-bridge's model server at " +
+         std::string(kImageServerPath) +
+         " (with server=native), the model's Python\n"
+         "dependencies (pip, wheels only, for the base's Python and platform) at " +
+         kImageSitePath + ", and the model at " + kImageModelPath +
+         ".\n"
+         "The image runs mlflow-bridge-serve on the port (MLflow and SageMaker /invocations and /ping, Azure ML /score,\n"
+         "OCI /predict, /health, Open Inference Protocol v2), or with server=mlflow MLflow's scoring server\n"
+         "(uvicorn); SageMaker's 'serve' argument is ignored. The base defaults to the official Python image of\n"
+         "the model's Python (python_env.yaml or conda.yaml); a base_image with another Python is refused.\n"
+         "Layers are reproducible: the same model gives the same digests, and layers the registry has are not\n"
+         "sent again.\n"
          "\n"
          "Config keys:\n" +
          DescribeConfig(Schema());

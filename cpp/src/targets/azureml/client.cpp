@@ -722,10 +722,13 @@ class AzureMlClient final : public DeploymentTarget {
     return ArmModelVersionId(ws, name, version);
   }
 
-  // A custom-container environment for the model's own image (registry=): routes of the MLflow scoring server.
+  // A custom-container environment for the model's own image (registry=), with its server's routes: the
+  // native server's Azure ML ones (scoring at /score; liveness answers while the model loads, readiness once
+  // it can predict), or MLflow's scoring server's (server=mlflow).
   StatusOr<std::string> Environment(Call& c, const DeployRequest& request) {
     ImageBuilderOptions builder;
     builder.work_dir = options_.image_work_dir;
+    builder.serve_dir = options_.serve_dir;
     builder.clock = options_.clock;
     builder.interrupted = options_.interrupted;
     builder.acr_login = AcrLogins(options_.clock, c.services.credential);  // the workspace's identity
@@ -742,14 +745,15 @@ class AzureMlClient final : public DeploymentTarget {
     std::string version = digest.substr(digest.find(':') + 1, 16);
     std::string name = "mlflow-bridge-" + request.name;
     auto route = [](const char* path) { return json{{"path", path}, {"port", 8080}}; };
+    const bool native = build.server != "mlflow";
     json body = {{"properties",
                   {{"image", *image},
                    {"description", "The image of MLflow model " + request.model_uri + ", built by mlflow-bridge"},
                    {"tags", {{kTagManagedBy, kManagedByValue}}},
                    {"inferenceConfig",
-                    {{"livenessRoute", route("/ping")},
+                    {{"livenessRoute", route(native ? "/v2/health/live" : "/ping")},
                      {"readinessRoute", route("/health")},
-                     {"scoringRoute", route("/invocations")}}},
+                     {"scoringRoute", route(native ? "/score" : "/invocations")}}},
                    {"osType", "Linux"}}}};
     StatusOr<json> there = c.services.ml->GetEnvironmentVersion(name, version);
     if (!there.ok()) {

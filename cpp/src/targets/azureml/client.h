@@ -41,6 +41,7 @@ struct AzureMlClientOptions {
   std::shared_ptr<Clock> clock;     // null: the system clock
   std::function<bool()> interrupted;
   std::string image_work_dir;  // registry=: where images are built
+  std::string serve_dir;       // registry=: the native model server for the image (ImageBuilderOptions::serve_dir)
 };
 
 // The real services for `config` over libcurl: the credential it names (cached), ARM at its arm_endpoint.

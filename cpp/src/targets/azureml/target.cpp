@@ -47,6 +47,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeAzureMlTarget(const std::string&
   o.workspace = *workspace;
   o.interrupted = options.interrupted;
   o.image_work_dir = ResolveHome(options.home) + "/image";
+  o.serve_dir = options.serve_dir;
   return MakeAzureMlClient(std::move(o));
 }
 

@@ -159,9 +159,11 @@ struct KubernetesClient::Impl {
     }
     internal::ImageBuildConfig build = s.config.build;
     if (build.registry_auth == "anonymous") build.registry_auth = "auto";  // no pull Secret; the push still logs in
-    return images->Build(registry, request.name,
-                         {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version,
-                          internal::ImageBuildKeys(build)});
+    json keys = internal::ImageBuildKeys(build);
+    keys["port"] = s.config.port;  // the image's server listens where the pod's container port is
+    return images->Build(
+        registry, request.name,
+        {request.model_dir, request.model_uri, request.run_id, request.python, request.mlflow_version, std::move(keys)});
   }
 
   // The login the cluster pulls the image with (as the pull Secret <name>-pull), or none, by the image-build
@@ -754,8 +756,12 @@ StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(const interna
   auto impl = std::make_shared<Impl>();
   impl->strategy = &route;
   impl->options = std::move(options);
-  impl->images = std::make_unique<DeploymentImages>(
-      WithRegistryLogins({impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, nullptr, nullptr}));
+  ImageBuilderOptions images;
+  images.work_dir = impl->options.image_work_dir;
+  images.clock = impl->options.clock;
+  images.interrupted = impl->options.interrupted;
+  images.serve_dir = impl->options.serve_dir;
+  impl->images = std::make_unique<DeploymentImages>(WithRegistryLogins(std::move(images)));
   return std::shared_ptr<KubernetesClient>(new KubernetesClient(std::move(impl)));
 }
 

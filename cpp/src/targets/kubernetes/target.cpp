@@ -64,6 +64,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeKubernetesTarget(const KubeRoute
   KubeClientOptionsPublic o;
   o.namespace_name = namespace_name;
   o.image_work_dir = ResolveHome(options.home) + "/image";
+  o.serve_dir = options.serve_dir;
   o.interrupted = options.interrupted;
   auto client = KubernetesClient::Make(route, o);
   if (!client.ok()) return client.status();

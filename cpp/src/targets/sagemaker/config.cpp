@@ -41,12 +41,12 @@ const ConfigSchema& SageMakerConfigSchema() {
         {"bucket", ConfigType::kString, "",
          "S3 bucket for the model archive. Default: mlflow-sagemaker-<region>-<account>, created if missing."},
         {"registry", ConfigType::kString, "",
-         "Build the model's own image (its dependencies and MLflow's scoring server, no docker needed) and push it to "
-         "this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
+         "Build the model's own image (its dependencies and mlflow-bridge's model server, no docker needed) and push "
+         "it to this ECR repository, <account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>] (tag default: the "
          "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
     };
     // The image-build keys SageMaker takes: it pulls from ECR only, so the login is always ECR's.
-    for (ConfigKey& key : ImageBuildSchema({"base_image", "install_dependencies", "insecure_registry"}))
+    for (ConfigKey& key : ImageBuildSchema({"base_image", "server", "install_dependencies", "insecure_registry"}))
       schema.push_back(std::move(key));
     schema.insert(
         schema.end(),

@@ -60,6 +60,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeSageMakerTarget(const std::strin
   const std::string home = ResolveHome(options.home);
   o.work_dir = home + "/sagemaker";
   o.image_work_dir = home + "/image";
+  o.serve_dir = options.serve_dir;
   std::error_code ec;
   std::filesystem::create_directories(o.work_dir, ec);  // a failure shows when the first archive is written
   auto client = SageMakerClient::Make({region, role}, o);
