@@ -8,11 +8,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,7 +45,8 @@ Options:
   --host HOST                   address to listen on (default 0.0.0.0)
   --port N                      port to listen on (default 8080)
   --fd N                        listen on this inherited, bound socket instead of --host/--port
-  --workers N                   Python worker processes (default: one per CPU core)
+  --workers N                   Python worker processes (default: $MLFLOW_MODELS_WORKERS, else one per CPU
+                                this process may use, within its container's CPU limit)
   --python PATH                 the Python that runs the workers, with mlflow and the model's requirements
                                 (default: $MLFLOW_BRIDGE_SERVE_PYTHON, else python3 on PATH)
   --worker-script PATH          the worker program (default: serve_worker.py next to this binary)
@@ -163,14 +166,41 @@ std::optional<std::string> StringFlag(const Flags& flags, const std::string& nam
   return it->second;
 }
 
-int CpuCount() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n;
+// A container's CPU limit in CPUs: cgroup v2's cpu.max ("<quota> <period>", "max" for none), else cgroup v1's
+// CFS quota and period.
+std::optional<double> CgroupCpuLimit() {
+  std::ifstream v2("/sys/fs/cgroup/cpu.max");
+  std::string quota, period;
+  if (v2 >> quota >> period) {
+    if (quota == "max") return std::nullopt;
+    double q = std::strtod(quota.c_str(), nullptr), p = std::strtod(period.c_str(), nullptr);
+    return q > 0 && p > 0 ? std::optional<double>(q / p) : std::nullopt;
   }
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
+  std::ifstream q1("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), p1("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  long long q = 0, p = 0;
+  if (q1 >> q && p1 >> p && q > 0 && p > 0) return static_cast<double>(q) / static_cast<double>(p);
+  return std::nullopt;
+}
+
+// The CPUs this process may use: its affinity, capped by its container's CPU limit (a pod on a big node with
+// `limits.cpu: 2` gets 2 workers, not one per node core).
+int CpuCount() {
+  int n = 0;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) n = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  if (std::optional<double> limit = CgroupCpuLimit()) n = std::min(n, std::max(1, static_cast<int>(std::ceil(*limit))));
+  return n;
+}
+
+// The default worker count: $MLFLOW_MODELS_WORKERS (what MLflow's own images read), else one per CPU.
+long DefaultWorkers() {
+  if (auto env = GetEnv("MLFLOW_MODELS_WORKERS")) {
+    char* end = nullptr;
+    long v = std::strtol(env->c_str(), &end, 10);
+    if (*end == '\0' && v > 0) return v;
+  }
+  return CpuCount();
 }
 
 bool Executable(const std::string& path) {
@@ -242,7 +272,7 @@ int main(int argc, char** argv) {
   }
   options.host = StringFlag(flags, "host").value_or("0.0.0.0");
   options.port = static_cast<int>(IntFlag(flags, "port", 8080, 0, 65535));
-  options.workers.workers = static_cast<int>(IntFlag(flags, "workers", CpuCount(), 1, 1024));
+  options.workers.workers = static_cast<int>(IntFlag(flags, "workers", DefaultWorkers(), 1, 1024));
   options.dispatch.max_queue = static_cast<size_t>(IntFlag(flags, "max-queue", 1024, 1, 10000000));
   long timeout_default = 60;
   if (auto env = GetEnv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT")) {
