@@ -164,6 +164,15 @@ bool InsecureByEnvironment(const std::string& registry) {
   return false;
 }
 
+// Removes its folder when it goes out of scope (a layer's scratch folder, whatever happened).
+struct RemovedOnExit {
+  fs::path path;
+  ~RemovedOnExit() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 struct BuiltLayer {
   std::string path;
   internal::TarResult tar;
@@ -332,13 +341,7 @@ struct ImageBuilder::Impl {
   StatusOr<BuiltLayer> ServerLayer() {
     const std::string id = std::to_string(getpid()) + "-" + std::to_string(Counter());
     fs::path scratch = fs::path(LayerDir()) / ("server-" + id);
-    struct Cleanup {
-      fs::path p;
-      ~Cleanup() {
-        std::error_code e;
-        fs::remove_all(p, e);
-      }
-    } cleanup{scratch};
+    RemovedOnExit cleanup{scratch};
     std::error_code ec;
     fs::remove_all(scratch, ec);
     fs::create_directories(scratch, ec);
@@ -420,13 +423,7 @@ struct ImageBuilder::Impl {
     fs::path scratch = cache / (key + ".tmp-" + std::to_string(getpid()));
     fs::remove_all(scratch, ec);
     fs::create_directories(scratch / "site", ec);
-    struct Cleanup {
-      fs::path p;
-      ~Cleanup() {
-        std::error_code e;
-        fs::remove_all(p, e);
-      }
-    } cleanup{scratch};
+    RemovedOnExit cleanup{scratch};
     { std::ofstream(scratch / "requirements.txt") << *requirements; }
     const std::string tag = python_version;  // "3.11"
     std::string abi = "cp" + tag.substr(0, tag.find('.')) + tag.substr(tag.find('.') + 1);

@@ -69,6 +69,16 @@ StatusOr<std::shared_ptr<RegistryCredentialsProvider>> MakeEcrRegistryCredential
 
 }  // namespace internal
 
+ImageBuilderOptions TargetImageBuilderOptions(std::string work_dir, std::shared_ptr<Clock> clock,
+                                              std::function<bool()> interrupted, std::string serve_dir) {
+  ImageBuilderOptions options;
+  options.work_dir = std::move(work_dir);
+  options.clock = std::move(clock);
+  options.interrupted = std::move(interrupted);
+  options.serve_dir = std::move(serve_dir);
+  return WithRegistryLogins(std::move(options));
+}
+
 ImageBuilderOptions WithRegistryLogins(ImageBuilderOptions options) {
   if (!options.ecr_login) options.ecr_login = internal::EcrLogins(options.clock);
   if (!options.acr_login) options.acr_login = internal::AcrLogins(options.clock);

@@ -726,17 +726,14 @@ class AzureMlClient final : public DeploymentTarget {
   // native server's Azure ML ones (scoring at /score; liveness answers while the model loads, readiness once
   // it can predict), or MLflow's scoring server's (server=mlflow).
   StatusOr<std::string> Environment(Call& c, const DeployRequest& request) {
-    ImageBuilderOptions builder;
-    builder.work_dir = options_.image_work_dir;
-    builder.serve_dir = options_.serve_dir;
-    builder.clock = options_.clock;
-    builder.interrupted = options_.interrupted;
+    ImageBuilderOptions builder =
+        TargetImageBuilderOptions(options_.image_work_dir, options_.clock, options_.interrupted, options_.serve_dir);
     builder.acr_login = AcrLogins(options_.clock, c.services.credential);  // the workspace's identity
     ImageBuildConfig build = c.config.build;
     if (build.registry_auth == "auto" && build.registry_username.empty() &&
         IsAcrHost(c.config.registry.substr(0, c.config.registry.find('/'))))
       build.registry_auth = "acr";
-    DeploymentImages images(WithRegistryLogins(std::move(builder)));
+    DeploymentImages images(std::move(builder));
     StatusOr<std::string> image = images.Build(c.config.registry, request.name,
                                                {request.model_dir, request.model_uri, request.run_id, request.python,
                                                 request.mlflow_version, ImageBuildKeys(build)});

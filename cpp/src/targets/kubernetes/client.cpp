@@ -756,12 +756,8 @@ StatusOr<std::shared_ptr<KubernetesClient>> KubernetesClient::Make(const interna
   auto impl = std::make_shared<Impl>();
   impl->strategy = &route;
   impl->options = std::move(options);
-  ImageBuilderOptions images;
-  images.work_dir = impl->options.image_work_dir;
-  images.clock = impl->options.clock;
-  images.interrupted = impl->options.interrupted;
-  images.serve_dir = impl->options.serve_dir;
-  impl->images = std::make_unique<DeploymentImages>(WithRegistryLogins(std::move(images)));
+  impl->images = std::make_unique<DeploymentImages>(TargetImageBuilderOptions(
+      impl->options.image_work_dir, impl->options.clock, impl->options.interrupted, impl->options.serve_dir));
   return std::shared_ptr<KubernetesClient>(new KubernetesClient(std::move(impl)));
 }
 
