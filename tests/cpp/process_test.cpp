@@ -639,13 +639,6 @@ TEST(ProcessTest, QueuedOnOtherListenersCountsTheOldAcceptQueue) {
   for (int fd : {accepted, client, *a, *b}) close(fd);
 }
 
-TEST(ProcessTest, CaptureOutputReadsStdoutAndStderr) {
-  auto out = CaptureOutput({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(600));
-  ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_EQ(*out, "out\nerr\n");
-  EXPECT_FALSE(CaptureOutput({"/no/such/program"}, std::chrono::seconds(600)).ok());
-}
-
 TEST(ProcessTest, SteerToNewestOnBadFdFails) {
   Status s = SteerToNewest(-1);
   EXPECT_FALSE(s.ok());

@@ -260,58 +260,6 @@ StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& 
   return 128 + WTERMSIG(status);
 }
 
-StatusOr<std::string> CaptureOutput(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
-  if (argv.empty()) return InvalidParameterError("no program to run");
-  SpawnSpec spec;
-  spec.argv = argv;
-  for (char** e = environ; *e != nullptr; ++e) spec.env.emplace_back(*e);
-  CArgs args(spec.argv), envp(spec.env);
-  int out[2], err_pipe[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return InternalError(Errno("pipe"));
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    Status s = InternalError(Errno("pipe"));
-    close(out[0]);
-    close(out[1]);
-    return s;
-  }
-  pid_t child = fork();
-  if (child < 0) {
-    Status s = InternalError(Errno("fork"));
-    for (int fd : {out[0], out[1], err_pipe[0], err_pipe[1]}) close(fd);
-    return s;
-  }
-  if (child == 0) ExecChild(spec, out[1], args.ptrs.data(), envp.ptrs.data(), err_pipe[1]);
-  close(out[1]);
-  close(err_pipe[1]);
-  int exec_errno = ReadExecErrno(err_pipe[0]);
-  std::string output;
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  bool timed_out = false;
-  while (exec_errno == 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{out[0], POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(out[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    output.append(buf, static_cast<size_t>(n));
-  }
-  close(out[0]);
-  if (timed_out) kill(child, SIGKILL);
-  while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-  }
-  if (exec_errno != 0) return InvalidParameterError("Cannot run '" + argv[0] + "': " + std::strerror(exec_errno));
-  if (timed_out) return DeadlineExceededError("'" + argv[0] + "' did not finish in time");
-  return output;
-}
-
 bool IsAlive(const ProcessId& id) {
   if (id.pid <= 0) return false;
   auto stat = ReadProcStat(id.pid);

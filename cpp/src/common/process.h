@@ -43,10 +43,6 @@ StatusOr<int> SpawnChild(const SpawnSpec& spec);
 StatusOr<int> RunForeground(const SpawnSpec& spec, const std::function<bool()>& interrupted, std::chrono::milliseconds grace,
                             Clock& clock);
 
-// Runs `argv` (stdin /dev/null, the environment of this process) and returns what it wrote to stdout and
-// stderr, whatever its exit status; killed after `limit`.
-StatusOr<std::string> CaptureOutput(const std::vector<std::string>& argv, std::chrono::milliseconds limit);
-
 // Whether the process is alive (not exited, not a zombie, same start time).
 bool IsAlive(const ProcessId& id);
 

@@ -109,12 +109,6 @@ std::string KeyList(const std::vector<std::string>& keys) {
   return out;
 }
 
-// Whether the server binary takes `flag` (older builds lack some): its --help names it.
-bool ServerTakes(const Server& server, const std::string& flag) {
-  auto help = internal::CaptureOutput({server.binary, "--help"}, seconds(30));
-  return help.ok() && help->find(flag + " ") != std::string::npos;
-}
-
 // The server config.server asks for: the native one when `serve_dir` has it; otherwise MLflow's, with a
 // warning, unless server=native was given explicitly (an error then).
 StatusOr<Server> ChooseServer(const LocalConfig& config, const std::string& serve_dir) {
@@ -135,14 +129,7 @@ StatusOr<Server> ChooseServer(const LocalConfig& config, const std::string& serv
   } else if (!fs::is_regular_file(worker, ec)) {
     missing = worker + " is missing";
   }
-  if (missing.empty()) {
-    Server native{"native", binary, worker};
-    if (config.batching != "auto" && !ServerTakes(native, "--batching")) {
-      return InvalidParameterError("batching=" + config.batching + ": " + binary +
-                                   " (an older build) does not take --batching. Leave batching out (auto).");
-    }
-    return native;
-  }
+  if (missing.empty()) return Server{"native", binary, worker};
   if (config.server_given) {
     return InvalidParameterError("server=native was asked for, but " + missing +
                                  ". Reinstall mlflow-bridge from its wheel (or build it with libevent-dev installed), "
@@ -196,10 +183,9 @@ StatusOr<internal::SpawnSpec> ServerSpec(const Server& server, const std::string
                  "--max-body-mb",
                  std::to_string(config.max_body_mb),
                  "--access-log",
-                 config.access_log ? "-" : "off"};
-    if (config.batching != "auto") {  // auto is the server's own default; ChooseServer checked the flag
-      spec.argv.insert(spec.argv.end(), {"--batching", config.batching});
-    }
+                 config.access_log ? "-" : "off",
+                 "--batching",
+                 config.batching};
     if (!config.prediction_log.empty()) {
       std::ostringstream rate;
       rate << config.prediction_log_rate;
