@@ -183,8 +183,9 @@ def test_a_dropped_connection_during_a_chunked_upload_is_survived(registry, base
     model = tmp_path / "big-model"
     mlflow.pyfunc.save_model(str(model), python_model=_Echo())
     (model / "weights.bin").write_bytes(os.urandom(3 * 1024 * 1024))  # incompressible: 3 chunks of 1 MiB
-    # Cut inside the model's first 1 MiB chunk; the server's layer (under 1 MiB, one PUT) goes through whole.
-    proxy = registry.proxy(drop_after_bytes=1_000_000, times=1)
+    # Cut the first body over 200 kB: the server's layer (one PUT: its upload session is then gone, and the
+    # upload starts over) or one of the model's 1 MiB chunks (the upload resumes where the registry stopped).
+    proxy = registry.proxy(drop_after_bytes=200_000, times=1)
     out = build(str(model), f"{proxy}/team/big:1", f"{proxy}/{base['ref'].split('/', 1)[1]}", chunk_size_mb="1")
     assert proxy.cuts == 1
     assert reg.manifest_digest(f"{registry.host}/team/big:1") == out["digest"]

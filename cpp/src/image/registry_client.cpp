@@ -560,9 +560,7 @@ Status RegistryClient::UploadBlob(const std::string& repo, const std::string& pa
                                  std::to_string(size));
   Op op{repo, "push", {PushScope(repo)}, "start blob upload to " + repo, {}};
   if (size <= options_.chunk_size) {
-    StatusOr<std::string> location = StartUpload(op);
-    if (!location.ok()) return location.status();
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(FinishUpload(op, *location, digest, "", HttpRequest::FileBody{path, 0, size}));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(PutWholeBlob(op, digest, "", HttpRequest::FileBody{path, 0, size}));
     if (progress) progress(size, size);
     return OkStatus();
   }
@@ -587,9 +585,20 @@ Status RegistryClient::UploadBlobBytes(const std::string& repo, const std::strin
   if (Sha256Digest(bytes) != digest)
     return InvalidParameterError("the blob to upload to " + registry_ + "/" + repo + " does not have digest " + digest);
   Op op{repo, "push", {PushScope(repo)}, "start blob upload to " + repo, {}};
-  StatusOr<std::string> location = StartUpload(op);
-  if (!location.ok()) return location.status();
-  return FinishUpload(op, *location, digest, bytes);
+  return PutWholeBlob(op, digest, bytes, std::nullopt);
+}
+
+Status RegistryClient::PutWholeBlob(const Op& op, const std::string& digest, const std::string& body,
+                                    std::optional<HttpRequest::FileBody> file) {
+  for (int round = 0;; ++round) {
+    StatusOr<std::string> location = StartUpload(op);
+    if (!location.ok()) return location.status();
+    Status s = FinishUpload(op, *location, digest, body, file);
+    const bool session_lost =
+        s.code() == StatusCode::kResourceDoesNotExist || s.code() == StatusCode::kInvalidParameterValue;
+    if (s.ok() || !session_lost || round > 0) return s;
+    LogInfo("registry " + registry_ + ": the upload to " + op.repo + " failed (" + s.message() + "); starting over");
+  }
 }
 
 StatusOr<std::string> RegistryClient::PutManifest(const std::string& repo, const std::string& reference,

@@ -128,6 +128,10 @@ class RegistryClient {
   Status UploadChunks(const Op& op, const std::string& path, uint64_t size, std::string* location,
                       const BlobProgress& progress, bool* upload_gone);
   // PUT ?digest= with the last bytes: `body`, or `file` streamed.
+  // A blob in one PUT (a new upload session, the whole body); when the session was lost (a connection dropped
+  // midway leaves the registry's session unusable: 404 or 400 on the retry), once more with a new session.
+  Status PutWholeBlob(const Op& op, const std::string& digest, const std::string& body,
+                      std::optional<HttpRequest::FileBody> file);
   Status FinishUpload(const Op& op, const std::string& location, const std::string& digest, std::string body,
                       std::optional<HttpRequest::FileBody> file = std::nullopt);
 
