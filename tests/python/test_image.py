@@ -23,6 +23,19 @@ SERVER = "/opt/mlflow-bridge/mlflow-bridge-serve"
 ENTRYPOINT = [SERVER, "--model", "/opt/ml/model", "--host", "0.0.0.0", "--port", "8080", "--python", "python3"]
 
 
+def _wait_for_ping(server, port):
+    """Waits for a model server process to answer /ping on 127.0.0.1:port; fails with its output if it exits."""
+    deadline = time.monotonic() + 600  # a bound for a hung server: importing mlflow on a busy machine is slow
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+            return
+        except OSError:
+            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the server did not answer /ping"
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def base(registry):
     """A two-platform OCI base image in the plain registry."""
@@ -284,15 +297,7 @@ def serving(rootfs, runtime, python, home):
     server = subprocess.Popen(cmd, env=reg.entrypoint_env(rootfs, runtime, home), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 600  # a bound for a hung server: importing mlflow on a busy machine is slow
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode()[-3000:]
-                assert time.monotonic() < deadline, "the server did not answer /ping"
-                time.sleep(0.2)
+        _wait_for_ping(server, port)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
@@ -355,15 +360,7 @@ def test_server_mlflow_keeps_mlflows_scoring_server(registry, base, models, home
     server = subprocess.Popen([sys.executable, *runtime["process"]["args"][1:]], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode()[-3000:]
-                assert time.monotonic() < deadline, "the server did not answer /ping"
-                time.sleep(0.2)
+        _wait_for_ping(server, port)
         status, body = post(f"http://127.0.0.1:{port}/invocations",
                             {"dataframe_split": {"columns": ["x1", "x2"], "data": [[1.0, 2.0]]}})
         assert status == 200 and body["predictions"] == pytest.approx([3.0])

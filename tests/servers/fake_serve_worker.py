@@ -23,6 +23,8 @@ import struct
 import sys
 import time
 
+from fake_scoring_server import read_model_file  # the same model folder layout (next to this file)
+
 _PREFIX = struct.Struct(">II")
 
 
@@ -54,14 +56,6 @@ def read_frame(sock):
 def write_frame(sock, header, payload=b""):
     h = json.dumps(header).encode()
     sock.sendall(_PREFIX.pack(4 + len(h) + len(payload), len(h)) + h + payload)
-
-
-def read_model_file(model_dir, name, default):
-    try:
-        with open(os.path.join(model_dir, name), encoding="utf-8") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return default
 
 
 def answer(model_name, body):
