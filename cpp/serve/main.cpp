@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -39,6 +40,9 @@ unmodified in Python worker processes that answer with MLflow's own request hand
 Routes, all on one port: POST /invocations, /score, /predict; GET /ping, /health, /version, /metrics;
 GET /v2/health/live, /v2/health/ready, /v2/models/{name}/ready. SIGTERM or SIGINT drains and exits 0.
 The argument `serve` (what SageMaker passes, after the image's entrypoint) is accepted and ignored.
+An option not given on the command line is read from MLFLOW_BRIDGE_SERVE_<OPTION> when that is set
+(MLFLOW_BRIDGE_SERVE_MAX_QUEUE=64 for --max-queue 64): images carry their options so, and a platform's
+environment variables can change them.
 
 Options:
   --model DIR                   the MLflow model directory (with its MLmodel file); required
@@ -75,6 +79,7 @@ Options:
 
 struct Flags {
   std::map<std::string, std::string> values;
+  std::map<std::string, std::string> origin;  // where a value came from, for messages: "--max-queue"
 };
 
 [[noreturn]] void UsageError(const std::string& message) {
@@ -143,6 +148,17 @@ Flags Parse(int argc, char** argv) {
       value = argv[++i];
     }
     flags.values[name] = value;
+    flags.origin[name] = "--" + name;
+  }
+  // A flag not given takes $MLFLOW_BRIDGE_SERVE_<FLAG> (an image's environment, a platform's variables).
+  for (const std::string& name : ValueFlags()) {
+    if (flags.values.count(name) != 0) continue;
+    std::string env = "MLFLOW_BRIDGE_SERVE_";
+    for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (auto value = GetEnv(env.c_str())) {
+      flags.values[name] = *value;
+      flags.origin[name] = "$" + env;
+    }
   }
   return flags;
 }
@@ -154,7 +170,7 @@ long IntFlag(const Flags& flags, const std::string& name, long fallback, long mi
   errno = 0;
   long v = std::strtol(it->second.c_str(), &end, 10);
   if (it->second.empty() || *end != '\0' || errno != 0 || v < min || v > max) {
-    UsageError("--" + name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
+    UsageError(flags.origin.at(name) + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
                " (got '" + it->second + "')");
   }
   return v;
@@ -250,7 +266,7 @@ int main(int argc, char** argv) {
     UsageError("--model " + *model + " is not an MLflow model directory (it has no MLmodel file)");
   }
 
-  std::string python_name = StringFlag(flags, "python").value_or(GetEnv("MLFLOW_BRIDGE_SERVE_PYTHON").value_or(""));
+  std::string python_name = StringFlag(flags, "python").value_or("");
   std::optional<std::string> python;
   if (!python_name.empty()) {
     python = FindProgram(python_name);
@@ -268,7 +284,10 @@ int main(int argc, char** argv) {
   ModelServerOptions options;
   if (auto fd = StringFlag(flags, "fd")) {
     options.listen_fd = static_cast<int>(IntFlag(flags, "fd", -1, 0, INT_MAX));
-    if (flags.values.count("port") || flags.values.count("host")) UsageError("--fd excludes --host and --port");
+    // (A port or host from the environment does not count: the socket handed over is where to listen.)
+    for (const char* name : {"port", "host"}) {
+      if (flags.origin.count(name) != 0 && flags.origin.at(name)[0] == '-') UsageError("--fd excludes --host and --port");
+    }
   }
   options.host = StringFlag(flags, "host").value_or("0.0.0.0");
   options.port = static_cast<int>(IntFlag(flags, "port", 8080, 0, 65535));
@@ -289,7 +308,7 @@ int main(int argc, char** argv) {
   } else if (batching == "false") {
     options.dispatch.batching = false;
   } else if (batching != "auto") {
-    UsageError("--batching takes auto, true or false, not '" + batching + "'");
+    UsageError(flags.origin.at("batching") + " takes auto, true or false, not '" + batching + "'");
   }
   options.dispatch.max_batch_rows = static_cast<size_t>(IntFlag(flags, "max-batch-rows", 256, 1, 1000000));
   options.dispatch.max_batch_wait = std::chrono::milliseconds(IntFlag(flags, "max-batch-wait-ms", 0, 0, 10000));
@@ -307,7 +326,7 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     double r = std::strtod(rate->c_str(), &end);
     if (rate->empty() || *end != '\0' || !(r >= 0.0 && r <= 1.0)) {
-      UsageError("--prediction-log-rate must be a number from 0 to 1 (got '" + *rate + "')");
+      UsageError(flags.origin.at("prediction-log-rate") + " must be a number from 0 to 1 (got '" + *rate + "')");
     }
     options.prediction_log_rate = r;
   }

@@ -139,6 +139,34 @@ TEST(ChooseBaseImageTest, TheModelsPythonUnlessConfigured) {
   EXPECT_EQ(internal::PythonMajorMinor("3"), "");
 }
 
+// The native server's options: one set of keys, as flags for `local` and as the image's environment.
+TEST(NativeServerOptionsTest, KeysFlagsAndEnvironment) {
+  using nlohmann::json;
+  auto parsed =
+      ParseConfig(internal::NativeServerSchema(true),
+                  json{{"batching", "false"}, {"max_queue", "8"}, {"prediction_log", "-"}, {"prediction_log_rate", "0.5"}});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  internal::NativeServerOptions o = internal::ReadNativeServerOptions(*parsed);
+  using Flags = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(internal::NativeServerFlags(o), (Flags{{"batching", "false"},
+                                                   {"max-queue", "8"},
+                                                   {"max-body-mb", "64"},
+                                                   {"access-log", "-"},
+                                                   {"prediction-log", "-"},
+                                                   {"prediction-log-rate", "0.5"}}));
+  EXPECT_EQ(internal::NativeServerKeys(o)["max_queue"], 8);
+  // Without a prediction log its rate is left out; local logs no request by default.
+  auto local = ParseConfig(internal::NativeServerSchema(false), json::object());
+  ASSERT_TRUE(local.ok());
+  EXPECT_EQ(internal::NativeServerFlags(internal::ReadNativeServerOptions(*local)),
+            (Flags{{"batching", "auto"}, {"max-queue", "1024"}, {"max-body-mb", "64"}, {"access-log", "off"}}));
+  EXPECT_EQ(internal::NativeServerEnvName("prediction-log-rate"), "MLFLOW_BRIDGE_SERVE_PREDICTION_LOG_RATE");
+  // Bad values are refused by the schema, naming the key.
+  auto bad = ParseConfig(internal::NativeServerSchema(true), json{{"batching", "sometimes"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("batching"), std::string::npos) << bad.status().message();
+}
+
 TEST_F(ImageBuilderTest, NeedsAWorkFolder) {
   EXPECT_EQ(ImageBuilder::Make({}).status().code(), StatusCode::kInvalidParameterValue);
 }

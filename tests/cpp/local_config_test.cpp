@@ -22,12 +22,12 @@ TEST(LocalConfigTest, DefaultsForNothingGiven) {
     EXPECT_TRUE(c->env.empty());
     EXPECT_EQ(c->server, "native");
     EXPECT_FALSE(c->server_given);  // the native server by default: MLflow's where there is none
-    EXPECT_EQ(c->batching, "auto");
-    EXPECT_EQ(c->max_queue, 1024);
-    EXPECT_EQ(c->max_body_mb, 64);
-    EXPECT_FALSE(c->access_log);
-    EXPECT_EQ(c->prediction_log, "");
-    EXPECT_EQ(c->prediction_log_rate, 1.0);
+    EXPECT_EQ(c->native.batching, "auto");
+    EXPECT_EQ(c->native.max_queue, 1024);
+    EXPECT_EQ(c->native.max_body_mb, 64);
+    EXPECT_FALSE(c->native.access_log);
+    EXPECT_EQ(c->native.prediction_log, "");
+    EXPECT_EQ(c->native.prediction_log_rate, 1.0);
     EXPECT_TRUE(c->native_keys_given.empty());
   }
 }
@@ -45,11 +45,11 @@ TEST(LocalConfigTest, ServerKeys) {
                         {"prediction_log_rate", "0.25"}});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->server_given);
-  EXPECT_EQ(c->batching, "false");
-  EXPECT_EQ(c->max_queue, 5);
-  EXPECT_TRUE(c->access_log);
-  EXPECT_EQ(c->prediction_log, (std::filesystem::current_path() / "preds.jsonl").string());  // the caller's folder
-  EXPECT_EQ(c->prediction_log_rate, 0.25);
+  EXPECT_EQ(c->native.batching, "false");
+  EXPECT_EQ(c->native.max_queue, 5);
+  EXPECT_TRUE(c->native.access_log);
+  EXPECT_EQ(c->native.prediction_log, (std::filesystem::current_path() / "preds.jsonl").string());  // the caller's folder
+  EXPECT_EQ(c->native.prediction_log_rate, 0.25);
   EXPECT_EQ(c->native_keys_given,
             (std::vector<std::string>{"batching", "max_queue", "access_log", "prediction_log", "prediction_log_rate"}));
   for (const json& bad : {json{{"server", "uvicorn"}}, json{{"batching", "sometimes"}}, json{{"max_queue", 0}},
@@ -60,8 +60,8 @@ TEST(LocalConfigTest, ServerKeys) {
   }
   // The stored config reads back; its server was given then, but what a deployment runs is in its state.
   LocalConfig back = StoredLocalConfig(ToJson(*c));
-  EXPECT_EQ(back.max_queue, 5);
-  EXPECT_EQ(back.prediction_log, c->prediction_log);
+  EXPECT_EQ(back.native.max_queue, 5);
+  EXPECT_EQ(back.native.prediction_log, c->native.prediction_log);
 }
 
 TEST(LocalConfigTest, CliStringsAndSdkValues) {

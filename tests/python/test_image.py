@@ -5,6 +5,7 @@ import base64
 import contextlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -23,15 +24,16 @@ SERVER = "/opt/mlflow-bridge/mlflow-bridge-serve"
 ENTRYPOINT = [SERVER, "--model", "/opt/ml/model", "--host", "0.0.0.0", "--port", "8080", "--python", "python3"]
 
 
-def _wait_for_ping(server, port):
-    """Waits for a model server process to answer /ping on 127.0.0.1:port; fails with its output if it exits."""
+def _wait_for_ping(server, port, log):
+    """Waits for a model server process to answer /ping on 127.0.0.1:port; fails with its output (the file
+    `log`) if it exits."""
     deadline = time.monotonic() + 600  # a bound for a hung server: importing mlflow on a busy machine is slow
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
             return
         except OSError:
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+            assert server.poll() is None, log.read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "the server did not answer /ping"
             time.sleep(0.2)
 
@@ -68,6 +70,10 @@ def test_build_push_and_read_back(registry, base, models, home, tmp_path):
     env = dict(e.split("=", 1) for e in run["Env"])
     assert env["__pyfunc_model_path__"] == "file:///opt/ml/model" and env["MLFLOW_BRIDGE_PORT"] == "8080"
     assert env["PYTHON_VERSION"] == "3.11.9"  # the base's environment is kept
+    # The native server's options, with their defaults (a platform's environment variables may change them).
+    assert env["MLFLOW_BRIDGE_SERVE_BATCHING"] == "auto" and env["MLFLOW_BRIDGE_SERVE_ACCESS_LOG"] == "-"
+    assert env["MLFLOW_BRIDGE_SERVE_MAX_QUEUE"] == "1024" and env["MLFLOW_BRIDGE_SERVE_MAX_BODY_MB"] == "64"
+    assert "MLFLOW_BRIDGE_SERVE_PREDICTION_LOG" not in env
     labels = run["Labels"]
     assert labels["mlflow.model_uri"] == models["version1"] and labels["mlflow.run_id"] == models["run_id1"]
     assert labels["mlflow-bridge.version"] and labels["mlflow-bridge.server"] == "native"
@@ -291,13 +297,15 @@ def test_dependencies_layer_serves_the_model_from_the_unpacked_image(registry, b
 @contextlib.contextmanager
 def serving(rootfs, runtime, python, home):
     """Runs the unpacked image's entrypoint (the native server, its worker and the model from the rootfs) with
-    `python` for the image's python3, on 127.0.0.1; yields its URL once /ping answers 200."""
+    `python` for the image's python3, on 127.0.0.1; yields its URL once /ping answers 200. Its output (the
+    container's log) goes to <home>/server.log."""
     port = unused_port()
     cmd = reg.entrypoint_command(rootfs, runtime, python, port)
-    server = subprocess.Popen(cmd, env=reg.entrypoint_env(rootfs, runtime, home), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    log = pathlib.Path(home) / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(cmd, env=reg.entrypoint_env(rootfs, runtime, home), stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for_ping(server, port)
+        _wait_for_ping(server, port, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
@@ -343,6 +351,36 @@ def test_the_images_entrypoint_serves_every_platforms_routes(registry, base, mod
             assert get(url + route) == 200, route
 
 
+def test_the_native_servers_options_go_into_the_image(registry, base, models, home, tmp_path):
+    """batching, max_queue, max_body_mb, access_log and prediction_log given to the build are the image's
+    MLFLOW_BRIDGE_SERVE_* environment, and its server runs with them: the prediction log on the container's log."""
+    ref = f"{registry.host}/team/options:1"
+    build(models["version1"], ref, base["ref"], batching="false", max_queue="8", max_body_mb="1", access_log="false",
+          prediction_log="-", prediction_log_rate="1")
+    rootfs, runtime = reg.pull_and_unpack(ref, tmp_path / "unpacked")
+    env = dict(e.split("=", 1) for e in runtime["process"]["env"])
+    assert {k: v for k, v in env.items() if k.startswith("MLFLOW_BRIDGE_SERVE_")} == {
+        "MLFLOW_BRIDGE_SERVE_BATCHING": "false", "MLFLOW_BRIDGE_SERVE_MAX_QUEUE": "8",
+        "MLFLOW_BRIDGE_SERVE_MAX_BODY_MB": "1", "MLFLOW_BRIDGE_SERVE_ACCESS_LOG": "off",
+        "MLFLOW_BRIDGE_SERVE_PREDICTION_LOG": "-", "MLFLOW_BRIDGE_SERVE_PREDICTION_LOG_RATE": "1"}
+    rows = {"dataframe_split": {"columns": ["x1", "x2"], "data": [[1.0, 2.0]]}}
+    with serving(rootfs, runtime, sys.executable, tmp_path) as url:
+        status, body = post(url + "/predict", rows)
+        assert status == 200 and body["predictions"] == pytest.approx([3.0])
+        big = json.dumps({"dataframe_split": {"columns": ["x1", "x2"], "data": [[1.0, 2.0]] * 100000}}).encode()
+        req = urllib.request.Request(url + "/invocations", data=big, headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as too_big:
+            urllib.request.urlopen(req, timeout=60)
+        assert too_big.value.code == 413
+        metrics = urllib.request.urlopen(url + "/metrics", timeout=30).read().decode()
+    output = (tmp_path / "server.log").read_text()
+    logged = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [(l["route"], l["status"]) for l in logged] == [("/predict", 200)]
+    assert logged[0]["response"] == body
+    assert "request_id=" not in output  # no access log
+    assert "mlflow_bridge_serve_" in metrics
+
+
 def test_server_mlflow_keeps_mlflows_scoring_server(registry, base, models, home, tmp_path):
     """-C server=mlflow: no server layer, and the entrypoint is MLflow's scoring server under uvicorn, as before."""
     ref = f"{registry.host}/team/uvicorn:1"
@@ -357,10 +395,12 @@ def test_server_mlflow_keeps_mlflows_scoring_server(registry, base, models, home
     env = dict(e.split("=", 1) for e in runtime["process"]["env"])
     env.update(PATH="/usr/bin:/bin", HOME=str(tmp_path), MLFLOW_BRIDGE_PORT=str(port),
                __pyfunc_model_path__="file://" + os.path.join(rootfs, "opt/ml/model"))
-    server = subprocess.Popen([sys.executable, *runtime["process"]["args"][1:]], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, *runtime["process"]["args"][1:]], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
     try:
-        _wait_for_ping(server, port)
+        _wait_for_ping(server, port, log)
         status, body = post(f"http://127.0.0.1:{port}/invocations",
                             {"dataframe_split": {"columns": ["x1", "x2"], "data": [[1.0, 2.0]]}})
         assert status == 200 and body["predictions"] == pytest.approx([3.0])

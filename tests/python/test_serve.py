@@ -466,6 +466,22 @@ def test_flags(serve_bin, serve_models):
     assert no_model.returncode == 2 and "no MLmodel file" in no_model.stderr
 
 
+def test_options_from_the_environment(serve_bin, serve_models, tmp_path_factory, monkeypatch):
+    """An option not on the command line comes from MLFLOW_BRIDGE_SERVE_<OPTION> (how an image carries them, and
+    how a platform's environment variables change them); the command line wins; a bad value names its variable."""
+    big = json.dumps(split([[1.0, 2.0]] * 100000)).encode()  # about 1.3 MiB
+    assert len(big) > 1 << 20
+    monkeypatch.setenv("MLFLOW_BRIDGE_SERVE_MAX_BODY_MB", "1")
+    with ours(serve_bin, serve_models["sklearn"], tmp_path_factory) as server:
+        assert requests.post(server.url + "/invocations", data=big, headers=JSON, timeout=HANG_GUARD).status_code == 413
+    with ours(serve_bin, serve_models["sklearn"], tmp_path_factory, "--max-body-mb", "2") as server:
+        assert requests.post(server.url + "/invocations", data=big, headers=JSON, timeout=HANG_GUARD).status_code == 200
+    monkeypatch.setenv("MLFLOW_BRIDGE_SERVE_BATCHING", "sometimes")
+    bad = subprocess.run([serve_bin, "--model", serve_models["sklearn"]], capture_output=True, text=True,
+                         timeout=HANG_GUARD)
+    assert bad.returncode == 2 and "$MLFLOW_BRIDGE_SERVE_BATCHING takes auto, true or false, not 'sometimes'" in bad.stderr
+
+
 def test_metrics_access_log_and_prediction_log(serve_bin, serve_models, tmp_path_factory, tmp_path):
     access, predictions = tmp_path / "access.log", tmp_path / "predictions.jsonl"
     with ours(serve_bin, serve_models["sklearn"], tmp_path_factory, "--access-log", str(access), "--prediction-log",

@@ -13,11 +13,40 @@
 
 namespace mlflow_bridge::internal {
 
+// The native server's options a deployment may set (decision 0009), the same keys on every target: `local`
+// passes them to mlflow-bridge-serve as flags; an image carries them in its environment as
+// MLFLOW_BRIDGE_SERVE_<FLAG> (MLFLOW_BRIDGE_SERVE_MAX_QUEUE for --max-queue), which the server reads for a
+// flag not given, so that a platform's environment variables can also change them without a new image.
+struct NativeServerOptions {
+  std::string batching = "auto";  // auto, true or false
+  int max_queue = 1024;
+  int max_body_mb = 64;
+  bool access_log = true;
+  std::string prediction_log;  // a file, - for stderr; "" off
+  double prediction_log_rate = 1.0;
+};
+
+// The options' config keys. `access_log_default`: a container logs each request by default, `local` does not.
+ConfigSchema NativeServerSchema(bool access_log_default);
+
+// The options out of a config parsed with a schema that has NativeServerSchema's keys.
+NativeServerOptions ReadNativeServerOptions(const nlohmann::json& parsed);
+
+// The options as config keys (NativeServerSchema's).
+nlohmann::json NativeServerKeys(const NativeServerOptions& options);
+
+// The options as mlflow-bridge-serve flags, without their "--": {"max-queue", "1024"}, ...
+std::vector<std::pair<std::string, std::string>> NativeServerFlags(const NativeServerOptions& options);
+
+// The environment variable that gives mlflow-bridge-serve's --<flag>: "max-queue" -> MLFLOW_BRIDGE_SERVE_MAX_QUEUE.
+std::string NativeServerEnvName(const std::string& flag);
+
 struct ImageBuildConfig {
   std::string base_image;  // "": the builder's default (a python:<the model's Python>-slim)
   // What serves the model in the image: native (mlflow-bridge-serve, decision 0009) or mlflow (MLflow's
   // scoring server under uvicorn).
   std::string server = "native";
+  NativeServerOptions native;  // with server native: the image's MLFLOW_BRIDGE_SERVE_* environment
   bool install_dependencies = true;
   bool insecure_registry = false;
   // How to log in to the registry: auto, anonymous, basic, docker-config, ecr or acr.

@@ -697,6 +697,11 @@ struct ImageBuilder::Impl {
     set_env("__pyfunc_model_path__", std::string("file://") + kImageModelPath);
     set_env("MLFLOW_BRIDGE_PORT", std::to_string(b.config["port"].get<int>()));
     set_env("MLFLOW_DISABLE_ENV_CREATION", "True");
+    if (server == "native") {
+      for (const auto& [flag, value] : internal::NativeServerFlags(b.section.native)) {
+        set_env(internal::NativeServerEnvName(flag), value);
+      }
+    }
     for (const auto& [k, v] : b.config["env"].items()) set_env(k, v.is_string() ? v.get<std::string>() : v.dump());
     json env_list = json::array();
     for (const auto& k : order) env_list.push_back(k + "=" + env[k]);

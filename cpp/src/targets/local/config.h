@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "image/build_config.h"
 #include "mlflow_bridge/config.h"
 #include "mlflow_bridge/status.h"
 
@@ -24,13 +25,12 @@ struct LocalConfig {
   std::string server = "native";
   // Whether the config given named `server`: then "native" is required, never replaced by MLflow's server.
   bool server_given = false;
-  // Keys only the native server takes.
-  std::string batching = "auto";  // auto, true or false
-  int max_queue = 1024;
-  int max_body_mb = 64;
-  bool access_log = false;
-  std::string prediction_log;  // a path, absolute once parsed; empty: off
-  double prediction_log_rate = 1.0;
+  // Keys only the native server takes; prediction_log is absolute once parsed.
+  NativeServerOptions native = [] {
+    NativeServerOptions o;
+    o.access_log = false;
+    return o;
+  }();
   std::vector<std::string> native_keys_given;  // which of those the config given named, in schema order
 };
 

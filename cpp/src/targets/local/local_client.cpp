@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <sstream>
 
 #include "common/env.h"
 #include "common/process.h"
@@ -177,19 +176,9 @@ StatusOr<internal::SpawnSpec> ServerSpec(const Server& server, const std::string
                  "--request-timeout-seconds",
                  std::to_string(config.request_timeout_seconds),
                  "--drain-seconds",
-                 std::to_string(config.graceful_shutdown_seconds),
-                 "--max-queue",
-                 std::to_string(config.max_queue),
-                 "--max-body-mb",
-                 std::to_string(config.max_body_mb),
-                 "--access-log",
-                 config.access_log ? "-" : "off",
-                 "--batching",
-                 config.batching};
-    if (!config.prediction_log.empty()) {
-      std::ostringstream rate;
-      rate << config.prediction_log_rate;
-      spec.argv.insert(spec.argv.end(), {"--prediction-log", config.prediction_log, "--prediction-log-rate", rate.str()});
+                 std::to_string(config.graceful_shutdown_seconds)};
+    for (const auto& [flag, value] : internal::NativeServerFlags(config.native)) {
+      spec.argv.insert(spec.argv.end(), {"--" + flag, value});
     }
   } else {
     spec.argv = {python,

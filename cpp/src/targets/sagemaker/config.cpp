@@ -46,7 +46,9 @@ const ConfigSchema& SageMakerConfigSchema() {
          "deployment name); the model then runs from it, pinned by digest. Instead of image_url."},
     };
     // The image-build keys SageMaker takes: it pulls from ECR only, so the login is always ECR's.
-    for (ConfigKey& key : ImageBuildSchema({"base_image", "server", "install_dependencies", "insecure_registry"}))
+    for (ConfigKey& key :
+         ImageBuildSchema({"base_image", "server", "install_dependencies", "insecure_registry", "batching", "max_queue",
+                           "max_body_mb", "access_log", "prediction_log", "prediction_log_rate"}))
       schema.push_back(std::move(key));
     schema.insert(
         schema.end(),
