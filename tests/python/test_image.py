@@ -5,10 +5,8 @@ import base64
 import contextlib
 import json
 import os
-import pathlib
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -22,20 +20,6 @@ from mlflow_bridge import _serve, image
 NO_DEPS = {"install_dependencies": "false"}
 SERVER = "/opt/mlflow-bridge/mlflow-bridge-serve"
 ENTRYPOINT = [SERVER, "--model", "/opt/ml/model", "--host", "0.0.0.0", "--port", "8080", "--python", "python3"]
-
-
-def _wait_for_ping(server, port, log):
-    """Waits for a model server process to answer /ping on 127.0.0.1:port; fails with its output (the file
-    `log`) if it exits."""
-    deadline = time.monotonic() + 600  # a bound for a hung server: importing mlflow on a busy machine is slow
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
-            return
-        except OSError:
-            assert server.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "the server did not answer /ping"
-            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -300,12 +284,8 @@ def serving(rootfs, runtime, python, home):
     `python` for the image's python3, on 127.0.0.1; yields its URL once /ping answers 200. Its output (the
     container's log) goes to <home>/server.log."""
     port = unused_port()
-    cmd = reg.entrypoint_command(rootfs, runtime, python, port)
-    log = pathlib.Path(home) / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(cmd, env=reg.entrypoint_env(rootfs, runtime, home), stdout=out, stderr=subprocess.STDOUT)
+    server = reg.start_entrypoint(rootfs, runtime, python, port, home)
     try:
-        _wait_for_ping(server, port, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
@@ -395,12 +375,8 @@ def test_server_mlflow_keeps_mlflows_scoring_server(registry, base, models, home
     env = dict(e.split("=", 1) for e in runtime["process"]["env"])
     env.update(PATH="/usr/bin:/bin", HOME=str(tmp_path), MLFLOW_BRIDGE_PORT=str(port),
                __pyfunc_model_path__="file://" + os.path.join(rootfs, "opt/ml/model"))
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, *runtime["process"]["args"][1:]], env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
+    server = reg.start_server([sys.executable, *runtime["process"]["args"][1:]], env, port, tmp_path)
     try:
-        _wait_for_ping(server, port, log)
         status, body = post(f"http://127.0.0.1:{port}/invocations",
                             {"dataframe_split": {"columns": ["x1", "x2"], "data": [[1.0, 2.0]]}})
         assert status == 200 and body["predictions"] == pytest.approx([3.0])

@@ -613,3 +613,47 @@ def test_registry_builds_the_models_image_and_pushes_it_to_ecr(client, models, s
     assert image == f"{ecr.host}/churn@{digest}"  # pinned by digest
     labels = reg.skopeo_inspect(image, config=True, creds="AWS:123456789012-auth-token")["config"]["Labels"]
     assert labels["mlflow.model_uri"] == models["version1"]
+
+
+def test_the_built_image_answers_invoke_endpoint_with_the_native_server(client, models, aws, registry_factory,
+                                                                         tmp_path):
+    """The image registry= builds, run as SageMaker runs a container (its entrypoint with the `serve` argument,
+    then POST /invocations on 8080, here on a free port): moto's InvokeEndpoint goes to it, so predict through
+    the SDK and the CLI gets the model's own answers from mlflow-bridge-serve, and the model's error for bad input
+    comes back as SageMaker's ModelError. The server's options given to create are in the image's environment."""
+    import sys
+
+    import registry as reg
+    from conftest import unused_port
+
+    creds = "AWS:123456789012-auth-token"
+    ecr = registry_factory("htpasswd", users={"AWS": "123456789012-auth-token"})
+    base = reg.make_base_image(ecr.host, "lib/base", "1", creds=creds)
+    build = {"registry": f"{ecr.host}/churn", "base_image": base["ref"], "insecure_registry": "true",
+             "install_dependencies": "false", "batching": "false", "max_body_mb": "8"}
+    plain = {k: v for k, v in BASE.items() if k != "image_url"}
+    client.create_deployment("churn", models["version1"], config={**plain, **build})
+    sm = boto3.client("sagemaker", region_name=REGION)
+    config = sm.describe_endpoint_config(EndpointConfigName=sm.describe_endpoint(EndpointName="churn")["EndpointConfigName"])
+    image = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]["Image"]
+    rootfs, runtime = reg.pull_and_unpack(image, tmp_path / "container", creds=creds)
+    assert runtime["process"]["args"][-1] == "serve"
+    env = dict(e.split("=", 1) for e in runtime["process"]["env"])
+    assert env["MLFLOW_BRIDGE_SERVE_BATCHING"] == "false" and env["MLFLOW_BRIDGE_SERVE_MAX_BODY_MB"] == "8"
+    port = unused_port()
+    server = reg.start_entrypoint(rootfs, runtime, sys.executable, port, tmp_path)
+    try:
+        moto_sagemaker.serve_endpoint(REGION, "churn", f"http://127.0.0.1:{port}")
+        assert client.predict("churn", ROWS)["predictions"] == pytest.approx([1.5, 3.0, 7.0])
+        (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
+        out = cli("predict", "-t", TARGET, "--name", "churn", "--input-path", str(tmp_path / "in.json"))
+        assert json.loads(last_line(out))["predictions"] == pytest.approx([1.5, 3.0, 7.0])
+        with pytest.raises(MlflowException) as e:
+            client.predict("churn", pd.DataFrame({"nope": [1.0]}))
+        # MLflow's schema error, from the model's server, as SageMaker's ModelError relays it.
+        assert "ModelError" in e.value.message and "Model is missing inputs ['x1', 'x2']" in e.value.message
+        assert "request_id=" in (tmp_path / "server.log").read_text()  # the container's access log
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    client.delete_deployment("churn")

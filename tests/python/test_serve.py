@@ -321,6 +321,43 @@ def test_batching_merges_queued_requests_and_each_gets_its_own_answer(serve_bin,
         assert metric(text, "batch_size_count") == 2 and metric(text, "batch_size_sum") == 4, text
 
 
+def test_a_full_queue_answers_503_with_retry_after_and_the_queued_requests_are_answered(serve_bin, serve_models,
+                                                                                          tmp_path_factory, tmp_path):
+    """One worker held busy by a gated request and a queue of two filled behind it: the next requests are answered
+    503 with Retry-After at once, while the held and queued ones wait; once the gate opens each of those gets its
+    own answer and none hangs."""
+    gate = tmp_path / "open"
+    with ours(serve_bin, serve_models["gated"], tmp_path_factory, "--batching", "false", "--max-queue", "2",
+              "--retry-after-seconds", "3") as server:
+        url = server.url + "/invocations"
+        held = {}
+
+        def post(name, x):
+            body = {"dataframe_split": {"columns": ["x"], "data": [[x]]}, "params": {"gate": str(gate)}}
+            held[name] = requests.post(url, json=body, timeout=HANG_GUARD)
+
+        threads = [threading.Thread(target=post, args=("busy", 1.0))]
+        threads[0].start()
+        wait_metric(server, 'workers{state="busy"}', 1)
+        for i in range(2):
+            threads.append(threading.Thread(target=post, args=(f"queued{i}", 2.0 + i)))
+            threads[-1].start()
+            wait_metric(server, "queue_depth", i + 1)
+        refused = [requests.post(url, json={"dataframe_split": {"columns": ["x"], "data": [[9.0]]}}, timeout=HANG_GUARD)
+                   for _ in range(5)]
+        for r in refused:
+            assert r.status_code == 503 and r.headers["Retry-After"] == "3", (r.status_code, r.headers, r.text)
+            assert r.json()["error_code"], r.text
+        assert metric(metrics(server), 'requests_total{route="/invocations",status="503"}') == 5
+        gate.write_text("")
+        for t in threads:
+            t.join(HANG_GUARD)
+            assert not t.is_alive()
+        assert {n: (r.status_code, r.json()) for n, r in held.items()} == {
+            "busy": (200, {"predictions": [1.0]}), "queued0": (200, {"predictions": [2.0]}),
+            "queued1": (200, {"predictions": [3.0]})}
+
+
 def metrics(server):
     return requests.get(server.url + "/metrics", timeout=HANG_GUARD).text
 

@@ -9,6 +9,10 @@ in the test process, with what its SageMaker backend lacks added in place.
     DescribeEndpoint / ListEndpoints request
   * one-shot fault injection per (service, action): ThrottlingException,
     AccessDeniedException, ResourceLimitExceeded, ... with real-AWS JSON shape
+  * model containers: `serve_endpoint(region, name, url)` makes InvokeEndpoint on that endpoint go to a
+    model server the test runs (e.g. the built image's entrypoint), as SageMaker hosts a container: POST
+    <url>/invocations with the request's body, Content-Type, Accept and custom attributes; a reply other
+    than 2xx comes back as SageMaker's ModelError (424, OriginalStatusCode, OriginalMessage)
 """
 import contextlib
 import json
@@ -33,6 +37,7 @@ _default_update_script = None   # e.g. ["Updating", "InService"]
 _default_delete_polls = 0        # number of polls an endpoint stays "Deleting"
 _deleting = {}                   # (region, name) -> remaining polls
 ASSUME_ROLE_CALLS = []           # RoleArn of every STS AssumeRole request
+_containers = {}                 # (region, endpoint name) -> the URL of the model server that answers it
 
 
 def backend(region):
@@ -99,6 +104,7 @@ def inject_fault(action, code="ThrottlingException", message="Rate exceeded",
 def clear():
     with _lock:
         _faults.clear(); _scripts.clear(); _deleting.clear(); UPDATE_REQUESTS.clear(); ASSUME_ROLE_CALLS.clear()
+        _containers.clear()
     set_defaults()
 
 
@@ -177,10 +183,54 @@ def _sm_call_action(self):
     return result
 
 
+def serve_endpoint(region, name, url):
+    """InvokeEndpoint on endpoint `name` goes to the model server at `url` from now on (until reset)."""
+    with _lock:
+        _containers[(region, name)] = url.rstrip("/")
+
+
+def _invoke_container(self, name, url):
+    """What SageMaker answers when the endpoint's container at `url` gets the InvokeEndpoint request."""
+    import urllib.error
+    import urllib.request
+
+    body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
+    headers = {k: v for k, v in self.headers.items()
+               if k.lower() in ("content-type", "accept", "x-amzn-sagemaker-custom-attributes")}
+    try:
+        variant = backend(self.region).endpoints[name].production_variants[0]["VariantName"]
+    except (KeyError, IndexError, AttributeError):
+        variant = "AllTraffic"
+    req = urllib.request.Request(url + "/invocations", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return 200, {"Content-Type": r.headers.get("Content-Type", "application/json"),
+                         "x-Amzn-Invoked-Production-Variant": variant}, r.read()
+    except urllib.error.HTTPError as e:
+        original = e.read().decode("utf-8", "replace")
+        log_stream = f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}"
+        kind = "CLIENT" if e.code < 500 else "SERVER"
+        error = {"ErrorCode": f"{kind}_ERROR_FROM_MODEL", "LogStreamArn": log_stream,
+                 "Message": f'Received {kind.lower()} error ({e.code}) from primary with message "{original}". '
+                            f"See https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+                            f"#logEventViewer:group=/aws/sagemaker/Endpoints/{name} in account {ACCOUNT} for more "
+                            "information.",
+                 "OriginalMessage": original, "OriginalStatusCode": e.code}
+        return 424, {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"}, json.dumps(error)
+
+
 def _rt_call_action(self):
     f = _take_fault("sagemaker-runtime", self._get_action())
     if f:
         return _fault_response(f)
+    if self._get_action() == "InvokeEndpoint":
+        import urllib.parse
+
+        name = urllib.parse.unquote(self.path.split("?")[0].split("/")[2])  # /endpoints/<name>/invocations
+        with _lock:
+            url = _containers.get((self.region, name))
+        if url:
+            return _invoke_container(self, name, url)
     return _orig_rt_call_action(self)
 
 

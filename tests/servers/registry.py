@@ -914,6 +914,36 @@ def entrypoint_env(rootfs, runtime, home):
     return env
 
 
+def start_entrypoint(rootfs, runtime, python, port, folder):
+    """Starts the unpacked image's entrypoint (entrypoint_command with `python` for the image's python3,
+    entrypoint_env with HOME=`folder`) on 127.0.0.1:`port`, as a container runtime would run it; see start_server."""
+    return start_server(entrypoint_command(rootfs, runtime, python, port), entrypoint_env(rootfs, runtime, folder),
+                        port, folder)
+
+
+def start_server(cmd, env, port, folder):
+    """Starts a model server process, its output in <folder>/server.log; returns it once /ping on
+    127.0.0.1:`port` answers 200. Fails with the log's tail if the process exits first; 600 s bound a hung start
+    (importing mlflow on a busy machine is slow)."""
+    import urllib.request
+
+    log = os.path.join(str(folder), "server.log")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).read()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                with open(log, errors="replace") as f:
+                    raise AssertionError("the server did not answer /ping:\n" + f.read()[-3000:])
+            time.sleep(0.2)
+
+
 # ------------------------------------------------------------------------------ base images
 DEFAULT_ENV = {
     "PATH": "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
