@@ -227,9 +227,27 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self):
         try:
             super().finish()
+            if getattr(self, "_linger", False):
+                self._drain()
         finally:
             with self.server.conn_lock:
                 self.server.connections.discard(self.request)
+
+    def _drain(self):
+        """After an early reply (411, 413, ...) to a request whose body was not read: half-close, then read
+        what the client still sends (bounded) so that closing does not reset the connection before the client
+        has read the reply (a lingering close)."""
+        try:
+            self.request.shutdown(socket.SHUT_WR)
+            self.request.settimeout(2)
+            left = 2 * MAX_PREDICT_BYTES
+            while left > 0:
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def log_message(self, fmt, *args):
         pass
@@ -248,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, str(v))
         if close:
             self.send_header("Connection", "close")
-            self.close_connection = True
+            self.close_connection = self._linger = True
         self.end_headers()
         if self.command != "HEAD" and body:
             self.wfile.write(body)
