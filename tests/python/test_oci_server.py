@@ -284,6 +284,8 @@ def test_deployment_default_runtime_full_lifecycle(client, ds, backend):
     up = client.update_model_deployment(md.id, update, if_match=etag)
     assert up.status == 202 and up.headers["opc-work-request-id"]
     assert client.get_model_deployment(md.id).data.lifecycle_state == "UPDATING"  # a poll too
+    r = requests.post(md.model_deployment_url + "/predict", json={"during": "update"}, auth=signer(ds), timeout=30)
+    assert r.status_code == 200  # the old instances serve while an update runs
     err = service_error(client.deactivate_model_deployment, md.id, **NO_RETRY)
     assert (err.status, err.code) == (409, "IncorrectState")
     wr, _ = wait(client, up.headers["opc-work-request-id"])

@@ -68,7 +68,7 @@ script(operation, states, target=..., errors=..., logs=...) replaces the default
 An update that changes only displayName, description or tags succeeds at once (its work request too).
 
 Predict ("modeldeployment" listener): POST /<ocid>/predict, signed like the API (body headers included).
-404 NotAuthorizedOrNotFound unless the deployment exists and is ACTIVE, 405 for other methods, 411
+404 NotAuthorizedOrNotFound unless the deployment exists and is ACTIVE (or UPDATING in an update), 405 for other methods, 411
 LengthRequired without Content-Length, 413 PayloadTooLarge over 10 MB (10 * 1024 * 1024 bytes), 429
 TooManyRequests from throttle_predict(). Otherwise the body goes, as is, with its content-type, to the
 backend URL of the deployment (set_backend(), or what `on_deployment_active(deployment dict) -> URL | None`
@@ -169,7 +169,7 @@ def _now_iso(t):
 
 
 def _request_id():
-    return secrets.token_hex(16).upper() + "/" + secrets.token_hex(16).upper()
+    return "/".join(secrets.token_hex(16).upper() for _ in range(3))
 
 
 class OciError(Exception):
@@ -721,6 +721,8 @@ class OciDataScienceStandIn:
             try:
                 start = int(base64.urlsafe_b64decode(page.encode() + b"==").decode().removeprefix("offset:"))
             except ValueError:
+                start = -1
+            if start < 0:
                 raise _bad(f"Invalid page token {page!r}.")
         chunk = items[start:start + limit]
         headers = {}
@@ -1274,7 +1276,10 @@ class OciDataScienceStandIn:
         ident = segs[0]
         with self._lock:
             rec = self._deployments.get(ident)
-            if rec is None or rec["obj"]["lifecycleState"] != "ACTIVE":
+            wr = self._work_requests.get(rec["work_request"]) if rec else None
+            # ACTIVE serves; so does an update in progress (the old instances serve until it is done)
+            if rec is None or not (rec["obj"]["lifecycleState"] == "ACTIVE" or (
+                    rec["obj"]["lifecycleState"] == "UPDATING" and wr and wr["operation"] == "update")):
                 return error(OciError(404, "NotAuthorizedOrNotFound",
                                       "Model deployment not found or authorization failed."))
             throttle = next((t for t in self._predict_throttles
