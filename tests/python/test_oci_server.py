@@ -174,10 +174,11 @@ def service_error(call, *args, **kwargs):
 # ------------------------------------------------------------------------------ the module itself
 def test_import_oci_is_oracles_sdk(oci_standin):
     """tests/servers is on sys.path, and tests/servers/oci.py hands `import oci` over to Oracle's SDK."""
-    import oci_standin
+    import oci_standin as standin_module  # loaded by path by the fixture
 
     assert "site-packages" in oci.__file__ and hasattr(oci, "data_science")
-    assert oci_standin.__file__.endswith(os.path.join("tests", "servers", "oci.py"))
+    assert standin_module.__file__.endswith(os.path.join("tests", "servers", "oci.py"))
+    assert isinstance(oci_standin, standin_module.OciDataScienceStandIn)
 
 
 # ------------------------------------------------------------------------------ models and artifacts
@@ -487,6 +488,12 @@ def test_retry_token(client, ds):
     assert x.data.id == y.data.id
     assert x.headers["opc-work-request-id"] == y.headers["opc-work-request-id"]
     assert len(client.list_model_deployments(COMPARTMENT).data) == 1
+    # the artifact upload takes one too: a retried upload is not a second (refused) upload
+    second = new_model(client, "m2", artifact=None)
+    client.create_model_artifact(second.id, b"zip", opc_retry_token="token-3")
+    client.create_model_artifact(second.id, b"zip", opc_retry_token="token-3")
+    err = service_error(client.create_model_artifact, second.id, b"zip", opc_retry_token="token-4", **NO_RETRY)
+    assert (err.status, err.code) == (409, "Conflict")
 
 
 # ------------------------------------------------------------------------------ authentication

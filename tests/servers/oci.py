@@ -51,8 +51,10 @@ API (JSON in camelCase as the SDK's attribute_maps; errors {"code", "message"} w
     resources, timeAccepted/Started/Finished), GET /workRequests/{id}/errors, /workRequests/{id}/logs,
     GET /workRequests (compartmentId required; resourceId, operationType, status, paging).
   * etag on every single-resource reply; if-match on PUT/DELETE/actions -> 412 NoEtagMatch when stale.
-  * opc-retry-token on POSTs: the same token, path and body again -> the first reply replayed (same
-    resource, same work request); the same token with a different body or path -> 409 Conflict.
+  * opc-retry-token on CreateModel, CreateModelArtifact and CreateModelDeployment (the operations of these
+    that take one; activate/deactivate do not): the same token, path and body again -> the first reply
+    replayed (same resource, same work request); the same token with a different body or path -> 409
+    Conflict. Tokens do not expire here (24 h at OCI).
   * Paging: limit (1-1000, default `page_size`) and page (the opaque opc-next-page of the previous reply).
   * Errors: 400 InvalidParameter / MissingParameter / CannotParseRequest, 401 NotAuthenticated, 404
     NotAuthorizedOrNotFound (unknown ids, and paths not served: NotFound), 409 IncorrectState / Conflict,
@@ -1187,9 +1189,6 @@ class OciDataScienceStandIn:
             return 202, None, {"opc-work-request-id": wr["obj"]["id"]}, None
 
     def _action(self, h, body, ident, operation, from_state):
-        token, replay = self._retry_token(h, body)
-        if replay:
-            return replay
         with self._lock:
             rec = self._deployment_or_404(ident)
             self._if_match(h, rec)
@@ -1200,8 +1199,7 @@ class OciDataScienceStandIn:
                 raise OciError(409, "IncorrectState", f"Model deployment {ident} is {state}; {operation} needs "
                                                       f"{from_state}.")
             wr = self._start_operation(operation, rec)
-            reply = (202, None, {"opc-work-request-id": wr["obj"]["id"]}, None)
-        return self._remember(token, h, body, reply)
+            return 202, None, {"opc-work-request-id": wr["obj"]["id"]}, None
 
     def _activate(self, h, q, body, entry, ident):
         return self._action(h, body, ident, "activate", "INACTIVE")
