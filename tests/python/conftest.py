@@ -323,28 +323,17 @@ def echo_backends():
         backend.stop()
 
 
-def _load_oci_standin():
-    """tests/servers/oci.py as module `oci_standin`: imported as `oci` it would hand over to Oracle's SDK."""
-    import importlib.util
-
-    if "oci_standin" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("oci_standin", os.path.join(ROOT, "tests", "servers", "oci.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["oci_standin"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["oci_standin"]
-
-
 @pytest.fixture
 def oci_standin_factory():
-    """start(**OciDataScienceStandIn options) -> a started OCI Data Science stand-in (tests/servers/oci.py: the
+    """start(**OciDataScienceStandIn options) -> a started OCI Data Science stand-in (tests/servers/oci_datascience.py: the
     API on `.url`, the modeldeployment predict listener on `.predict_url`); every one is stopped at the end
     of the test, and the test fails if one recorded a bug of its own (server.errors)."""
-    module = _load_oci_standin()
+    import oci_datascience
+
     started = []
 
     def start(**options):
-        server = module.OciDataScienceStandIn(**options).start()
+        server = oci_datascience.OciDataScienceStandIn(**options).start()
         started.append(server)
         return server
 

@@ -1,10 +1,9 @@
-"""The OCI Data Science stand-in (tests/servers/oci.py) checked with Oracle's own `oci` SDK: an API-key
+"""The OCI Data Science stand-in (tests/servers/oci_datascience.py) checked with Oracle's own `oci` SDK: an API-key
 config and a session-token signer, models and artifacts, both deployment runtimes, work requests, paging,
 if-match, retry tokens, OCI's error bodies, scripted failures, faults, and the signed predict endpoint."""
 import email.utils
 import http.client
 import json
-import os
 import threading
 import time
 import urllib.parse
@@ -12,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-oci = pytest.importorskip("oci")  # Oracle's SDK (tests/servers/oci.py hands `import oci` over to it)
+oci = pytest.importorskip("oci")  # Oracle's SDK
 import requests  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
@@ -42,7 +41,7 @@ def pem(private_key):
 @pytest.fixture
 def ds(oci_standin, keys):
     """The stand-in with the test API key registered; `ds.config` is an oci config dict for it."""
-    import oci_standin as module
+    import oci_datascience as module
 
     fp = module.fingerprint(keys[0].public_key())
     oci_standin.add_api_key(TENANCY, USER, fp, keys[0].public_key())
@@ -169,16 +168,6 @@ def service_error(call, *args, **kwargs):
     with pytest.raises(oci.exceptions.ServiceError) as info:
         call(*args, **kwargs)
     return info.value
-
-
-# ------------------------------------------------------------------------------ the module itself
-def test_import_oci_is_oracles_sdk(oci_standin):
-    """tests/servers is on sys.path, and tests/servers/oci.py hands `import oci` over to Oracle's SDK."""
-    import oci_standin as standin_module  # loaded by path by the fixture
-
-    assert "site-packages" in oci.__file__ and hasattr(oci, "data_science")
-    assert standin_module.__file__.endswith(os.path.join("tests", "servers", "oci.py"))
-    assert isinstance(oci_standin, standin_module.OciDataScienceStandIn)
 
 
 # ------------------------------------------------------------------------------ models and artifacts
@@ -525,7 +514,7 @@ def test_wrong_key_is_401(ds, keys):
 
 
 def test_session_token_signer(ds, keys, backend):
-    import oci_standin as module
+    import oci_datascience as module
 
     session_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ds.add_session_token("standin-session-token", session_key.public_key())

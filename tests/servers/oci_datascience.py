@@ -7,10 +7,8 @@ the request signatures; no OCI needed. Checked with Oracle's own `oci` SDK (test
         ds.on_deployment_active = lambda deployment: "http://127.0.0.1:9999/invocations"
         client = oci.data_science.DataScienceClient(config, service_endpoint=ds.url)
 
-Import name: tests/servers is on sys.path in the tests, so `import oci` would find this file before Oracle's
-SDK. Imported under the name `oci`, this module hands over to the SDK (the block right below), so `import oci`
-means Oracle's SDK everywhere; load the stand-in by path under another name (conftest.py's `oci_standin`
-fixture does, as module `oci_standin`). `python tests/servers/oci.py` runs it standalone.
+Named oci_datascience, not oci: tests/servers is on the tests' sys.path, where `oci.py` would hide Oracle's `oci` SDK.
+`python tests/servers/oci_datascience.py` runs it standalone.
 
 Two listeners on 127.0.0.1, ports picked by the kernel at bind and read back:
   * the API (`url`, the SDK's service_endpoint; paths under /20190101);
@@ -83,21 +81,6 @@ throttle_predict, set_backend, on_deployment_active, clock_offset; inspection: r
 path, status, key_id of every request), auth_failures, deployment(id), model(id), work_request(id),
 predict_log, errors (tracebacks of stand-in bugs; tests assert it stays empty).
 """
-if __name__ == "oci":  # found through sys.path as `import oci`: hand over to Oracle's SDK (see above)
-    import importlib.machinery as _machinery
-    import importlib.util as _util
-    import os as _os
-    import sys as _sys
-
-    _here = _os.path.dirname(_os.path.abspath(__file__))
-    _spec = _machinery.PathFinder.find_spec(
-        "oci", [p for p in _sys.path if _os.path.abspath(p or ".") != _here])
-    if _spec is None:
-        raise ImportError("Oracle's oci SDK is not installed (tests/servers/oci.py is the Data Science stand-in)")
-    _sdk = _util.module_from_spec(_spec)
-    _sys.modules["oci"] = _sdk  # what `import oci` returns once this file has run
-    _spec.loader.exec_module(_sdk)
-
 import argparse
 import base64
 import copy
