@@ -117,6 +117,26 @@ TEST_F(ArchiveTest, SameTreeGivesSameBytes) {
   EXPECT_EQ(Bytes(a).substr(0, 2), std::string("\x1f\x8b", 2));  // gzip
 }
 
+// A model artifact for OCI Data Science: a zip with the files at its root; the same tree gives the same bytes.
+TEST_F(ArchiveTest, ZipOfTheTreeAtItsRoot) {
+  std::string a = (root_ / "a.zip").string(), b = (root_ / "b.zip").string();
+  auto written = WriteZip(src_.string(), a, 315532800);  // 1980-01-01, the first time a zip can hold
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(written->size, fs::file_size(a));
+  EXPECT_EQ(Bytes(a).substr(0, 2), "PK");
+  auto entries = ReadTar(a);  // libarchive reads zips too
+  std::vector<std::string> names;
+  for (const auto& e : entries) names.push_back(e.path);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"MLmodel", "code/", "code/pkg/", "code/pkg/m.py", "link", "run.sh", "weights.bin"}));
+  EXPECT_EQ(entries[0].content, "flavors: {}\n");
+  EXPECT_EQ(entries[6].content.size(), 300000u);
+  EXPECT_LT(written->size, 300000u);  // deflated
+  sleep(1);
+  ASSERT_TRUE(WriteZip(src_.string(), b, 315532800).ok());
+  EXPECT_EQ(Bytes(a), Bytes(b));
+}
+
 TEST_F(ArchiveTest, PrefixAndPlainTar) {
   std::string out = (root_ / "layer.tar").string();
   ASSERT_TRUE(WriteTar(src_.string(), out, TarOptions{"opt/ml/model", false, 1700000000}).ok());

@@ -102,13 +102,10 @@ la_ssize_t WriteCallback(archive*, void* sink, const void* data, size_t n) {
   return static_cast<Sink*>(sink)->Write(data, n) ? static_cast<la_ssize_t>(n) : -1;
 }
 
-}  // namespace
-
-StatusOr<TarResult> WriteTar(const std::string& source_dir, const std::string& out_path, const TarOptions& options) {
+// Every path under `source_dir`, relative, sorted byte-wise, so that the order never depends on the file system.
+StatusOr<std::vector<fs::path>> SortedTree(const std::string& source_dir) {
   std::error_code ec;
   if (!fs::is_directory(source_dir, ec)) return InvalidParameterError("Cannot archive " + source_dir + ": not a folder.");
-
-  // Every path, sorted byte-wise, so that the order never depends on the file system.
   std::vector<fs::path> paths;
   for (auto it = fs::recursive_directory_iterator(source_dir, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
@@ -117,33 +114,28 @@ StatusOr<TarResult> WriteTar(const std::string& source_dir, const std::string& o
   if (ec) return InvalidParameterError("Cannot read " + source_dir + ": " + ec.message());
   std::sort(paths.begin(), paths.end(),
             [](const fs::path& a, const fs::path& b) { return a.generic_string() < b.generic_string(); });
+  return paths;
+}
 
-  Sink sink(out_path, options.gzip, options.gzip_level);
-  if (!sink.ok()) return InternalError("Cannot write the archive " + out_path + ": cannot create the file.");
-  std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
-  archive_write_set_format_pax_restricted(a.get());
-  // Names as raw bytes: the same header whatever the process locale (and no libarchive conversion crash).
-  archive_write_set_options(a.get(), "pax:hdrcharset=BINARY");
-  archive_write_set_bytes_in_last_block(a.get(), 1);
-  if (archive_write_open2(a.get(), &sink, nullptr, WriteCallback, nullptr, nullptr) != ARCHIVE_OK) {
-    return ArchiveError(a.get(), out_path);
-  }
-
+// The tree's entries (under `prefix`, with its parent folders when asked) into the open archive `a`.
+Status WriteEntries(archive* a, const std::string& source_dir, const std::vector<fs::path>& paths,
+                    const std::string& prefix_option, bool parent_dirs, int64_t mtime, const std::string& out_path) {
+  std::error_code ec;
   std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
   auto start = [&](const std::string& name) {
     archive_entry_clear(entry.get());
     archive_entry_copy_pathname(entry.get(), name.c_str());
     archive_entry_set_uid(entry.get(), 0);
     archive_entry_set_gid(entry.get(), 0);
-    archive_entry_set_mtime(entry.get(), options.mtime, 0);
+    archive_entry_set_mtime(entry.get(), mtime, 0);
   };
-  std::string prefix = options.prefix.empty() ? "" : fs::path(options.prefix).generic_string() + "/";
-  if (options.parent_dirs) {
+  std::string prefix = prefix_option.empty() ? "" : fs::path(prefix_option).generic_string() + "/";
+  if (parent_dirs) {
     for (size_t slash = prefix.find('/'); slash != std::string::npos; slash = prefix.find('/', slash + 1)) {
       start(prefix.substr(0, slash + 1));
       archive_entry_set_filetype(entry.get(), AE_IFDIR);
       archive_entry_set_perm(entry.get(), 0755);
-      if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) return ArchiveError(a.get(), out_path);
+      if (archive_write_header(a, entry.get()) != ARCHIVE_OK) return ArchiveError(a, out_path);
     }
   }
   std::vector<char> buffer(1 << 16);
@@ -167,20 +159,53 @@ StatusOr<TarResult> WriteTar(const std::string& source_dir, const std::string& o
     } else {
       return InvalidParameterError("Cannot archive " + full.string() + ": only files, folders and symlinks can be.");
     }
-    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) return ArchiveError(a.get(), out_path);
+    if (archive_write_header(a, entry.get()) != ARCHIVE_OK) return ArchiveError(a, out_path);
     if (fs::is_regular_file(status)) {
       std::ifstream in(full, std::ios::binary);
       if (!in) return InvalidParameterError("Cannot read " + full.string());
       while (in) {
         in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
         std::streamsize n = in.gcount();
-        if (n > 0 && archive_write_data(a.get(), buffer.data(), static_cast<size_t>(n)) < 0) {
-          return ArchiveError(a.get(), out_path);
-        }
+        if (n > 0 && archive_write_data(a, buffer.data(), static_cast<size_t>(n)) < 0) return ArchiveError(a, out_path);
       }
     }
   }
-  if (archive_write_close(a.get()) != ARCHIVE_OK) return ArchiveError(a.get(), out_path);
+  if (archive_write_close(a) != ARCHIVE_OK) return ArchiveError(a, out_path);
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<TarResult> WriteTar(const std::string& source_dir, const std::string& out_path, const TarOptions& options) {
+  StatusOr<std::vector<fs::path>> paths = SortedTree(source_dir);
+  if (!paths.ok()) return paths.status();
+  Sink sink(out_path, options.gzip, options.gzip_level);
+  if (!sink.ok()) return InternalError("Cannot write the archive " + out_path + ": cannot create the file.");
+  std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
+  archive_write_set_format_pax_restricted(a.get());
+  // Names as raw bytes: the same header whatever the process locale (and no libarchive conversion crash).
+  archive_write_set_options(a.get(), "pax:hdrcharset=BINARY");
+  archive_write_set_bytes_in_last_block(a.get(), 1);
+  if (archive_write_open2(a.get(), &sink, nullptr, WriteCallback, nullptr, nullptr) != ARCHIVE_OK) {
+    return ArchiveError(a.get(), out_path);
+  }
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(
+      WriteEntries(a.get(), source_dir, *paths, options.prefix, options.parent_dirs, options.mtime, out_path));
+  return sink.Finish();
+}
+
+StatusOr<TarResult> WriteZip(const std::string& source_dir, const std::string& out_path, int64_t mtime) {
+  StatusOr<std::vector<fs::path>> paths = SortedTree(source_dir);
+  if (!paths.ok()) return paths.status();
+  Sink sink(out_path, /*gzip=*/false, 0);
+  if (!sink.ok()) return InternalError("Cannot write the archive " + out_path + ": cannot create the file.");
+  std::unique_ptr<archive, ArchiveDeleter> a(archive_write_new());
+  archive_write_set_format_zip(a.get());
+  archive_write_set_options(a.get(), "zip:compression=deflate");
+  if (archive_write_open2(a.get(), &sink, nullptr, WriteCallback, nullptr, nullptr) != ARCHIVE_OK) {
+    return ArchiveError(a.get(), out_path);
+  }
+  MLFLOW_BRIDGE_RETURN_IF_ERROR(WriteEntries(a.get(), source_dir, *paths, "", false, mtime, out_path));
   return sink.Finish();
 }
 

@@ -31,4 +31,8 @@ struct TarResult {
 // `out_path`. Modes are normalised to 0755 (folders, executables) or 0644.
 StatusOr<TarResult> WriteTar(const std::string& source_dir, const std::string& out_path, const TarOptions& options = {});
 
+// The same tree as a zip (deflate), the entries at its root, sorted, every time `mtime`: a model artifact as OCI
+// Data Science takes it. `digest` and `diff_id` are the SHA-256 of the zip; `size` its bytes.
+StatusOr<TarResult> WriteZip(const std::string& source_dir, const std::string& out_path, int64_t mtime = 0);
+
 }  // namespace mlflow_bridge::internal
