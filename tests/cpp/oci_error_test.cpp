@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "mlflow_bridge/retry.h"
+
 namespace mlflow_bridge::internal {
 namespace {
 
@@ -45,7 +47,7 @@ TEST(OciErrorTest, StatusCodesAsMlflowsCodes) {
                                          {403, "NotAllowed", StatusCode::kPermissionDenied},
                                          {409, "Conflict", StatusCode::kResourceAlreadyExists},
                                          {409, "IncorrectState", StatusCode::kTemporarilyUnavailable},
-                                         {412, "NoEtagMatch", StatusCode::kTemporarilyUnavailable},
+                                         {412, "NoEtagMatch", StatusCode::kResourceAlreadyExists},
                                          {413, "PayloadTooLarge", StatusCode::kInvalidParameterValue},
                                          {429, "TooManyRequests", StatusCode::kTemporarilyUnavailable},
                                          {500, "InternalServerError", StatusCode::kTemporarilyUnavailable},
@@ -72,17 +74,22 @@ TEST(OciErrorTest, StatusCodesAsMlflowsCodes) {
   EXPECT_THAT(OciErrorStatus(Reply(502, ""), "Listing").message(), HasSubstr("502"));
 }
 
-TEST(OciErrorTest, WhatTheSdksRetry) {
-  EXPECT_TRUE(OciRetryableReply(429, "TooManyRequests"));
-  EXPECT_TRUE(OciRetryableReply(409, "IncorrectState"));
-  EXPECT_TRUE(OciRetryableReply(409, "LockConflict"));
-  EXPECT_FALSE(OciRetryableReply(409, "Conflict"));
-  EXPECT_TRUE(OciRetryableReply(500, ""));
-  EXPECT_TRUE(OciRetryableReply(503, ""));
-  EXPECT_FALSE(OciRetryableReply(501, ""));
-  EXPECT_FALSE(OciRetryableReply(400, "InvalidParameter"));
-  EXPECT_FALSE(OciRetryableReply(404, "NotAuthorizedOrNotFound"));
-  EXPECT_FALSE(OciRetryableReply(412, "NoEtagMatch"));
+// What the OCI SDKs retry is what RetryLoop's rule retries of these Statuses.
+TEST(OciErrorTest, WhatTheSdksRetryIsTransient) {
+  auto transient = [](long status, const char* code) {
+    std::string body = std::string(R"({"code": ")") + code + R"(", "message": "m"})";
+    return IsRetryable(OciErrorStatus(Reply(status, body), "x"), Idempotency::kIdempotent);
+  };
+  EXPECT_TRUE(transient(429, "TooManyRequests"));
+  EXPECT_TRUE(transient(409, "IncorrectState"));
+  EXPECT_TRUE(transient(409, "LockConflict"));
+  EXPECT_FALSE(transient(409, "Conflict"));
+  EXPECT_TRUE(transient(500, "InternalServerError"));
+  EXPECT_TRUE(transient(503, "ServiceUnavailable"));
+  EXPECT_FALSE(transient(501, "MethodNotImplemented"));
+  EXPECT_FALSE(transient(400, "InvalidParameter"));
+  EXPECT_FALSE(transient(404, "NotAuthorizedOrNotFound"));
+  EXPECT_FALSE(transient(412, "NoEtagMatch"));
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ StatusCode OciCode(long status, std::string_view code) {
     case 403: return StatusCode::kPermissionDenied;
     case 404: return StatusCode::kResourceDoesNotExist;
     case 409: return Busy(code) ? StatusCode::kTemporarilyUnavailable : StatusCode::kResourceAlreadyExists;
-    case 412:
+    case 412: return StatusCode::kResourceAlreadyExists;
     case 429:
     case 500:
     case 502:
@@ -72,11 +72,6 @@ Status OciErrorStatus(const HttpResponse& response, std::string_view what) {
   }
   if (response.status_code == 429) status.set_not_processed();
   return status;
-}
-
-bool OciRetryableReply(long http_status, std::string_view code) {
-  if (http_status == 409) return Busy(code);
-  return http_status == 429 || (http_status >= 500 && http_status != 501);
 }
 
 }  // namespace mlflow_bridge::internal

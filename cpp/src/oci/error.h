@@ -31,16 +31,13 @@ std::optional<OciError> ParseOciError(const HttpResponse& response);
 //  - 404 -> RESOURCE_DOES_NOT_EXIST (OCI's NotAuthorizedOrNotFound: it may also be a missing permission; said so);
 //  - 409 -> RESOURCE_ALREADY_EXISTS, but IncorrectState and LockConflict (the resource is busy) ->
 //    TEMPORARILY_UNAVAILABLE;
-//  - 412 (NoEtagMatch: changed since it was read) -> TEMPORARILY_UNAVAILABLE;
+//  - 412 (NoEtagMatch: changed since it was read; sending it again cannot help) -> RESOURCE_ALREADY_EXISTS;
 //  - 429 -> TEMPORARILY_UNAVAILABLE, not processed (throttled: OCI did not carry the request out);
 //  - 500, 502, 503, 504 -> TEMPORARILY_UNAVAILABLE; 501 and anything else -> INTERNAL_ERROR.
+// The transient ones are what the OCI SDKs' default retry strategy sends again (409 IncorrectState and
+// LockConflict, 429, 5xx but 501), so RetryLoop's one rule (IsRetryable) retries what the SDKs retry.
 // A retry-after header (seconds) is kept on the Status. A body that is no OCI error falls back to
 // HttpErrorStatus's message with the same codes.
 Status OciErrorStatus(const HttpResponse& response, std::string_view what);
-
-// Whether the OCI SDKs' default retry strategy sends a call again after this reply: 409 IncorrectState or
-// LockConflict, 429, 5xx but 501. (Timeouts and dropped connections are retried too; the caller decides
-// whether a call may be repeated at all: idempotent, or made so by opc-retry-token.)
-bool OciRetryableReply(long http_status, std::string_view code);
 
 }  // namespace mlflow_bridge::internal
