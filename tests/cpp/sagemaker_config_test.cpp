@@ -34,7 +34,9 @@ TEST(SageMakerConfigTest, DefaultsAreTheSchemas) {
   EXPECT_EQ(c->env, json::object());
   EXPECT_EQ(c->serverless_config, json::object());
   // Every key of the schema has its field: a new key without one would parse and be ignored.
-  EXPECT_EQ(SageMakerConfigSchema().size(), 28u);
+  EXPECT_EQ(c->build.native.batching, "auto");  // the native server's options (registry= builds)
+  EXPECT_TRUE(c->build.native.access_log);
+  EXPECT_EQ(SageMakerConfigSchema().size(), 34u);
 }
 
 TEST(SageMakerConfigTest, CliStringsBecomeTypedFields) {

@@ -191,6 +191,9 @@ def main(argv):
     connections = Connections()
     handler = make_handler(model_name, behaviour == "fail_ping", not args.no_access_log, connections)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+    # ThreadingHTTPServer's handler threads are daemons, which server_close() does not wait for: the process
+    # would exit with an answer half sent (a full test run saw "transfer closed with 52 bytes remaining").
+    httpd.daemon_threads = False
     httpd.socket.close()
     httpd.socket = sock
     httpd.server_address = sock.getsockname()
