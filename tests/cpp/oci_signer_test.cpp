@@ -12,6 +12,7 @@
 
 #include "common/base64.h"
 #include "common/strings.h"
+#include "mlflow_bridge/logging.h"
 #include "oci_test_keys.h"
 #include "test_support.h"
 
@@ -231,6 +232,24 @@ TEST(OciSigner, RefusesToSignWithoutAKey) {
   EXPECT_EQ(SignOciRequest(r, OciSigningKey{"a/b/c", nullptr}, kVectorTime).code(), StatusCode::kUnauthenticated);
   r.url = "not a url";
   EXPECT_FALSE(SignOciRequest(r, VectorKey(), kVectorTime).ok());
+}
+
+TEST(OciSigner, LogsNeverShowTheTokenOrTheSignature) {
+  const std::string token = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE3MDB9.c2lnbmF0dXJl-_x";
+  HttpRequest r;
+  r.url = "https://h.example/x";
+  ASSERT_TRUE(SignOciRequest(r, OciSigningKey{"ST$" + token, TestKey()}, kVectorTime).ok());
+  const std::string auth = FindHeader(r.headers, "authorization").value_or("");
+  const std::string signature = auth.substr(auth.find("signature=\"") + 11, 40);
+  // The token is masked wherever it appears; the signature in a header line and in key="value" text (an
+  // Authorization value quoted inside JSON is beyond Redact's generic passes).
+  for (const std::string& text : {"Authorization: " + auth, "signed with " + auth}) {
+    const std::string shown = Redact(text);
+    EXPECT_EQ(shown.find(token.substr(0, 12)), std::string::npos) << shown;
+    EXPECT_EQ(shown.find(signature), std::string::npos) << shown;
+  }
+  const std::string json = Redact(nlohmann::json{{"authorization", auth}}.dump());
+  EXPECT_EQ(json.find(token.substr(0, 12)), std::string::npos) << json;
 }
 
 // ---- keys ----
