@@ -63,12 +63,7 @@ class ConfigFileProvider : public OciCredentialsProvider {
                                    "fingerprint shown in the console)" +
                                    fix);
 
-    const std::string key_file = ExpandUser(*p.Get("key_file"));
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(key_file, ec))
-      return InvalidParameterError("the OCI config file " + p.path + " is invalid: " + p.Where("key_file") + " is '" +
-                                   key_file + "', which must be the path of an existing file (the private key PEM)" + fix);
-    auto key = OciPrivateKey::FromFile(key_file, p.Get("pass_phrase"), "key_file " + key_file + " of " + p.Describe());
+    auto key = LoadOciProfileKey(p);
     if (!key.ok()) return key.status();
 
     OciCredentials c;
@@ -87,6 +82,16 @@ class ConfigFileProvider : public OciCredentialsProvider {
 };
 
 }  // namespace
+
+StatusOr<std::shared_ptr<const OciPrivateKey>> LoadOciProfileKey(const OciProfile& p) {
+  const std::string key_file = ExpandUser(p.Get("key_file").value_or(""));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(key_file, ec))
+    return InvalidParameterError("the OCI config file " + p.path + " is invalid: " + p.Where("key_file") + " is '" +
+                                 key_file + "', which must be the path of an existing file (the private key PEM); see " +
+                                 kOciConfigDocs);
+  return OciPrivateKey::FromFile(key_file, p.Get("pass_phrase"), "key_file " + key_file + " of " + p.Describe());
+}
 
 std::shared_ptr<OciCredentialsProvider> MakeConfigFileOciCredentialsProvider(OciConfigFileOptions options) {
   return std::make_shared<ConfigFileProvider>(std::move(options));

@@ -85,7 +85,11 @@ std::shared_ptr<OciCredentialsProvider> MakeCachingOciCredentialsProvider(std::s
 std::shared_ptr<OciCredentialsProvider> MakeDefaultOciCredentialsProvider(OciConfigFileOptions options = {},
                                                                           std::shared_ptr<Clock> clock = nullptr);
 
-// ---- shared by the token providers ----
+// ---- shared by the providers ----
+
+// The private key a profile names: key_file ("~" expanded; it must be an existing file, as the SDK checks)
+// with pass_phrase when the profile has one. Messages name the file and the profile.
+StatusOr<std::shared_ptr<const OciPrivateKey>> LoadOciProfileKey(const OciProfile& profile);
 
 // The "exp" claim of a JWT (the session tokens are JWTs); nullopt when it is not one or has none.
 std::optional<std::chrono::system_clock::time_point> OciTokenExpiry(std::string_view token);

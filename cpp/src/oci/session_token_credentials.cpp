@@ -47,8 +47,7 @@ class SessionTokenProvider : public OciCredentialsProvider {
                                   FormatHttpDate(*expiry) + "; renew it with `oci session refresh --profile " + p.name +
                                   "` or start a new session with " + renew);
 
-    const std::string key_file = ExpandUser(*p.Get("key_file"));
-    auto key = OciPrivateKey::FromFile(key_file, p.Get("pass_phrase"), "key_file " + key_file + " of " + p.Describe());
+    auto key = LoadOciProfileKey(p);
     if (!key.ok()) return key.status();
     return OciTokenCredentials(std::move(token), *std::move(key), *region, "session token of " + p.Describe());
   }
