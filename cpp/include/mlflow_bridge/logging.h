@@ -16,7 +16,8 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kOff = 4 
 // Masks secrets in free text: values of Authorization/Proxy-Authorization and
 // other credential headers, "Bearer"/"Basic" credentials, key=value and
 // "key": "value" pairs whose key names a secret (token, password, secret,
-// key, signature, credential), AWS access key ids, and credentials in URLs.
+// key, signature, credential), AWS access key ids, OCI security tokens in a
+// keyId ("ST$<token>"), and credentials in URLs.
 std::string Redact(std::string_view text);
 
 // Whether a header carries a credential and must never be logged as is.

@@ -233,6 +233,25 @@ std::string RedactAwsKeyIds(std::string_view in) {
   return out;
 }
 
+// Pass 6: OCI session and resource principal tokens in a keyId, "ST$<token>" -> "ST$***", wherever they
+// appear (an Authorization value quoted in JSON, a keyId="..." pair).
+std::string RedactOciSecurityTokens(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  size_t pos = 0;
+  for (size_t p = in.find("ST$"); p != std::string_view::npos; p = in.find("ST$", p + 3)) {
+    size_t end = p + 3;
+    while (end < in.size() && (IsAlnum(in[end]) || std::string_view("-_.=+/").find(in[end]) != std::string_view::npos))
+      ++end;
+    if (end == p + 3) continue;
+    out.append(in.substr(pos, p + 3 - pos));
+    out.append(kMask);
+    pos = end;
+  }
+  out.append(in.substr(pos));
+  return out;
+}
+
 LogLevel LevelFromEnv() {
   const char* v = std::getenv("MLFLOW_BRIDGE_LOG_LEVEL");
   if (v == nullptr) return LogLevel::kInfo;
@@ -271,7 +290,8 @@ std::string Redact(std::string_view text) {
   s = RedactUrlUserinfo(s);
   s = RedactKeyValues(s);
   s = RedactAuthSchemes(s);
-  return RedactAwsKeyIds(s);
+  s = RedactAwsKeyIds(s);
+  return RedactOciSecurityTokens(s);
 }
 
 bool IsSensitiveHeader(std::string_view name) {
