@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "mock_transport.h"
+#include "oci_test_keys.h"
 #include "test_support.h"
 
 namespace mlflow_bridge::internal {
@@ -136,6 +137,55 @@ TEST_F(DataScienceStubTest, TheRetryingStubSendsAgainWhatIsSafeToSendAgain) {
   transport_->Enqueue(412, R"({"code": "NoEtagMatch", "message": "stale"})");
   EXPECT_EQ(retrying->UpdateModelDeployment("d", json::object(), "e").status().code(), StatusCode::kResourceAlreadyExists);
   EXPECT_EQ(transport_->requests().size(), 8u);
+}
+
+// A provider of fixed credentials that counts how often it was asked to forget them.
+class FixedCredentials : public OciCredentialsProvider {
+ public:
+  explicit FixedCredentials(OciCredentials c) : c_(std::move(c)) {}
+  StatusOr<OciCredentials> GetCredentials() override { return c_; }
+  void Invalidate() override { ++invalidated; }
+  std::string Describe() const override { return "test credentials"; }
+  int invalidated = 0;
+
+ private:
+  OciCredentials c_;
+};
+
+// Every request is signed on its way out; a 401 makes the provider read its credentials again and the request
+// goes once more; uploads are signed without their body.
+TEST(OciSigningTransportTest, SignsEveryRequestAndRetriesA401Once) {
+  auto key = OciPrivateKey::FromPem(testing::OciTestKeyPem(), std::nullopt, "the test key");
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  OciCredentials c;
+  c.key_id = "ocid1.tenancy.oc1..t/ocid1.user.oc1..u/20:3b";
+  c.private_key = *key;
+  auto credentials = std::make_shared<FixedCredentials>(c);
+  auto inner = std::make_shared<MockTransport>();
+  auto clock = std::make_shared<testing::FakeClock>();
+  auto signing = MakeOciSigningTransport(inner, credentials, clock);
+  inner->Enqueue(401, R"({"code": "NotAuthenticated", "message": "no"})");
+  inner->Enqueue(200, "{}");
+  HttpRequest request;
+  request.method = "POST";
+  request.url = "https://datascience.us-ashburn-1.oci.oraclecloud.com/20190101/models";
+  request.body = "{}";
+  StatusOr<HttpResponse> reply = signing->Send(request);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->status_code, 200);
+  EXPECT_EQ(credentials->invalidated, 1);
+  auto sent = inner->requests();
+  ASSERT_EQ(sent.size(), 2u);
+  std::string authorization = FindHeader(sent[1].headers, "authorization").value_or("");
+  EXPECT_THAT(authorization, HasSubstr("keyId=\"ocid1.tenancy.oc1..t/ocid1.user.oc1..u/20:3b\""));
+  EXPECT_THAT(authorization, HasSubstr("x-content-sha256"));
+  EXPECT_TRUE(FindHeader(sent[1].headers, "date").has_value());
+
+  auto upload = MakeOciSigningTransport(inner, credentials, clock, OciSignOptions{false});
+  inner->Enqueue(200, "");
+  ASSERT_TRUE(upload->Send(request).ok());
+  std::string upload_authorization = FindHeader(inner->requests().back().headers, "authorization").value_or("");
+  EXPECT_THAT(upload_authorization, HasSubstr("headers=\"date (request-target) host\""));
 }
 
 }  // namespace
