@@ -1,6 +1,7 @@
 #include "oci/datascience_stub.h"
 
-#include <cstdlib>
+#include "oci/error.h"
+
 #include <functional>
 
 namespace mlflow_bridge::internal {
@@ -89,11 +90,7 @@ class RestDataScienceStub : public DataScienceStub {
     if (!reply.ok()) return reply.status();
     OciWorkRequest out;
     out.body = std::move(reply->body);
-    if (auto after = reply->Header("retry-after")) {
-      char* end = nullptr;
-      long seconds = std::strtol(after->c_str(), &end, 10);
-      if (end != after->c_str() && *end == '\0' && seconds >= 0) out.retry_after = std::chrono::seconds(seconds);
-    }
+    out.retry_after = OciRetryAfter(reply->headers);
     return out;
   }
 

@@ -53,6 +53,15 @@ std::optional<OciError> ParseOciError(const HttpResponse& response) {
   return error;
 }
 
+std::optional<std::chrono::milliseconds> OciRetryAfter(const HttpHeaders& headers) {
+  std::optional<std::string> value = FindHeader(headers, "retry-after");
+  if (!value) return std::nullopt;
+  char* end = nullptr;
+  long seconds = std::strtol(value->c_str(), &end, 10);
+  if (end == value->c_str() || *end != '\0' || seconds < 0) return std::nullopt;
+  return std::chrono::seconds(seconds);
+}
+
 Status OciErrorStatus(const HttpResponse& response, std::string_view what) {
   std::optional<OciError> error = ParseOciError(response);
   std::string message;
@@ -65,11 +74,7 @@ Status OciErrorStatus(const HttpResponse& response, std::string_view what) {
   }
   message += Advice(response.status_code);
   Status status(OciCode(response.status_code, error ? error->code : ""), std::move(message));
-  if (auto retry_after = response.Header("retry-after")) {
-    char* end = nullptr;
-    long seconds = std::strtol(retry_after->c_str(), &end, 10);
-    if (end != retry_after->c_str() && *end == '\0' && seconds >= 0) status.set_retry_after(std::chrono::seconds(seconds));
-  }
+  if (auto retry_after = OciRetryAfter(response.headers)) status.set_retry_after(*retry_after);
   if (response.status_code == 429) status.set_not_processed();
   return status;
 }

@@ -23,6 +23,9 @@ struct OciError {
 // from a proxy, an empty body).
 std::optional<OciError> ParseOciError(const HttpResponse& response);
 
+// The server's retry-after header (whole seconds), when it has a readable one.
+std::optional<std::chrono::milliseconds> OciRetryAfter(const HttpHeaders& headers);
+
 // A non-2xx reply as a Status whose message reads "<what>: <code>: <message> (opc-request-id <id>)", the
 // message through Redact(). By HTTP status and code:
 //  - 400, 405, 411, 413, other 4xx -> INVALID_PARAMETER_VALUE;
