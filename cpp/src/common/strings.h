@@ -16,6 +16,16 @@ inline std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// The items joined with `sep` between them: "a, b, c".
+inline std::string Join(const std::vector<std::string>& items, std::string_view sep = ", ") {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
 inline std::string ToLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

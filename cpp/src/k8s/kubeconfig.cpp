@@ -66,12 +66,6 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
-
 std::string ResolvePath(const std::string& dir, const std::string& path) {
   if (path.empty() || path.front() == '/') return path;
   return (fs::path(dir) / path).lexically_normal().string();

@@ -34,12 +34,6 @@ bool AzureMlConfigSchemaHas(const std::string& name) {
   return false;
 }
 
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 // A nested object's keys checked against `valid`; the error names the key path.
 Status CheckKeys(const json& object, const std::string& key, const std::vector<std::string>& valid) {
   for (const auto& [name, value] : object.items()) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/env.h"
+#include "common/strings.h"
 #include "common/yaml_json.h"
 #include "mlflow_bridge/logging.h"
 
@@ -14,12 +15,6 @@ using nlohmann::json;
 namespace {
 
 constexpr char kDeployFile[] = "deploy-config-file";
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
 
 // The deploy-config-file keys (oci-mlflow's templates, ADS's spellings) and the -C key each one is.
 struct FileKey {
