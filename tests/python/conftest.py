@@ -20,6 +20,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))  # loopback stand-ins
 from azureml_fixtures import azure_standin, azure_standin_factory, model_backend  # noqa: E402,F401
+from oci_fixtures import (  # noqa: E402,F401
+    _oci_clean_env, oci_api_key_config, oci_env, oci_keys, oci_resource_principal, oci_runtime, oci_session_profile)
 MLFLOW = os.path.join(os.path.dirname(sys.executable), "mlflow")
 
 ROWS = pd.DataFrame({"x1": [1.0, 2.0, 3.0], "x2": [0.5, 1.0, 4.0]})

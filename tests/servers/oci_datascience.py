@@ -72,14 +72,15 @@ Predict ("modeldeployment" listener): POST /<ocid>/predict, signed like the API 
 LengthRequired without Content-Length, 413 PayloadTooLarge over 10 MB (10 * 1024 * 1024 bytes), 429
 TooManyRequests from throttle_predict(). Otherwise the body goes, as is, with its content-type, to the
 backend URL of the deployment (set_backend(), or what `on_deployment_active(deployment dict) -> URL | None`
-returned when the deployment became ACTIVE; a hook that raises fails the deployment with its message), and
+returned when the deployment became ACTIVE, and again when an update that changed its model or environment ends
+ACTIVE; a hook that raises fails the deployment with its message), and
 the backend's status, body and content-type come back; 503 ServiceUnavailable when no backend answers.
 
 Test controls: add_api_key, add_session_token, script, inject_fault(operation, status 429|500|401|...,
 times) (operation = the SDK method name, e.g. "create_model_deployment", "get_work_request", or "predict"),
 throttle_predict, set_backend, on_deployment_active, clock_offset; inspection: requests (operation, method,
-path, status, key_id of every request), auth_failures, deployment(id), model(id), work_request(id),
-predict_log, errors (tracebacks of stand-in bugs; tests assert it stays empty).
+path, status, key_id of every request), auth_failures, deployment(id), model(id), artifact(model id),
+work_request(id), predict_log, errors (tracebacks of stand-in bugs; tests assert it stays empty).
 """
 import argparse
 import base64
@@ -439,6 +440,12 @@ class OciDataScienceStandIn:
     def model(self, ocid):
         with self._lock:
             return copy.deepcopy(self._models[ocid]["obj"])
+
+    def artifact(self, model_ocid):
+        """The bytes uploaded as model `model_ocid`'s artifact (None before an upload)."""
+        with self._lock:
+            art = self._models[model_ocid]["artifact"]
+            return art["data"] if art else None
 
     def work_request(self, ocid):
         with self._lock:
@@ -1012,10 +1019,17 @@ class OciDataScienceStandIn:
         wr_obj["timeStarted"] = wr_obj["timeStarted"] or _now_iso(self._now())
         if state == "ACTIVE" and DONE_STATES.get(state) == "SUCCEEDED":
             try:
-                if obj["id"] not in self._backends and self.on_deployment_active is not None:
+                # A new backend when there is none, or when an update changed what it serves (the model, the
+                # environment): the service rolls new instances.
+                cfg = obj["modelDeploymentConfigurationDetails"]
+                served = json.dumps([cfg["modelConfigurationDetails"].get("modelId"),
+                                     cfg.get("environmentConfigurationDetails")], sort_keys=True)
+                if self.on_deployment_active is not None and (obj["id"] not in self._backends
+                                                               or rec.get("served") != served):
                     url = self.on_deployment_active(copy.deepcopy(obj))
                     if url:
                         self._backends[obj["id"]] = url
+                        rec["served"] = served
             except Exception as e:  # the hook's failure is the model server's failure
                 state = obj["lifecycleState"] = "FAILED"
                 wr["fail_errors"] = [{"code": "ModelServerFailed", "message": f"{type(e).__name__}: {e}"}]

@@ -326,7 +326,8 @@ class CurlTransport : public HttpTransport {
     } else if (m == "HEAD") {
       curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else {
-      if (m != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
+      // An upload from a file (CURLOPT_UPLOAD) is a PUT unless the method is named, POST included.
+      if (m != "POST" || request.body_file) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
       if (request.body_file) {
         const auto& f = *request.body_file;
         reader.file = fopen(f.path.c_str(), "rb");

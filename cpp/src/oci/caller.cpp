@@ -41,16 +41,16 @@ class SigningTransport : public HttpTransport {
   OciSignOptions options_;
 };
 
+}  // namespace
+
 // OCI's request ids are 32 upper-case hex characters (the SDKs send one per call).
-std::string NewRequestId() {
+std::string NewOciRequestId() {
   thread_local std::mt19937_64 rng(std::random_device{}());
   char out[33];
   std::snprintf(out, sizeof(out), "%016llX%016llX", static_cast<unsigned long long>(rng()),
                 static_cast<unsigned long long>(rng()));
   return out;
 }
-
-}  // namespace
 
 std::shared_ptr<HttpTransport> MakeOciSigningTransport(std::shared_ptr<HttpTransport> inner,
                                                        std::shared_ptr<OciCredentialsProvider> credentials,
@@ -76,7 +76,7 @@ StatusOr<OciReply> OciCaller::Call(const OciRequest& request, std::string_view w
   http.url += query;
   http.headers = request.headers;
   http.headers.emplace_back("Accept", "application/json");
-  http.headers.emplace_back("opc-request-id", NewRequestId());
+  http.headers.emplace_back("opc-request-id", NewOciRequestId());
   if (request.body) {
     http.headers.emplace_back("Content-Type", "application/json");
     http.body = request.body->dump();

@@ -54,6 +54,9 @@ struct OciCallerOptions {
   std::optional<std::chrono::milliseconds> request_timeout;
 };
 
+// 32 random upper-case hex characters: an opc-request-id, or an opc-retry-token.
+std::string NewOciRequestId();
+
 // A path segment: every byte but A-Za-z0-9-._~ percent-encoded.
 std::string OciPathSegment(std::string_view name);
 

@@ -49,7 +49,10 @@ class SessionTokenProvider : public OciCredentialsProvider {
 
     auto key = LoadOciProfileKey(p);
     if (!key.ok()) return key.status();
-    return OciTokenCredentials(std::move(token), *std::move(key), *region, "session token of " + p.Describe());
+    OciCredentials credentials =
+        OciTokenCredentials(std::move(token), *std::move(key), *region, "session token of " + p.Describe());
+    if (auto tenancy = p.Get("tenancy")) credentials.tenancy = *tenancy;  // as `oci session authenticate` writes it
+    return credentials;
   }
 
   std::string Describe() const override { return "OCI session token profile (" + options_.Describe() + ")"; }

@@ -62,6 +62,10 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeAksTarget(const std::string& nam
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeAzureMlTarget(const std::string& target_uri,
                                                               const DeploymentTargetOptions& options);
 std::string AzureMlHelp();
+// oci-endpoints:/<region>[/<compartment>] (targets/oci/target.cpp).
+StatusOr<std::shared_ptr<DeploymentTarget>> MakeOciTarget(const std::string& target_uri,
+                                                          const DeploymentTargetOptions& options);
+std::string OciHelp();
 std::string KymaHelp();
 std::string AksHelp();
 

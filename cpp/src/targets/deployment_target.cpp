@@ -45,7 +45,7 @@ StatusOr<nlohmann::json> DeploymentTarget::GetEndpoint(const std::string&) { ret
 StatusOr<nlohmann::json> DeploymentTarget::ListEndpoints() { return NoEndpoints("list_endpoints"); }
 
 std::vector<std::string> DeploymentTargetNames() {
-  return {"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"};
+  return {"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints", "oci-endpoints"};
 }
 
 StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::string& name, const std::string& target_uri,
@@ -70,6 +70,7 @@ StatusOr<std::shared_ptr<DeploymentTarget>> MakeDeploymentTarget(const std::stri
     return internal::MakeSageMakerTarget(region, role, options);
   }
   if (name == "azureml-endpoints") return internal::MakeAzureMlTarget(target_uri, options);
+  if (name == "oci-endpoints") return internal::MakeOciTarget(target_uri, options);
   if (name == "kyma" || name == "aks") {
     std::optional<std::string> path = PathOf(target_uri, name);
     std::string namespace_name = path ? Strip(*path, '/') : "";
@@ -89,6 +90,7 @@ StatusOr<std::string> DeploymentTargetHelp(const std::string& name) {
   if (name == "kyma") return internal::KymaHelp();
   if (name == "aks") return internal::AksHelp();
   if (name == "azureml-endpoints") return internal::AzureMlHelp();
+  if (name == "oci-endpoints") return internal::OciHelp();
   return InvalidParameterError("Unknown deployment target '" + name + "'.");
 }
 
