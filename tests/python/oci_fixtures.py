@@ -29,11 +29,13 @@ attributes.
     JWT, with res_tenant/res_compartment/exp claims, and the PEM key), OCI_RESOURCE_PRINCIPAL_REGION, set
     with monkeypatch; the token registered on `ds`. `token`, `token_path`, `key`, `tenancy`, `compartment`,
     `project`, `region`.
-  * oci_env(ds) -> ds: sets MLFLOW_BRIDGE_OCI_ENDPOINT=ds.url (the driver's Data Science endpoint). Any
+  * oci_env(ds) -> ds: sets MLFLOW_BRIDGE_OCI_ENDPOINT and MLFLOW_BRIDGE_OCI_OBJECT_STORAGE_ENDPOINT to ds.url
+    (the driver's Data Science and Object Storage endpoints). Any
     OCI fixture, as soon as a test requests it, first clears what could leak in from the machine: every
-    OCI_* variable, NB_SESSION_COMPARTMENT_OCID, PROJECT_OCID, MLFLOW_BRIDGE_OCI_ENDPOINT, and HOME (set to an
+    OCI_* variable, NB_SESSION_COMPARTMENT_OCID, PROJECT_OCID, the two endpoints, CONDA_BUCKET_*, and HOME (set to an
     empty folder under tmp_path, so no ~/.oci/config or ~/.oraclebmc/config is read).
-  * oci_runtime(ds, python=None) -> OciRuntime: ds.on_deployment_active runs a real model server for each
+  * oci_runtime(ds, python=None, pull_creds=None) -> OciRuntime (pull_creds "user:password": how the images are
+    pulled, as OCI pulls with the deployment's IAM policy): ds.on_deployment_active runs a real model server for each
     deployment that becomes ACTIVE: DEFAULT (conda) -> the model's artifact unzipped and served by the conda
     runtime stand-in (tests/servers/oci_conda_runtime.py); OCIR_CONTAINER -> the image (image@imageDigest
     when given; the test registry is plain HTTP, no credentials) pulled and unpacked (registry.pull_and_unpack)
@@ -68,7 +70,8 @@ TEAM_USER = "ocid1.user.oc1..aaaaaaaafixtureteamuser"
 COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaafixturecompartment"
 PROJECT = "ocid1.datascienceproject.oc1.iad.aaaaaaaafixtureproject"
 PRINCIPAL = "ocid1.datasciencejobrun.oc1.iad.aaaaaaaafixturejobrun"
-LEAKY_VARIABLES = ("NB_SESSION_COMPARTMENT_OCID", "PROJECT_OCID", "MLFLOW_BRIDGE_OCI_ENDPOINT")
+LEAKY_VARIABLES = ("NB_SESSION_COMPARTMENT_OCID", "PROJECT_OCID", "MLFLOW_BRIDGE_OCI_ENDPOINT",
+                   "MLFLOW_BRIDGE_OCI_OBJECT_STORAGE_ENDPOINT", "CONDA_BUCKET_NS", "CONDA_BUCKET_NAME")
 
 
 def _b64u(data):
@@ -111,6 +114,7 @@ def _oci_clean_env(tmp_path, monkeypatch):
 def oci_env(_oci_clean_env, monkeypatch):
     def setup(ds):
         monkeypatch.setenv("MLFLOW_BRIDGE_OCI_ENDPOINT", ds.url)
+        monkeypatch.setenv("MLFLOW_BRIDGE_OCI_OBJECT_STORAGE_ENDPOINT", ds.url)  # the stand-in serves both
         return ds
 
     return setup
@@ -235,8 +239,8 @@ def oci_resource_principal(oci_keys, tmp_path, monkeypatch):
 class OciRuntime:
     """What oci_runtime(ds) installs as ds.on_deployment_active; see the module docstring."""
 
-    def __init__(self, ds, folder, python=None):
-        self.ds, self.folder, self.python = ds, folder, python
+    def __init__(self, ds, folder, python=None, pull_creds=None):
+        self.ds, self.folder, self.python, self.pull_creds = ds, folder, python, pull_creds
         self.backends = []
         self._count = itertools.count()
         self._conda, self._containers = [], []
@@ -286,12 +290,12 @@ class OciRuntime:
                 name = name.rsplit(":", 1)[0]
             ref = f"{name}@{digest}"
         try:
-            rootfs, runtime = reg.pull_and_unpack(ref, folder / "image")
+            rootfs, runtime = reg.pull_and_unpack(ref, folder / "image", creds=self.pull_creds)
         except reg.SkopeoError as e:
             raise RuntimeError(f"cannot pull image {ref}: {e.stderr.strip()[-500:]}") from None
         args = runtime["process"]["args"]
         if env.get("entrypoint") or env.get("cmd"):  # as docker run: an entrypoint given drops the image's Cmd
-            image_config = reg.skopeo_inspect(ref, config=True).get("config") or {}
+            image_config = reg.skopeo_inspect(ref, config=True, creds=self.pull_creds).get("config") or {}
             args = list(env.get("entrypoint") or image_config.get("Entrypoint") or []) + list(
                 env.get("cmd") or ([] if env.get("entrypoint") else image_config.get("Cmd") or []))
         runtime["process"]["args"] = args
@@ -329,8 +333,8 @@ class OciRuntime:
 def oci_runtime(tmp_path):
     made = []
 
-    def install(ds, python=None):
-        runtime = OciRuntime(ds, tmp_path / f"oci-runtime-{len(made)}", python=python)
+    def install(ds, python=None, pull_creds=None):
+        runtime = OciRuntime(ds, tmp_path / f"oci-runtime-{len(made)}", python=python, pull_creds=pull_creds)
         ds.on_deployment_active = runtime
         made.append(runtime)
         return runtime

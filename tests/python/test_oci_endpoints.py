@@ -116,6 +116,9 @@ spec:
     runtime_yaml = artifact.read("runtime.yaml").decode()
     assert PACK in runtime_yaml and "INFERENCE_PYTHON_VERSION: '3.10'" in runtime_yaml
 
+    helped = cli("help", "-t", "oci-endpoints").stdout
+    assert "oci-endpoints:/<region>" in helped and "conda_slug" in helped and "deploy-config-file" in helped
+
     got = cli("get", "-t", o.target, "--name", "churn").stdout
     assert "state: ACTIVE" in got and dep.id in got and "runtime: conda" in got
     assert f"'id': '{dep.id}'" in cli("list", "-t", o.target).stdout
@@ -144,21 +147,24 @@ spec:
 
 
 def test_container_runtime_with_a_session_token(oci_standin, oci_env, oci_session_profile, oci_runtime, monkeypatch,
-                                                 home, models, registry):
-    """runtime=container: the model's image built without docker, pushed, and served by mlflow-bridge-serve on
-    /predict and /health (serverPort = healthCheckPort); signed with a session token profile (-C profile=),
-    through get_deploy_client."""
+                                                 home, models, registry_factory, capfd):
+    """runtime=container: the model's image built without docker, pushed with an OCIR-style login (<namespace>/<user>
+    and an auth token), and served by mlflow-bridge-serve on /predict and /health (serverPort = healthCheckPort);
+    signed with a session token profile (-C profile=), through get_deploy_client."""
     import registry as reg
 
+    user, token = "tenancyns/alice@example.com", "auth-token-3f9a"
+    registry = registry_factory("htpasswd", users={user: token})
     ds = oci_env(oci_standin)
     session = oci_session_profile(ds)
     monkeypatch.setenv("OCI_CONFIG_FILE", session.path)
-    runtime = oci_runtime(ds)
-    base = reg.make_base_image(registry.host, "lib/base", "1")
+    runtime = oci_runtime(ds, pull_creds=f"{user}:{token}")
+    base = reg.make_base_image(registry.host, "lib/base", "1", creds=f"{user}:{token}")
     client = get_deploy_client(f"oci-endpoints:/{session.region}")
     config = dict(FAST, compartment_id=session.compartment, project_id=session.project, profile=session.profile,
                   runtime="container", registry=f"{registry.host}/tenancyns/churn", insecure_registry="true",
-                  install_dependencies="false", base_image=base["ref"])
+                  registry_username=user, registry_password=token, install_dependencies="false",
+                  base_image=base["ref"])
     created = client.create_deployment("churn-image", models["version1"], config=config)
     assert created["name"] == "churn-image" and created["runtime"] == "container"
     assert created["image"] == f"{registry.host}/tenancyns/churn:churn-image"
@@ -175,6 +181,9 @@ def test_container_runtime_with_a_session_token(oci_standin, oci_env, oci_sessio
     assert client.get_deployment(created["id"])["name"] == "churn-image"  # by OCID too
     client.delete_deployment("churn-image", config=FAST)
     assert client.list_deployments() == []
+    printed = capfd.readouterr()
+    assert "Building the model's image" in printed.err
+    assert token not in printed.out + printed.err and session.token not in printed.out + printed.err
 
 
 def test_resource_principal_and_the_team_profile(oci_standin, oci_env, oci_api_key_config, oci_resource_principal,
@@ -186,10 +195,27 @@ def test_resource_principal_and_the_team_profile(oci_standin, oci_env, oci_api_k
     principal = oci_resource_principal(ds)
     monkeypatch.setenv("NB_SESSION_COMPARTMENT_OCID", principal.compartment)
     monkeypatch.setenv("PROJECT_OCID", principal.project)
+    # A service conda pack by its slug: its path and Python from the service packs' index, as ADS reads it.
+    index = {"service_packs": [
+        {"slug": "generalml_p311_cpu_x86_64_v1", "python": "3.11",
+         "pack_path": "oci://service-conda-packs@id19sfcrra6z/service_pack/cpu/General_Machine_Learning_for_CPUs_on_"
+                      "Python_3.11/1.0/generalml_p311_cpu_x86_64_v1"},
+        {"slug": "pytorch21_p39_gpu_v1", "python": "3.9",
+         "pack_path": "oci://service-conda-packs@id19sfcrra6z/service_pack/gpu/PyTorch_2.1/1.0/pytorch21_p39_gpu_v1"}]}
+    ds.put_object("id19sfcrra6z", "service-conda-packs", "service_pack/index.json", json.dumps(index).encode())
     client = get_deploy_client("oci-endpoints")  # the region of the resource principal
-    d = client.create_deployment("nb", models["version1"],
-                                 config=dict(FAST, runtime="conda", conda_pack=PACK, python_version="3.11"))
-    assert d["compartment_id"] == principal.compartment and d["state"] == "ACTIVE"
+    with pytest.raises(MlflowException, match="No service conda pack has the slug 'generalml_p99'.*pytorch21_p39_gpu_v1"):
+        client.create_deployment("nb", models["version1"], config=dict(FAST, conda_slug="generalml_p99"))
+    d = client.create_deployment("nb", models["version1"], config=dict(FAST, conda_slug="generalml_p311_cpu_x86_64_v1"))
+    assert d["compartment_id"] == principal.compartment and d["state"] == "ACTIVE" and d["runtime"] == "conda"
+    import io
+    import zipfile
+
+    artifact = zipfile.ZipFile(io.BytesIO(ds.artifact(d["model_id"])))
+    runtime_yaml = artifact.read("runtime.yaml").decode()
+    assert index["service_packs"][0]["pack_path"] in runtime_yaml and "INFERENCE_ENV_TYPE: data_science" in runtime_yaml
+    assert "INFERENCE_ENV_SLUG: generalml_p311_cpu_x86_64_v1" in runtime_yaml
+    assert "INFERENCE_PYTHON_VERSION: '3.11'" in runtime_yaml
     assert list(client.predict("nb", ROWS)["predictions"]) == pytest.approx(expected(1.0))
     assert all(r["key_id"] == "ST$" + principal.token for r in ds.requests)
     client.delete_deployment("nb", config=FAST)

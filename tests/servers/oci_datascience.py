@@ -76,6 +76,10 @@ returned when the deployment became ACTIVE, and again when an update that change
 ACTIVE; a hook that raises fails the deployment with its message), and
 the backend's status, body and content-type come back; 503 ServiceUnavailable when no backend answers.
 
+Object Storage (on the API listener, for the service conda packs' index): GET /n/{namespace}/b/{bucket}/o/{object}
+(the object name percent-encoded as the SDK sends it), signed like the API; put_object() stores one; unknown ones
+404 ObjectNotFound.
+
 Test controls: add_api_key, add_session_token, script, inject_fault(operation, status 429|500|401|...,
 times) (operation = the SDK method name, e.g. "create_model_deployment", "get_work_request", or "predict"),
 throttle_predict, set_backend, on_deployment_active, clock_offset; inspection: requests (operation, method,
@@ -317,6 +321,7 @@ class OciDataScienceStandIn:
         self._faults = []          # {"operation", "status", "code", "message", "remaining", "retry_after"}
         self._predict_throttles = []
         self._backends = {}        # deployment ocid -> URL
+        self._objects = {}         # (namespace, bucket, object name) -> bytes (Object Storage)
         self._seq = itertools.count(1)
         self.on_deployment_active = None   # callable(deployment dict) -> backend URL or None
         self.clock_offset = 0.0
@@ -432,6 +437,11 @@ class OciDataScienceStandIn:
     def set_backend(self, deployment_id, url):
         with self._lock:
             self._backends[deployment_id] = url
+
+    def put_object(self, namespace, bucket, name, data):
+        """An Object Storage object the API listener serves (GET /n/{namespace}/b/{bucket}/o/{name}, signed)."""
+        with self._lock:
+            self._objects[(namespace, bucket, name)] = bytes(data)
 
     def deployment(self, ocid):
         with self._lock:
@@ -585,6 +595,14 @@ class OciDataScienceStandIn:
 
     def _route(self, method, path):
         prefix = f"/{API_VERSION}/"
+        if path.startswith("/n/"):  # Object Storage: GET /n/{namespace}/b/{bucket}/o/{object name, encoded}
+            segs = [urllib.parse.unquote(s) for s in path.split("/")[1:]]
+            if len(segs) == 6 and segs[2] == "b" and segs[4] == "o":
+                if method != "GET":
+                    return None, self._method_not_allowed
+                key = (segs[1], segs[3], segs[5])
+                return "get_object", lambda h, q, b, e, key=key: self._get_object(key)
+            return None, self._no_route
         if not path.startswith(prefix):
             return None, self._no_route
         segs = [urllib.parse.unquote(s) for s in path[len(prefix):].strip("/").split("/")]
@@ -621,6 +639,13 @@ class OciDataScienceStandIn:
         if path_matched:
             return None, self._method_not_allowed
         return None, self._no_route
+
+    def _get_object(self, key):
+        with self._lock:
+            data = self._objects.get(key)
+        if data is None:
+            raise OciError(404, "ObjectNotFound", f"The object '{key[2]}' was not found in the bucket '{key[1]}'")
+        return 200, None, {"etag": hashlib.md5(data).hexdigest()}, (data, "application/json", None)
 
     def _no_route(self, *a):
         raise OciError(404, "NotFound", "There is no operation supported at the URI path and HTTP method specified.")

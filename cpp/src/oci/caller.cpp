@@ -69,7 +69,7 @@ OciCaller::OciCaller(std::shared_ptr<HttpTransport> transport, std::shared_ptr<H
 StatusOr<OciReply> OciCaller::Call(const OciRequest& request, std::string_view what) const {
   HttpRequest http;
   http.method = request.method;
-  http.url = options_.base_url + "/" + options_.api_version + request.path;
+  http.url = options_.base_url + (options_.api_version.empty() ? "" : "/" + options_.api_version) + request.path;
   std::string query;
   for (const auto& [name, value] : request.query)
     query += (query.empty() ? "?" : "&") + UriEncode(name) + "=" + UriEncode(value);

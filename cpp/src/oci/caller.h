@@ -49,8 +49,8 @@ struct OciReply {
 };
 
 struct OciCallerOptions {
-  std::string base_url;  // https://datascience.us-ashburn-1.oci.oraclecloud.com, or a loopback stand-in
-  std::string api_version = "20190101";
+  std::string base_url;                  // https://datascience.us-ashburn-1.oci.oraclecloud.com, or a loopback stand-in
+  std::string api_version = "20190101";  // empty for a service without one (Object Storage)
   std::optional<std::chrono::milliseconds> request_timeout;
 };
 

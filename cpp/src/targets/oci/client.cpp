@@ -7,6 +7,7 @@
 #include <regex>
 #include <utility>
 
+#include "common/env.h"
 #include "common/rollback.h"
 #include "common/strings.h"
 #include "image/build_config.h"
@@ -112,6 +113,7 @@ class OciClient final : public DeploymentTarget {
     if (!call.ok()) return call.status();
     Call& c = *call;
     MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckCreateConfig(c));
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(ResolveServicePack(c));
     RollbackRecord rollback;
     auto fail = [&](const Status& s) { return s.WithSuffix(" " + rollback.UndoAndSay("Nothing was left behind.")); };
 
@@ -175,7 +177,7 @@ class OciClient final : public DeploymentTarget {
     const json env = cfg.value("environmentConfigurationDetails", json::object());
     c.config.runtime = env.value("environmentConfigurationType", "DEFAULT") == "OCIR_CONTAINER" ? "container" : "conda";
     const json old_tags = Tags(current);
-    if (c.config.runtime == "conda" && !given.count("conda_pack")) {
+    if (c.config.runtime == "conda" && !given.count("conda_pack") && !given.count("conda_slug")) {
       // The pack it runs (from its tags) goes into the new model's runtime.yaml again.
       c.config.conda_pack = old_tags.value(kTagCondaPack, "");
       if (!given.count("python_version")) c.config.python_version = old_tags.value(kTagCondaPython, "");
@@ -192,6 +194,7 @@ class OciClient final : public DeploymentTarget {
     std::string new_model;
     json new_env;
     if (!request.model_dir.empty()) {
+      MLFLOW_BRIDGE_RETURN_IF_ERROR(ResolveServicePack(c));
       if (c.config.runtime == "conda" && (c.config.conda_pack.empty() || c.config.python_version.empty()))
         return InvalidParameterError(
             "The new model's artifact needs its conda pack: -C conda_pack=oci://... -C "
@@ -379,11 +382,50 @@ class OciClient final : public DeploymentTarget {
       return InvalidParameterError(
           "create needs a runtime: -C runtime=conda with conda_pack=oci://<bucket>@<namespace>/<path> and python_version, "
           "or -C runtime=container with registry=<region>.ocir.io/<namespace>/<repository> (or image=...).");
-    if (c.config.runtime == "conda" && c.config.conda_pack.empty())
+    if (c.config.runtime == "conda" && c.config.conda_pack.empty() && c.config.conda_slug.empty())
       return InvalidParameterError(
-          "runtime conda needs the conda pack's location: -C conda_pack=oci://<bucket>@<namespace>/<path> and "
-          "python_version (with conda_slug, the service pack's path: oci://service-conda-packs@<namespace>/service_pack/...).");
+          "runtime conda needs a conda pack: a published one (-C conda_pack=oci://<bucket>@<namespace>/<path> and "
+          "python_version) or a service pack by its slug (-C conda_slug=generalml_p311_cpu_x86_64_v1).");
     return OkStatus();
+  }
+
+  // conda_slug without conda_pack: the service pack's path and Python from the service packs' index, read as ADS
+  // reads it (oci://$CONDA_BUCKET_NAME@$CONDA_BUCKET_NS/service_pack/index.json, default service-conda-packs in
+  // namespace id19sfcrra6z).
+  Status ResolveServicePack(Call& c) {
+    if (c.config.runtime != "conda" || !c.config.conda_pack.empty() || c.config.conda_slug.empty()) return OkStatus();
+    const std::string ns = GetEnv("CONDA_BUCKET_NS").value_or("id19sfcrra6z");
+    const std::string bucket = GetEnv("CONDA_BUCKET_NAME").value_or("service-conda-packs");
+    const std::string index = "oci://" + bucket + "@" + ns + "/service_pack/index.json";
+    if (!c.services.object_storage) return InternalError("No Object Storage client to read " + index + ".");
+    auto storage = c.services.object_storage;
+    StatusOr<OciReply> read =
+        RetryLoop<OciReply>(RetryPolicy{}, BackoffPolicy{}, Idempotency::kIdempotent, *options_.clock, "GetObject", [&]() {
+          return storage->Call({"GET", "/n/" + OciPathSegment(ns) + "/b/" + OciPathSegment(bucket) + "/o/" +
+                                           OciPathSegment("service_pack/index.json")},
+                               "Reading the service conda packs' index " + index);
+        });
+    if (!read.ok()) return read.status();
+    const json packs = read->body.is_object() ? read->body.value("service_packs", json::array()) : json::array();
+    std::vector<std::string> slugs;
+    for (const json& pack : packs) {
+      const std::string slug = Str(pack, "slug");
+      slugs.push_back(slug);
+      if (slug != c.config.conda_slug) continue;
+      // The index names the packs in the service's home bucket; the path inside is the same in every region.
+      std::string path = Str(pack, "pack_path");
+      const size_t root = path.find('/', path.find("@"));
+      if (path.rfind("oci://", 0) != 0 || root == std::string::npos)
+        return InternalError("The service conda packs' index " + index + " gives pack '" + slug + "' the path '" + path +
+                             "', which is no oci:// URI.");
+      c.config.conda_pack = "oci://" + bucket + "@" + ns + path.substr(root);
+      if (c.config.python_version.empty()) c.config.python_version = Str(pack, "python");
+      LogInfo("Service conda pack " + slug + ": " + c.config.conda_pack + " (Python " + c.config.python_version + ")");
+      return OkStatus();
+    }
+    std::sort(slugs.begin(), slugs.end());
+    return InvalidParameterError("No service conda pack has the slug '" + c.config.conda_slug + "' (in " + index +
+                                 "). The slugs there: " + Join(slugs) + ".");
   }
 
   static Status CheckOurs(const json& dep) {

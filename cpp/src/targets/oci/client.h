@@ -30,10 +30,11 @@ StatusOr<OciTarget> ParseOciTargetUri(const std::string& target_uri);
 
 // What one call talks to, made from its config.
 struct OciServices {
-  std::shared_ptr<DataScienceStub> ds;     // the Data Science API, retrying
-  std::shared_ptr<HttpTransport> scoring;  // signs predict requests
-  std::string region;                      // resolved: the URI's, else the credentials'
-  std::string tenancy;                     // the credentials' tenancy OCID, when they name it
+  std::shared_ptr<DataScienceStub> ds;        // the Data Science API, retrying
+  std::shared_ptr<HttpTransport> scoring;     // signs predict requests
+  std::shared_ptr<OciCaller> object_storage;  // the region's Object Storage (the service conda packs' index)
+  std::string region;                         // resolved: the URI's, else the credentials'
+  std::string tenancy;                        // the credentials' tenancy OCID, when they name it
 };
 using OciServicesFactory = std::function<StatusOr<OciServices>(const OciTarget&, const OciConfig&)>;
 
@@ -49,7 +50,8 @@ struct OciClientOptions {
 
 // The real services for `config` over libcurl: the credentials it names (auth, oci_config, profile), the Data
 // Science API at endpoint_url (default: $MLFLOW_BRIDGE_OCI_ENDPOINT, else
-// https://datascience.<region>.oci.oraclecloud.com).
+// https://datascience.<region>.oci.oraclecloud.com), Object Storage at $MLFLOW_BRIDGE_OCI_OBJECT_STORAGE_ENDPOINT,
+// else https://objectstorage.<region>.oraclecloud.com.
 StatusOr<OciServices> MakeOciServices(const OciTarget& target, const OciConfig& config);
 
 std::shared_ptr<DeploymentTarget> MakeOciClient(OciClientOptions options);

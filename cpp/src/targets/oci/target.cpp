@@ -30,19 +30,16 @@ StatusOr<std::shared_ptr<OciCredentialsProvider>> Credentials(const OciConfig& c
   return MakeCachingOciCredentialsProvider(provider);
 }
 
-// The Data Science API: endpoint_url, else $MLFLOW_BRIDGE_OCI_ENDPOINT, else the region's. Plain http only
-// on loopback (a stand-in).
-StatusOr<std::string> BaseUrl(const OciConfig& config, const std::string& region) {
-  std::string url = config.endpoint_url;
-  if (url.empty()) url = GetEnv("MLFLOW_BRIDGE_OCI_ENDPOINT").value_or("");
-  if (url.empty()) return "https://datascience." + region + ".oci.oraclecloud.com";
+// A service's base URL: `url` when given, else the region's `fallback`. Plain http only on loopback (a stand-in).
+StatusOr<std::string> BaseUrl(std::string url, const std::string& fallback) {
+  if (url.empty()) return fallback;
   while (!url.empty() && url.back() == '/') url.pop_back();
   StatusOr<ParsedUrl> parsed = ParseUrl(url);
   if (!parsed.ok() || (parsed->scheme != "https" &&
                        !(parsed->scheme == "http" && (parsed->host == "127.0.0.1" || parsed->host == "localhost"))))
-    return InvalidParameterError("The Data Science endpoint '" + url +
-                                 "' (endpoint_url, MLFLOW_BRIDGE_OCI_ENDPOINT) must be an https:// URL (http:// only on "
-                                 "127.0.0.1).");
+    return InvalidParameterError("The OCI endpoint '" + url +
+                                 "' (endpoint_url, MLFLOW_BRIDGE_OCI_ENDPOINT, MLFLOW_BRIDGE_OCI_OBJECT_STORAGE_ENDPOINT) "
+                                 "must be an https:// URL (http:// only on 127.0.0.1).");
   return url;
 }
 
@@ -72,8 +69,13 @@ StatusOr<OciServices> MakeOciServices(const OciTarget& target, const OciConfig& 
     return InvalidParameterError(
         "No OCI region: name it in the target URI (oci-endpoints:/us-ashburn-1), or set region in " + credentials->source +
         ".");
-  StatusOr<std::string> base_url = BaseUrl(config, services.region);
+  StatusOr<std::string> base_url =
+      BaseUrl(config.endpoint_url.empty() ? GetEnv("MLFLOW_BRIDGE_OCI_ENDPOINT").value_or("") : config.endpoint_url,
+              "https://datascience." + services.region + ".oci.oraclecloud.com");
   if (!base_url.ok()) return base_url.status();
+  StatusOr<std::string> storage_url = BaseUrl(GetEnv("MLFLOW_BRIDGE_OCI_OBJECT_STORAGE_ENDPOINT").value_or(""),
+                                              "https://objectstorage." + services.region + ".oraclecloud.com");
+  if (!storage_url.ok()) return storage_url.status();
   // One transport (and its connection pool) per call: the CA and proxy settings are read when it is made.
   std::shared_ptr<HttpTransport> transport = MakeCurlTransport();
   services.scoring = MakeOciSigningTransport(transport, *provider);
@@ -81,6 +83,8 @@ StatusOr<OciServices> MakeOciServices(const OciTarget& target, const OciConfig& 
                                             MakeOciSigningTransport(transport, *provider, nullptr, OciSignOptions{false}),
                                             OciCallerOptions{*base_url});
   services.ds = MakeRetryingDataScienceStub(MakeRestDataScienceStub(caller));
+  services.object_storage =
+      std::make_shared<OciCaller>(services.scoring, services.scoring, OciCallerOptions{*storage_url, ""});
   return services;
 }
 
