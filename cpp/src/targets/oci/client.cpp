@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <regex>
 #include <utility>
@@ -237,6 +238,9 @@ class OciClient final : public DeploymentTarget {
     json result = current;
     if (!body.empty()) {
       LogInfo("Updating " + what + (new_model.empty() ? "" : " to model " + new_model));
+      // Undone first if what follows fails (the service may have applied it): the model it served goes back.
+      if (body.contains("modelDeploymentConfigurationDetails"))
+        rollback.Add("restore " + what, [this, &c, current] { return Restore(c, current); });
       StatusOr<OciResource> started = c.services.ds->UpdateModelDeployment(id, body, found->etag);
       if (!started.ok()) return fail(started.status());
       if (!c.config.synchronous) return Describe(current);
@@ -631,32 +635,56 @@ class OciClient final : public DeploymentTarget {
     }
   }
 
+  // The deployment once no work request runs on it (OCI changes and deletes a deployment only then; a create or
+  // update that timed out goes on), for a rollback: up to kSettleBound.
+  StatusOr<OciResource> Settled(Call& c, const std::string& id, const std::string& why) {
+    StatusOr<OciResource> dep = c.services.ds->GetModelDeployment(id);
+    const auto deadline = options_.clock->Now() + kSettleBound;
+    bool said = false;
+    while (dep.ok() && (State(dep->body) == "CREATING" || State(dep->body) == "UPDATING") &&
+           options_.clock->Now() < deadline && !(options_.interrupted && options_.interrupted())) {
+      if (!said) LogInfo("Waiting for model deployment " + id + " to leave " + State(dep->body) + " to " + why);
+      said = true;
+      options_.clock->SleepFor(std::chrono::milliseconds(static_cast<long>(c.config.poll_interval_seconds * 1000)));
+      dep = c.services.ds->GetModelDeployment(id);
+    }
+    return dep;
+  }
+
   // Rollback of a create: the deployment of that name, if it got made, deleted and waited for.
   Status DeleteIfThere(Call& c, const std::string& name) {
     StatusOr<std::optional<json>> found = FindByName(c, name);
     if (!found.ok()) return found.status();
     if (!found->has_value()) return OkStatus();
-    const std::string id = Str(**found, "id");
-    StatusOr<OciResource> dep = c.services.ds->GetModelDeployment(id);
-    // OCI deletes a deployment only once its work request has ended (a create that timed out goes on).
-    const auto deadline = options_.clock->Now() + kSettleBound;
-    bool said = false;
-    while (dep.ok() && (State(dep->body) == "CREATING" || State(dep->body) == "UPDATING") &&
-           options_.clock->Now() < deadline && !(options_.interrupted && options_.interrupted())) {
-      if (!said) LogInfo("Waiting for model deployment '" + name + "' to leave " + State(dep->body) + " to delete it");
-      said = true;
-      options_.clock->SleepFor(std::chrono::milliseconds(static_cast<long>(c.config.poll_interval_seconds * 1000)));
-      dep = c.services.ds->GetModelDeployment(id);
-    }
+    StatusOr<OciResource> dep = Settled(c, Str(**found, "id"), "delete it");
     if (!dep.ok()) return dep.status();
-    return DeleteAndWait(c, id, dep->etag, "model deployment '" + name + "'");
+    return DeleteAndWait(c, Str(dep->body, "id"), dep->etag, "model deployment '" + name + "'", kSettleBound);
   }
 
-  Status DeleteAndWait(Call& c, const std::string& id, const std::string& etag, const std::string& what) {
+  // Rollback of an update: the deployment's model and environment put back as they were.
+  Status Restore(Call& c, const json& before) {
+    const std::string id = Str(before, "id");
+    StatusOr<OciResource> dep = Settled(c, id, "restore it");
+    if (!dep.ok()) return dep.status();
+    json cfg = before.value("modelDeploymentConfigurationDetails", json::object());
+    json body = {{"modelDeploymentConfigurationDetails",
+                  {{"deploymentType", "SINGLE_MODEL"},
+                   {"modelConfigurationDetails", cfg.value("modelConfigurationDetails", json::object())}}},
+                 {"freeformTags", Tags(before)}};
+    if (cfg.contains("environmentConfigurationDetails"))
+      body["modelDeploymentConfigurationDetails"]["environmentConfigurationDetails"] =
+          cfg["environmentConfigurationDetails"];
+    StatusOr<OciResource> started = c.services.ds->UpdateModelDeployment(id, body, dep->etag);
+    if (!started.ok()) return started.status();
+    return Wait(c, started->work_request_id, "restore of model deployment " + id, kSettleBound);
+  }
+
+  Status DeleteAndWait(Call& c, const std::string& id, const std::string& etag, const std::string& what,
+                       std::optional<std::chrono::seconds> timeout = std::nullopt) {
     LogInfo("Deleting " + what);
     StatusOr<OciResource> started = c.services.ds->DeleteModelDeployment(id, etag);
     if (!started.ok()) return started.status();
-    return Wait(c, started->work_request_id, "deletion of " + what);
+    return Wait(c, started->work_request_id, "deletion of " + what, timeout);
   }
 
   // Activates (true) or deactivates the deployment when it is not so already.
@@ -685,10 +713,13 @@ class OciClient final : public DeploymentTarget {
   }
 
   // Follows a work request to its end, with progress; FAILED or CANCELED is an error with its errors and logs.
-  Status Wait(Call& c, const std::string& work_request, const std::string& what) {
+  // `timeout`: instead of the config's timeout_seconds (a rollback's).
+  Status Wait(Call& c, const std::string& work_request, const std::string& what,
+              std::optional<std::chrono::seconds> timeout = std::nullopt) {
     if (work_request.empty()) return OkStatus();  // done at once
     const auto start = options_.clock->Now();
-    const auto deadline = start + std::chrono::seconds(c.config.timeout_seconds);
+    const auto limit = timeout.value_or(std::chrono::seconds(c.config.timeout_seconds));
+    const auto deadline = start + limit;
     const auto interval = std::chrono::milliseconds(static_cast<long>(c.config.poll_interval_seconds * 1000));
     std::string last;
     for (;;) {
@@ -712,7 +743,7 @@ class OciClient final : public DeploymentTarget {
                              " goes on at OCI).");
       auto sleep = wr->retry_after.value_or(interval);
       if (options_.clock->Now() + sleep > deadline)
-        return DeadlineExceededError("The " + what + " did not finish within " + std::to_string(c.config.timeout_seconds) +
+        return DeadlineExceededError("The " + what + " did not finish within " + std::to_string(limit.count()) +
                                      " s (work request " + work_request + " is " + status +
                                      "): wait longer with -C timeout_seconds=N." + Errors(c, work_request));
       options_.clock->SleepFor(std::chrono::duration_cast<std::chrono::milliseconds>(sleep));
