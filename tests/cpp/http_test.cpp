@@ -9,6 +9,7 @@
 
 #include "test_support.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
@@ -356,9 +357,17 @@ TEST_F(CurlTransportTest, BodyStreamedFromAFileRange) {
     req.url = server.url("/upload");
     req.headers = {{"Content-Type", "application/octet-stream"}};
     req.body_file = HttpRequest::FileBody{path, 1000, 200000};
+    std::vector<uint64_t> sent;  // the upload's progress
+    req.body_file->progress = [&sent](uint64_t done, uint64_t total) {
+      EXPECT_EQ(total, 200000u);
+      sent.push_back(done);
+    };
     StatusOr<HttpResponse> r = transport_->Send(req);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->status_code, 202);
+    ASSERT_FALSE(sent.empty());
+    EXPECT_TRUE(std::is_sorted(sent.begin(), sent.end()));
+    EXPECT_EQ(sent.back(), 200000u);
     EXPECT_EQ(r->body, std::string(method) + " " + content.substr(1000, 200000));
   }
   HttpRequest beyond;  // the file is shorter than announced: an error, not a short body

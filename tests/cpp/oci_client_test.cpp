@@ -121,8 +121,9 @@ class FakeDataScience : public DataScienceStub {
     return out;
   }
   Status CreateModelArtifact(const std::string& id, const std::string& zip, uint64_t size, const std::string&,
-                             const std::string&) override {
+                             const std::string&, const std::function<void(uint64_t, uint64_t)>& progress) override {
     MLFLOW_BRIDGE_RETURN_IF_ERROR(w_->Record("CreateModelArtifact"));
+    if (progress) progress(size, size);
     EXPECT_EQ(fs::file_size(zip), size);
     w_->artifacts[id] = std::to_string(size);
     return OkStatus();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,6 +37,8 @@ struct HttpRequest {
     std::string path;
     uint64_t offset = 0;
     uint64_t length = 0;
+    // Called as the bytes go out: (sent so far, length); again from 0 when the body is sent anew.
+    std::function<void(uint64_t, uint64_t)> progress;
   };
   std::optional<FileBody> body_file;
 };

@@ -61,6 +61,7 @@ struct FileReader {
   uint64_t offset = 0;  // where the body starts in the file
   uint64_t length = 0;
   uint64_t left = 0;
+  std::function<void(uint64_t, uint64_t)> progress;
   ~FileReader() {
     if (file) fclose(file);
   }
@@ -72,6 +73,7 @@ size_t OnRead(char* buffer, size_t size, size_t n, void* userdata) {
   size_t got = want == 0 ? 0 : fread(buffer, 1, want, r->file);
   if (got < want) return CURL_READFUNC_ABORT;  // the file is shorter than announced
   r->left -= got;
+  if (r->progress && got > 0) r->progress(r->length - r->left, r->length);
   return got;
 }
 
@@ -335,6 +337,7 @@ class CurlTransport : public HttpTransport {
           return InvalidParameterError("Cannot read the body of " + what + " from " + f.path);
         reader.offset = f.offset;
         reader.length = reader.left = f.length;
+        reader.progress = f.progress;
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);  // with CUSTOMREQUEST: the method stays as given
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &OnSeek);
         curl_easy_setopt(h, CURLOPT_SEEKDATA, &reader);

@@ -34,11 +34,11 @@ std::shared_ptr<HttpTransport> MakeOciSigningTransport(std::shared_ptr<HttpTrans
 struct OciRequest {
   std::string method = "GET";
   std::string path;  // after the version, percent-encoded: "/modelDeployments/" + OciPathSegment(id)
-  std::vector<std::pair<std::string, std::string>> query;  // not encoded
-  std::optional<nlohmann::json> body;                      // sent as application/json
+  std::vector<std::pair<std::string, std::string>> query = {};  // not encoded
+  std::optional<nlohmann::json> body = {};                      // sent as application/json
   // A binary body sent from a file instead (the model artifact upload): not signed, as the SDKs do.
-  std::optional<HttpRequest::FileBody> body_file;
-  HttpHeaders headers;  // opc-retry-token, if-match, content-disposition
+  std::optional<HttpRequest::FileBody> body_file = {};
+  HttpHeaders headers = {};  // opc-retry-token, if-match, content-disposition
 };
 
 struct OciReply {

@@ -39,9 +39,10 @@ class RestDataScienceStub : public DataScienceStub {
   StatusOr<json> ListModels(const OciListQuery& query) override { return List("/models", query, "Listing models"); }
 
   Status CreateModelArtifact(const std::string& model_id, const std::string& zip_path, uint64_t size,
-                             const std::string& file_name, const std::string& retry_token) override {
+                             const std::string& file_name, const std::string& retry_token,
+                             const std::function<void(uint64_t, uint64_t)>& progress) override {
     OciRequest request{"POST", "/models/" + OciPathSegment(model_id) + "/artifact"};
-    request.body_file = HttpRequest::FileBody{zip_path, 0, size};
+    request.body_file = HttpRequest::FileBody{zip_path, 0, size, progress};
     request.headers = RetryToken(retry_token);
     request.headers.emplace_back("content-disposition", "attachment; filename=\"" + file_name + "\"");
     return Send(request, "Uploading the artifact of model " + model_id).status();
@@ -161,9 +162,11 @@ class RetryingDataScienceStub : public DataScienceStub {
     return Call<json>(Idempotency::kIdempotent, "ListModels", [&] { return stub_->ListModels(query); });
   }
   Status CreateModelArtifact(const std::string& id, const std::string& zip_path, uint64_t size, const std::string& file_name,
-                             const std::string& retry_token) override {
-    return internal::RetryLoopImpl(retry_, backoff_, Token(retry_token), *clock_, "CreateModelArtifact",
-                                   [&] { return stub_->CreateModelArtifact(id, zip_path, size, file_name, retry_token); });
+                             const std::string& retry_token,
+                             const std::function<void(uint64_t, uint64_t)>& progress) override {
+    return internal::RetryLoopImpl(retry_, backoff_, Token(retry_token), *clock_, "CreateModelArtifact", [&] {
+      return stub_->CreateModelArtifact(id, zip_path, size, file_name, retry_token, progress);
+    });
   }
   Status DeleteModel(const std::string& id) override {
     return internal::RetryLoopImpl(retry_, backoff_, Idempotency::kIdempotent, *clock_, "DeleteModel",

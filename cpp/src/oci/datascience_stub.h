@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -51,9 +52,11 @@ class DataScienceStub {
   virtual StatusOr<OciResource> GetModel(const std::string& model_id) = 0;
   // Every model the query matches (all pages).
   virtual StatusOr<nlohmann::json> ListModels(const OciListQuery& query) = 0;
-  // POST /models/{id}/artifact: the zip at `zip_path` (`size` bytes), content-disposition naming `file_name`.
+  // POST /models/{id}/artifact: the zip at `zip_path` (`size` bytes), content-disposition naming `file_name`;
+  // `progress` (sent, size) as it goes out.
   virtual Status CreateModelArtifact(const std::string& model_id, const std::string& zip_path, uint64_t size,
-                                     const std::string& file_name, const std::string& retry_token) = 0;
+                                     const std::string& file_name, const std::string& retry_token,
+                                     const std::function<void(uint64_t, uint64_t)>& progress = nullptr) = 0;
   virtual Status DeleteModel(const std::string& model_id) = 0;
 
   // ---- model deployments ----

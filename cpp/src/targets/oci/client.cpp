@@ -618,7 +618,16 @@ class OciClient final : public DeploymentTarget {
     const std::string id = Str(model->body, "id");
     rollback.Add("delete model " + id, [ds, id] { return ds->DeleteModel(id); });
     LogInfo("Uploading the model's artifact (" + std::to_string(written->size >> 10) + " KiB) to model " + id);
-    MLFLOW_BRIDGE_RETURN_IF_ERROR(ds->CreateModelArtifact(id, zip, written->size, request.name + ".zip", NewOciRequestId()));
+    int reported = -1;  // the tenth of the artifact last said
+    auto progress = [&reported](uint64_t sent, uint64_t total) {
+      const int tenth = total == 0 ? 10 : static_cast<int>(sent * 10 / total);
+      if (tenth == reported) return;
+      reported = tenth;
+      LogInfo("Uploading the model's artifact: " + std::to_string(sent >> 10) + " of " + std::to_string(total >> 10) +
+              " KiB");
+    };
+    MLFLOW_BRIDGE_RETURN_IF_ERROR(
+        ds->CreateModelArtifact(id, zip, written->size, request.name + ".zip", NewOciRequestId(), progress));
     return id;
   }
 
