@@ -147,7 +147,7 @@ spec:
 
 
 def test_container_runtime_with_a_session_token(oci_standin, oci_env, oci_session_profile, oci_runtime, monkeypatch,
-                                                 home, models, registry_factory, capfd):
+                                                 home, models, registry_factory, capfd, tmp_path):
     """runtime=container: the model's image built without docker, pushed with an OCIR-style login (<namespace>/<user>
     and an auth token), and served by mlflow-bridge-serve on /predict and /health (serverPort = healthCheckPort);
     signed with a session token profile (-C profile=), through get_deploy_client."""
@@ -178,6 +178,11 @@ def test_container_runtime_with_a_session_token(oci_standin, oci_env, oci_sessio
     monkeypatch.setenv("OCI_CLI_PROFILE", session.profile)  # get/list/predict take no config
     answer = client.predict("churn-image", ROWS)
     assert list(answer["predictions"]) == pytest.approx(expected(1.0))
+    target = f"oci-endpoints:/{session.region}"
+    assert "runtime: container" in cli("get", "-t", target, "--name", "churn-image").stdout
+    (tmp_path / "in.json").write_text(ROWS.to_json(orient="records"))
+    printed = cli("predict", "-t", target, "--name", "churn-image", "--input-path", str(tmp_path / "in.json")).stdout
+    assert json.loads(printed.strip().splitlines()[-1])["predictions"] == pytest.approx(expected(1.0))
     assert client.get_deployment(created["id"])["name"] == "churn-image"  # by OCID too
     client.delete_deployment("churn-image", config=FAST)
     assert client.list_deployments() == []
@@ -217,6 +222,7 @@ def test_resource_principal_and_the_team_profile(oci_standin, oci_env, oci_api_k
     assert "INFERENCE_ENV_SLUG: generalml_p311_cpu_x86_64_v1" in runtime_yaml
     assert "INFERENCE_PYTHON_VERSION: '3.11'" in runtime_yaml
     assert list(client.predict("nb", ROWS)["predictions"]) == pytest.approx(expected(1.0))
+    assert "'name': 'nb'" in cli("list", "-t", "oci-endpoints").stdout
     assert all(r["key_id"] == "ST$" + principal.token for r in ds.requests)
     client.delete_deployment("nb", config=FAST)
 
