@@ -30,7 +30,7 @@ std::string Home() {
 
 TEST(DeploymentTargetTest, KnowsItsTargets) {
   EXPECT_EQ(DeploymentTargetNames(),
-            (std::vector<std::string>{"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints"}));
+            (std::vector<std::string>{"local", "sagemaker-endpoints", "kyma", "aks", "azureml-endpoints", "oci-endpoints"}));
   for (const auto& name : DeploymentTargetNames()) {
     auto help = DeploymentTargetHelp(name);
     ASSERT_TRUE(help.ok()) << name;
@@ -53,7 +53,8 @@ TEST(DeploymentTargetTest, MalformedUrisSayTheRightForm) {
         Case{"aks", "kyma:/ns", "use aks or aks:/<namespace>"},
         Case{"sagemaker-endpoints", "sagemaker-endpoints://host/eu-west-1",
              "use sagemaker-endpoints:/<region>[/<assume-role-arn>]"},
-        Case{"sagemaker-endpoints", "sagemaker:/eu-west-1", "use sagemaker-endpoints:/<region>[/<assume-role-arn>]"}}) {
+        Case{"sagemaker-endpoints", "sagemaker:/eu-west-1", "use sagemaker-endpoints:/<region>[/<assume-role-arn>]"},
+        Case{"oci-endpoints", "oci-endpoints:/Ashburn", "use oci-endpoints:/<region>[/<compartment OCID>]"}}) {
     auto t = MakeDeploymentTarget(c.name, c.uri, {Home(), nullptr});
     ASSERT_FALSE(t.ok()) << c.uri;
     EXPECT_EQ(t.status().code(), StatusCode::kInvalidParameterValue) << c.uri;
