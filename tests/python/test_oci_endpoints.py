@@ -130,8 +130,10 @@ spec:
     assert json.loads(out_path.read_text())["predictions"] == pytest.approx(expected(1.0))
     assert o.runtime.backends[-1]["kind"] == "conda"
 
-    # The new model replaces the old with one PUT; the old model, ours, is deleted; the pack is kept.
-    cli("update", "-t", o.target, "--name", "churn", "-m", models["version2"], *options(FAST))
+    # The new model replaces the old with one PUT (the same deploy-config-file given again, as oci-mlflow's users
+    # do); the old model, ours, is deleted; the pack is kept.
+    cli("update", "-t", o.target, "--name", "churn", "-m", models["version2"], "--config", f"deploy-config-file={spec}",
+        *options(FAST))
     cli("predict", "-t", o.target, "--name", "churn", "--input-path", str(tmp_path / "in.json"), "--output-path",
         str(out_path))
     assert json.loads(out_path.read_text())["predictions"] == pytest.approx(expected(2.0))

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <regex>
 #include <utility>
 
@@ -167,22 +168,32 @@ class OciClient final : public DeploymentTarget {
     const std::string id = Str(current, "id");
     const std::string what = "model deployment '" + current.value("displayName", id) + "'";
     const std::set<std::string>& given = c.config.given;
-    for (const char* fixed : {"compartment_id", "project_id", "runtime", "subnet_id", "private_endpoint_id"})
-      if (given.count(fixed))
-        return InvalidParameterError("Config key '" + std::string(fixed) + "' cannot change on an existing " + what +
-                                     ": delete it and create it again.");
+    const json cfg = current.value("modelDeploymentConfigurationDetails", json::object());
+    const json env = cfg.value("environmentConfigurationDetails", json::object());
+    const json instance =
+        cfg.value("modelConfigurationDetails", json::object()).value("instanceConfiguration", json::object());
+    // What a model deployment keeps for life may be given again (the same deploy-config-file), not changed.
+    const std::string runtime =
+        env.value("environmentConfigurationType", "DEFAULT") == "OCIR_CONTAINER" ? "container" : "conda";
+    for (const auto& [key, now, wanted] :
+         {std::tuple{"compartment_id", Str(current, "compartmentId"), c.config.compartment_id},
+          std::tuple{"project_id", Str(current, "projectId"), c.config.project_id},
+          std::tuple{"runtime", runtime, c.config.runtime},
+          std::tuple{"subnet_id", Str(instance, "subnetId"), c.config.subnet_id},
+          std::tuple{"private_endpoint_id", Str(instance, "privateEndpointId"), c.config.private_endpoint_id}})
+      if (given.count(key) && wanted != now)
+        return InvalidParameterError("Config key '" + std::string(key) + "' cannot change on an existing " + what +
+                                     " (it is '" + now + "'): delete it and create it again.");
     // New models go where the deployment is.
     c.config.project_id = Str(current, "projectId");
     c.compartment = Str(current, "compartmentId");
-    const json cfg = current.value("modelDeploymentConfigurationDetails", json::object());
-    const json env = cfg.value("environmentConfigurationDetails", json::object());
-    c.config.runtime = env.value("environmentConfigurationType", "DEFAULT") == "OCIR_CONTAINER" ? "container" : "conda";
+    c.config.runtime = runtime;
     const json old_tags = Tags(current);
-    if (c.config.runtime == "conda" && !given.count("conda_pack") && !given.count("conda_slug")) {
+    if (runtime == "conda" && !given.count("conda_pack") && !given.count("conda_slug")) {
       // The pack it runs (from its tags) goes into the new model's runtime.yaml again.
       c.config.conda_pack = old_tags.value(kTagCondaPack, "");
+      c.config.conda_slug = old_tags.value(kTagCondaSlug, "");
       if (!given.count("python_version")) c.config.python_version = old_tags.value(kTagCondaPython, "");
-      if (!given.count("conda_slug")) c.config.conda_slug = old_tags.value(kTagCondaSlug, "");
     }
     RollbackRecord rollback;
     auto fail = [&](const Status& s) {
@@ -243,7 +254,11 @@ class OciClient final : public DeploymentTarget {
         rollback.Add("restore " + what, [this, &c, current] { return Restore(c, current); });
       StatusOr<OciResource> started = c.services.ds->UpdateModelDeployment(id, body, found->etag);
       if (!started.ok()) return fail(started.status());
-      if (!c.config.synchronous) return Describe(current);
+      if (!c.config.synchronous) {
+        if (!new_model.empty())
+          LogInfo("Model " + old_model + " stays until the deployment is deleted (the update goes on at OCI).");
+        return Describe(current);
+      }
       StatusOr<json> done = Finish(c, started->work_request_id, id, "update of " + what);
       if (!done.ok()) return fail(done.status());
       result = *done;
@@ -266,13 +281,19 @@ class OciClient final : public DeploymentTarget {
     if (!found.ok()) return found.status();
     MLFLOW_BRIDGE_RETURN_IF_ERROR(CheckOurs(found->body));
     const json dep = found->body;
-    const std::string model = Str(
-        dep.value("modelDeploymentConfigurationDetails", json::object()).value("modelConfigurationDetails", json::object()),
-        "modelId");
+    const std::string mlflow_name = Tags(dep).value(kTagDeployment, "");
     MLFLOW_BRIDGE_RETURN_IF_ERROR(DeleteAndWait(c, Str(dep, "id"), found->etag, "model deployment '" + name + "'"));
-    // The model goes after its deployment (the service refuses to delete a model a deployment serves).
-    DeleteModelIfOurs(c, model);
-    Remember(c, Tags(dep).value(kTagDeployment, ""), "");
+    // Its models go after it (the service refuses to delete a model a deployment serves): every one this plugin
+    // made for it, also one an asynchronous update left behind.
+    StatusOr<json> models = c.services.ds->ListModels({Str(dep, "compartmentId"), {{"projectId", Str(dep, "projectId")}}});
+    if (!models.ok()) {
+      LogWarning("Could not list the models made for model deployment '" + name + "': " + models.status().message());
+    } else {
+      for (const json& model : *models)
+        if (Ours(model) && Tags(model).value(kTagDeployment, "") == mlflow_name && State(model) != "DELETED")
+          DeleteModelIfOurs(c, Str(model, "id"));
+    }
+    Remember(c, mlflow_name, "");
     return OkStatus();
   }
 
