@@ -378,6 +378,7 @@ def test_what_others_made_is_left_alone(oci_setup, models):
                 model_id=model.id, instance_configuration=m.InstanceConfiguration(instance_shape_name="VM.Standard2.1"))))
     ).data
     o.ds.on_deployment_active = None
+    o.ds.page_size = 1  # lists come a deployment a page: the driver follows opc-next-page
     client = get_deploy_client(o.target)
     assert client.list_deployments() == []
     with pytest.raises(MlflowException, match="No model deployment named 'shared'"):
@@ -385,3 +386,8 @@ def test_what_others_made_is_left_alone(oci_setup, models):
     with pytest.raises(MlflowException, match="not made by mlflow-bridge"):
         client.delete_deployment(theirs.id)
     assert o.ds.deployment(theirs.id)["lifecycleState"] != "DELETED"
+    client.create_deployment("shared", models["version1"], config=conda_config(o))
+    assert [d["name"] for d in client.list_deployments()] == ["shared"]
+    assert any("page=" in r["query"] for r in o.ds.requests if r["operation"] == "list_model_deployments")
+    client.delete_deployment("shared", config=FAST)
+    assert [d.id for d in deployments(o)] == [theirs.id]

@@ -53,7 +53,8 @@ API (JSON in camelCase as the SDK's attribute_maps; errors {"code", "message"} w
     that take one; activate/deactivate do not): the same token, path and body again -> the first reply
     replayed (same resource, same work request); the same token with a different body or path -> 409
     Conflict. Tokens do not expire here (24 h at OCI).
-  * Paging: limit (1-1000, default `page_size`) and page (the opaque opc-next-page of the previous reply).
+  * Paging: limit (1-1000, default and at most `page_size`) and page (the opaque opc-next-page of the previous
+    reply).
   * Errors: 400 InvalidParameter / MissingParameter / CannotParseRequest, 401 NotAuthenticated, 404
     NotAuthorizedOrNotFound (unknown ids, and paths not served: NotFound), 409 IncorrectState / Conflict,
     412 NoEtagMatch, 429 TooManyRequests (with retry-after), 500 InternalServerError.
@@ -732,6 +733,7 @@ class OciDataScienceStandIn:
             raise _bad("limit must be an integer.")
         if not 1 <= limit <= 1000:
             raise _bad("limit must be between 1 and 1000.")
+        limit = min(limit, self.page_size)  # a page may hold fewer than asked: clients follow opc-next-page
         start = 0
         page = (q.get("page") or [None])[0]
         if page:

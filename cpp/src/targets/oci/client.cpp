@@ -39,7 +39,8 @@ constexpr char kTagCondaPack[] = "mlflow-bridge-conda-pack";
 constexpr char kTagCondaPython[] = "mlflow-bridge-conda-python";
 constexpr char kTagCondaSlug[] = "mlflow-bridge-conda-slug";
 constexpr char kDeploymentOcid[] = "ocid1.datasciencemodeldeployment.";
-constexpr size_t kMaxPredictBytes = 10u << 20;  // the predict endpoint's limit
+constexpr size_t kMaxPredictBytes = 10u << 20;      // the predict endpoint's limit
+constexpr uint64_t kMaxArtifactBytes = 2ull << 30;  // a model artifact uploaded directly (ADS's limit too)
 // How long a rollback waits for a deployment it made to leave CREATING, so that it can be deleted.
 constexpr std::chrono::minutes kSettleBound{30};
 
@@ -620,6 +621,10 @@ class OciClient final : public DeploymentTarget {
         fs::remove(path, ignored);
       }
     } remove_zip{zip};
+    if (written->size > kMaxArtifactBytes)
+      return InvalidParameterError("The model's artifact is " + std::to_string(written->size >> 20) +
+                                   " MiB zipped; OCI takes at most 2 GiB uploaded directly (a larger one goes through "
+                                   "Object Storage, which mlflow-bridge does not do yet).");
 
     json tags = c.config.freeform_tags;
     tags[kTagManagedBy] = kManagedByValue;
