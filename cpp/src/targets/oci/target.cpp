@@ -13,7 +13,8 @@
 namespace mlflow_bridge::internal {
 namespace {
 
-StatusOr<std::shared_ptr<OciCredentialsProvider>> Credentials(const OciConfig& config) {
+// The provider `auth` names; auto: a resource principal when its variables are set, else the config file's.
+std::shared_ptr<OciCredentialsProvider> Credentials(const OciConfig& config) {
   OciConfigFileOptions file{config.oci_config, config.profile};
   if (file.profile.empty()) file.profile = GetEnv("OCI_CLI_PROFILE").value_or("");
   const bool principal = GetEnv("OCI_RESOURCE_PRINCIPAL_VERSION").has_value();
@@ -58,9 +59,8 @@ StatusOr<OciTarget> ParseOciTargetUri(const std::string& target_uri) {
 }
 
 StatusOr<OciServices> MakeOciServices(const OciTarget& target, const OciConfig& config) {
-  StatusOr<std::shared_ptr<OciCredentialsProvider>> provider = Credentials(config);
-  if (!provider.ok()) return provider.status();
-  StatusOr<OciCredentials> credentials = (*provider)->GetCredentials();
+  std::shared_ptr<OciCredentialsProvider> provider = Credentials(config);
+  StatusOr<OciCredentials> credentials = provider->GetCredentials();
   if (!credentials.ok()) return credentials.status();
   OciServices services;
   services.region = target.region.empty() ? credentials->region : target.region;
@@ -78,9 +78,9 @@ StatusOr<OciServices> MakeOciServices(const OciTarget& target, const OciConfig& 
   if (!storage_url.ok()) return storage_url.status();
   // One transport (and its connection pool) per call: the CA and proxy settings are read when it is made.
   std::shared_ptr<HttpTransport> transport = MakeCurlTransport();
-  services.scoring = MakeOciSigningTransport(transport, *provider);
+  services.scoring = MakeOciSigningTransport(transport, provider);
   auto caller = std::make_shared<OciCaller>(services.scoring,
-                                            MakeOciSigningTransport(transport, *provider, nullptr, OciSignOptions{false}),
+                                            MakeOciSigningTransport(transport, provider, nullptr, OciSignOptions{false}),
                                             OciCallerOptions{*base_url});
   services.ds = MakeRetryingDataScienceStub(MakeRestDataScienceStub(caller));
   services.object_storage =
