@@ -251,6 +251,7 @@ TEST_F(OciCredentialsTest, ASessionTokenProfileSignsWithTheTokenAsKeyId) {
   EXPECT_EQ(c->security_token, token);
   EXPECT_EQ(c->region, "us-ashburn-1");
   EXPECT_EQ(c->expiration, Utc(2024, 1, 1, 1, 0, 0));
+  EXPECT_EQ(c->tenancy, kTenancy);  // the profile's, as `oci session authenticate` writes it
 
   // The API key provider leaves it to this one.
   EXPECT_EQ(MakeConfigFileOciCredentialsProvider({"", "dev"})->GetCredentials().status().code(),
@@ -412,6 +413,17 @@ TEST_F(OciCredentialsTest, TheCacheKeepsCredentialsUntilFiveMinutesBeforeExpiry)
   cache->Invalidate();
   EXPECT_TRUE(cache->GetCredentials().ok());
   EXPECT_EQ(inner->calls, 5);
+}
+
+TEST_F(OciCredentialsTest, TheTenancyOfATokenIsItsTenantClaim) {
+  std::shared_ptr<const OciPrivateKey> key;
+  const std::string payload = R"({"res_tenant":"ocid1.tenancy.oc1..rp","exp":1})";
+  EXPECT_EQ(OciTokenCredentials(Base64UrlEncode("{}") + "." + Base64UrlEncode(payload) + ".s", key, "", "").tenancy,
+            "ocid1.tenancy.oc1..rp");
+  const std::string session = R"({"tenant":"ocid1.tenancy.oc1..user","exp":1})";
+  EXPECT_EQ(OciTokenCredentials(Base64UrlEncode("{}") + "." + Base64UrlEncode(session) + ".s", key, "", "").tenancy,
+            "ocid1.tenancy.oc1..user");
+  EXPECT_EQ(OciTokenCredentials("not-a-jwt", key, "", "").tenancy, "");
 }
 
 TEST_F(OciCredentialsTest, ReadsTheExpiryOfAJwt) {
