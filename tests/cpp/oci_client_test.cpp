@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -333,6 +334,29 @@ TEST(OciClientTest, EveryFailingStepLeavesNothingBehind) {
       EXPECT_EQ(f.world->models.size(), 1u);  // the new model is gone
     }
   }
+}
+
+TEST(OciClientTest, TheModelAndTheNetworkChangeInSeparatePuts) {
+  Fixture f;
+  ASSERT_TRUE(f.target->CreateDeployment(f.Request("churn", "models:/churn/3")).ok());
+  auto puts = [&f] { return std::count(f.world->calls.begin(), f.world->calls.end(), "UpdateModelDeployment"); };
+  DeployRequest update{"churn", "", "models:/churn/4"};
+  update.model_dir = (f.dir / "model").string();
+  update.config = {{"poll_interval_seconds", "1"}, {"bandwidth_mbps", "20"}, {"instance_count", "2"}};
+  StatusOr<json> both = f.target->UpdateDeployment(update);
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  EXPECT_EQ(puts(), 2);  // the model and instance count, then the bandwidth
+  EXPECT_EQ((*both)["bandwidth_mbps"], 20);
+  EXPECT_EQ((*both)["instance_count"], 2);
+  EXPECT_EQ((*both)["model_uri"], "models:/churn/4");
+
+  DeployRequest same{"churn", "", ""};
+  same.config = {{"poll_interval_seconds", "1"}, {"bandwidth_mbps", "20"}, {"shape", "VM.Standard.E4.Flex"}};
+  ASSERT_TRUE(f.target->UpdateDeployment(same).ok());
+  EXPECT_EQ(puts(), 2);  // nothing changed: no PUT
+  same.config["instance_count"] = "3";
+  ASSERT_TRUE(f.target->UpdateDeployment(same).ok());
+  EXPECT_EQ(puts(), 3);
 }
 
 TEST(OciClientTest, AFailedWorkRequestSaysWhyAndLeavesNothing) {

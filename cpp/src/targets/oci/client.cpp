@@ -226,13 +226,23 @@ class OciClient final : public DeploymentTarget {
          given.count("port") || given.count("cmd") || given.count("entrypoint")))
       new_env = Environment(c.config, c.config.image.empty() ? Str(env, "image") : c.config.image,
                             c.config.image.empty() ? Str(env, "imageDigest") : c.config.image_digest, &env);
-    json body = json::object();
-    if (wanted != mc || !new_env.is_null()) {
+    // While ACTIVE, OCI swaps the model, shape and instance count with no downtime, and changes the load
+    // balancer's bandwidth and the logs independently: two PUTs when both kinds change (one when asynchronous).
+    json same_bandwidth = wanted;
+    if (mc.contains("bandwidthMbps")) same_bandwidth["bandwidthMbps"] = mc["bandwidthMbps"];
+    json body = json::object(), network = json::object();
+    if (same_bandwidth != mc || !new_env.is_null()) {
       body["modelDeploymentConfigurationDetails"] = {{"deploymentType", "SINGLE_MODEL"},
-                                                     {"modelConfigurationDetails", wanted}};
+                                                     {"modelConfigurationDetails", same_bandwidth}};
       if (!new_env.is_null()) body["modelDeploymentConfigurationDetails"]["environmentConfigurationDetails"] = new_env;
     }
-    if (json logs = Logs(c.config); !logs.empty()) body["categoryLogDetails"] = logs;
+    if (wanted != same_bandwidth)
+      network["modelDeploymentConfigurationDetails"] = {{"deploymentType", "SINGLE_MODEL"},
+                                                        {"modelConfigurationDetails", wanted}};
+    json logs = Logs(c.config);
+    const json old_logs = current.value("categoryLogDetails", json());
+    for (const auto& [category, log] : logs.items())
+      if (!old_logs.is_object() || old_logs.value(category, json()) != log) network["categoryLogDetails"] = logs;
     if (given.count("description")) body["description"] = c.config.description;
     if (given.count("defined_tags")) body["definedTags"] = c.config.defined_tags;
     json tags = old_tags;
@@ -246,14 +256,20 @@ class OciClient final : public DeploymentTarget {
       }
     }
     if (tags != old_tags) body["freeformTags"] = tags;
+    if (!c.config.synchronous || body.empty()) {
+      body.update(network);  // one PUT
+      network = json::object();
+    }
 
     json result = current;
-    if (!body.empty()) {
-      LogInfo("Updating " + what + (new_model.empty() ? "" : " to model " + new_model));
+    std::string etag = found->etag;
+    if (body.contains("modelDeploymentConfigurationDetails") || network.contains("modelDeploymentConfigurationDetails"))
       // Undone first if what follows fails (the service may have applied it): the model it served goes back.
-      if (body.contains("modelDeploymentConfigurationDetails"))
-        rollback.Add("restore " + what, [this, &c, current] { return Restore(c, current); });
-      StatusOr<OciResource> started = c.services.ds->UpdateModelDeployment(id, body, found->etag);
+      rollback.Add("restore " + what, [this, &c, current] { return Restore(c, current); });
+    for (const json* put : {&body, &network}) {
+      if (put->empty()) continue;
+      LogInfo("Updating " + what + (new_model.empty() || put == &network ? "" : " to model " + new_model));
+      StatusOr<OciResource> started = c.services.ds->UpdateModelDeployment(id, *put, etag);
       if (!started.ok()) return fail(started.status());
       if (!c.config.synchronous) {
         if (!new_model.empty())
@@ -263,6 +279,11 @@ class OciClient final : public DeploymentTarget {
       StatusOr<json> done = Finish(c, started->work_request_id, id, "update of " + what);
       if (!done.ok()) return fail(done.status());
       result = *done;
+      if (put == &body && !network.empty()) {
+        StatusOr<OciResource> fresh = c.services.ds->GetModelDeployment(id);
+        if (!fresh.ok()) return fail(fresh.status());
+        etag = fresh->etag;
+      }
     }
     if (c.config.active.has_value()) {
       StatusOr<json> toggled = Toggle(c, result, *c.config.active, what);
