@@ -2,8 +2,11 @@
 (tests/servers/oci_datascience.py, every request's signature checked), with real model servers behind the
 deployments (oci_fixtures.oci_runtime: our score.py in the conda runtime stand-in, our image run as OCI runs a
 container), and Oracle's own `oci` SDK reading back what the driver made."""
+import io
 import json
+import os
 import types
+import zipfile
 
 import numpy as np
 import oci
@@ -107,9 +110,6 @@ spec:
     assert full.category_log_details.access.log_id == log and full.category_log_details.predict.log_group_id == log_group
     model = o.sdk.get_model(mc.model_id).data
     assert model.freeform_tags["mlflow_model_uri"] == models["version1"] and model.project_id == o.cfg.project
-    import io
-    import zipfile
-
     artifact = zipfile.ZipFile(io.BytesIO(o.sdk.get_model_artifact_content(mc.model_id).data.content))
     names = artifact.namelist()
     assert {"MLmodel", "score.py", "runtime.yaml"} <= set(names) and not any(n.startswith("model/") for n in names)
@@ -215,9 +215,6 @@ def test_resource_principal_and_the_team_profile(oci_standin, oci_env, oci_api_k
         client.create_deployment("nb", models["version1"], config=dict(FAST, conda_slug="generalml_p99"))
     d = client.create_deployment("nb", models["version1"], config=dict(FAST, conda_slug="generalml_p311_cpu_x86_64_v1"))
     assert d["compartment_id"] == principal.compartment and d["state"] == "ACTIVE" and d["runtime"] == "conda"
-    import io
-    import zipfile
-
     artifact = zipfile.ZipFile(io.BytesIO(ds.artifact(d["model_id"])))
     runtime_yaml = artifact.read("runtime.yaml").decode()
     assert index["service_packs"][0]["pack_path"] in runtime_yaml and "INFERENCE_ENV_TYPE: data_science" in runtime_yaml
@@ -228,7 +225,7 @@ def test_resource_principal_and_the_team_profile(oci_standin, oci_env, oci_api_k
     assert all(r["key_id"] == "ST$" + principal.token for r in ds.requests)
     client.delete_deployment("nb", config=FAST)
 
-    for name in [n for n in list(__import__("os").environ) if n.startswith("OCI_RESOURCE_PRINCIPAL")]:
+    for name in [n for n in list(os.environ) if n.startswith("OCI_RESOURCE_PRINCIPAL")]:
         monkeypatch.delenv(name)
     cfg = oci_api_key_config(ds)
     monkeypatch.setenv("OCI_CONFIG_FILE", cfg.path)

@@ -125,7 +125,7 @@ class OciClient final : public DeploymentTarget {
     StatusOr<std::string> model = MakeModel(c, request, rollback);
     if (!model.ok()) return fail(model.status());
 
-    json tags = DeploymentTags(c, request);
+    json tags = UserTagsAndMark(c, request, /*with_pack=*/true);
     json details = {{"displayName", request.name},
                     {"description", Description(c, request)},
                     {"projectId", c.config.project_id},
@@ -246,15 +246,8 @@ class OciClient final : public DeploymentTarget {
     if (given.count("description")) body["description"] = c.config.description;
     if (given.count("defined_tags")) body["definedTags"] = c.config.defined_tags;
     json tags = old_tags;
-    for (const auto& [k, v] : c.config.freeform_tags.items()) tags[k] = v;
-    if (!request.model_dir.empty()) {
-      tags[kTagModelUri] = request.model_uri;
-      tags[kTagRunId] = request.run_id;
-      if (c.config.runtime == "conda") {
-        tags[kTagCondaPack] = c.config.conda_pack;
-        tags[kTagCondaPython] = c.config.python_version;
-      }
-    }
+    tags.update(c.config.freeform_tags);
+    if (!request.model_dir.empty()) tags.update(MarkTags(c, request, /*with_pack=*/true));
     if (tags != old_tags) body["freeformTags"] = tags;
     if (!c.config.synchronous || body.empty()) {
       body.update(network);  // one PUT
@@ -514,17 +507,25 @@ class OciClient final : public DeploymentTarget {
     return std::optional<json>(ours[0]);
   }
 
-  json DeploymentTags(const Call& c, const DeployRequest& request) const {
-    json tags = c.config.freeform_tags;
-    tags[kTagManagedBy] = kManagedByValue;
-    tags[kTagDeployment] = request.name;
-    tags[kTagModelUri] = request.model_uri;
-    tags[kTagRunId] = request.run_id;
-    if (c.config.runtime == "conda") {
+  // The freeform tags mlflow-bridge puts on a deployment and its models: the managed-by mark, the MLflow name and
+  // model; `with_pack` (the deployment): a conda deployment's pack too.
+  static json MarkTags(const Call& c, const DeployRequest& request, bool with_pack) {
+    json tags = {{kTagManagedBy, kManagedByValue},
+                 {kTagDeployment, request.name},
+                 {kTagModelUri, request.model_uri},
+                 {kTagRunId, request.run_id}};
+    if (with_pack && c.config.runtime == "conda") {
       tags[kTagCondaPack] = c.config.conda_pack;
       tags[kTagCondaPython] = c.config.python_version;
       if (!c.config.conda_slug.empty()) tags[kTagCondaSlug] = c.config.conda_slug;
     }
+    return tags;
+  }
+
+  // The user's freeform tags with ours over them.
+  static json UserTagsAndMark(const Call& c, const DeployRequest& request, bool with_pack) {
+    json tags = c.config.freeform_tags;
+    tags.update(MarkTags(c, request, with_pack));
     return tags;
   }
 
@@ -647,11 +648,7 @@ class OciClient final : public DeploymentTarget {
                                    " MiB zipped; OCI takes at most 2 GiB uploaded directly (a larger one goes through "
                                    "Object Storage, which mlflow-bridge does not do yet).");
 
-    json tags = c.config.freeform_tags;
-    tags[kTagManagedBy] = kManagedByValue;
-    tags[kTagDeployment] = request.name;
-    tags[kTagModelUri] = request.model_uri;
-    tags[kTagRunId] = request.run_id;
+    json tags = UserTagsAndMark(c, request, /*with_pack=*/false);
     json details = {
         {"compartmentId", c.compartment},
         {"projectId", c.config.project_id},
